@@ -1,0 +1,166 @@
+package rules
+
+// This file holds the syntax tree that the front ends (the .rules DSL and HCL)
+// produce. It is untyped: names are not yet resolved and literals are text.
+// Both front ends build the same tree, so the checker gives both the same meaning.
+
+// File is one parsed rule file.
+type File struct {
+	Name  string
+	Rules []*RuleDecl
+}
+
+// RuleDecl is one rule as written.
+type RuleDecl struct {
+	Name     string
+	NameSpan Span
+	Span     Span // the whole rule
+
+	// Hook is the hook as written ("xdp", "tc ingress", "tc egress"); nil means
+	// the default, tc ingress.
+	Hook *HookDecl
+	// Match is the match expression; nil means every packet.
+	Match Expr
+	// MatchSpan covers the whole match expression (for diagnostics on it as a whole).
+	MatchSpan Span
+	// Log lists the fields to log, in output order. Nil when the rule has no log
+	// statement (an error the checker reports).
+	Log     []FieldName
+	HasLog  bool
+	LogSpan Span
+
+	// Dups records statements given more than once (the checker reports them).
+	Dups []Duplicate
+}
+
+// Duplicate is a statement repeated inside one rule.
+type Duplicate struct {
+	Keyword string
+	Span    Span
+}
+
+// HookDecl is a hook name as written.
+type HookDecl struct {
+	Text string
+	Span Span
+}
+
+// FieldName is a field reference as written, including a layer suffix
+// ("vlan.id#2").
+type FieldName struct {
+	Name string
+	Span Span
+}
+
+// Expr is a match expression node.
+type Expr interface {
+	ExprSpan() Span
+	exprNode()
+}
+
+// LogicalOp is && or ||.
+type LogicalOp int
+
+const (
+	OpAnd LogicalOp = iota
+	OpOr
+)
+
+func (o LogicalOp) String() string {
+	if o == OpOr {
+		return "||"
+	}
+	return "&&"
+}
+
+// LogicalExpr is Left && Right or Left || Right.
+type LogicalExpr struct {
+	Op          LogicalOp
+	Left, Right Expr
+	Span        Span
+}
+
+// NotExpr is !X.
+type NotExpr struct {
+	X    Expr
+	Span Span
+}
+
+// CmpOp is a comparison operator.
+type CmpOp int
+
+const (
+	CmpEq CmpOp = iota
+	CmpNe
+	CmpLt
+	CmpLe
+	CmpGt
+	CmpGe
+	CmpContains
+	CmpMatches
+)
+
+var cmpNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "contains", "matches"}
+
+func (o CmpOp) String() string { return cmpNames[o] }
+
+// CompareExpr is Field [& Mask] Op Value.
+type CompareExpr struct {
+	Field  FieldName
+	Mask   *Literal // optional bitwise-and mask: (field & mask) op value
+	Op     CmpOp
+	OpSpan Span
+	Value  *Literal
+	Span   Span
+}
+
+// InExpr is Field [& Mask] in { elems }.
+type InExpr struct {
+	Field FieldName
+	Mask  *Literal
+	Elems []SetElem
+	Span  Span
+}
+
+// SetElem is a single value (Hi == nil) or an inclusive range Lo..Hi.
+type SetElem struct {
+	Lo, Hi *Literal
+}
+
+// TestExpr is a bare field or protocol (an existence test), or Field & Mask
+// (true when the masked value is not zero).
+type TestExpr struct {
+	Field FieldName
+	Mask  *Literal
+	Span  Span
+}
+
+func (e *LogicalExpr) ExprSpan() Span { return e.Span }
+func (e *NotExpr) ExprSpan() Span     { return e.Span }
+func (e *CompareExpr) ExprSpan() Span { return e.Span }
+func (e *InExpr) ExprSpan() Span      { return e.Span }
+func (e *TestExpr) ExprSpan() Span    { return e.Span }
+func (*LogicalExpr) exprNode()        {}
+func (*NotExpr) exprNode()            {}
+func (*CompareExpr) exprNode()        {}
+func (*InExpr) exprNode()             {}
+func (*TestExpr) exprNode()           {}
+
+// LitKind is the lexical class of a literal; the checker gives it a type from
+// the field it is compared with.
+type LitKind int
+
+const (
+	LitNumber LitKind = iota // 22, 0x16
+	LitDotted                // 10.0.0.1, 10.0.0.0/8
+	LitColon                 // fe80::1, 2001:db8::/32, 00:11:22:33:44:55
+	LitString                // "GET" (quotes removed, escapes resolved)
+	LitWord                  // a bare word in value position: true, False, a host name
+)
+
+// Literal is a value as written.
+type Literal struct {
+	Kind LitKind
+	Text string
+	Span Span
+}

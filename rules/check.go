@@ -1,0 +1,537 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// MaxLogFields bounds the fields one rule may log.
+const MaxLogFields = 64
+
+var ruleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Check resolves and types the rules of one or more files into a RuleSet.
+// Rule names must be unique across all files. It returns every problem found
+// (not only the first); the RuleSet is nil when any diagnostic is an error.
+func Check(files ...*File) (*RuleSet, Diagnostics) {
+	c := &checker{seen: map[string]Span{}}
+	rs := &RuleSet{}
+	for _, f := range files {
+		for _, d := range f.Rules {
+			if r := c.rule(d); r != nil {
+				r.Index = len(rs.Rules)
+				rs.Rules = append(rs.Rules, r)
+			}
+		}
+	}
+	if c.diags.HasErrors() {
+		return nil, c.diags
+	}
+	return rs, c.diags
+}
+
+type checker struct {
+	diags Diagnostics
+	seen  map[string]Span
+	rule_ string
+}
+
+func (c *checker) errorf(span Span, hint string, format string, args ...any) {
+	d := Errorf(span, format, args...)
+	d.Hint = hint
+	d.Rule = c.rule_
+	c.diags = append(c.diags, d)
+}
+
+func (c *checker) warnf(span Span, hint string, format string, args ...any) {
+	d := Errorf(span, format, args...)
+	d.Severity = Warning
+	d.Hint = hint
+	d.Rule = c.rule_
+	c.diags = append(c.diags, d)
+}
+
+func (c *checker) rule(d *RuleDecl) *Rule {
+	c.rule_ = d.Name
+	nerr := len(c.diags.Errors())
+	r := &Rule{Name: d.Name, Span: d.Span}
+
+	switch {
+	case !ruleNameRE.MatchString(d.Name):
+		c.errorf(d.NameSpan, "a rule name is a letter or _ followed by letters, digits or _", "invalid rule name %q", d.Name)
+	default:
+		if prev, dup := c.seen[d.Name]; dup {
+			c.errorf(d.NameSpan, "rule names must be unique across all files of a run; rename one", "rule %q is already defined at %s", d.Name, prev.Start)
+		} else {
+			c.seen[d.Name] = d.NameSpan
+		}
+	}
+	for _, dup := range d.Dups {
+		c.errorf(dup.Span, "a rule has at most one "+dup.Keyword, "%s given twice in rule %q", dup.Keyword, d.Name)
+	}
+
+	r.Hook = HookTCIngress
+	if d.Hook != nil {
+		h, ok := ParseHook(d.Hook.Text)
+		if !ok {
+			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress", "unknown hook %q", d.Hook.Text)
+		}
+		r.Hook = h
+	}
+
+	if d.Match != nil {
+		r.Match = c.expr(d.Match)
+	}
+
+	if !d.HasLog {
+		c.errorf(d.NameSpan, "add a log statement naming the fields to log, e.g. `log ip.src, ip.dst`", "rule %q has no log statement", d.Name)
+	} else if len(d.Log) == 0 {
+		c.errorf(d.LogSpan, "name at least one field, e.g. `log ip.src, ip.dst`", "log statement of rule %q names no field", d.Name)
+	}
+	if len(d.Log) > MaxLogFields {
+		c.errorf(d.LogSpan, "split the rule in two", "rule %q logs %d fields; at most %d are allowed", d.Name, len(d.Log), MaxLogFields)
+	}
+	logged := map[string]Span{}
+	for _, fn := range d.Log {
+		f, layer, ok := c.resolve(fn)
+		if !ok {
+			continue
+		}
+		switch {
+		case f.Type == TypeProto:
+			c.errorf(fn.Span, "log one of its fields instead, e.g. "+exampleField(f.Header), "%s is a protocol, not a field: it cannot be logged", f.Name)
+			continue
+		case f.IsEither():
+			c.errorf(fn.Span, fmt.Sprintf("log %s and %s", f.Either[0], f.Either[1]), "%s stands for either of two fields and cannot be logged", f.Name)
+			continue
+		}
+		if layer == 0 {
+			layer = 1
+		}
+		ref := FieldRef{Field: f, Layer: layer}
+		key := ref.String()
+		if prev, dup := logged[key]; dup {
+			c.errorf(fn.Span, "remove one of them", "%s is logged twice (first at %s)", fn.Name, prev.Start)
+			continue
+		}
+		logged[key] = fn.Span
+		r.Log = append(r.Log, LogField{Name: fn.Name, Ref: ref, Span: fn.Span})
+	}
+	if len(c.diags.Errors()) > nerr {
+		return nil
+	}
+	return r
+}
+
+func exampleField(h Header) string {
+	for _, f := range catalogue {
+		if f.Header == h && f.Type != TypeProto && !f.IsEither() {
+			return f.Name
+		}
+	}
+	return "frame.len"
+}
+
+// resolve looks a field name up, splitting a layer suffix (#n). Layer 0 means
+// "any occurrence".
+func (c *checker) resolve(fn FieldName) (*Field, int, bool) {
+	name, layer := fn.Name, 0
+	if i := strings.IndexByte(name, '#'); i >= 0 {
+		n, err := strconv.Atoi(name[i+1:])
+		if err != nil || n < 1 {
+			c.errorf(fn.Span, "a layer is a positive number, e.g. vlan.id#2 for the inner tag", "invalid layer in %q", fn.Name)
+			return nil, 0, false
+		}
+		name, layer = name[:i], n
+	}
+	f, ok := LookupField(name)
+	if !ok {
+		if hint, known := unsupportedHint(name); known {
+			if hint == "" {
+				hint = suggest(name)
+			}
+			c.errorf(fn.Span, hint, "Wireshark field %s is not supported by hdrlog", name)
+		} else {
+			c.errorf(fn.Span, suggest(name), "unknown field %s", name)
+		}
+		return nil, 0, false
+	}
+	if layer > f.MaxLayers() {
+		if f.MaxLayers() == 1 {
+			c.errorf(fn.Span, "hdrlog decodes one "+f.Header.String()+" header per packet (tunnels are not decoded): drop the #"+strconv.Itoa(layer), "%s has no layer %d", name, layer)
+		} else {
+			c.errorf(fn.Span, fmt.Sprintf("%s has at most %d layers (#1 is the outer tag)", name, f.MaxLayers()), "%s has no layer %d", name, layer)
+		}
+		return nil, 0, false
+	}
+	if layer > 0 && f.IsEither() {
+		c.errorf(fn.Span, "drop the layer suffix", "%s stands for two fields and takes no layer", name)
+		return nil, 0, false
+	}
+	return f, layer, true
+}
+
+func suggest(name string) string {
+	near := nearestFields(name, 3)
+	if len(near) == 0 {
+		return "see the field reference in README.md (hdrlog compile lists nothing for unknown names)"
+	}
+	return "did you mean " + strings.Join(near, ", ") + "?"
+}
+
+// occurrences lists the single occurrences a (field, layer) reference stands for.
+func occurrences(f *Field, layer int) []FieldRef {
+	if f.IsEither() {
+		var refs []FieldRef
+		for _, n := range f.Either {
+			refs = append(refs, FieldRef{Field: byName[n], Layer: 1})
+		}
+		return refs
+	}
+	if layer > 0 {
+		return []FieldRef{{Field: f, Layer: layer}}
+	}
+	var refs []FieldRef
+	for l := 1; l <= f.MaxLayers(); l++ {
+		refs = append(refs, FieldRef{Field: f, Layer: l})
+	}
+	return refs
+}
+
+// anyOf builds the predicate "some occurrence satisfies mk"; allOf builds
+// Wireshark's != ("every present occurrence differs, and there is one").
+func anyOf(refs []FieldRef, mk func(FieldRef) Pred) Pred {
+	if len(refs) == 1 {
+		return mk(refs[0])
+	}
+	or := &PredOr{}
+	for _, r := range refs {
+		or.Terms = append(or.Terms, mk(r))
+	}
+	return or
+}
+
+func allOf(f *Field, refs []FieldRef, mk func(FieldRef) Pred) Pred {
+	if len(refs) == 1 {
+		return mk(refs[0])
+	}
+	and := &PredAnd{}
+	for i, r := range refs {
+		if f.IsEither() || i == 0 {
+			// Both directions are present together; the first layer must be present.
+			and.Terms = append(and.Terms, mk(r))
+			continue
+		}
+		// Inner layers count only when present.
+		and.Terms = append(and.Terms, &PredOr{Terms: []Pred{&PredNot{X: &PredExists{Ref: r}}, mk(r)}})
+	}
+	return and
+}
+
+func (c *checker) expr(e Expr) Pred {
+	switch e := e.(type) {
+	case *LogicalExpr:
+		l, r := c.expr(e.Left), c.expr(e.Right)
+		if e.Op == OpAnd {
+			return flatten(&PredAnd{Terms: []Pred{l, r}})
+		}
+		return flatten(&PredOr{Terms: []Pred{l, r}})
+	case *NotExpr:
+		return &PredNot{X: c.expr(e.X)}
+	case *TestExpr:
+		return c.test(e)
+	case *CompareExpr:
+		return c.compare(e)
+	case *InExpr:
+		return c.in(e)
+	}
+	c.errorf(e.ExprSpan(), "", "internal error: unexpected expression %T", e)
+	return &PredConst{}
+}
+
+func flatten(p Pred) Pred {
+	switch p := p.(type) {
+	case *PredAnd:
+		var terms []Pred
+		for _, t := range p.Terms {
+			if a, ok := t.(*PredAnd); ok {
+				terms = append(terms, a.Terms...)
+			} else {
+				terms = append(terms, t)
+			}
+		}
+		return &PredAnd{Terms: terms}
+	case *PredOr:
+		var terms []Pred
+		for _, t := range p.Terms {
+			if o, ok := t.(*PredOr); ok {
+				terms = append(terms, o.Terms...)
+			} else {
+				terms = append(terms, t)
+			}
+		}
+		return &PredOr{Terms: terms}
+	}
+	return p
+}
+
+func (c *checker) test(e *TestExpr) Pred {
+	f, layer, ok := c.resolve(e.Field)
+	if !ok {
+		return &PredConst{}
+	}
+	if e.Mask == nil {
+		if f.Type == TypeBool {
+			c.warnf(e.Span, fmt.Sprintf("to test the flag write `%s == 1`", e.Field.Name),
+				"%s is true for every packet that has the field, whatever the flag's value (it tests presence, as in Wireshark)", e.Field.Name)
+		}
+		return &PredExists{Ref: occurrences(f, layer)[0]}
+	}
+	mask, ok := c.mask(f, e.Mask)
+	if !ok {
+		return &PredConst{}
+	}
+	return anyOf(occurrences(f, layer), func(r FieldRef) Pred { return &PredBitTest{Ref: r, Mask: mask} })
+}
+
+func (c *checker) mask(f *Field, lit *Literal) (uint64, bool) {
+	if f.Type != TypeUint && f.Type != TypeBool {
+		c.errorf(lit.Span, "", "bitwise & applies to integer fields; %s is an %s", f.Name, f.Type)
+		return 0, false
+	}
+	v, ok := c.uint(lit, f, "mask")
+	if ok && v == 0 {
+		c.errorf(lit.Span, "a zero mask makes the test always false", "mask is zero")
+		return 0, false
+	}
+	return v, ok
+}
+
+func (c *checker) fieldForValue(fn FieldName) (*Field, int, bool) {
+	f, layer, ok := c.resolve(fn)
+	if !ok {
+		return nil, 0, false
+	}
+	if f.Type == TypeProto {
+		c.errorf(fn.Span, fmt.Sprintf("test the protocol bare (`%s`) or compare one of its fields, e.g. %s", f.Name, exampleField(f.Header)), "%s is a protocol and has no value to compare", f.Name)
+		return nil, 0, false
+	}
+	return f, layer, true
+}
+
+func (c *checker) compare(e *CompareExpr) Pred {
+	f, layer, ok := c.fieldForValue(e.Field)
+	if !ok {
+		return &PredConst{}
+	}
+	var mask uint64
+	if e.Mask != nil {
+		if mask, ok = c.mask(f, e.Mask); !ok {
+			return &PredConst{}
+		}
+	}
+	switch e.Op {
+	case CmpContains, CmpMatches:
+		c.errorf(e.OpSpan, "contains and matches apply to string fields", "%s is an %s; %s does not apply", f.Name, f.Type, e.Op)
+		return &PredConst{}
+	case CmpLt, CmpLe, CmpGt, CmpGe:
+		switch f.Type {
+		case TypeBool:
+			c.errorf(e.OpSpan, "compare booleans with == or !=", "%s is a boolean; %s does not apply", f.Name, e.Op)
+			return &PredConst{}
+		case TypeIPv6, TypeMAC:
+			c.errorf(e.OpSpan, "use == with an address or a prefix", "ordering comparisons on %ss are not supported", f.Type)
+			return &PredConst{}
+		}
+	}
+	v, ok := c.value(e.Value, f)
+	if !ok {
+		return &PredConst{}
+	}
+	if v.IsPrefix() && e.Op != CmpEq && e.Op != CmpNe {
+		c.errorf(e.Value.Span, "compare a prefix with == or !=", "%s is a prefix; %s does not apply", e.Value.Text, e.Op)
+		return &PredConst{}
+	}
+	if mask != 0 && v.U&^mask != 0 && (e.Op == CmpEq || e.Op == CmpNe) {
+		c.warnf(e.Span, fmt.Sprintf("%#x has bits outside the mask %#x", v.U, mask), "this comparison is always %v", e.Op == CmpNe)
+	}
+	mk := func(r FieldRef) Pred { return &PredCompare{Ref: r, Mask: mask, Op: e.Op, Value: v} }
+	refs := occurrences(f, layer)
+	if e.Op == CmpNe {
+		return allOf(f, refs, mk)
+	}
+	return anyOf(refs, mk)
+}
+
+func (c *checker) in(e *InExpr) Pred {
+	f, layer, ok := c.fieldForValue(e.Field)
+	if !ok {
+		return &PredConst{}
+	}
+	var mask uint64
+	if e.Mask != nil {
+		if mask, ok = c.mask(f, e.Mask); !ok {
+			return &PredConst{}
+		}
+	}
+	if len(e.Elems) == 0 {
+		c.errorf(e.Span, "list at least one value", "empty set")
+		return &PredConst{}
+	}
+	var items []SetItem
+	for _, el := range e.Elems {
+		lo, ok := c.value(el.Lo, f)
+		if !ok {
+			continue
+		}
+		if el.Hi == nil {
+			items = append(items, SetItem{Lo: lo, Hi: lo})
+			continue
+		}
+		hi, ok := c.value(el.Hi, f)
+		if !ok {
+			continue
+		}
+		span := Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}
+		switch {
+		case f.Type != TypeUint && f.Type != TypeIPv4:
+			c.errorf(span, "list the values one by one", "ranges apply to integers and IPv4 addresses, not to %ss", f.Type)
+			continue
+		case lo.IsPrefix() || hi.IsPrefix():
+			c.errorf(span, "a range runs between two addresses", "a range cannot have a prefix bound")
+			continue
+		case rangeKey(lo) > rangeKey(hi):
+			c.errorf(span, fmt.Sprintf("write %s..%s", el.Hi.Text, el.Lo.Text), "empty range: %s is greater than %s", el.Lo.Text, el.Hi.Text)
+			continue
+		}
+		items = append(items, SetItem{Lo: lo, Hi: hi})
+	}
+	return anyOf(occurrences(f, layer), func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items} })
+}
+
+// rangeKey orders integer and IPv4 values.
+func rangeKey(v Value) uint64 {
+	if v.Type == TypeIPv4 {
+		b := v.Addr.As4()
+		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	}
+	return v.U
+}
+
+// value types a literal by the field it is compared with.
+func (c *checker) value(lit *Literal, f *Field) (Value, bool) {
+	switch f.Type {
+	case TypeUint:
+		u, ok := c.uint(lit, f, "value")
+		return Value{Type: TypeUint, U: u}, ok
+	case TypeBool:
+		switch strings.ToLower(lit.Text) {
+		case "1", "true":
+			if lit.Kind == LitNumber || lit.Kind == LitWord {
+				return Value{Type: TypeBool, U: 1}, true
+			}
+		case "0", "false":
+			if lit.Kind == LitNumber || lit.Kind == LitWord {
+				return Value{Type: TypeBool, U: 0}, true
+			}
+		}
+		c.errorf(lit.Span, "a boolean is 1, 0, true or false", "%s is a boolean; %s is not one", f.Name, quoteLit(lit))
+	case TypeIPv4:
+		if lit.Kind == LitDotted {
+			if v, ok := parseAddr(lit.Text, false); ok {
+				return v, true
+			}
+		}
+		c.errorf(lit.Span, "write an IPv4 address or prefix, e.g. 10.0.0.1 or 10.0.0.0/8", "%s is an IPv4 address; %s is not an IPv4 address or prefix", f.Name, quoteLit(lit))
+	case TypeIPv6:
+		if lit.Kind == LitColon {
+			if v, ok := parseAddr(lit.Text, true); ok {
+				return v, true
+			}
+		}
+		c.errorf(lit.Span, "write an IPv6 address or prefix, e.g. 2001:db8::1 or fe80::/10", "%s is an IPv6 address; %s is not an IPv6 address or prefix", f.Name, quoteLit(lit))
+	case TypeMAC:
+		if lit.Kind == LitColon {
+			if mac, ok := parseMAC(lit.Text); ok {
+				return Value{Type: TypeMAC, MAC: mac}, true
+			}
+		}
+		c.errorf(lit.Span, "write a MAC address as six colon-separated hex bytes, e.g. 02:00:5e:10:00:01", "%s is a MAC address; %s is not one", f.Name, quoteLit(lit))
+	}
+	return Value{}, false
+}
+
+func quoteLit(lit *Literal) string {
+	if lit.Kind == LitString {
+		return strconv.Quote(lit.Text)
+	}
+	return lit.Text
+}
+
+func (c *checker) uint(lit *Literal, f *Field, what string) (uint64, bool) {
+	if lit.Kind != LitNumber {
+		hint := "write a decimal or 0x-prefixed hexadecimal number"
+		if lit.Kind == LitWord {
+			hint = "names of values are not supported: " + hint
+		}
+		c.errorf(lit.Span, hint, "%s is an integer field; %s is not an integer", f.Name, quoteLit(lit))
+		return 0, false
+	}
+	text := lit.Text
+	if len(text) > 1 && text[0] == '0' && text[1] >= '0' && text[1] <= '9' {
+		c.errorf(lit.Span, "Wireshark reads a leading 0 as octal; write the number without it, or in hex (0x…)", "ambiguous number %s", text)
+		return 0, false
+	}
+	u, err := strconv.ParseUint(text, 0, 64)
+	if err != nil {
+		c.errorf(lit.Span, "", "invalid number %s", text)
+		return 0, false
+	}
+	if max := f.MaxValue(); u > max {
+		c.errorf(lit.Span, fmt.Sprintf("%s holds values from 0 to %d", f.Name, max), "%s %s is out of range for %s", what, text, f.Name)
+		return 0, false
+	}
+	return u, true
+}
+
+func parseAddr(s string, v6 bool) (Value, bool) {
+	typ, full := TypeIPv4, 32
+	if v6 {
+		typ, full = TypeIPv6, 128
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Addr().Is6() != v6 || p.Addr().Zone() != "" {
+			return Value{}, false
+		}
+		p = p.Masked()
+		return Value{Type: typ, Addr: p.Addr(), Bits: p.Bits()}, true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Is6() != v6 || a.Zone() != "" {
+		return Value{}, false
+	}
+	return Value{Type: typ, Addr: a, Bits: full}, true
+}
+
+func parseMAC(s string) ([6]byte, bool) {
+	var mac [6]byte
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return mac, false
+	}
+	for i, p := range parts {
+		if len(p) != 2 {
+			return mac, false
+		}
+		b, err := strconv.ParseUint(p, 16, 8)
+		if err != nil {
+			return mac, false
+		}
+		mac[i] = byte(b)
+	}
+	return mac, true
+}

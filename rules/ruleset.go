@@ -1,0 +1,236 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Hook is where a rule's program runs.
+type Hook int
+
+const (
+	HookTCIngress Hook = iota // the default
+	HookTCEgress
+	HookXDP
+)
+
+var hookNames = [...]string{"tc ingress", "tc egress", "xdp"}
+
+func (h Hook) String() string { return hookNames[h] }
+
+// Hooks lists every hook in a fixed order.
+var Hooks = []Hook{HookTCIngress, HookTCEgress, HookXDP}
+
+// ParseHook parses a hook as written in a rule file; runs of white space count
+// as one space.
+func ParseHook(s string) (Hook, bool) {
+	norm := strings.Join(strings.Fields(strings.ToLower(s)), " ")
+	for i, n := range hookNames {
+		if n == norm {
+			return Hook(i), true
+		}
+	}
+	return 0, false
+}
+
+// RuleSet is a checked set of rules: every name resolved, every literal typed.
+// It is the single source of meaning for the compiler and the reference
+// evaluator.
+type RuleSet struct {
+	Rules []*Rule
+}
+
+// ForHook returns the rules of one hook, in rule-set order.
+func (rs *RuleSet) ForHook(h Hook) []*Rule {
+	var out []*Rule
+	for _, r := range rs.Rules {
+		if r.Hook == h {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Rule is one checked rule.
+type Rule struct {
+	Index int // position in the RuleSet; events carry it
+	Name  string
+	Hook  Hook
+	Match Pred // nil: every packet
+	Log   []LogField
+	Span  Span
+}
+
+// FieldRef is one occurrence of a field: Layer is 1-based (1 is the outer
+// VLAN tag; single-occurrence fields always have layer 1).
+type FieldRef struct {
+	Field *Field
+	Layer int
+}
+
+func (r FieldRef) String() string {
+	if r.Field.MaxLayers() > 1 {
+		return fmt.Sprintf("%s#%d", r.Field.Name, r.Layer)
+	}
+	return r.Field.Name
+}
+
+// LogField is one field a rule logs; Name is the output member name, as written.
+type LogField struct {
+	Name string
+	Ref  FieldRef
+	Span Span
+}
+
+// Pred is a typed predicate over one packet. Every comparison refers to one
+// occurrence of one field and is false when that occurrence is absent;
+// either-direction fields and fields with several occurrences have been
+// expanded into And/Or of single occurrences by the checker.
+type Pred interface{ isPred() }
+
+// PredAnd holds when all its terms hold.
+type PredAnd struct{ Terms []Pred }
+
+// PredOr holds when any of its terms holds.
+type PredOr struct{ Terms []Pred }
+
+// PredNot is logical negation.
+type PredNot struct{ X Pred }
+
+// PredConst is a constant truth value.
+type PredConst struct{ Value bool }
+
+// PredExists holds when the field occurrence (or protocol header) is present.
+type PredExists struct{ Ref FieldRef }
+
+// PredCompare holds when the field is present and (value & Mask) Op Value.
+// Mask is 0 when the expression has none. Addresses with a prefix shorter
+// than the full length compare under that prefix (Op is == or !=).
+type PredCompare struct {
+	Ref   FieldRef
+	Mask  uint64
+	Op    CmpOp
+	Value Value
+}
+
+// PredInSet holds when the field is present and its (masked) value is one of
+// the items.
+type PredInSet struct {
+	Ref   FieldRef
+	Mask  uint64
+	Items []SetItem
+}
+
+// PredBitTest holds when the field is present and value & Mask != 0.
+type PredBitTest struct {
+	Ref  FieldRef
+	Mask uint64
+}
+
+func (*PredAnd) isPred()     {}
+func (*PredOr) isPred()      {}
+func (*PredNot) isPred()     {}
+func (*PredConst) isPred()   {}
+func (*PredExists) isPred()  {}
+func (*PredCompare) isPred() {}
+func (*PredInSet) isPred()   {}
+func (*PredBitTest) isPred() {}
+
+// SetItem is a value, a prefix or an inclusive range Lo..Hi (Hi == Lo for a
+// single value).
+type SetItem struct {
+	Lo, Hi Value
+}
+
+// IsRange reports whether the item is a range of more than one value.
+func (s SetItem) IsRange() bool { return s.Lo != s.Hi }
+
+// Value is a typed literal.
+type Value struct {
+	Type Type
+	// U holds integers and booleans (0/1).
+	U uint64
+	// Addr holds an IPv4 or IPv6 address (already masked to its prefix).
+	Addr netip.Addr
+	// Bits is the prefix length of an address (32 or 128: exact).
+	Bits int
+	// MAC holds a MAC address.
+	MAC [6]byte
+}
+
+// IsPrefix reports whether v is an address prefix shorter than a full address.
+func (v Value) IsPrefix() bool {
+	return (v.Type == TypeIPv4 || v.Type == TypeIPv6) && v.Bits < v.Addr.BitLen()
+}
+
+// Prefix returns the address as a netip.Prefix.
+func (v Value) Prefix() netip.Prefix { return netip.PrefixFrom(v.Addr, v.Bits) }
+
+func (v Value) String() string {
+	switch v.Type {
+	case TypeBool:
+		if v.U != 0 {
+			return "1"
+		}
+		return "0"
+	case TypeIPv4, TypeIPv6:
+		if v.IsPrefix() {
+			return v.Prefix().String()
+		}
+		return v.Addr.String()
+	case TypeMAC:
+		return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", v.MAC[0], v.MAC[1], v.MAC[2], v.MAC[3], v.MAC[4], v.MAC[5])
+	default:
+		return fmt.Sprint(v.U)
+	}
+}
+
+// String renders a predicate in the expression language (fully parenthesised),
+// for listings and test failures.
+func PredString(p Pred) string {
+	switch p := p.(type) {
+	case nil:
+		return "true"
+	case *PredAnd:
+		return joinPreds(p.Terms, " && ")
+	case *PredOr:
+		return joinPreds(p.Terms, " || ")
+	case *PredNot:
+		return "!" + PredString(p.X)
+	case *PredConst:
+		return fmt.Sprint(p.Value)
+	case *PredExists:
+		return p.Ref.String()
+	case *PredCompare:
+		return fmt.Sprintf("%s %s %s", maskedString(p.Ref, p.Mask), p.Op, p.Value)
+	case *PredInSet:
+		var items []string
+		for _, it := range p.Items {
+			if it.IsRange() {
+				items = append(items, it.Lo.String()+".."+it.Hi.String())
+			} else {
+				items = append(items, it.Lo.String())
+			}
+		}
+		return fmt.Sprintf("%s in {%s}", maskedString(p.Ref, p.Mask), strings.Join(items, ", "))
+	case *PredBitTest:
+		return fmt.Sprintf("%s & %#x", p.Ref, p.Mask)
+	}
+	return fmt.Sprintf("%T", p)
+}
+
+func maskedString(r FieldRef, mask uint64) string {
+	if mask == 0 {
+		return r.String()
+	}
+	return fmt.Sprintf("(%s & %#x)", r, mask)
+}
+
+func joinPreds(ps []Pred, sep string) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, PredString(p))
+	}
+	return "(" + strings.Join(parts, sep) + ")"
+}
