@@ -1,0 +1,70 @@
+package bpf
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Flavour is what differs between program types: where the context keeps the
+// packet bounds and the interface, what "pass" is, how the program attaches.
+// Everything hook-specific lives in this table, not in conditionals spread
+// through the code generator.
+type Flavour struct {
+	Name        string // program name (at most 15 bytes)
+	Type        ebpf.ProgramType
+	AttachType  ebpf.AttachType
+	CtxData     int16 // offset of the u32 data pointer in the context
+	CtxDataEnd  int16
+	CtxIfindex  int16
+	CtxLen      int16 // offset of the u32 packet length; -1: data_end - data
+	VLANInMeta  bool  // the outer VLAN tag may sit in context metadata
+	CtxVLANPres int16 // __sk_buff.vlan_present
+	CtxVLANTCI  int16 // __sk_buff.vlan_tci (host order)
+	CtxVLANProt int16 // __sk_buff.vlan_proto (network order)
+	Pass        int32 // return code that leaves the packet alone
+}
+
+// Offsets in struct __sk_buff and struct xdp_md (include/uapi/linux/bpf.h).
+const (
+	skbLen         = 0
+	skbVLANPresent = 20
+	skbVLANTCI     = 24
+	skbVLANProto   = 28
+	skbIfindex     = 40
+	skbData        = 76
+	skbDataEnd     = 80
+
+	xdpData           = 0
+	xdpDataEnd        = 4
+	xdpIngressIfindex = 12
+
+	xdpPass   = 2  // XDP_PASS
+	tcActNext = -1 // TC_ACT_UNSPEC, TCX_NEXT: continue with the next program
+)
+
+// XDP is the flavour of XDP programs.
+var XDP = Flavour{
+	Name: "hdrlog_xdp", Type: ebpf.XDP, AttachType: ebpf.AttachXDP,
+	CtxData: xdpData, CtxDataEnd: xdpDataEnd, CtxIfindex: xdpIngressIfindex, CtxLen: -1,
+	Pass: xdpPass,
+}
+
+// TCIngress and TCEgress are the flavours of tcx programs.
+var (
+	TCIngress = tcFlavour("hdrlog_tc_in", ebpf.AttachTCXIngress)
+	TCEgress  = tcFlavour("hdrlog_tc_eg", ebpf.AttachTCXEgress)
+)
+
+func tcFlavour(name string, at ebpf.AttachType) Flavour {
+	return Flavour{
+		Name: name, Type: ebpf.SchedCLS, AttachType: at,
+		CtxData: skbData, CtxDataEnd: skbDataEnd, CtxIfindex: skbIfindex, CtxLen: skbLen,
+		VLANInMeta: true, CtxVLANPres: skbVLANPresent, CtxVLANTCI: skbVLANTCI, CtxVLANProt: skbVLANProto,
+		Pass: tcActNext,
+	}
+}
+
+// ReturnPass emits "return pass".
+func (f Flavour) ReturnPass(b *Builder) {
+	b.Emit(asm.Mov.Imm(asm.R0, f.Pass), asm.Return())
+}

@@ -1,0 +1,268 @@
+package compiler
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/hdrlog/hdrlog/bpf"
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// Options tune code generation.
+type Options struct {
+	// WakeupBytes is the ring-buffer fill level from which a submitted event
+	// wakes the reader. Below it events wait for the reader's next poll, so
+	// the reader is not woken once per event. Default 64 KiB.
+	WakeupBytes int
+}
+
+// DefaultWakeupBytes is the default of Options.WakeupBytes.
+const DefaultWakeupBytes = 64 << 10
+
+// Program is the compiled program of one hook.
+type Program struct {
+	Hook       rules.Hook
+	Flavour    bpf.Flavour
+	Rules      []int // indices of the rules it serves
+	Insns      asm.Instructions
+	RecordSize int // bytes of packet record on the stack
+	// RuleStarts maps raw instruction offsets to rules: the code of rule
+	// RuleStarts[i].Rule starts at RuleStarts[i].Offset.
+	RuleStarts []RuleStart
+	epilogue   int
+}
+
+// RuleStart marks where a rule's code begins in a program.
+type RuleStart struct {
+	Rule   int
+	Offset int // raw instruction offset (wide loads count twice)
+}
+
+// RuleAt returns the rule whose code holds the raw instruction offset, or -1
+// for the shared header parser and epilogue.
+func (p *Program) RuleAt(offset int) int {
+	r := -1
+	for _, s := range p.RuleStarts {
+		if offset >= s.Offset {
+			r = s.Rule
+		}
+	}
+	if r >= 0 && offset >= p.epilogue {
+		return -1
+	}
+	return r
+}
+
+// Output is a compilation: one program per hook that has rules, and the
+// schema of the events they emit.
+type Output struct {
+	Programs []*Program
+	Schema   *Schema
+}
+
+// FlavourOf returns the program flavour of a hook.
+func FlavourOf(h rules.Hook) bpf.Flavour {
+	switch h {
+	case rules.HookXDP:
+		return bpf.XDP
+	case rules.HookTCEgress:
+		return bpf.TCEgress
+	}
+	return bpf.TCIngress
+}
+
+// Compile turns a rule set into programs. A bug in the compiler is reported
+// as an error naming the rule set, never as a panic.
+func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("internal compiler error (please report it with the rule file): %v\n%s", r, debug.Stack())
+		}
+	}()
+	if opts.WakeupBytes <= 0 {
+		opts.WakeupBytes = DefaultWakeupBytes
+	}
+	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}}
+	for _, r := range rs.Rules {
+		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
+	}
+	for _, h := range rules.Hooks {
+		rr := rs.ForHook(h)
+		if len(rr) == 0 {
+			continue
+		}
+		p, err := compileHook(h, rr, out.Schema, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", h, err)
+		}
+		out.Programs = append(out.Programs, p)
+	}
+	return out, nil
+}
+
+// needs says how deep the parser must go for the rules of a hook.
+type needs struct {
+	eth, vlan, l3, ipv4, ipv6, l4, tcp, udp, icmp, icmpv6 bool
+}
+
+type gen struct {
+	b    *bpf.Builder
+	fl   bpf.Flavour
+	rec  *record
+	need needs
+	opts Options
+}
+
+func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
+	g := &gen{b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts}
+
+	// Every field occurrence the rules use, in predicates or logs.
+	var refs []rules.FieldRef
+	for _, r := range rr {
+		walkRefs(r.Match, func(ref rules.FieldRef) { refs = append(refs, ref) })
+		for _, lf := range r.Log {
+			refs = append(refs, lf.Ref)
+		}
+	}
+	var keys []slotKey
+	for _, ref := range refs {
+		g.need.add(ref)
+		if ref.Field.Type != rules.TypeProto {
+			keys = append(keys, keyOf(ref))
+		}
+	}
+	g.need.close()
+	g.rec = layoutRecord(keys)
+
+	g.parse()
+	var starts []int
+	for _, r := range rr {
+		starts = append(starts, g.b.Len())
+		next := g.b.NewLabel("rule." + r.Name + ".next")
+		g.b.Comment("rule %s: %s", r.Name, rules.PredString(r.Match))
+		if r.Match != nil {
+			g.branch(r.Match, next, false)
+		}
+		g.emit(r, schema.Rules[r.Index], next)
+		g.b.Label(next)
+	}
+	epilogue := g.b.Len()
+	g.b.Comment("logging never changes traffic")
+	g.fl.ReturnPass(g.b)
+
+	insns, err := g.b.Instructions()
+	if err != nil {
+		return nil, err
+	}
+	insns[0] = insns[0].WithSymbol(g.fl.Name)
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
+	raw := rawOffsets(insns)
+	for i, r := range rr {
+		p.Rules = append(p.Rules, r.Index)
+		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: raw[starts[i]]})
+	}
+	p.epilogue = raw[epilogue]
+	return p, nil
+}
+
+func (n *needs) add(ref rules.FieldRef) {
+	switch ref.Field.Header {
+	case rules.HdrFrame:
+	case rules.HdrEth:
+		n.eth = true
+		if ref.Field.Name == "eth.type" {
+			n.vlan = true
+		}
+	case rules.HdrVLAN:
+		n.vlan = true
+	case rules.HdrIPv4:
+		n.ipv4 = true
+	case rules.HdrIPv6:
+		n.ipv6 = true
+	case rules.HdrTCP:
+		n.tcp = true
+	case rules.HdrUDP:
+		n.udp = true
+	case rules.HdrICMP:
+		n.icmp, n.ipv4 = true, true
+	case rules.HdrICMPv6:
+		n.icmpv6, n.ipv6 = true, true
+	}
+}
+
+// close adds the headers that lead to the ones needed.
+func (n *needs) close() {
+	n.l4 = n.tcp || n.udp || n.icmp || n.icmpv6
+	if n.tcp || n.udp {
+		n.ipv4, n.ipv6 = true, true
+	}
+	n.l3 = n.ipv4 || n.ipv6
+	n.vlan = n.vlan || n.l3
+	n.eth = n.eth || n.vlan
+}
+
+// walkRefs calls fn for every field occurrence a predicate uses.
+func walkRefs(p rules.Pred, fn func(rules.FieldRef)) {
+	switch p := p.(type) {
+	case *rules.PredAnd:
+		for _, t := range p.Terms {
+			walkRefs(t, fn)
+		}
+	case *rules.PredOr:
+		for _, t := range p.Terms {
+			walkRefs(t, fn)
+		}
+	case *rules.PredNot:
+		walkRefs(p.X, fn)
+	case *rules.PredExists:
+		fn(p.Ref)
+	case *rules.PredCompare:
+		fn(p.Ref)
+	case *rules.PredInSet:
+		fn(p.Ref)
+	case *rules.PredBitTest:
+		fn(p.Ref)
+	}
+}
+
+// Spec returns the collection to load: the programs, the ring buffer of
+// ringBytes (a power of two, multiple of the page size) and the per-CPU
+// lost-event counters.
+func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
+	n := len(o.Schema.Rules)
+	if n == 0 {
+		n = 1
+	}
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{
+			EventsMap: {Name: EventsMap, Type: ebpf.RingBuf, MaxEntries: uint32(ringBytes)},
+			LostMap:   {Name: LostMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n)},
+		},
+		Programs: map[string]*ebpf.ProgramSpec{},
+	}
+	for _, p := range o.Programs {
+		spec.Programs[p.Flavour.Name] = &ebpf.ProgramSpec{
+			Name:         p.Flavour.Name,
+			Type:         p.Flavour.Type,
+			AttachType:   p.Flavour.AttachType,
+			Instructions: p.Insns,
+			License:      "GPL",
+		}
+	}
+	return spec
+}
+
+// rawOffsets maps instruction indices to raw offsets (wide loads take two
+// slots); the extra last entry is the program's length.
+func rawOffsets(insns asm.Instructions) []int {
+	out := make([]int, 0, len(insns)+1)
+	off := 0
+	for _, ins := range insns {
+		out = append(out, off)
+		off += int(ins.Size() / asm.InstructionSize)
+	}
+	return append(out, off)
+}

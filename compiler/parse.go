@@ -1,0 +1,379 @@
+package compiler
+
+import (
+	"encoding/binary"
+
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// Register convention, kept by every part of a program:
+//
+//	R6  the context (__sk_buff or xdp_md)
+//	R7  the presence bitmap (Fact* bits)
+//	R8  packet data (during parsing)
+//	R9  packet end (during parsing); the event being filled (during emission)
+//	R10 frame pointer; the packet record lives below it
+//	R1-R5 scratch; during parsing R2 holds the current next-protocol value,
+//	      R3 the cursor (start of the current header), R5 the IP payload length
+const (
+	rCtx      = asm.R6
+	rPresence = asm.R7
+	rData     = asm.R8
+	rDataEnd  = asm.R9
+	rEvent    = asm.R9
+	rProto    = asm.R2
+	rCursor   = asm.R3
+	rPayload  = asm.R5
+)
+
+// Fixed header lengths: a header is present only when this much of it is in
+// the packet.
+const (
+	ethLen    = 14
+	vlanLen   = 4
+	ipv4Len   = 20
+	ipv6Len   = 40
+	tcpLen    = 20
+	udpLen    = 8
+	icmpLen   = 8
+	icmpv6Len = 4
+	extMinLen = 8 // every IPv6 extension header is at least 8 bytes
+	// MaxExtHeaders bounds the IPv6 extension-header walk.
+	MaxExtHeaders = 8
+)
+
+// raw16 returns how a 16-bit network-order value reads when loaded from the
+// packet by a host-order load: the form compared without a byte swap.
+func raw16(v uint16) int32 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return int32(ByteOrder.Uint16(b[:]))
+}
+
+const parseDone = ".parse.done"
+
+// parse emits the header parser. It writes the record slots the hook's rules
+// use and sets presence bits in R7; on any header cut short it stops, leaving
+// the deeper headers absent.
+func (g *gen) parse() {
+	b, fl, rec := g.b, g.fl, g.rec
+	b.Comment("header parser: record slots and presence bitmap (r7)")
+	b.Emit(asm.Mov.Reg(rCtx, asm.R1))
+	b.Emit(asm.Mov.Imm(rPresence, 1<<FactFrame))
+	if rec.Size() > 0 {
+		b.Comment("zero the packet record (%d bytes)", rec.Size())
+		b.Emit(asm.Mov.Imm(asm.R1, 0))
+		for off := rec.lo; off < rec.hi; off += 8 {
+			b.Emit(asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
+		}
+	}
+	if s, ok := rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]; ok {
+		b.Comment("frame.len")
+		g.frameLen(asm.R1)
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
+	}
+	if !g.need.eth {
+		b.Label(parseDone)
+		return
+	}
+	b.Emit(asm.LoadMem(rData, rCtx, fl.CtxData, asm.Word))
+	b.Emit(asm.LoadMem(rDataEnd, rCtx, fl.CtxDataEnd, asm.Word))
+
+	b.Comment("eth: %d bytes", ethLen)
+	g.bound(rData, ethLen, parseDone)
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactEth))
+	g.storeHeader(rules.HdrEth, rData)
+	b.Emit(asm.LoadMem(rProto, rData, 12, asm.Half))
+	b.Emit(asm.Mov.Reg(rCursor, rData), asm.Add.Imm(rCursor, ethLen))
+
+	ethType, hasEthType := rec.slots[slotKey{computed: compEthType, size: 2, layer: 1}]
+	l3 := ".l3"
+	if fl.VLANInMeta && g.need.vlan {
+		inline := ".eth.inline"
+		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
+		b.Emit(asm.JEq.Imm(asm.R1, 0, inline))
+		b.Emit(asm.Or.Imm(rPresence, 1<<FactVLAN1))
+		if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: 1}]; ok {
+			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
+			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		}
+		if s, ok := rec.slots[slotKey{computed: compVLANEType, size: 2, layer: 1}]; ok {
+			b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
+			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		}
+		if hasEthType {
+			b.Comment("eth.type on the wire is the tag's TPID")
+			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
+			b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
+			b.Emit(asm.Or.Imm(rPresence, 1<<FactEthType))
+		}
+		g.vlanTag(2, l3)
+		b.Emit(asm.Ja.Label(l3))
+		b.Label(inline)
+	}
+	if hasEthType {
+		skip := b.NewLabel("ethtype")
+		b.Comment("eth.type (absent below 0x0600: an 802.3 length)")
+		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.JLT.Imm(asm.R1, 0x0600, skip))
+		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
+		b.Emit(asm.Or.Imm(rPresence, 1<<FactEthType))
+		b.Label(skip)
+	}
+	if g.need.vlan {
+		g.vlanTag(1, l3)
+		g.vlanTag(2, l3)
+	}
+	b.Label(l3)
+	if !g.need.l3 {
+		b.Emit(asm.Ja.Label(parseDone))
+		g.l4()
+		return
+	}
+	b.Comment("network layer by ethertype")
+	if g.need.ipv4 {
+		b.Emit(asm.JEq.Imm(rProto, raw16(0x0800), ".ipv4"))
+	}
+	if g.need.ipv6 {
+		b.Emit(asm.JEq.Imm(rProto, raw16(0x86dd), ".ipv6"))
+	}
+	b.Emit(asm.Ja.Label(parseDone))
+	if g.need.ipv4 {
+		g.ipv4()
+	}
+	if g.need.ipv6 {
+		g.ipv6()
+	}
+	g.l4()
+}
+
+// frameLen loads the frame's length on the wire into dst.
+func (g *gen) frameLen(dst asm.Register) {
+	b, fl := g.b, g.fl
+	if fl.CtxLen < 0 {
+		// XDP: the whole buffer, fragments included.
+		b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.FnXdpGetBuffLen.Call())
+		if dst != asm.R0 {
+			b.Emit(asm.Mov.Reg(dst, asm.R0))
+		}
+		return
+	}
+	b.Emit(asm.LoadMem(dst, rCtx, fl.CtxLen, asm.Word))
+	if fl.VLANInMeta {
+		// A tag the kernel moved to metadata was on the wire too.
+		skip := b.NewLabel("framelen")
+		scratch := asm.R2
+		if dst == asm.R2 {
+			scratch = asm.R3
+		}
+		b.Emit(asm.LoadMem(scratch, rCtx, fl.CtxVLANPres, asm.Word))
+		b.Emit(asm.JEq.Imm(scratch, 0, skip))
+		b.Emit(asm.Add.Imm(dst, vlanLen))
+		b.Label(skip)
+	}
+}
+
+// bound emits "if base+n > packet end goto fail".
+func (g *gen) bound(base asm.Register, n int32, fail string) {
+	g.b.Emit(asm.Mov.Reg(asm.R1, base), asm.Add.Imm(asm.R1, n), asm.JGT.Reg(asm.R1, rDataEnd, fail))
+}
+
+// storeHeader copies the raw slots of header h from the packet at base.
+func (g *gen) storeHeader(h rules.Header, base asm.Register) {
+	for _, s := range g.rec.headerSlots(h) {
+		g.copyRaw(base, int16(s.key.offset), asm.R10, s.off, s.size)
+	}
+}
+
+// copyRaw copies size bytes from src+soff to dst+doff with loads and stores
+// of at most 8 bytes, using R1.
+func (g *gen) copyRaw(src asm.Register, soff int16, dst asm.Register, doff int16, size int) {
+	for size > 0 {
+		n := asm.DWord
+		switch {
+		case size >= 8:
+		case size >= 4:
+			n = asm.Word
+		case size >= 2:
+			n = asm.Half
+		default:
+			n = asm.Byte
+		}
+		g.b.Emit(asm.LoadMem(asm.R1, src, soff, n), asm.StoreMem(dst, doff, asm.R1, n))
+		k := int16(n.Sizeof())
+		soff, doff, size = soff+k, doff+k, size-int(k)
+	}
+}
+
+// vlanTag parses one inline tag into layer `layer`, if the current ethertype
+// is a VLAN TPID; otherwise it jumps to next.
+func (g *gen) vlanTag(layer int, next string) {
+	b, rec := g.b, g.rec
+	tag := b.NewLabel("vlan")
+	b.Comment("inline VLAN tag, layer %d", layer)
+	b.Emit(asm.JEq.Imm(rProto, raw16(0x8100), tag))
+	b.Emit(asm.JEq.Imm(rProto, raw16(0x88a8), tag))
+	b.Emit(asm.Ja.Label(next))
+	b.Label(tag)
+	g.bound(rCursor, vlanLen, parseDone)
+	fact := FactVLAN1
+	if layer == 2 {
+		fact = FactVLAN2
+	}
+	b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: layer}]; ok {
+		b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Half), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+	}
+	b.Emit(asm.LoadMem(rProto, rCursor, 2, asm.Half))
+	if s, ok := rec.slots[slotKey{computed: compVLANEType, size: 2, layer: layer}]; ok {
+		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+	}
+	b.Emit(asm.Add.Imm(rCursor, vlanLen))
+}
+
+func (g *gen) ipv4() {
+	b := g.b
+	b.Label(".ipv4")
+	b.Comment("ipv4: version 4, header length >= 20, %d bytes present", ipv4Len)
+	g.bound(rCursor, ipv4Len, parseDone)
+	b.Emit(asm.LoadMem(asm.R4, rCursor, 0, asm.Byte))
+	b.Emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x40, parseDone))
+	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, parseDone), asm.LSh.Imm(asm.R4, 2))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv4))
+	g.storeHeader(rules.HdrIPv4, rCursor)
+	if !g.need.l4 {
+		b.Emit(asm.Ja.Label(parseDone))
+		return
+	}
+	b.Comment("ip payload length (r5; -1 when ip.len is 0, as TSO captures show); ip.len < header length: no transport layer")
+	tso, frag := b.NewLabel("tso"), b.NewLabel("frag")
+	b.Emit(asm.LoadMem(rPayload, rCursor, 2, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
+	b.Emit(asm.JEq.Imm(rPayload, 0, tso))
+	b.Emit(asm.JLT.Reg(rPayload, asm.R4, parseDone))
+	b.Emit(asm.Sub.Reg(rPayload, asm.R4))
+	b.Emit(asm.Ja.Label(frag))
+	b.Label(tso)
+	b.Emit(asm.Mov.Imm(rPayload, -1))
+	b.Label(frag)
+	b.Comment("non-first fragment: no transport layer")
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, parseDone))
+	b.Emit(asm.LoadMem(rProto, rCursor, 9, asm.Byte))
+	b.Emit(asm.Add.Reg(rCursor, asm.R4))
+	if g.need.tcp {
+		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
+	}
+	if g.need.udp {
+		b.Emit(asm.JEq.Imm(rProto, 17, ".udp"))
+	}
+	if g.need.icmp {
+		b.Emit(asm.JEq.Imm(rProto, 1, ".icmp"))
+	}
+	b.Emit(asm.Ja.Label(parseDone))
+}
+
+func (g *gen) ipv6() {
+	b := g.b
+	b.Label(".ipv6")
+	b.Comment("ipv6: version 6, %d bytes present", ipv6Len)
+	g.bound(rCursor, ipv6Len, parseDone)
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, parseDone))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv6))
+	g.storeHeader(rules.HdrIPv6, rCursor)
+	if !g.need.l4 {
+		b.Emit(asm.Ja.Label(parseDone))
+		return
+	}
+	b.Emit(asm.LoadMem(rPayload, rCursor, 4, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
+	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
+	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
+	l4 := ".l4v6"
+	for k := 0; k < MaxExtHeaders; k++ {
+		next := b.NewLabel("ext")
+		opt, fragh, ah := b.NewLabel("ext.opt"), b.NewLabel("ext.frag"), b.NewLabel("ext.ah")
+		b.Comment("ipv6 extension header %d of at most %d", k+1, MaxExtHeaders)
+		b.Emit(asm.JEq.Imm(rProto, 0, opt), asm.JEq.Imm(rProto, 43, opt), asm.JEq.Imm(rProto, 60, opt))
+		b.Emit(asm.JEq.Imm(rProto, 44, fragh), asm.JEq.Imm(rProto, 51, ah))
+		b.Emit(asm.Ja.Label(l4))
+
+		b.Label(opt)
+		b.Comment("hop-by-hop, routing, destination options: (len+1)*8 bytes")
+		g.bound(rCursor, extMinLen, parseDone)
+		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R4, 1), asm.LSh.Imm(asm.R4, 3))
+		b.Emit(asm.Ja.Label(next + ".adv"))
+
+		b.Label(fragh)
+		b.Comment("fragment header: a non-first fragment has no transport layer")
+		g.bound(rCursor, extMinLen, parseDone)
+		b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)), asm.JNE.Imm(asm.R1, 0, parseDone))
+		b.Emit(asm.Mov.Imm(asm.R4, 8))
+		b.Emit(asm.Ja.Label(next + ".adv"))
+
+		b.Label(ah)
+		b.Comment("authentication header: (len+2)*4 bytes")
+		g.bound(rCursor, extMinLen, parseDone)
+		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R4, 2), asm.LSh.Imm(asm.R4, 2))
+
+		b.Label(next + ".adv")
+		b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
+		b.Emit(asm.Add.Reg(rCursor, asm.R4), asm.Sub.Reg(rPayload, asm.R4))
+	}
+	b.Comment("extension-header chain longer than %d: transport layer not found", MaxExtHeaders)
+	b.Emit(asm.Ja.Label(parseDone))
+	b.Label(l4)
+	if g.need.tcp {
+		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
+	}
+	if g.need.udp {
+		b.Emit(asm.JEq.Imm(rProto, 17, ".udp"))
+	}
+	if g.need.icmpv6 {
+		b.Emit(asm.JEq.Imm(rProto, 58, ".icmpv6"))
+	}
+	b.Emit(asm.Ja.Label(parseDone))
+}
+
+// l4 emits the transport headers, reached from ipv4() and ipv6() with the
+// cursor on the header, and the end of the parser.
+func (g *gen) l4() {
+	b, rec := g.b, g.rec
+	if g.need.tcp {
+		b.Label(".tcp")
+		b.Comment("tcp: %d bytes", tcpLen)
+		g.bound(rCursor, tcpLen, parseDone)
+		b.Emit(asm.Or.Imm(rPresence, 1<<FactTCP))
+		g.storeHeader(rules.HdrTCP, rCursor)
+		if s, ok := rec.slots[slotKey{computed: compTCPLen, size: 4, layer: 1}]; ok {
+			b.Comment("tcp.len: ip payload length less the tcp header length")
+			b.Emit(asm.LoadMem(asm.R4, rCursor, 12, asm.Byte), asm.RSh.Imm(asm.R4, 4), asm.LSh.Imm(asm.R4, 2))
+			b.Emit(asm.JLT.Imm(asm.R4, tcpLen, parseDone))
+			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, parseDone))
+			b.Emit(asm.Sub.Reg(rPayload, asm.R4))
+			b.Emit(asm.StoreMem(asm.R10, s.off, rPayload, asm.Word))
+			b.Emit(asm.Or.Imm(rPresence, 1<<FactTCPLen))
+		}
+		b.Emit(asm.Ja.Label(parseDone))
+	}
+	simple := func(label string, h rules.Header, n int32, fact int) {
+		b.Label(label)
+		b.Comment("%s: %d bytes", h, n)
+		g.bound(rCursor, n, parseDone)
+		b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+		g.storeHeader(h, rCursor)
+		b.Emit(asm.Ja.Label(parseDone))
+	}
+	if g.need.udp {
+		simple(".udp", rules.HdrUDP, udpLen, FactUDP)
+	}
+	if g.need.icmp {
+		simple(".icmp", rules.HdrICMP, icmpLen, FactICMP)
+	}
+	if g.need.icmpv6 {
+		simple(".icmpv6", rules.HdrICMPv6, icmpv6Len, FactICMPv6)
+	}
+	b.Label(parseDone)
+}

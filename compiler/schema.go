@@ -1,0 +1,168 @@
+package compiler
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// Event header layout. Integers in the header and in fields are in the host's
+// byte order (NativeEndian); addresses keep network byte order.
+const (
+	EvTime     = 0  // u64: CLOCK_BOOTTIME nanoseconds
+	EvPresence = 8  // u64: bitmap of facts (Fact*) true for the packet
+	EvRule     = 16 // u32: rule index
+	EvIfindex  = 20 // u32: interface index
+	EvFrameLen = 24 // u32: frame length on the wire
+	EvFlags    = 28 // u32: reserved, zero
+	HeaderSize = 32
+)
+
+// ByteOrder is the order of integers in events: the host's.
+var ByteOrder = binary.NativeEndian
+
+// Render says how a field's bytes in an event become a value.
+type Render string
+
+const (
+	RenderUint Render = "uint" // unsigned integer, rendered in decimal
+	RenderHex  Render = "hex"  // unsigned integer, rendered 0x%0*x (HexDigits)
+	RenderBool Render = "bool" // one byte, 0 or 1
+	RenderIPv4 Render = "ipv4" // 4 bytes, network order
+	RenderIPv6 Render = "ipv6" // 16 bytes, network order
+	RenderMAC  Render = "mac"  // 6 bytes
+)
+
+// Schema describes every event the programs of one compilation emit.
+type Schema struct {
+	HeaderSize int          `json:"header_size"`
+	Rules      []RuleSchema `json:"rules"` // indexed by rule index
+}
+
+// RuleSchema is the layout of one rule's events.
+type RuleSchema struct {
+	Index     int         `json:"index"`
+	Name      string      `json:"name"`
+	Hook      string      `json:"hook"`
+	EventSize int         `json:"event_size"`
+	Fields    []FieldSlot `json:"fields"`
+}
+
+// FieldSlot is one logged field inside an event: Size bytes at Offset, present
+// when bit Fact of the event's presence bitmap is set.
+type FieldSlot struct {
+	Name      string `json:"name"`  // output member name, as written in the rule
+	Field     string `json:"field"` // catalogue name
+	Render    Render `json:"render"`
+	HexDigits int    `json:"hex_digits,omitempty"`
+	Offset    int    `json:"offset"`
+	Size      int    `json:"size"`
+	Fact      int    `json:"fact"`
+}
+
+// Validate checks the schema's internal consistency (offsets inside events,
+// sizes matching renderings); the runtime calls it before decoding.
+func (s *Schema) Validate() error {
+	if s.HeaderSize != HeaderSize {
+		return fmt.Errorf("schema: header size %d, want %d", s.HeaderSize, HeaderSize)
+	}
+	for i, r := range s.Rules {
+		if r.Index != i {
+			return fmt.Errorf("schema: rule %q has index %d at position %d", r.Name, r.Index, i)
+		}
+		for _, f := range r.Fields {
+			if f.Offset < HeaderSize || f.Offset+f.Size > r.EventSize {
+				return fmt.Errorf("schema: rule %q field %s at %d+%d outside event of %d bytes", r.Name, f.Name, f.Offset, f.Size, r.EventSize)
+			}
+			if f.Fact < 0 || f.Fact > 63 {
+				return fmt.Errorf("schema: rule %q field %s has fact %d", r.Name, f.Name, f.Fact)
+			}
+			want := map[Render][]int{RenderUint: {1, 2, 4}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}}[f.Render]
+			ok := false
+			for _, w := range want {
+				ok = ok || w == f.Size
+			}
+			if !ok {
+				return fmt.Errorf("schema: rule %q field %s: size %d does not fit rendering %s", r.Name, f.Name, f.Size, f.Render)
+			}
+		}
+	}
+	return nil
+}
+
+// Facts: bits of the presence bitmap, one per thing a packet may or may not
+// have. A field is present when its fact is.
+const (
+	FactFrame   = 0
+	FactEth     = 1
+	FactEthType = 2 // eth.type: absent on 802.3 length frames
+	FactVLAN1   = 3
+	FactVLAN2   = 4
+	FactIPv4    = 5
+	FactIPv6    = 6
+	FactTCP     = 7
+	FactUDP     = 8
+	FactICMP    = 9
+	FactICMPv6  = 10
+	FactTCPLen  = 11 // tcp.len: the IP length fields are consistent
+)
+
+// FactOf returns the fact that tells whether a field occurrence is present.
+func FactOf(ref rules.FieldRef) int {
+	switch ref.Field.Name {
+	case "eth.type":
+		return FactEthType
+	case "tcp.len":
+		return FactTCPLen
+	}
+	switch ref.Field.Header {
+	case rules.HdrFrame:
+		return FactFrame
+	case rules.HdrEth:
+		return FactEth
+	case rules.HdrVLAN:
+		if ref.Layer == 2 {
+			return FactVLAN2
+		}
+		return FactVLAN1
+	case rules.HdrIPv4:
+		return FactIPv4
+	case rules.HdrIPv6:
+		return FactIPv6
+	case rules.HdrTCP:
+		return FactTCP
+	case rules.HdrUDP:
+		return FactUDP
+	case rules.HdrICMP:
+		return FactICMP
+	case rules.HdrICMPv6:
+		return FactICMPv6
+	}
+	panic("compiler: no fact for " + ref.String())
+}
+
+// renderOf gives a field's rendering and its size in events.
+func renderOf(f *rules.Field) (Render, int, int) {
+	switch f.Type {
+	case rules.TypeBool:
+		return RenderBool, 1, 0
+	case rules.TypeIPv4:
+		return RenderIPv4, 4, 0
+	case rules.TypeIPv6:
+		return RenderIPv6, 16, 0
+	case rules.TypeMAC:
+		return RenderMAC, 6, 0
+	}
+	size := 4
+	switch {
+	case f.Bits <= 8:
+		size = 1
+	case f.Bits <= 16:
+		size = 2
+	}
+	if f.Base == rules.BaseHex {
+		return RenderHex, size, (f.Bits + 3) / 4
+	}
+	return RenderUint, size, 0
+}

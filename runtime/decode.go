@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/hdrlog/hdrlog/compiler"
+)
+
+// Event is one decoded event.
+type Event struct {
+	BootNS   uint64 // CLOCK_BOOTTIME nanoseconds when the program ran
+	Rule     int
+	Ifindex  uint32
+	FrameLen uint32
+	Presence uint64
+	// Values holds the logged fields in the rule's log order.
+	Values []Value
+}
+
+// Value is one logged field of an event.
+type Value struct {
+	Slot    *compiler.FieldSlot
+	Present bool
+	U       uint64 // integers and booleans
+	Bytes   []byte // addresses: a view into the event record, valid until the record is reused
+}
+
+// Decoder decodes raw ring-buffer records by a schema.
+type Decoder struct {
+	schema *compiler.Schema
+}
+
+// NewDecoder validates the schema and returns a decoder for it.
+func NewDecoder(s *compiler.Schema) (*Decoder, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &Decoder{schema: s}, nil
+}
+
+// Schema returns the decoder's schema.
+func (d *Decoder) Schema() *compiler.Schema { return d.schema }
+
+// Decode decodes one record into ev, reusing ev.Values. Byte slices in the
+// values point into raw.
+func (d *Decoder) Decode(raw []byte, ev *Event) error {
+	bo := compiler.ByteOrder
+	if len(raw) < compiler.HeaderSize {
+		return fmt.Errorf("event of %d bytes is shorter than the %d-byte header", len(raw), compiler.HeaderSize)
+	}
+	rule := int(bo.Uint32(raw[compiler.EvRule:]))
+	if rule < 0 || rule >= len(d.schema.Rules) {
+		return fmt.Errorf("event names rule %d; the schema has %d rules", rule, len(d.schema.Rules))
+	}
+	rs := &d.schema.Rules[rule]
+	if len(raw) < rs.EventSize {
+		return fmt.Errorf("event of rule %s has %d bytes, want %d", rs.Name, len(raw), rs.EventSize)
+	}
+	ev.BootNS = bo.Uint64(raw[compiler.EvTime:])
+	ev.Presence = bo.Uint64(raw[compiler.EvPresence:])
+	ev.Rule = rule
+	ev.Ifindex = bo.Uint32(raw[compiler.EvIfindex:])
+	ev.FrameLen = bo.Uint32(raw[compiler.EvFrameLen:])
+	ev.Values = ev.Values[:0]
+	for i := range rs.Fields {
+		fs := &rs.Fields[i]
+		v := Value{Slot: fs, Present: ev.Presence&(1<<fs.Fact) != 0}
+		b := raw[fs.Offset : fs.Offset+fs.Size]
+		switch fs.Render {
+		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool:
+			switch fs.Size {
+			case 1:
+				v.U = uint64(b[0])
+			case 2:
+				v.U = uint64(bo.Uint16(b))
+			case 4:
+				v.U = uint64(bo.Uint32(b))
+			}
+		default:
+			v.Bytes = b
+		}
+		ev.Values = append(ev.Values, v)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package runtime
+
+import "golang.org/x/sys/unix"
+
+var ebpfErrNotPermitted error = unix.EPERM

@@ -1,0 +1,192 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// DefaultRingBytes is the default ring-buffer size.
+const DefaultRingBytes = 8 << 20
+
+// LoadOptions tune loading.
+type LoadOptions struct {
+	RingBytes int // ring-buffer size, a power of two ≥ the page size; default DefaultRingBytes
+}
+
+// Collection is a compiled rule set loaded into the kernel: one program per
+// hook, the ring buffer and the lost-event counters.
+type Collection struct {
+	Output   *compiler.Output
+	Programs map[rules.Hook]*ebpf.Program
+	Events   *ebpf.Map
+	Lost     *ebpf.Map
+	Decoder  *Decoder
+	coll     *ebpf.Collection
+	reader   *ringbuf.Reader
+}
+
+// ErrPrivilege is returned (wrapped) when the kernel refuses for lack of privileges.
+var ErrPrivilege = errors.New("loading eBPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (run as root)")
+
+// Load loads every program of out into the kernel (the verifier checks them)
+// and creates the maps. A verifier rejection names the hook, the rule whose
+// code was being checked, and ends with the tail of the verifier's log.
+func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
+	dec, err := NewDecoder(out.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if opts.RingBytes == 0 {
+		opts.RingBytes = DefaultRingBytes
+	}
+	if opts.RingBytes < os.Getpagesize() || opts.RingBytes&(opts.RingBytes-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", opts.RingBytes, os.Getpagesize())
+	}
+	_ = rlimit.RemoveMemlock() // only needed on kernels before 5.11
+	spec := out.Spec(opts.RingBytes)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20},
+	})
+	if err != nil {
+		return nil, explainLoadError(out, err)
+	}
+	c := &Collection{
+		Output:   out,
+		Programs: map[rules.Hook]*ebpf.Program{},
+		Events:   coll.Maps[compiler.EventsMap],
+		Lost:     coll.Maps[compiler.LostMap],
+		Decoder:  dec,
+		coll:     coll,
+	}
+	for _, p := range out.Programs {
+		c.Programs[p.Hook] = coll.Programs[p.Flavour.Name]
+	}
+	return c, nil
+}
+
+// Close releases the programs and maps (attached links keep programs alive
+// until they are closed too).
+func (c *Collection) Close() error {
+	if c.reader != nil {
+		c.reader.Close()
+	}
+	c.coll.Close()
+	return nil
+}
+
+// Program returns the compiled program of a hook.
+func (c *Collection) Program(h rules.Hook) *compiler.Program {
+	for _, p := range c.Output.Programs {
+		if p.Hook == h {
+			return p
+		}
+	}
+	return nil
+}
+
+var insnLine = regexp.MustCompile(`^(\d+): \(`)
+
+func explainLoadError(out *compiler.Output, err error) error {
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpfErrNotPermitted) {
+		return fmt.Errorf("%w: %v", ErrPrivilege, err)
+	}
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	// Find the program and the last instruction the verifier looked at.
+	var prog *compiler.Program
+	for _, p := range out.Programs {
+		if strings.Contains(err.Error(), p.Flavour.Name) {
+			prog = p
+		}
+	}
+	last := -1
+	for _, l := range ve.Log {
+		if m := insnLine.FindStringSubmatch(l); m != nil {
+			last, _ = strconv.Atoi(m[1])
+		}
+	}
+	tail := ve.Log
+	if len(tail) > 20 {
+		tail = tail[len(tail)-20:]
+	}
+	where := "program"
+	if prog != nil {
+		where = fmt.Sprintf("%s program", prog.Hook)
+		if r := prog.RuleAt(last); r >= 0 {
+			where += fmt.Sprintf(", in the code of rule %q (instruction %d)", out.Schema.Rules[r].Name, last)
+		} else if last >= 0 {
+			where += fmt.Sprintf(", in the header parser (instruction %d)", last)
+		}
+	}
+	return fmt.Errorf("the kernel verifier rejected the %s: %v\nthis is a bug in hdrlog's compiler; please report it with the rule file\nverifier log (last %d lines):\n  %s",
+		where, ve.Cause, len(tail), strings.Join(tail, "\n  "))
+}
+
+// Run runs the program of hook h once over frame (BPF_PROG_TEST_RUN); the
+// events it emits wait in the ring buffer for Drain.
+func (c *Collection) Run(h rules.Hook, frame []byte) error {
+	p, ok := c.Programs[h]
+	if !ok {
+		return fmt.Errorf("no program for hook %s", h)
+	}
+	_, err := p.Run(&ebpf.RunOptions{Data: frame, Repeat: 1})
+	return err
+}
+
+// Drain decodes every event waiting in the ring buffer, without blocking.
+func (c *Collection) Drain(fn func(*Event) error) error {
+	if c.reader == nil {
+		rd, err := ringbuf.NewReader(c.Events)
+		if err != nil {
+			return err
+		}
+		c.reader = rd
+	}
+	var rec ringbuf.Record
+	var ev Event
+	c.reader.SetDeadline(time.Now())
+	for {
+		if err := c.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+		if err := c.Decoder.Decode(rec.RawSample, &ev); err != nil {
+			return err
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+}
+
+// LostCounts returns the lost-event count of every rule, summed over CPUs.
+func (c *Collection) LostCounts() ([]uint64, error) {
+	n := len(c.Output.Schema.Rules)
+	out := make([]uint64, n)
+	for i := 0; i < n; i++ {
+		var per []uint64
+		if err := c.Lost.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("read lost counter of rule %d: %w", i, err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
