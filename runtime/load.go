@@ -149,19 +149,16 @@ func (c *Collection) Run(h rules.Hook, frame []byte) error {
 
 // Drain decodes every event waiting in the ring buffer, without blocking.
 func (c *Collection) Drain(fn func(*Event) error) error {
-	if c.reader == nil {
-		rd, err := ringbuf.NewReader(c.Events)
-		if err != nil {
-			return err
-		}
-		c.reader = rd
+	rd, err := c.ringReader()
+	if err != nil {
+		return err
 	}
 	var rec ringbuf.Record
 	var ev Event
-	c.reader.SetDeadline(time.Now())
+	rd.SetDeadline(time.Now())
 	for {
-		if err := c.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+		if err := rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
 				return nil
 			}
 			return err
