@@ -299,7 +299,7 @@ func (c *checker) test(e *TestExpr) Pred {
 
 func (c *checker) mask(f *Field, lit *Literal) (uint64, bool) {
 	if f.Type != TypeUint && f.Type != TypeBool {
-		c.errorf(lit.Span, "", "bitwise & applies to integer fields; %s is an %s", f.Name, f.Type)
+		c.errorf(lit.Span, "", "bitwise & applies to integer fields; %s is %s", f.Name, aType(f.Type))
 		return 0, false
 	}
 	v, ok := c.uint(lit, f, "mask")
@@ -335,7 +335,7 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	}
 	switch e.Op {
 	case CmpContains, CmpMatches:
-		c.errorf(e.OpSpan, "contains and matches apply to string fields", "%s is an %s; %s does not apply", f.Name, f.Type, e.Op)
+		c.errorf(e.OpSpan, "contains and matches apply to string fields", "%s is %s; %s does not apply", f.Name, aType(f.Type), e.Op)
 		return &PredConst{}
 	case CmpLt, CmpLe, CmpGt, CmpGe:
 		switch f.Type {
@@ -343,7 +343,7 @@ func (c *checker) compare(e *CompareExpr) Pred {
 			c.errorf(e.OpSpan, "compare booleans with == or !=", "%s is a boolean; %s does not apply", f.Name, e.Op)
 			return &PredConst{}
 		case TypeIPv6, TypeMAC:
-			c.errorf(e.OpSpan, "use == with an address or a prefix", "ordering comparisons on %ss are not supported", f.Type)
+			c.errorf(e.OpSpan, "use == with an address or a prefix", "ordering comparisons on %s fields are not supported", f.Type)
 			return &PredConst{}
 		}
 	}
@@ -398,7 +398,7 @@ func (c *checker) in(e *InExpr) Pred {
 		span := Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}
 		switch {
 		case f.Type != TypeUint && f.Type != TypeIPv4:
-			c.errorf(span, "list the values one by one", "ranges apply to integers and IPv4 addresses, not to %ss", f.Type)
+			c.errorf(span, "list the values one by one", "ranges apply to integers and IPv4 addresses, not to %s fields", f.Type)
 			continue
 		case lo.IsPrefix() || hi.IsPrefix():
 			c.errorf(span, "a range runs between two addresses", "a range cannot have a prefix bound")
@@ -462,6 +462,15 @@ func (c *checker) value(lit *Literal, f *Field) (Value, bool) {
 		c.errorf(lit.Span, "write a MAC address as six colon-separated hex bytes, e.g. 02:00:5e:10:00:01", "%s is a MAC address; %s is not one", f.Name, quoteLit(lit))
 	}
 	return Value{}, false
+}
+
+// aType names a type with its article: "an IPv4 address", "a boolean".
+func aType(t Type) string {
+	switch t {
+	case TypeBool, TypeMAC, TypeProto:
+		return "a " + t.String()
+	}
+	return "an " + t.String()
 }
 
 func quoteLit(lit *Literal) string {

@@ -1,0 +1,102 @@
+package lang
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with the golden file, or rewrites it under -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./lang -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test ./lang -update and review the diff)\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+func rulesFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.rules"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files in testdata/%s: %v", dir, err)
+	}
+	return files
+}
+
+// TestParseGolden: accepted files parse without diagnostics into the tree
+// of their .golden file, and every span in it agrees with the source.
+func TestParseGolden(t *testing.T) {
+	for _, path := range rulesFiles(t, "parse") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := filepath.Base(path)
+			f, diags := ParseDSL(name, src)
+			if len(diags) > 0 {
+				var b strings.Builder
+				Sources{name: src}.RenderAll(&b, diags)
+				t.Fatalf("unexpected diagnostics:\n%s", b.String())
+			}
+			for what, s := range allSpans(f) {
+				if err := spanError(name, src, s); err != nil {
+					t.Errorf("%s: %v", what, err)
+				}
+			}
+			golden(t, strings.TrimSuffix(path, ".rules")+".golden", []byte(dumpFile(f)))
+		})
+	}
+}
+
+// TestErrorsGolden: each file of testdata/errors holds one mistake; its
+// .golden file is the rendered diagnostics, exactly as a user reads them
+// (syntax errors, or when there are none, the checker's diagnostics).
+func TestErrorsGolden(t *testing.T) {
+	files := rulesFiles(t, "errors")
+	if len(files) < 15 {
+		t.Errorf("only %d error cases", len(files))
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := filepath.Base(path)
+			f, diags := ParseDSL(name, src)
+			if !diags.HasErrors() {
+				_, cdiags := rules.Check(f)
+				diags = append(diags, cdiags...)
+			}
+			if len(diags) == 0 {
+				t.Fatal("no diagnostics")
+			}
+			for _, d := range diags {
+				if err := spanError(name, src, d.Span); err != nil {
+					t.Errorf("%q: %v", d.Message, err)
+				}
+			}
+			var b bytes.Buffer
+			Sources{name: src}.RenderAll(&b, diags)
+			golden(t, strings.TrimSuffix(path, ".rules")+".golden", b.Bytes())
+		})
+	}
+}

@@ -1,0 +1,109 @@
+package lang
+
+import (
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// The DSL grammar, as participle struct tags. Every node keeps the tokens it
+// matched (Tokens), from which convert.go derives exact spans.
+//
+//	rule   = "rule" Ident "{" stmt* "}"
+//	stmt   = "hook" Ident+ | "match" or | "log" field ("," field)*
+//	or     = and (("||" | "or") and)*
+//	and    = unary (("&&" | "and") unary)*
+//	unary  = ("!" | "not") unary | "(" or ")" | test
+//	test   = field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
+//	elem   = value (".." value)?
+//
+// A file is a sequence of rules; ParseDSL cuts the token stream at each
+// "rule" keyword and parses one rule at a time, so that a syntax error in one
+// rule does not hide the errors of the next.
+//
+// The grammar is LL(1): participle needs no backtracking, and the error it
+// reports is at the first token that cannot continue the text.
+
+type ruleNode struct {
+	Tokens []lexer.Token
+	Name   string      `parser:"'rule' @Ident '{'"`
+	Stmts  []*stmtNode `parser:"@@* '}'"`
+}
+
+type stmtNode struct {
+	Tokens []lexer.Token
+	Hook   *hookNode `parser:"'hook' @@"`
+	Match  *orNode   `parser:"| 'match' @@"`
+	Log    *logNode  `parser:"| 'log' @@"`
+}
+
+// hookNode collects the hook's words as written; the checker validates them,
+// so that an unknown hook gets its own message rather than a syntax error.
+type hookNode struct {
+	Tokens []lexer.Token
+	Words  []string `parser:"@Ident+"`
+}
+
+type logNode struct {
+	Fields []*fieldNode `parser:"@@ ( ',' @@ )*"`
+}
+
+type fieldNode struct {
+	Tokens []lexer.Token
+	Name   string `parser:"@Ident"`
+}
+
+type orNode struct {
+	Tokens []lexer.Token
+	Left   *andNode   `parser:"@@"`
+	Rest   []*andNode `parser:"( ( '||' | 'or' ) @@ )*"`
+}
+
+type andNode struct {
+	Tokens []lexer.Token
+	Left   *unaryNode   `parser:"@@"`
+	Rest   []*unaryNode `parser:"( ( '&&' | 'and' ) @@ )*"`
+}
+
+type unaryNode struct {
+	Tokens []lexer.Token
+	Not    *unaryNode `parser:"( '!' | 'not' ) @@"`
+	Paren  *orNode    `parser:"| '(' @@ ')'"`
+	Test   *testNode  `parser:"| @@"`
+}
+
+type testNode struct {
+	Tokens []lexer.Token
+	Field  *fieldNode `parser:"@@"`
+	// A mask is never a bare word: `tcp.flags.syn & tcp.flags.ack` is a
+	// mistyped &&, and says so (syntaxerr.go).
+	Mask  *maskNode   `parser:"( '&' @@ )?"`
+	Op    *cmpOpNode  `parser:"( @@"`
+	Value *valueNode  `parser:"@@"`
+	In    bool        `parser:"| @'in' '{'"`
+	Elems []*elemNode `parser:"( @@ ( ','? @@ )* )? '}' )?"`
+}
+
+type cmpOpNode struct {
+	Tokens []lexer.Token
+	Op     string `parser:"@( '==' | '!=' | '<=' | '>=' | '<' | '>' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'contains' | 'matches' )"`
+}
+
+type valueNode struct {
+	Tokens []lexer.Token
+	Text   string `parser:"@( Number | Dotted | Colon | String | RawString | Ident )"`
+}
+
+type maskNode struct {
+	Tokens []lexer.Token
+	Text   string `parser:"@( Number | Dotted | Colon | String | RawString )"`
+}
+
+type elemNode struct {
+	Lo *valueNode `parser:"@@"`
+	Hi *valueNode `parser:"( '..' @@ )?"`
+}
+
+var (
+	ruleParser = participle.MustBuild[ruleNode](participle.Lexer(tokens), participle.UseLookahead(0))
+	exprParser = participle.MustBuild[orNode](participle.Lexer(tokens), participle.UseLookahead(0))
+)
