@@ -63,8 +63,13 @@ func (g *gen) parse() {
 	b.Emit(asm.Mov.Reg(rCtx, asm.R1))
 	b.Emit(asm.Mov.Imm(rPresence, 1<<FactFrame))
 	if rec.Size() > 0 {
-		b.Comment("zero the packet record (%d bytes)", rec.Size())
-		b.Emit(asm.Mov.Imm(asm.R1, 0))
+		// The zero is computed from two loads of the same context field: the
+		// verifier cannot tell it is zero, so it never decides a later test on
+		// an absent field's slot at load time. A decided test would make it
+		// track that slot precisely, back through every rule before it
+		// (verification time quadratic in the number of rules).
+		b.Comment("zero the packet record (%d bytes) with a zero the verifier does not know", rec.Size())
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxIfindex, asm.Word), asm.LoadMem(asm.R2, rCtx, fl.CtxIfindex, asm.Word), asm.Sub.Reg(asm.R1, asm.R2))
 		for off := rec.lo; off < rec.hi; off += 8 {
 			b.Emit(asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
 		}
@@ -75,7 +80,7 @@ func (g *gen) parse() {
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 	}
 	if !g.need.eth {
-		b.Label(parseDone)
+		g.parseEnd()
 		return
 	}
 	b.Emit(asm.LoadMem(rData, rCtx, fl.CtxData, asm.Word))
@@ -292,33 +297,27 @@ func (g *gen) ipv6() {
 	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
 	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
 	l4 := ".l4v6"
+	extMask := int64(1<<0 | 1<<43 | 1<<44 | 1<<51 | 1<<60)
 	for k := 0; k < MaxExtHeaders; k++ {
-		next := b.NewLabel("ext")
-		opt, fragh, ah := b.NewLabel("ext.opt"), b.NewLabel("ext.frag"), b.NewLabel("ext.ah")
-		b.Comment("ipv6 extension header %d of at most %d", k+1, MaxExtHeaders)
-		b.Emit(asm.JEq.Imm(rProto, 0, opt), asm.JEq.Imm(rProto, 43, opt), asm.JEq.Imm(rProto, 60, opt))
-		b.Emit(asm.JEq.Imm(rProto, 44, fragh), asm.JEq.Imm(rProto, 51, ah))
-		b.Emit(asm.Ja.Label(l4))
-
-		b.Label(opt)
-		b.Comment("hop-by-hop, routing, destination options: (len+1)*8 bytes")
+		// Branch-free on the header kind, so every chain shape leaves the
+		// verifier one state per step instead of one per kind: the walk
+		// costs a few hundred processed instructions, not tens of thousands.
+		b.Comment("ipv6 extension header %d of at most %d: hop-by-hop, routing, fragment, AH, destination options", k+1, MaxExtHeaders)
+		b.Emit(asm.JGT.Imm(rProto, 63, l4))
+		b.Emit(asm.Mov.Imm(asm.R1, 1), asm.LSh.Reg(asm.R1, rProto))
+		b.Emit(asm.LoadImm(asm.R4, extMask, asm.DWord), asm.And.Reg(asm.R1, asm.R4), asm.JEq.Imm(asm.R1, 0, l4))
 		g.bound(rCursor, extMinLen, parseDone)
-		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R4, 1), asm.LSh.Imm(asm.R4, 3))
-		b.Emit(asm.Ja.Label(next + ".adv"))
-
-		b.Label(fragh)
-		b.Comment("fragment header: a non-first fragment has no transport layer")
-		g.bound(rCursor, extMinLen, parseDone)
-		b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)), asm.JNE.Imm(asm.R1, 0, parseDone))
-		b.Emit(asm.Mov.Imm(asm.R4, 8))
-		b.Emit(asm.Ja.Label(next + ".adv"))
-
-		b.Label(ah)
-		b.Comment("authentication header: (len+2)*4 bytes")
-		g.bound(rCursor, extMinLen, parseDone)
-		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R4, 2), asm.LSh.Imm(asm.R4, 2))
-
-		b.Label(next + ".adv")
+		b.Comment("r0 = all ones unless a fragment header; its length byte is reserved: 8 bytes")
+		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte))
+		b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 44), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63), asm.Neg.Imm(asm.R0, 0))
+		b.Emit(asm.And.Reg(asm.R4, asm.R0))
+		b.Comment("a fragment header with a non-zero offset: no transport layer")
+		b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)))
+		b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R1, asm.R0), asm.JNE.Imm(asm.R1, 0, parseDone))
+		b.Comment("length: AH (len+2)*4, the others (len+1)*8 = (len + 2 - notAH) << (2 + notAH)")
+		b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 51), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63))
+		b.Emit(asm.Add.Imm(asm.R4, 2), asm.Sub.Reg(asm.R4, asm.R0), asm.Add.Imm(asm.R0, 2), asm.LSh.Reg(asm.R4, asm.R0))
+		b.Emit(asm.And.Imm(asm.R4, 0xffc))
 		b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
 		b.Emit(asm.Add.Reg(rCursor, asm.R4), asm.Sub.Reg(rPayload, asm.R4))
 	}
@@ -375,5 +374,27 @@ func (g *gen) l4() {
 	if g.need.icmpv6 {
 		simple(".icmpv6", rules.HdrICMPv6, icmpv6Len, FactICMPv6)
 	}
+	g.parseEnd()
+}
+
+// parseEnd ends the parser. It keeps a copy of the presence bitmap on the
+// stack that the verifier cannot track: each parser path leaves a different
+// constant in R7, and a test the verifier can decide from a known value makes
+// it track that value precisely, back through every instruction before it;
+// with many rules re-testing the same facts, verification time would grow
+// with the square of the rule count. Overwriting one byte of the spill (the
+// top byte, always zero: facts stay below bit 56) turns the slot into plain
+// memory; every load from it is a fresh unknown value, so no test on it is
+// ever decided at load time. That is safe because rules read only the record.
+func (g *gen) parseEnd() {
+	b := g.b
 	b.Label(parseDone)
+	top := int16(presenceOff)
+	if ByteOrder.Uint16([]byte{1, 0}) == 1 {
+		top = presenceOff + 7 // little endian: the most significant byte is the last
+	}
+	b.Comment("presence bitmap, opaque to the verifier (see parseEnd)")
+	b.Emit(asm.StoreMem(asm.R10, presenceOff, rPresence, asm.DWord))
+	b.Emit(asm.StoreImm(asm.R10, top, 0, asm.Byte))
+	b.Emit(asm.LoadMem(rPresence, asm.R10, presenceOff, asm.DWord))
 }

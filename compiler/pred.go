@@ -74,13 +74,14 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 
 func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredString(p)) }
 
+// Presence tests read the opaque copy of the bitmap (see parseEnd), never R7.
 func (g *gen) jumpIfPresent(fact int, target string) {
-	g.b.Emit(asm.JSet.Imm(rPresence, 1<<fact, target))
+	g.b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
 }
 
 func (g *gen) jumpIfAbsent(fact int, target string) {
 	ok := g.b.NewLabel("present")
-	g.b.Emit(asm.JSet.Imm(rPresence, 1<<fact, ok), asm.Ja.Label(target))
+	g.b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
 	g.b.Label(ok)
 }
 

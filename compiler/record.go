@@ -67,11 +67,13 @@ type record struct {
 	hi    int16
 }
 
-// Stack frame: the lookup key for the lost-event counter sits at keyOff; the
-// record below it.
+// Stack frame: the lookup key for the lost-event counter sits at keyOff, the
+// presence bitmap's opaque copy at presenceOff (see parseEnd), the record
+// below them.
 const (
-	keyOff    = -8
-	recordTop = -8
+	keyOff      = -8
+	presenceOff = -16
+	recordTop   = -16
 )
 
 func layoutRecord(keys []slotKey) *record {
