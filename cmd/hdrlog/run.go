@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+func init() {
+	register(&command{
+		name:    "run",
+		args:    "-i IFACE [-i IFACE...] [flags] FILE|DIR...",
+		summary: "compile, load and attach rules, and stream their events as JSON lines",
+		detail: `
+Run compiles the rules, loads them into the kernel, attaches them to every
+interface named with -i (XDP in driver mode where the driver has it, generic
+mode otherwise; tc ingress and egress through tcx), and writes one JSON line
+per event to standard output. When the ring buffer overflows, a line
+{"time":…,"lost":{"rule":N},"total_lost":N} says so in the stream, and a
+notice goes to standard error.
+
+SIGINT or SIGTERM detaches the programs, writes the events still in the ring
+buffer, and prints a summary (events and lost events per rule) on standard
+error. Attachments are bpf_links owned by the process: however it ends, even
+by SIGKILL, nothing stays attached.`,
+		setup: func(fs *pflag.FlagSet) func([]string) error {
+			var o runOptions
+			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to (repeat for several)")
+			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 2ms)")
+			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
+			fs.StringVar(&o.wakeup, "wakeup-bytes", "64K", "ring-buffer fill level from which an event wakes the reader before its poll interval")
+			return func(args []string) error { return runRun(args, o) }
+		},
+	})
+}
+
+type runOptions struct {
+	ifaces   []string
+	poll     time.Duration
+	ringSize string
+	wakeup   string
+}
+
+// settings validates the numeric flags.
+func (o runOptions) settings() (ring, wakeup int, err error) {
+	if o.poll < runtime.MinPollInterval {
+		return 0, 0, usagef("--poll-interval %v is below %v: epoll counts whole milliseconds, so a shorter interval spins on the CPU", o.poll, runtime.MinPollInterval)
+	}
+	if ring, err = parseSize("--ring-size", o.ringSize); err != nil {
+		return 0, 0, err
+	}
+	if ring < os.Getpagesize() || ring&(ring-1) != 0 {
+		return 0, 0, usagef("--ring-size %s is not a power of two of at least %d bytes", o.ringSize, os.Getpagesize())
+	}
+	if wakeup, err = parseSize("--wakeup-bytes", o.wakeup); err != nil {
+		return 0, 0, err
+	}
+	if wakeup > ring/2 {
+		return 0, 0, usagef("--wakeup-bytes %s is more than half of --ring-size %s: the ring would fill before the reader is woken", o.wakeup, o.ringSize)
+	}
+	return ring, wakeup, nil
+}
+
+func runRun(args []string, o runOptions) error {
+	if len(o.ifaces) == 0 {
+		return usagef("name the interface to attach to with -i IFACE")
+	}
+	if len(args) == 0 {
+		return usagef("name at least one rule file or directory")
+	}
+	ring, wakeup, err := o.settings()
+	if err != nil {
+		return err
+	}
+	_, out, err := loadAndCompile(stderr, args, compiler.Options{WakeupBytes: wakeup})
+	if err != nil {
+		return err
+	}
+	c, err := runtime.Load(out, runtime.LoadOptions{RingBytes: ring})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var atts runtime.Attachments
+	seen := map[string]bool{}
+	for _, ifname := range o.ifaces {
+		if seen[ifname] {
+			continue
+		}
+		seen[ifname] = true
+		as, err := c.Attach(ifname)
+		if err != nil {
+			return errors.Join(err, atts.Close())
+		}
+		atts = append(atts, as...)
+	}
+	fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
+	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := streamUntil(ctx, stop, c, atts, runtime.StreamOptions{PollInterval: o.poll, Interfaces: atts.Interfaces()})
+	writeSummary(stderr, st)
+	return err
+}
+
+// streamUntil writes the collection's events to stdout until ctx is done;
+// then it detaches (so that no event can arrive after the final drain),
+// drains the ring and returns the stream's counts. A stream that fails on
+// its own (stdout closed) detaches too. release is called once ctx is done,
+// so that a second Ctrl-C kills at once.
+func streamUntil(ctx context.Context, release func(), c *runtime.Collection, atts runtime.Attachments, opts runtime.StreamOptions) (runtime.Stats, error) {
+	streamCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		st  runtime.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := c.Stream(streamCtx, stdout, opts)
+		done <- result{st, err}
+	}()
+	var r result
+	select {
+	case <-ctx.Done():
+		release()
+		derr := atts.Close()
+		cancel()
+		r = <-done
+		r.err = errors.Join(r.err, derr)
+	case r = <-done:
+		r.err = errors.Join(r.err, atts.Close())
+	}
+	return r.st, r.err
+}
+
+// describeAttachments says in one line what is attached where.
+func describeAttachments(atts runtime.Attachments) string {
+	var parts []string
+	for _, a := range atts {
+		s := fmt.Sprintf("%s %s", a.Iface, a.Hook)
+		switch a.Mode {
+		case runtime.ModeXDPDriver:
+			s += " (driver mode)"
+		case runtime.ModeXDPGeneric:
+			s += " (generic mode: no native XDP, " + a.Fallback + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}

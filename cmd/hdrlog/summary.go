@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// writeSummary writes a stream's counts as a small aligned table: events
+// written and events lost, per rule, and the totals. Names are aligned
+// left, numbers right.
+func writeSummary(w io.Writer, st runtime.Stats) {
+	rows := [][]string{{"rule", "hook", "events", "lost"}}
+	for _, r := range st.Rules {
+		rows = append(rows, []string{r.Name, r.Hook, strconv.FormatUint(r.Events, 10), strconv.FormatUint(r.Lost, 10)})
+	}
+	rows = append(rows, []string{"total", "", strconv.FormatUint(st.TotalEvents(), 10), strconv.FormatUint(st.TotalLost(), 10)})
+	width := make([]int, 4)
+	for _, row := range rows {
+		for i, cell := range row {
+			width[i] = max(width[i], len(cell))
+		}
+	}
+	for _, row := range rows {
+		line := fmt.Sprintf("%-*s  %-*s  %*s  %*s", width[0], row[0], width[1], row[1], width[2], row[2], width[3], row[3])
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if st.DecodeErrors > 0 {
+		fmt.Fprintf(w, "%d events could not be decoded (not written)\n", st.DecodeErrors)
+	}
+}
+
+// parseSize parses a byte count: 4096, 64K, 8M, 1G (powers of 1024; KiB,
+// MiB and GiB are accepted too).
+func parseSize(flag, s string) (int, error) {
+	t := strings.TrimSuffix(strings.TrimSpace(s), "iB")
+	t = strings.TrimSuffix(t, "B")
+	mult := 1
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.Atoi(t)
+	if err != nil || v <= 0 || v > (1<<31-1)/mult {
+		return 0, usagef("%s %q is not a size (write e.g. 4096, 64K, 8M)", flag, s)
+	}
+	return v * mult, nil
+}
