@@ -66,9 +66,12 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 
 // ParseExpr parses a standalone match expression (the text of a match
 // statement) whose first byte sits at base in filename: every span is
-// reported in that file's coordinates. Lines after the first start at
-// column 1. It is how the HCL front end reads its match attributes, so that
-// both syntaxes share one expression language. On error the Expr is nil.
+// reported in that file's coordinates, lines after the first starting at
+// column 1. Spans are exact when src is the file's bytes from base on, as in
+// an HCL heredoc or a quoted string without escapes; each escape before a
+// position shifts it by the escape's extra bytes. It is how the HCL front
+// end reads its match attributes, so that both syntaxes share one
+// expression language. On error the Expr is nil. It never panics.
 func ParseExpr(filename string, src []byte, base rules.Pos) (expr rules.Expr, diags rules.Diagnostics) {
 	s := newSource(filename, src, base)
 	defer func() {
