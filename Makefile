@@ -23,3 +23,7 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# Benchmarks (bench/): `make bench` regenerates bench/REPORT.md (~10-20 min, root);
+# `make bench-quick` is the smoke run (< 2 min) that checks everything loads and runs.
+include bench/bench.mk

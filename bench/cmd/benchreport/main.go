@@ -1,0 +1,157 @@
+// Command benchreport runs hdrlog's benchmark suite and writes
+// bench/REPORT.md: per-packet kernel cost against an empty program,
+// hand-written C and libpcap's classic BPF; static program cost; scaling to
+// thousands of rules; and the event path, from the kernel to JSON lines.
+//
+// It needs root (loading programs, network namespaces), clang-built
+// objects of bench/c (make bench builds them), tcpdump and iproute2.
+// Timings are reported, never asserted.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/hdrlog/hdrlog/bench/internal/measure"
+	"github.com/hdrlog/hdrlog/bench/internal/suite"
+)
+
+type bench struct {
+	quick    bool
+	cpu      int
+	repeat   int
+	trials   int
+	cdir     string
+	hdrlog   string // path of the hdrlog binary ("" to stream with the runtime API)
+	scales   []int
+	rate     int
+	seconds  int
+	started  time.Time
+	cmdline  string
+	emptyTC  *impl
+	emptyXDP *impl
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(b.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	var (
+		quick   = flag.Bool("quick", false, "smoke run: few trials and short runs (CI)")
+		out     = flag.String("out", "bench/REPORT.md", "report to write")
+		raw     = flag.String("raw", "bench/out/results.json", "raw results (every trial) to write")
+		cdir    = flag.String("cdir", "bench/out/c", "directory of the clang-built objects of bench/c")
+		cpu     = flag.Int("cpu", -1, "CPU to pin the measuring thread to (default: the last one)")
+		trials  = flag.Int("trials", 0, "trials per cell (default 15, quick 3)")
+		repeat  = flag.Int("repeat", 0, "runs per BPF_PROG_TEST_RUN call (default 1000000, quick 100000)")
+		scales  = flag.String("scale", "", "rule counts for the scaling table (default 1,10,100,1000,10000; quick 1,10,100)")
+		hbin    = flag.String("hdrlog", "", "hdrlog binary for the streaming benchmark (default: bench/out/hdrlog if it exists)")
+		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
+		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,decode,stream; default all)")
+	)
+	flag.Parse()
+	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, hdrlog: *hbin,
+		rate: *rate, seconds: *seconds, started: time.Now()}
+	b.cmdline = strings.Join(os.Args, " ")
+	def := func(v *int, full, q int) {
+		if *v == 0 {
+			*v = full
+			if b.quick {
+				*v = q
+			}
+		}
+	}
+	def(&b.trials, 15, 3)
+	def(&b.repeat, 1_000_000, 100_000)
+	def(&b.rate, 20_000, 5_000)
+	def(&b.seconds, 10, 2)
+	if b.cpu < 0 {
+		b.cpu = ebpf.MustPossibleCPU() - 1
+	}
+	list := *scales
+	if list == "" {
+		list = "1,10,100,1000,10000"
+		if b.quick {
+			list = "1,10,100"
+		}
+	}
+	for _, s := range strings.Split(list, ",") {
+		var n int
+		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
+			fatalf("bad -scale element %q", s)
+		}
+		b.scales = append(b.scales, n)
+	}
+	if b.hdrlog == "" {
+		if _, err := os.Stat("bench/out/hdrlog"); err == nil {
+			b.hdrlog = "bench/out/hdrlog"
+		}
+	}
+
+	r := &report{Bench: b, Env: environment(b)}
+	if r.Env.BPFStats {
+		fatalf("kernel.bpf_stats_enabled is 1: run-time statistics inflate test-run timings several times; run `sysctl kernel.bpf_stats_enabled=0` (and stop whatever enabled them) first")
+	}
+
+	// Everything timed runs on this goroutine, locked to one pinned thread.
+	if err := measure.Pin(b.cpu); err != nil {
+		fatalf("%v", err)
+	}
+	var err error
+	if b.emptyTC, err = loadEmpty(ebpf.SchedCLS, -1); err != nil {
+		fatalf("%v", err)
+	}
+	if b.emptyXDP, err = loadEmpty(ebpf.XDP, 2); err != nil {
+		fatalf("%v", err)
+	}
+
+	run := func(section string) bool { return *only == "" || strings.Contains(","+*only+",", ","+section+",") }
+	r.XDP, r.EventCost, r.Decode, r.Stream = &xdpResult{Err: "not run"}, &eventCostResult{Err: "not run"}, &decodeResult{Err: "not run"}, &streamResult{Err: "not run"}
+	if run("perpacket") {
+		for _, rs := range suite.Suite {
+			r.Sets = append(r.Sets, b.benchSet(rs))
+		}
+	}
+	if run("xdp") {
+		r.XDP = b.benchXDP()
+	}
+	if run("event") {
+		r.EventCost = b.benchEventCost()
+	}
+	if run("scale") {
+		r.Scaling = b.benchScaling()
+	}
+	measure.Unpin()
+	if run("decode") {
+		r.Decode = b.benchDecode()
+	}
+	if run("stream") {
+		r.Stream = b.benchStream()
+	}
+	r.Env.Elapsed = time.Since(b.started)
+	r.Env.LoadAfter = loadavg()
+
+	if err := os.MkdirAll(filepath.Dir(*raw), 0o755); err == nil {
+		if j, err := json.MarshalIndent(r, "", " "); err == nil {
+			_ = os.WriteFile(*raw, j, 0o644)
+		}
+	}
+	if err := os.WriteFile(*out, []byte(r.markdown()), 0o644); err != nil {
+		fatalf("%v", err)
+	}
+	b.logf("wrote %s and %s", *out, *raw)
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchreport: "+format+"\n", args...)
+	os.Exit(1)
+}
