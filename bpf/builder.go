@@ -70,8 +70,11 @@ func (b *Builder) Emit(insns ...asm.Instruction) {
 // Len is the number of instructions emitted so far.
 func (b *Builder) Len() int { return len(b.insns) }
 
-// Instructions resolves label aliases, checks that every jump reaches its
-// label within the range of a 16-bit offset, and returns the program.
+// Instructions resolves label aliases and returns the program. Jumps whose
+// label lies beyond the reach of a 16-bit offset are relaxed: an
+// unconditional jump becomes a 32-bit "gotol", a conditional one jumps over a
+// "gotol" on the opposite condition. This is the one place where relative
+// offsets are written, and they only ever skip one or two instructions.
 func (b *Builder) Instructions() (asm.Instructions, error) {
 	if len(b.pending) > 0 {
 		return nil, fmt.Errorf("labels %v mark no instruction", b.pending)
@@ -85,20 +88,34 @@ func (b *Builder) Instructions() (asm.Instructions, error) {
 			}
 		}
 	}
-	// Check jump distances: the loader truncates offsets to 16 bits silently.
+	for {
+		far, err := farJumps(out)
+		if err != nil {
+			return nil, err
+		}
+		if len(far) == 0 {
+			return out, nil
+		}
+		out = relax(out, far)
+	}
+}
+
+// farJumps returns the indices of jumps whose label is out of 16-bit reach.
+func farJumps(insns asm.Instructions) (map[int]bool, error) {
 	offsets := map[string]int{}
 	pos := 0
-	insPos := make([]int, len(out))
-	for i, ins := range out {
+	insPos := make([]int, len(insns))
+	for i, ins := range insns {
 		insPos[i] = pos
 		if s := ins.Symbol(); s != "" {
 			offsets[s] = pos
 		}
 		pos += int(ins.Size() / asm.InstructionSize)
 	}
-	for i, ins := range out {
+	far := map[int]bool{}
+	for i, ins := range insns {
 		ref := ins.Reference()
-		if ref == "" || !ins.OpCode.Class().IsJump() || ins.IsFunctionCall() {
+		if ref == "" || !ins.OpCode.Class().IsJump() || ins.IsFunctionCall() || ins.OpCode.Class() == asm.Jump32Class && ins.OpCode.JumpOp() == asm.Ja {
 			continue
 		}
 		target, ok := offsets[ref]
@@ -106,8 +123,44 @@ func (b *Builder) Instructions() (asm.Instructions, error) {
 			return nil, fmt.Errorf("instruction %d jumps to undefined label %s", i, ref)
 		}
 		if d := target - insPos[i] - 1; d > math.MaxInt16 || d < math.MinInt16 {
-			return nil, fmt.Errorf("instruction %d: jump to %s spans %d instructions, more than a BPF jump reaches", i, ref, d)
+			far[i] = true
 		}
 	}
-	return out, nil
+	return far, nil
+}
+
+var inverse = map[asm.JumpOp]asm.JumpOp{
+	asm.JEq: asm.JNE, asm.JNE: asm.JEq,
+	asm.JGT: asm.JLE, asm.JLE: asm.JGT,
+	asm.JGE: asm.JLT, asm.JLT: asm.JGE,
+	asm.JSGT: asm.JSLE, asm.JSLE: asm.JSGT,
+	asm.JSGE: asm.JSLT, asm.JSLT: asm.JSGE,
+}
+
+func relax(insns asm.Instructions, far map[int]bool) asm.Instructions {
+	out := make(asm.Instructions, 0, len(insns)+2*len(far))
+	for i, ins := range insns {
+		if !far[i] {
+			out = append(out, ins)
+			continue
+		}
+		long := asm.LongJump(ins.Reference())
+		op := ins.OpCode.JumpOp()
+		if op == asm.Ja {
+			long.Metadata = ins.Metadata
+			out = append(out, long)
+			continue
+		}
+		skip := ins.WithReference("")
+		if inv, ok := inverse[op]; ok {
+			skip.OpCode = ins.OpCode.SetJumpOp(inv)
+			skip.Offset = 1
+			out = append(out, skip, long)
+			continue
+		}
+		// JSet has no opposite: jump onto the gotol, or over it.
+		skip.Offset = 1
+		out = append(out, skip, asm.Instruction{OpCode: asm.Ja.Op(asm.ImmSource), Offset: 1}, long)
+	}
+	return out
 }

@@ -3,9 +3,11 @@ package compiler
 import (
 	"fmt"
 	"runtime/debug"
+	"sort"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/hdrlog/hdrlog/bpf"
 	"github.com/hdrlog/hdrlog/rules"
@@ -29,6 +31,8 @@ type Program struct {
 	Rules      []int // indices of the rules it serves
 	Insns      asm.Instructions
 	RecordSize int // bytes of packet record on the stack
+	// ScratchSize is the bytes of per-CPU scratch the program needs (0: none).
+	ScratchSize int
 	// RuleStarts maps raw instruction offsets to rules: the code of rule
 	// RuleStarts[i].Rule starts at RuleStarts[i].Offset.
 	RuleStarts []RuleStart
@@ -109,15 +113,22 @@ type needs struct {
 }
 
 type gen struct {
-	b    *bpf.Builder
-	fl   bpf.Flavour
-	rec  *record
-	need needs
-	opts Options
+	// base is the register the packet record is addressed from: R10 in the
+	// main program, the caller's frame pointer (R8) in a group's subprogram.
+	base  asm.Register
+	delta int16 // record offsets are relative to R10; base points delta below it
+	// inFunc is set while emitting a group's subprogram.
+	inFunc bool
+	hook   rules.Hook
+	b      *bpf.Builder
+	fl     bpf.Flavour
+	rec    *record
+	need   needs
+	opts   Options
 }
 
 func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
-	g := &gen{b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts}
+	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h}
 
 	// Every field occurrence the rules use, in predicates or logs.
 	var refs []rules.FieldRef
@@ -138,33 +149,87 @@ func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (
 	g.rec = layoutRecord(keys)
 
 	g.parse()
-	var starts []int
-	for _, r := range rr {
-		starts = append(starts, g.b.Len())
+	units := planUnits(rr)
+	hasGroups := false
+	for _, u := range units {
+		hasGroups = hasGroups || u.group != nil
+	}
+	if hasGroups {
+		g.copyToScratch(".epilogue")
+	}
+	starts := map[int]int{} // rule index -> builder position of its code
+	var groups []*group
+	for _, u := range units {
+		if u.group != nil {
+			groups = append(groups, u.group)
+			end := g.b.NewLabel(u.group.fn + ".end")
+			for _, r := range u.group.rules {
+				starts[r.Index] = g.b.Len()
+			}
+			g.groupCode(u.group, end)
+			g.b.Label(end)
+			continue
+		}
+		r := u.rule
+		starts[r.Index] = g.b.Len()
 		next := g.b.NewLabel("rule." + r.Name + ".next")
 		g.b.Comment("rule %s: %s", r.Name, rules.PredString(r.Match))
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
 		}
-		g.emit(r, schema.Rules[r.Index], next)
+		g.emit(ruleEvent(r, schema.Rules[r.Index]), next)
 		g.b.Label(next)
 	}
 	epilogue := g.b.Len()
+	g.b.Label(".epilogue")
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
+	fnStart := map[string]int{}
+	for _, gr := range groups {
+		fnStart[gr.fn] = g.b.Len()
+		g.groupFunc(gr, schema)
+	}
 
 	insns, err := g.b.Instructions()
 	if err != nil {
 		return nil, err
 	}
 	insns[0] = insns[0].WithSymbol(g.fl.Name)
-	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
-	raw := rawOffsets(insns)
-	for i, r := range rr {
-		p.Rules = append(p.Rules, r.Index)
-		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: raw[starts[i]]})
+	if len(groups) > 0 {
+		// Global subprograms need BTF function information for every function.
+		ctxName := "__sk_buff"
+		if g.fl.Type == bpf.XDP.Type {
+			ctxName = "xdp_md"
+		}
+		insns[0] = btf.WithFuncMetadata(insns[0], funcBTF(g.fl.Name, ctxName, false))
+		for i, ins := range insns {
+			for _, gr := range groups {
+				if ins.Symbol() == gr.fn {
+					insns[i] = btf.WithFuncMetadata(ins, funcBTF(gr.fn, ctxName, true))
+				}
+			}
+		}
 	}
-	p.epilogue = raw[epilogue]
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
+	if len(groups) > 0 {
+		p.ScratchSize = g.scratchSize()
+	}
+	// Raw offsets of rule code (the builder's relaxation of far jumps only
+	// adds instructions, so positions are looked up by symbol-free counting
+	// on the final program).
+	raw := rawOffsets(insns)
+	scale := func(pos int) int {
+		if pos >= len(raw) {
+			return raw[len(raw)-1]
+		}
+		return raw[pos]
+	}
+	for _, r := range rr {
+		p.Rules = append(p.Rules, r.Index)
+		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: scale(starts[r.Index])})
+	}
+	sort.Slice(p.RuleStarts, func(i, j int) bool { return p.RuleStarts[i].Offset < p.RuleStarts[j].Offset })
+	p.epilogue = scale(epilogue)
 	return p, nil
 }
 
@@ -242,6 +307,13 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 			LostMap:   {Name: LostMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n)},
 		},
 		Programs: map[string]*ebpf.ProgramSpec{},
+	}
+	scratch := 0
+	for _, p := range o.Programs {
+		scratch = max(scratch, p.ScratchSize)
+	}
+	if scratch > 0 {
+		spec.Maps[ScratchMap] = &ebpf.MapSpec{Name: ScratchMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(scratch), MaxEntries: uint32(len(rules.Hooks))}
 	}
 	for _, p := range o.Programs {
 		spec.Programs[p.Flavour.Name] = &ebpf.ProgramSpec{

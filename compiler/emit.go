@@ -43,12 +43,35 @@ func layoutEvent(r *rules.Rule) RuleSchema {
 	return rs
 }
 
-// emit reserves an event for rule r, fills it and submits it; when the ring
-// buffer is full it counts the loss. It ends by jumping to next.
-func (g *gen) emit(r *rules.Rule, rs RuleSchema, next string) {
+// eventSpec says what to emit: the layout of the events and the rule index,
+// known at compile time or, in a group's shared code, read at run time from
+// the subprogram's stack (fnIndexOff).
+type eventSpec struct {
+	what    string // for comments
+	index   int
+	dynamic bool
+	schema  RuleSchema
+	log     []rules.LogField
+}
+
+func ruleEvent(r *rules.Rule, rs RuleSchema) eventSpec {
+	return eventSpec{what: "rule " + r.Name, index: r.Index, schema: rs, log: r.Log}
+}
+
+// Stack of a group's subprogram: the rule index it serves this call, and the
+// lost-counter key.
+const (
+	fnIndexOff = -8
+	fnKeyOff   = -16
+)
+
+// emit reserves an event, fills it and submits it; when the ring buffer is
+// full it counts the loss. It ends by jumping to next.
+func (g *gen) emit(ev eventSpec, next string) {
 	b := g.b
+	rs := ev.schema
 	lost := b.NewLabel("lost")
-	b.Comment("rule %s: reserve a %d-byte event", r.Name, rs.EventSize)
+	b.Comment("%s: reserve a %d-byte event", ev.what, rs.EventSize)
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(EventsMap))
 	b.Emit(asm.Mov.Imm(asm.R2, int32(rs.EventSize)), asm.Mov.Imm(asm.R3, 0))
 	b.Emit(asm.FnRingbufReserve.Call())
@@ -59,18 +82,22 @@ func (g *gen) emit(r *rules.Rule, rs RuleSchema, next string) {
 	b.Emit(asm.FnKtimeGetBootNs.Call())
 	b.Emit(asm.StoreMem(rEvent, EvTime, asm.R0, asm.DWord))
 	b.Emit(asm.StoreMem(rEvent, EvPresence, rPresence, asm.DWord))
-	b.Emit(asm.StoreImm(rEvent, EvRule, int64(r.Index), asm.Word))
+	if ev.dynamic {
+		b.Emit(asm.LoadMem(asm.R1, asm.R10, fnIndexOff, asm.DWord), asm.StoreMem(rEvent, EvRule, asm.R1, asm.Word))
+	} else {
+		b.Emit(asm.StoreImm(rEvent, EvRule, int64(ev.index), asm.Word))
+	}
 	b.Emit(asm.LoadMem(asm.R1, rCtx, g.fl.CtxIfindex, asm.Word))
 	b.Emit(asm.StoreMem(rEvent, EvIfindex, asm.R1, asm.Word))
 	if s, ok := g.rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]; ok {
-		b.Emit(asm.LoadMem(asm.R1, asm.R10, s.off, asm.Word))
+		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Word))
 	} else {
 		g.frameLen(asm.R1)
 	}
 	b.Emit(asm.StoreMem(rEvent, EvFrameLen, asm.R1, asm.Word))
 	b.Emit(asm.StoreImm(rEvent, EvFlags, 0, asm.Word))
 
-	for i, lf := range r.Log {
+	for i, lf := range ev.log {
 		fs := rs.Fields[i]
 		b.Comment("%s", lf.Name)
 		g.writeField(lf.Ref, fs)
@@ -99,9 +126,15 @@ func (g *gen) emit(r *rules.Rule, rs RuleSchema, next string) {
 	b.Emit(asm.Ja.Label(next))
 
 	b.Label(lost)
-	b.Comment("rule %s: ring buffer full, count the lost event", r.Name)
-	b.Emit(asm.StoreImm(asm.R10, keyOff, int64(r.Index), asm.Word))
-	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, keyOff))
+	b.Comment("%s: ring buffer full, count the lost event", ev.what)
+	key := int16(keyOff)
+	if ev.dynamic {
+		key = fnKeyOff
+		b.Emit(asm.LoadMem(asm.R1, asm.R10, fnIndexOff, asm.DWord), asm.StoreMem(asm.R10, key, asm.R1, asm.Word))
+	} else {
+		b.Emit(asm.StoreImm(asm.R10, key, int64(ev.index), asm.Word))
+	}
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(LostMap))
 	b.Emit(asm.FnMapLookupElem.Call())
 	b.Emit(asm.JEq.Imm(asm.R0, 0, next))
@@ -114,7 +147,7 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	s := g.rec.slots[keyOf(ref)]
 	switch fs.Render {
 	case RenderIPv4, RenderIPv6, RenderMAC:
-		g.copyRaw(asm.R10, s.off, rEvent, int16(fs.Offset), s.size)
+		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)
 		return
 	}
 	g.loadValue(ref, asm.R1)

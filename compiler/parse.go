@@ -321,8 +321,9 @@ func (g *gen) ipv6() {
 		b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
 		b.Emit(asm.Add.Reg(rCursor, asm.R4), asm.Sub.Reg(rPayload, asm.R4))
 	}
-	b.Comment("extension-header chain longer than %d: transport layer not found", MaxExtHeaders)
-	b.Emit(asm.Ja.Label(parseDone))
+	// After MaxExtHeaders headers the chain may still end: a chain of exactly
+	// MaxExtHeaders has its transport next. A longer one leaves an extension
+	// header in r2, which the dispatch below matches to nothing.
 	b.Label(l4)
 	if g.need.tcp {
 		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))

@@ -76,12 +76,12 @@ func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredString(p)) }
 
 // Presence tests read the opaque copy of the bitmap (see parseEnd), never R7.
 func (g *gen) jumpIfPresent(fact int, target string) {
-	g.b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
+	g.b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
 }
 
 func (g *gen) jumpIfAbsent(fact int, target string) {
 	ok := g.b.NewLabel("present")
-	g.b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
+	g.b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
 	g.b.Label(ok)
 }
 
@@ -218,7 +218,7 @@ func (g *gen) equal(p *rules.PredCompare, target string, want bool) {
 func (g *gen) chunkTest(chunks []chunk, target string, want bool) {
 	b := g.b
 	load := func(c chunk) {
-		b.Emit(asm.LoadMem(asm.R1, asm.R10, c.off, c.size))
+		b.Emit(asm.LoadMem(asm.R1, g.base, c.off-g.delta, c.size))
 		if !c.full {
 			b.Emit(asm.And.Imm32(asm.R1, int32(c.mask)))
 		}
@@ -381,13 +381,13 @@ func (g *gen) bitTest(ref rules.FieldRef, mask uint64, target string, want bool)
 		var rm uint32
 		switch s.size {
 		case 1:
-			b.Emit(asm.LoadMem(asm.R1, asm.R10, s.off, asm.Byte))
+			b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Byte))
 			rm = uint32(m)
 		case 2:
-			b.Emit(asm.LoadMem(asm.R1, asm.R10, s.off, asm.Half))
+			b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Half))
 			rm = uint32(swap16(uint16(m)))
 		default:
-			b.Emit(asm.LoadMem(asm.R1, asm.R10, s.off, asm.Word))
+			b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Word))
 			rm = swap32(uint32(m))
 		}
 		op(asm.R1, rm)
@@ -409,14 +409,14 @@ func (g *gen) loadValue(ref rules.FieldRef, dst asm.Register) {
 	s := g.rec.slots[keyOf(ref)]
 	switch s.size {
 	case 1:
-		b.Emit(asm.LoadMem(dst, asm.R10, s.off, asm.Byte))
+		b.Emit(asm.LoadMem(dst, g.base, s.off-g.delta, asm.Byte))
 	case 2:
-		b.Emit(asm.LoadMem(dst, asm.R10, s.off, asm.Half))
+		b.Emit(asm.LoadMem(dst, g.base, s.off-g.delta, asm.Half))
 		if !s.host {
 			b.Emit(asm.HostTo(asm.BE, dst, asm.Half))
 		}
 	case 4:
-		b.Emit(asm.LoadMem(dst, asm.R10, s.off, asm.Word))
+		b.Emit(asm.LoadMem(dst, g.base, s.off-g.delta, asm.Word))
 		if !s.host {
 			b.Emit(asm.HostTo(asm.BE, dst, asm.Word))
 		}
@@ -451,6 +451,12 @@ func (g *gen) inSet(p *rules.PredInSet, target string, want bool) {
 	default:
 		// One load in host order serves every item.
 		g.loadValue(p.Ref, asm.R2)
+		if f.Type == rules.TypeBool && f.Mask&(f.Mask-1) != 0 {
+			// A boolean over several bits (tcp.flags.res) is 1 when any is set.
+			one := b.NewLabel("bool")
+			b.Emit(asm.JEq.Imm(asm.R2, 0, one), asm.Mov.Imm(asm.R2, 1))
+			b.Label(one)
+		}
 		if p.Mask != 0 {
 			b.Emit(asm.And.Imm32(asm.R2, int32(uint32(p.Mask))))
 		}
