@@ -166,8 +166,8 @@ func noNativeXDP(err error) bool {
 func explainAttachError(a *Attachment, err error) error {
 	where := fmt.Sprintf("attach %s program to %s", a.Hook, a.Iface)
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%s: %w", where, ErrAttachPrivilege)
+	case isPermissionError(err):
+		return fmt.Errorf("%s: %w", where, privilegeError(ErrAttachPrivilege, err, capNetAdmin, capBPF))
 	case errors.Is(err, unix.ENODEV):
 		return fmt.Errorf("%s: interface %s (#%d) has gone away", where, a.Iface, a.Ifindex)
 	case a.Hook == rules.HookXDP && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)):

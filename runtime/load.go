@@ -99,8 +99,8 @@ func (c *Collection) Program(h rules.Hook) *compiler.Program {
 var insnLine = regexp.MustCompile(`^(\d+): \(`)
 
 func explainLoadError(out *compiler.Output, err error) error {
-	if errors.Is(err, os.ErrPermission) || errors.Is(err, ebpfErrNotPermitted) {
-		return fmt.Errorf("%w: %v", ErrPrivilege, err)
+	if errors.Is(err, os.ErrPermission) || isPermissionError(err) {
+		return privilegeError(ErrPrivilege, err, capBPF, capNetAdmin, capPerfmon)
 	}
 	var ve *ebpf.VerifierError
 	if !errors.As(err, &ve) {

@@ -585,3 +585,52 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// A refusal for lack of privileges is one line naming what is missing.
+func TestPrivilegeErrors(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	// t.TempDir's parent is private to root; nobody must reach the binary.
+	dir, err := os.MkdirTemp("", "hdrlog-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hdrlog")
+	data, err := os.ReadFile(hdrlogBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rules := writeFile(t, dir, "a.rules", "rule a { match udp  log udp.dstport }\n")
+	for _, tc := range []struct {
+		ambient []uintptr
+		want    string
+	}{
+		{nil, "this process lacks CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON"},
+		{[]uintptr{39 /* CAP_BPF */, 38 /* CAP_PERFMON */}, "this process lacks CAP_NET_ADMIN\n"},
+	} {
+		cmd := exec.Command(bin, "check", rules)
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+			AmbientCaps: tc.ambient,
+		}
+		var e bytes.Buffer
+		cmd.Stderr = &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("check as nobody with capabilities %v: %v, want exit status 1\n%s", tc.ambient, err, e.String())
+			continue
+		}
+		msg := e.String()
+		if !strings.HasPrefix(msg, "hdrlog check: loading eBPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON") ||
+			!strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 {
+			t.Errorf("check as nobody with capabilities %v: stderr %q, want one line with %q", tc.ambient, msg, tc.want)
+		}
+	}
+}
