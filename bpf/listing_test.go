@@ -94,6 +94,8 @@ func TestFormatInstruction(t *testing.T) {
 		{asm.StoreXAdd(asm.R0, asm.R1, asm.DWord), "lock *(u64 *)(r0 +0) += r1"},
 		{asm.LoadImm(asm.R2, 1<<40, asm.DWord), "r2 = 0x10000000000 ll"},
 		{asm.Return(), "exit"},
+		{asm.Call.Label("hdrlog_group0"), "call hdrlog_group0"},
+		{asm.LongJump(".far"), "gotol .far"},
 		{asm.Instruction{OpCode: asm.Ja.Op(asm.ImmSource), Offset: -3}, "goto -3"},
 	} {
 		if got := FormatInstruction(tc.ins); got != tc.want {

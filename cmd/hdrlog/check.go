@@ -121,9 +121,15 @@ func rawLen(p *compiler.Program) int {
 	return n
 }
 
+// ruleNames lists a program's rules, the first few of a long list.
 func ruleNames(out *compiler.Output, p *compiler.Program) string {
+	const shown = 8
 	var names []string
-	for _, r := range p.Rules {
+	for i, r := range p.Rules {
+		if i == shown && len(p.Rules) > shown+1 {
+			names = append(names, fmt.Sprintf("and %d more", len(p.Rules)-shown))
+			break
+		}
 		names = append(names, out.Schema.Rules[r].Name)
 	}
 	return strings.Join(names, ", ")
