@@ -121,6 +121,7 @@ func ktLoad(t testing.TB, name string, rs []ktRule, hooks []ktHook, ringBytes in
 // ktEvent is one decoded event, as its JSON line and by member.
 type ktEvent struct {
 	Rule   string // the rule's name without the hook suffix
+	Name   string // the rule's name in the rule set, with the suffix
 	Line   string
 	Fields map[string]json.RawMessage
 }
@@ -145,7 +146,7 @@ func (k *ktLoaded) drain() (map[string][]ktEvent, error) {
 		}
 		name := schema.Rules[ev.Rule].Name
 		base := name[:strings.LastIndexByte(name, '_')]
-		evs[base] = append(evs[base], ktEvent{Rule: base, Line: string(line), Fields: fields})
+		evs[base] = append(evs[base], ktEvent{Rule: base, Name: name, Line: string(line), Fields: fields})
 		return nil
 	})
 	return evs, err
