@@ -1,0 +1,317 @@
+package reference
+
+import (
+	"encoding/binary"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// MaxExtHeaders is how many IPv6 extension headers are walked before giving
+// up on finding the transport layer (the catalogue: "up to 8 headers").
+const MaxExtHeaders = 8
+
+// Packet is one frame as decoded for the rules: every header that is
+// present, as gopacket decoded it. A nil header is absent.
+type Packet struct {
+	Len int // bytes in the frame: frame.len
+
+	Eth     *layers.Ethernet
+	EthType uint16 // valid when HasEthType
+	// HasEthType is false on 802.3 frames, whose type field is a length.
+	HasEthType bool
+	VLAN       []*layers.Dot1Q // outer first, at most two
+
+	IPv4 *layers.IPv4
+	IPv6 *layers.IPv6
+	// ExtHeaders counts the IPv6 extension headers walked.
+	ExtHeaders int
+	// payload is the IP payload length as the headers state it: ip.len less
+	// the header length, or ipv6.plen less the extension headers; -1 when
+	// ip.len is 0 (TSO captures). It may be negative for IPv6.
+	payload int
+
+	TCP *layers.TCP
+	// TCPRes holds the three reserved bits of the TCP header, which gopacket
+	// does not decode.
+	TCPRes uint8
+	TCPLen int // valid when HasTCPLen
+	// HasTCPLen is false when the length fields do not add up.
+	HasTCPLen bool
+
+	UDP    *layers.UDP
+	ICMP   *layers.ICMPv4
+	ICMPv6 *layers.ICMPv6
+
+	// HeadersEnd is the end offset of the deepest header found, counting for
+	// each header the bytes that make it present (20 for IPv4, 8 for an IPv6
+	// extension header...). A program that sees only the first n bytes of
+	// the frame decodes it the same when HeadersEnd <= n.
+	HeadersEnd int
+}
+
+// Decode decodes a frame. It never fails: what cannot be decoded is absent.
+func Decode(frame []byte) *Packet {
+	p := &Packet{Len: len(frame)}
+	df := gopacket.NilDecodeFeedback
+
+	var eth layers.Ethernet
+	if eth.DecodeFromBytes(frame, df) != nil {
+		return p
+	}
+	p.Eth = &eth
+	p.HeadersEnd = 14
+	// gopacket turns a type field below 0x0600 into EthernetTypeLLC (0) and
+	// keeps the value as Length: on such a frame eth.type is absent.
+	next := eth.EthernetType
+	if next != layers.EthernetTypeLLC {
+		p.EthType, p.HasEthType = uint16(next), true
+	}
+	rest := eth.Payload
+	// gopacket cut the payload of an 802.3 frame to its length; nothing of
+	// it is decoded, so that does not matter.
+
+	for len(p.VLAN) < 2 && (next == layers.EthernetTypeDot1Q || next == layers.EthernetTypeQinQ) {
+		tag := new(layers.Dot1Q)
+		if tag.DecodeFromBytes(rest, df) != nil {
+			return p
+		}
+		p.VLAN = append(p.VLAN, tag)
+		p.HeadersEnd += 4
+		next, rest = tag.Type, rest[4:]
+	}
+	// A third tag leaves next at a TPID: no network layer.
+
+	l3 := p.HeadersEnd
+	switch next {
+	case layers.EthernetTypeIPv4:
+		p.decodeIPv4(rest, l3)
+	case layers.EthernetTypeIPv6:
+		p.decodeIPv6(rest, l3)
+	}
+	return p
+}
+
+func (p *Packet) decodeIPv4(b []byte, off int) {
+	if len(b) < 20 || b[0]>>4 != 4 || b[0]&0x0f < 5 {
+		return
+	}
+	ip := new(layers.IPv4)
+	if ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		// gopacket refuses a header whose total length is below its header
+		// length, whose options are cut short or malformed; the semantics
+		// keep such a header (its 20 fixed bytes are there). Decode those.
+		ip = ipv4Fixed(b)
+	}
+	// gopacket replaces a total length of 0 (TSO captures) by the captured
+	// length; ip.len is the field as sent.
+	ip.Length = binary.BigEndian.Uint16(b[2:4])
+	p.IPv4 = ip
+	p.HeadersEnd = off + 20
+
+	hlen := int(ip.IHL) * 4
+	switch {
+	case ip.Length == 0:
+		p.payload = -1
+	case int(ip.Length) < hlen:
+		return // the header does not fit in the packet: no transport layer
+	default:
+		p.payload = int(ip.Length) - hlen
+	}
+	if ip.FragOffset != 0 {
+		return // a non-first fragment has no transport header
+	}
+	if hlen > len(b) {
+		return
+	}
+	switch ip.Protocol {
+	case layers.IPProtocolTCP:
+		p.decodeTCP(b[hlen:], off+hlen)
+	case layers.IPProtocolUDP:
+		p.decodeUDP(b[hlen:], off+hlen)
+	case layers.IPProtocolICMPv4:
+		icmp := new(layers.ICMPv4)
+		if icmp.DecodeFromBytes(b[hlen:], gopacket.NilDecodeFeedback) == nil {
+			p.ICMP = icmp
+			p.HeadersEnd = off + hlen + 8
+		}
+	}
+}
+
+// ipv4Fixed decodes the 20 fixed bytes of an IPv4 header.
+func ipv4Fixed(b []byte) *layers.IPv4 {
+	flagsFrag := binary.BigEndian.Uint16(b[6:8])
+	return &layers.IPv4{
+		Version:    b[0] >> 4,
+		IHL:        b[0] & 0x0f,
+		TOS:        b[1],
+		Length:     binary.BigEndian.Uint16(b[2:4]),
+		Id:         binary.BigEndian.Uint16(b[4:6]),
+		Flags:      layers.IPv4Flag(flagsFrag >> 13),
+		FragOffset: flagsFrag & 0x1fff,
+		TTL:        b[8],
+		Protocol:   layers.IPProtocol(b[9]),
+		SrcIP:      b[12:16],
+		DstIP:      b[16:20],
+	}
+}
+
+func (p *Packet) decodeIPv6(b []byte, off int) {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		return
+	}
+	ip := new(layers.IPv6)
+	if ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		// gopacket refuses a payload length of 0 without a jumbo option and
+		// a hop-by-hop header it cannot decode; the semantics keep the
+		// header. Decode its 40 fixed bytes.
+		ip = ipv6Fixed(b)
+	}
+	p.IPv6 = ip
+	p.HeadersEnd = off + 40
+
+	// Walk the extension headers on the frame's bytes (gopacket bounds them
+	// by the payload length and folds hop-by-hop into the IPv6 layer).
+	next, cur, payload := ip.NextHeader, 40, int(ip.Length)
+	for n := 0; ; n++ {
+		if !isExtension(next) {
+			break
+		}
+		if n == MaxExtHeaders || len(b)-cur < 8 {
+			return
+		}
+		p.ExtHeaders++
+		p.HeadersEnd = off + cur + 8
+		var hlen int
+		var nh layers.IPProtocol
+		switch next {
+		case layers.IPProtocolIPv6Fragment:
+			var fh layers.IPv6Fragment
+			fh.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) // 8 bytes are there: no error
+			if fh.FragmentOffset != 0 {
+				return // a non-first fragment has no transport header
+			}
+			nh, hlen = fh.NextHeader, 8
+		case layers.IPProtocolAH:
+			var ah layers.IPSecAH
+			if ah.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
+				nh, hlen = ah.NextHeader, ah.ActualLength
+			} else {
+				// gopacket wants the whole header and at least 12 bytes; the
+				// walk needs only the next header and the length, in 4-byte
+				// units less 2 (RFC 4302).
+				nh, hlen = layers.IPProtocol(b[cur]), (int(b[cur+1])+2)*4
+			}
+		default: // hop-by-hop, routing, destination options
+			var ext layers.IPv6ExtensionSkipper
+			if ext.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
+				nh, hlen = ext.NextHeader, len(ext.Contents)
+			} else {
+				// Cut short: gopacket refuses it; the walk goes past the end
+				// of the frame, where no transport header can be.
+				nh, hlen = layers.IPProtocol(b[cur]), (int(b[cur+1])+1)*8
+			}
+		}
+		next, cur, payload = nh, cur+hlen, payload-hlen
+	}
+	p.payload = payload
+	if cur > len(b) {
+		return
+	}
+	switch next {
+	case layers.IPProtocolTCP:
+		p.decodeTCP(b[cur:], off+cur)
+	case layers.IPProtocolUDP:
+		p.decodeUDP(b[cur:], off+cur)
+	case layers.IPProtocolICMPv6:
+		icmp := new(layers.ICMPv6)
+		if icmp.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
+			p.ICMPv6 = icmp
+			p.HeadersEnd = off + cur + 4
+		}
+	}
+}
+
+func isExtension(proto layers.IPProtocol) bool {
+	switch proto {
+	case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination,
+		layers.IPProtocolIPv6Fragment, layers.IPProtocolAH:
+		return true
+	}
+	return false
+}
+
+// ipv6Fixed decodes the 40 fixed bytes of an IPv6 header.
+func ipv6Fixed(b []byte) *layers.IPv6 {
+	word := binary.BigEndian.Uint32(b[0:4])
+	return &layers.IPv6{
+		Version:      uint8(word >> 28),
+		TrafficClass: uint8(word >> 20),
+		FlowLabel:    word & 0xfffff,
+		Length:       binary.BigEndian.Uint16(b[4:6]),
+		NextHeader:   layers.IPProtocol(b[6]),
+		HopLimit:     b[7],
+		SrcIP:        b[8:24],
+		DstIP:        b[24:40],
+	}
+}
+
+func (p *Packet) decodeTCP(b []byte, off int) {
+	if len(b) < 20 {
+		return
+	}
+	tcp := new(layers.TCP)
+	if tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		// gopacket refuses a data offset below 5 and options cut short; the
+		// semantics keep the header (its 20 fixed bytes are there).
+		tcp = tcpFixed(b)
+	}
+	p.TCP = tcp
+	p.TCPRes = b[12] >> 1 & 0x07
+	p.HeadersEnd = off + 20
+
+	hlen := int(tcp.DataOffset) * 4
+	if hlen >= 20 && p.payload >= hlen {
+		p.TCPLen, p.HasTCPLen = p.payload-hlen, true
+	}
+}
+
+// tcpFixed decodes the 20 fixed bytes of a TCP header.
+func tcpFixed(b []byte) *layers.TCP {
+	return &layers.TCP{
+		SrcPort:    layers.TCPPort(binary.BigEndian.Uint16(b[0:2])),
+		DstPort:    layers.TCPPort(binary.BigEndian.Uint16(b[2:4])),
+		Seq:        binary.BigEndian.Uint32(b[4:8]),
+		Ack:        binary.BigEndian.Uint32(b[8:12]),
+		DataOffset: b[12] >> 4,
+		NS:         b[12]&0x01 != 0,
+		CWR:        b[13]&0x80 != 0,
+		ECE:        b[13]&0x40 != 0,
+		URG:        b[13]&0x20 != 0,
+		ACK:        b[13]&0x10 != 0,
+		PSH:        b[13]&0x08 != 0,
+		RST:        b[13]&0x04 != 0,
+		SYN:        b[13]&0x02 != 0,
+		FIN:        b[13]&0x01 != 0,
+		Window:     binary.BigEndian.Uint16(b[14:16]),
+		Checksum:   binary.BigEndian.Uint16(b[16:18]),
+		Urgent:     binary.BigEndian.Uint16(b[18:20]),
+	}
+}
+
+func (p *Packet) decodeUDP(b []byte, off int) {
+	if len(b) < 8 {
+		return
+	}
+	udp := new(layers.UDP)
+	if udp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		// gopacket refuses a length field below 8; the header is there.
+		udp = &layers.UDP{
+			SrcPort: layers.UDPPort(binary.BigEndian.Uint16(b[0:2])),
+			DstPort: layers.UDPPort(binary.BigEndian.Uint16(b[2:4])),
+			Length:  binary.BigEndian.Uint16(b[4:6]),
+		}
+	}
+	p.UDP = udp
+	p.HeadersEnd = off + 8
+}

@@ -1,0 +1,228 @@
+package reference
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// Event is what one matching rule logs for one frame.
+type Event struct {
+	Rule int // index in the rule set
+	// Values holds the logged fields in the rule's log order.
+	Values []Value
+}
+
+// Evaluator evaluates one rule set.
+type Evaluator struct {
+	rs *rules.RuleSet
+}
+
+// New returns an evaluator of rs. It fails when the rule set uses a field
+// this package has no decoding for (a catalogue field added without a
+// reference: add it to fields.go).
+func New(rs *rules.RuleSet) (*Evaluator, error) {
+	for _, r := range rs.Rules {
+		var err error
+		check := func(ref rules.FieldRef) {
+			if err == nil {
+				err = known(ref)
+			}
+		}
+		walk(r.Match, check)
+		for _, lf := range r.Log {
+			check(lf.Ref)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+	}
+	return &Evaluator{rs: rs}, nil
+}
+
+func known(ref rules.FieldRef) error {
+	f := ref.Field
+	if f.Type == rules.TypeProto {
+		if _, ok := protocols[f.Name]; !ok {
+			return fmt.Errorf("reference: no decoding of protocol %s", f.Name)
+		}
+		return nil
+	}
+	if _, ok := fields[f.Name]; !ok {
+		return fmt.Errorf("reference: no decoding of field %s", f.Name)
+	}
+	return nil
+}
+
+// Eval returns the events the rules of hook h produce for one frame, in rule
+// order.
+func (e *Evaluator) Eval(h rules.Hook, frame []byte) []Event {
+	return e.EvalPacket(h, Decode(frame))
+}
+
+// EvalPacket is Eval on a decoded frame.
+func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
+	var out []Event
+	for _, r := range e.rs.Rules {
+		if r.Hook != h || (r.Match != nil && !holds(r.Match, p)) {
+			continue
+		}
+		ev := Event{Rule: r.Index}
+		for _, lf := range r.Log {
+			ev.Values = append(ev.Values, value(lf.Ref, p))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func value(ref rules.FieldRef, p *Packet) Value {
+	return fields[ref.Field.Name](p, ref.Layer)
+}
+
+func present(ref rules.FieldRef, p *Packet) bool {
+	if ref.Field.Type == rules.TypeProto {
+		return protocols[ref.Field.Name](p)
+	}
+	return value(ref, p).Present
+}
+
+// holds evaluates a predicate. Every comparison is false on an absent field.
+func holds(pred rules.Pred, p *Packet) bool {
+	switch pred := pred.(type) {
+	case *rules.PredAnd:
+		for _, t := range pred.Terms {
+			if !holds(t, p) {
+				return false
+			}
+		}
+		return true
+	case *rules.PredOr:
+		for _, t := range pred.Terms {
+			if holds(t, p) {
+				return true
+			}
+		}
+		return false
+	case *rules.PredNot:
+		return !holds(pred.X, p)
+	case *rules.PredConst:
+		return pred.Value
+	case *rules.PredExists:
+		return present(pred.Ref, p)
+	case *rules.PredCompare:
+		v := value(pred.Ref, p)
+		return v.Present && compare(pred.Ref.Field, v, pred.Mask, pred.Op, pred.Value)
+	case *rules.PredInSet:
+		v := value(pred.Ref, p)
+		if !v.Present {
+			return false
+		}
+		for _, it := range pred.Items {
+			if inItem(pred.Ref.Field, v, pred.Mask, it) {
+				return true
+			}
+		}
+		return false
+	case *rules.PredBitTest:
+		v := value(pred.Ref, p)
+		return v.Present && v.U&pred.Mask != 0
+	}
+	panic(fmt.Sprintf("reference: unexpected predicate %T", pred))
+}
+
+func masked(u, mask uint64) uint64 {
+	if mask != 0 {
+		return u & mask
+	}
+	return u
+}
+
+func compare(f *rules.Field, v Value, mask uint64, op rules.CmpOp, lit rules.Value) bool {
+	switch f.Type {
+	case rules.TypeIPv4, rules.TypeIPv6:
+		a := addrOf(v)
+		if lit.IsPrefix() || op == rules.CmpEq || op == rules.CmpNe {
+			in := lit.Prefix().Contains(a)
+			if op == rules.CmpNe {
+				return !in
+			}
+			return in // the checker allows only == and != on prefixes
+		}
+		return order(uint64(ipv4Uint(v.Bytes)), op, uint64(ipv4Uint(lit.Addr.AsSlice())))
+	case rules.TypeMAC:
+		eq := bytes.Equal(v.Bytes, lit.MAC[:])
+		if op == rules.CmpNe {
+			return !eq
+		}
+		return eq
+	}
+	return order(masked(v.U, mask), op, lit.U)
+}
+
+func order(a uint64, op rules.CmpOp, b uint64) bool {
+	switch op {
+	case rules.CmpEq:
+		return a == b
+	case rules.CmpNe:
+		return a != b
+	case rules.CmpLt:
+		return a < b
+	case rules.CmpLe:
+		return a <= b
+	case rules.CmpGt:
+		return a > b
+	case rules.CmpGe:
+		return a >= b
+	}
+	panic("reference: unexpected operator " + op.String())
+}
+
+func inItem(f *rules.Field, v Value, mask uint64, it rules.SetItem) bool {
+	switch f.Type {
+	case rules.TypeIPv4, rules.TypeIPv6:
+		if !it.IsRange() {
+			return it.Lo.Prefix().Contains(addrOf(v))
+		}
+		u := ipv4Uint(v.Bytes)
+		return ipv4Uint(it.Lo.Addr.AsSlice()) <= u && u <= ipv4Uint(it.Hi.Addr.AsSlice())
+	case rules.TypeMAC:
+		return bytes.Equal(v.Bytes, it.Lo.MAC[:])
+	}
+	u := masked(v.U, mask)
+	return it.Lo.U <= u && u <= it.Hi.U
+}
+
+func addrOf(v Value) netip.Addr {
+	a, _ := netip.AddrFromSlice(v.Bytes)
+	return a
+}
+
+func ipv4Uint(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+// walk calls fn for every field occurrence a predicate refers to.
+func walk(pred rules.Pred, fn func(rules.FieldRef)) {
+	switch pred := pred.(type) {
+	case *rules.PredAnd:
+		for _, t := range pred.Terms {
+			walk(t, fn)
+		}
+	case *rules.PredOr:
+		for _, t := range pred.Terms {
+			walk(t, fn)
+		}
+	case *rules.PredNot:
+		walk(pred.X, fn)
+	case *rules.PredExists:
+		fn(pred.Ref)
+	case *rules.PredCompare:
+		fn(pred.Ref)
+	case *rules.PredInSet:
+		fn(pred.Ref)
+	case *rules.PredBitTest:
+		fn(pred.Ref)
+	}
+}

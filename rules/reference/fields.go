@@ -1,0 +1,228 @@
+package reference
+
+import (
+	"net"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Value is one occurrence of a field in a packet.
+type Value struct {
+	Present bool
+	// U holds integers, and booleans as 0 or 1.
+	U uint64
+	// Bytes holds addresses, in network order: 4 bytes for IPv4, 16 for IPv6,
+	// 6 for a MAC.
+	Bytes []byte
+}
+
+// accessor reads one field from a decoded packet; layer is 1-based and
+// matters only for the VLAN fields.
+type accessor func(p *Packet, layer int) Value
+
+func num[T ~uint8 | ~uint16 | ~uint32 | ~int](v T) Value { return Value{Present: true, U: uint64(v)} }
+
+func flag(b bool) Value {
+	if b {
+		return Value{Present: true, U: 1}
+	}
+	return Value{Present: true}
+}
+
+func addr(a net.IP) Value { return Value{Present: true, Bytes: []byte(a)} }
+
+func mac(a net.HardwareAddr) Value { return Value{Present: true, Bytes: []byte(a)} }
+
+func eth(f func(*layers.Ethernet) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.Eth == nil {
+			return Value{}
+		}
+		return f(p.Eth)
+	}
+}
+
+func vlan(f func(*layers.Dot1Q) Value) accessor {
+	return func(p *Packet, layer int) Value {
+		if layer > len(p.VLAN) {
+			return Value{}
+		}
+		return f(p.VLAN[layer-1])
+	}
+}
+
+func ip4(f func(*layers.IPv4) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.IPv4 == nil {
+			return Value{}
+		}
+		return f(p.IPv4)
+	}
+}
+
+func ip6(f func(*layers.IPv6) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.IPv6 == nil {
+			return Value{}
+		}
+		return f(p.IPv6)
+	}
+}
+
+func tcp(f func(*layers.TCP) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.TCP == nil {
+			return Value{}
+		}
+		return f(p.TCP)
+	}
+}
+
+func udp(f func(*layers.UDP) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.UDP == nil {
+			return Value{}
+		}
+		return f(p.UDP)
+	}
+}
+
+// tcpFlags is Wireshark's tcp.flags: the reserved bits, then AE (NS), CWR,
+// ECE, URG, ACK, PSH, RST, SYN, FIN.
+func tcpFlags(p *Packet) Value {
+	if p.TCP == nil {
+		return Value{}
+	}
+	t := p.TCP
+	v := uint64(p.TCPRes) << 9
+	for i, b := range []bool{t.FIN, t.SYN, t.RST, t.PSH, t.ACK, t.URG, t.ECE, t.CWR, t.NS} {
+		if b {
+			v |= 1 << i
+		}
+	}
+	return Value{Present: true, U: v}
+}
+
+// fields maps every catalogue field that has a value to where the decoded
+// packet holds it. Protocols and either-direction fields have none: the
+// checker expands the latter, and a protocol is a presence test.
+var fields = map[string]accessor{
+	"frame.len": func(p *Packet, _ int) Value { return num(p.Len) },
+
+	"eth.dst": eth(func(e *layers.Ethernet) Value { return mac(e.DstMAC) }),
+	"eth.src": eth(func(e *layers.Ethernet) Value { return mac(e.SrcMAC) }),
+	"eth.type": func(p *Packet, _ int) Value {
+		if p.Eth == nil || !p.HasEthType {
+			return Value{}
+		}
+		return num(p.EthType)
+	},
+
+	"vlan.priority": vlan(func(d *layers.Dot1Q) Value { return num(d.Priority) }),
+	"vlan.dei":      vlan(func(d *layers.Dot1Q) Value { return flag(d.DropEligible) }),
+	"vlan.id":       vlan(func(d *layers.Dot1Q) Value { return num(d.VLANIdentifier) }),
+	"vlan.etype":    vlan(func(d *layers.Dot1Q) Value { return num(d.Type) }),
+
+	"ip.version":      ip4(func(ip *layers.IPv4) Value { return num(ip.Version) }),
+	"ip.hdr_len":      ip4(func(ip *layers.IPv4) Value { return num(int(ip.IHL) * 4) }),
+	"ip.dsfield":      ip4(func(ip *layers.IPv4) Value { return num(ip.TOS) }),
+	"ip.dsfield.dscp": ip4(func(ip *layers.IPv4) Value { return num(ip.TOS >> 2) }),
+	"ip.dsfield.ecn":  ip4(func(ip *layers.IPv4) Value { return num(ip.TOS & 3) }),
+	"ip.len":          ip4(func(ip *layers.IPv4) Value { return num(ip.Length) }),
+	"ip.id":           ip4(func(ip *layers.IPv4) Value { return num(ip.Id) }),
+	"ip.flags":        ip4(func(ip *layers.IPv4) Value { return num(ip.Flags) }),
+	"ip.flags.rb":     ip4(func(ip *layers.IPv4) Value { return flag(ip.Flags&layers.IPv4EvilBit != 0) }),
+	"ip.flags.df":     ip4(func(ip *layers.IPv4) Value { return flag(ip.Flags&layers.IPv4DontFragment != 0) }),
+	"ip.flags.mf":     ip4(func(ip *layers.IPv4) Value { return flag(ip.Flags&layers.IPv4MoreFragments != 0) }),
+	"ip.frag_offset":  ip4(func(ip *layers.IPv4) Value { return num(ip.FragOffset) }),
+	"ip.ttl":          ip4(func(ip *layers.IPv4) Value { return num(ip.TTL) }),
+	"ip.proto":        ip4(func(ip *layers.IPv4) Value { return num(ip.Protocol) }),
+	"ip.src":          ip4(func(ip *layers.IPv4) Value { return addr(ip.SrcIP) }),
+	"ip.dst":          ip4(func(ip *layers.IPv4) Value { return addr(ip.DstIP) }),
+
+	"ipv6.version":     ip6(func(ip *layers.IPv6) Value { return num(ip.Version) }),
+	"ipv6.tclass":      ip6(func(ip *layers.IPv6) Value { return num(ip.TrafficClass) }),
+	"ipv6.tclass.dscp": ip6(func(ip *layers.IPv6) Value { return num(ip.TrafficClass >> 2) }),
+	"ipv6.tclass.ecn":  ip6(func(ip *layers.IPv6) Value { return num(ip.TrafficClass & 3) }),
+	"ipv6.flow":        ip6(func(ip *layers.IPv6) Value { return num(ip.FlowLabel) }),
+	"ipv6.plen":        ip6(func(ip *layers.IPv6) Value { return num(ip.Length) }),
+	"ipv6.nxt":         ip6(func(ip *layers.IPv6) Value { return num(ip.NextHeader) }),
+	"ipv6.hlim":        ip6(func(ip *layers.IPv6) Value { return num(ip.HopLimit) }),
+	"ipv6.src":         ip6(func(ip *layers.IPv6) Value { return addr(ip.SrcIP) }),
+	"ipv6.dst":         ip6(func(ip *layers.IPv6) Value { return addr(ip.DstIP) }),
+
+	"tcp.srcport":           tcp(func(t *layers.TCP) Value { return num(t.SrcPort) }),
+	"tcp.dstport":           tcp(func(t *layers.TCP) Value { return num(t.DstPort) }),
+	"tcp.seq_raw":           tcp(func(t *layers.TCP) Value { return num(t.Seq) }),
+	"tcp.ack_raw":           tcp(func(t *layers.TCP) Value { return num(t.Ack) }),
+	"tcp.hdr_len":           tcp(func(t *layers.TCP) Value { return num(int(t.DataOffset) * 4) }),
+	"tcp.flags":             func(p *Packet, _ int) Value { return tcpFlags(p) },
+	"tcp.flags.res":         func(p *Packet, _ int) Value { return tcpRes(p) },
+	"tcp.flags.ae":          tcp(func(t *layers.TCP) Value { return flag(t.NS) }),
+	"tcp.flags.cwr":         tcp(func(t *layers.TCP) Value { return flag(t.CWR) }),
+	"tcp.flags.ece":         tcp(func(t *layers.TCP) Value { return flag(t.ECE) }),
+	"tcp.flags.urg":         tcp(func(t *layers.TCP) Value { return flag(t.URG) }),
+	"tcp.flags.ack":         tcp(func(t *layers.TCP) Value { return flag(t.ACK) }),
+	"tcp.flags.push":        tcp(func(t *layers.TCP) Value { return flag(t.PSH) }),
+	"tcp.flags.reset":       tcp(func(t *layers.TCP) Value { return flag(t.RST) }),
+	"tcp.flags.syn":         tcp(func(t *layers.TCP) Value { return flag(t.SYN) }),
+	"tcp.flags.fin":         tcp(func(t *layers.TCP) Value { return flag(t.FIN) }),
+	"tcp.window_size_value": tcp(func(t *layers.TCP) Value { return num(t.Window) }),
+	"tcp.urgent_pointer":    tcp(func(t *layers.TCP) Value { return num(t.Urgent) }),
+	"tcp.len": func(p *Packet, _ int) Value {
+		if p.TCP == nil || !p.HasTCPLen {
+			return Value{}
+		}
+		return num(p.TCPLen)
+	},
+
+	"udp.srcport": udp(func(u *layers.UDP) Value { return num(u.SrcPort) }),
+	"udp.dstport": udp(func(u *layers.UDP) Value { return num(u.DstPort) }),
+	"udp.length":  udp(func(u *layers.UDP) Value { return num(u.Length) }),
+
+	"icmp.type": func(p *Packet, _ int) Value {
+		if p.ICMP == nil {
+			return Value{}
+		}
+		return num(p.ICMP.TypeCode.Type())
+	},
+	"icmp.code": func(p *Packet, _ int) Value {
+		if p.ICMP == nil {
+			return Value{}
+		}
+		return num(p.ICMP.TypeCode.Code())
+	},
+	"icmpv6.type": func(p *Packet, _ int) Value {
+		if p.ICMPv6 == nil {
+			return Value{}
+		}
+		return num(p.ICMPv6.TypeCode.Type())
+	},
+	"icmpv6.code": func(p *Packet, _ int) Value {
+		if p.ICMPv6 == nil {
+			return Value{}
+		}
+		return num(p.ICMPv6.TypeCode.Code())
+	},
+}
+
+// tcpRes is tcp.flags.res, a boolean over three bits: true when any is set.
+func tcpRes(p *Packet) Value {
+	if p.TCP == nil {
+		return Value{}
+	}
+	return flag(p.TCPRes != 0)
+}
+
+// protocols maps every protocol name to its presence in a packet.
+var protocols = map[string]func(p *Packet) bool{
+	"frame":  func(*Packet) bool { return true },
+	"eth":    func(p *Packet) bool { return p.Eth != nil },
+	"vlan":   func(p *Packet) bool { return len(p.VLAN) > 0 },
+	"ip":     func(p *Packet) bool { return p.IPv4 != nil },
+	"ipv6":   func(p *Packet) bool { return p.IPv6 != nil },
+	"tcp":    func(p *Packet) bool { return p.TCP != nil },
+	"udp":    func(p *Packet) bool { return p.UDP != nil },
+	"icmp":   func(p *Packet) bool { return p.ICMP != nil },
+	"icmpv6": func(p *Packet) bool { return p.ICMPv6 != nil },
+}
