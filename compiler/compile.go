@@ -21,6 +21,11 @@ type Options struct {
 	WakeupBytes int
 }
 
+// SmallProgram is the number of rule-phase steps (chained rules and groups)
+// up to which rules read the packet record on the stack; larger programs read
+// a per-CPU copy (see useScratch).
+const SmallProgram = 16
+
 // DefaultWakeupBytes is the default of Options.WakeupBytes.
 const DefaultWakeupBytes = 64 << 10
 
@@ -154,8 +159,8 @@ func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (
 	for _, u := range units {
 		hasGroups = hasGroups || u.group != nil
 	}
-	if hasGroups {
-		g.copyToScratch(".epilogue")
+	if hasGroups || len(units) > SmallProgram {
+		g.useScratch(".epilogue")
 	}
 	starts := map[int]int{} // rule index -> builder position of its code
 	var groups []*group
@@ -211,7 +216,7 @@ func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (
 		}
 	}
 	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
-	if len(groups) > 0 {
+	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()
 	}
 	// Raw offsets of rule code (the builder's relaxation of far jumps only

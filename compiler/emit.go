@@ -127,14 +127,15 @@ func (g *gen) emit(ev eventSpec, next string) {
 
 	b.Label(lost)
 	b.Comment("%s: ring buffer full, count the lost event", ev.what)
-	key := int16(keyOff)
+	// The key lives next to the record (on the stack, or in the scratch map:
+	// then no stack slot is read here, see useScratch).
+	key := int16(keyOff) - g.delta
 	if ev.dynamic {
-		key = fnKeyOff
-		b.Emit(asm.LoadMem(asm.R1, asm.R10, fnIndexOff, asm.DWord), asm.StoreMem(asm.R10, key, asm.R1, asm.Word))
+		b.Emit(asm.LoadMem(asm.R1, asm.R10, fnIndexOff, asm.DWord), asm.StoreMem(g.base, key, asm.R1, asm.Word))
 	} else {
-		b.Emit(asm.StoreImm(asm.R10, key, int64(ev.index), asm.Word))
+		b.Emit(asm.StoreImm(g.base, key, int64(ev.index), asm.Word))
 	}
-	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)))
+	b.Emit(asm.Mov.Reg(asm.R2, g.base), asm.Add.Imm(asm.R2, int32(key)))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(LostMap))
 	b.Emit(asm.FnMapLookupElem.Call())
 	b.Emit(asm.JEq.Imm(asm.R0, 0, next))

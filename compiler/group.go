@@ -357,7 +357,6 @@ func (g *gen) groupFunc(gr *group, schema *Schema) {
 	b.Emit(asm.StoreMem(asm.R10, fnIndexOff, asm.R2, asm.DWord), asm.StoreImm(asm.R10, opaqueByte(fnIndexOff), 0, asm.Byte))
 	g.scratchLookup(ret)
 	b.Emit(asm.Mov.Reg(asm.R8, asm.R0))
-	saved, savedDelta := g.base, g.delta
 	g.base, g.delta = asm.R8, g.rec.lo
 	b.Emit(asm.LoadMem(rPresence, g.base, presenceOff-g.delta, asm.DWord))
 	if gr.residual != nil {
@@ -367,7 +366,6 @@ func (g *gen) groupFunc(gr *group, schema *Schema) {
 	g.emit(eventSpec{what: gr.fn, dynamic: true, schema: schema.Rules[first.Index], log: first.Log}, ret)
 	b.Label(ret)
 	b.Emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
-	g.base, g.delta = saved, savedDelta
 	g.inFunc = false
 }
 
@@ -402,19 +400,30 @@ func (g *gen) scratchLookup(fail string) {
 
 func hookKey(h rules.Hook) int { return int(h) }
 
-// copyToScratch copies the packet record and the presence bitmap to the
-// scratch map, for the groups' subprograms.
-func (g *gen) copyToScratch(fail string) {
+// useScratch copies the packet record and the presence bitmap to the scratch
+// map and makes the rest of the program read them there (R8).
+//
+// Besides serving the groups' subprograms, this keeps large programs quick
+// to verify: the kernel's stack-liveness analysis (kernel/bpf/liveness.c)
+// recomputes a fixed point over the whole function whenever a newly explored
+// path reads a stack slot it had not seen read there, which makes
+// verification time grow with the square of the program's size when every
+// rule reads the record from the stack. Map memory is not tracked, so rules
+// reading the scratch copy leave the analysis nothing to redo.
+func (g *gen) useScratch(fail string) {
 	b := g.b
-	b.Comment("copy the packet record to the scratch map for the groups' subprograms")
+	b.Comment("copy the packet record to the per-CPU scratch map; rules read it there (see useScratch)")
 	g.scratchLookup(fail)
 	for off := g.rec.lo; off < keyOff; off += 8 {
 		b.Emit(asm.LoadMem(asm.R1, asm.R10, off, asm.DWord), asm.StoreMem(asm.R0, off-g.rec.lo, asm.R1, asm.DWord))
 	}
+	b.Emit(asm.Mov.Reg(asm.R8, asm.R0))
+	g.base, g.delta = asm.R8, g.rec.lo
 }
 
-// scratchSize is the bytes of scratch a program needs: its record and presence.
-func (g *gen) scratchSize() int { return int(keyOff - g.rec.lo) }
+// scratchSize is the bytes of scratch a program needs: its record, presence
+// and the lost-counter key, laid out as on the stack.
+func (g *gen) scratchSize() int { return int(-g.rec.lo) }
 
 // BTF for the functions of a program: global functions are verified once,
 // with their arguments' types, whatever calls them.
