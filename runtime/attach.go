@@ -25,11 +25,13 @@ import (
 type AttachMode string
 
 const (
-	ModeTCX         AttachMode = "tcx"     // tc ingress or egress through a tcx link
-	ModeXDPDriver   AttachMode = "driver"  // native XDP, in the driver's receive path
-	ModeXDPGeneric  AttachMode = "generic" // generic (SKB) XDP, for drivers without native XDP
-	attachMaxIfname            = unix.IFNAMSIZ - 1
+	ModeTCX        AttachMode = "tcx"     // tc ingress or egress through a tcx link
+	ModeXDPDriver  AttachMode = "driver"  // native XDP, in the driver's receive path
+	ModeXDPGeneric AttachMode = "generic" // generic (SKB) XDP, for drivers without native XDP
 )
+
+// maxIfname is the longest interface name the kernel accepts.
+const maxIfname = unix.IFNAMSIZ - 1
 
 // Attachment is one program attached to one interface. Close detaches it.
 type Attachment struct {
@@ -190,7 +192,7 @@ func errnoText(err error) string {
 // lookupInterface finds an interface by name, with a one-line error naming
 // the interfaces that do exist when it is not there.
 func lookupInterface(name string) (*net.Interface, error) {
-	if name == "" || len(name) > attachMaxIfname || strings.ContainsAny(name, "/ \t\n") {
+	if name == "" || len(name) > maxIfname || strings.ContainsAny(name, "/ \t\n") {
 		return nil, fmt.Errorf("%q is not a valid interface name", name)
 	}
 	ifi, err := net.InterfaceByName(name)

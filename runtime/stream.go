@@ -250,31 +250,34 @@ func (s *streamer) checkLost(now time.Time) error {
 		return err
 	}
 	var grown, total uint64
-	line := append(s.line[:0], `{"time":"`...)
-	line = now.UTC().AppendFormat(line, time.RFC3339Nano)
-	line = append(line, `","lost":{`...)
-	notice := ""
 	for i, n := range counts {
 		total += n
 		s.stats.Rules[i].Lost = n
+		if n > s.lostSeen[i] {
+			grown += n - s.lostSeen[i]
+		}
+	}
+	if grown == 0 {
+		return nil
+	}
+	line := append(s.line[:0], `{"time":"`...)
+	line = now.UTC().AppendFormat(line, time.RFC3339Nano)
+	line = append(line, `","lost":{`...)
+	var notice []byte
+	for i, n := range counts {
 		if n <= s.lostSeen[i] {
 			continue
 		}
-		d := n - s.lostSeen[i]
-		if grown > 0 {
+		if len(notice) > 0 {
 			line = append(line, ',')
-			notice += ", "
+			notice = append(notice, ", "...)
 		}
-		grown += d
+		d := n - s.lostSeen[i]
 		line = strconv.AppendQuote(line, s.stats.Rules[i].Name)
 		line = append(line, ':')
 		line = strconv.AppendUint(line, d, 10)
-		notice += fmt.Sprintf("%s %d", s.stats.Rules[i].Name, d)
+		notice = fmt.Appendf(notice, "%s %d", s.stats.Rules[i].Name, d)
 		s.lostSeen[i] = n
-	}
-	s.line = line
-	if grown == 0 {
-		return nil
 	}
 	line = append(line, `},"total_lost":`...)
 	line = strconv.AppendUint(line, total, 10)
