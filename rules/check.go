@@ -34,8 +34,9 @@ func Check(files ...*File) (*RuleSet, Diagnostics) {
 }
 
 type checker struct {
-	diags Diagnostics
-	seen  map[string]Span
+	diags   Diagnostics
+	nerrors int
+	seen    map[string]Span
 	rule_ string
 }
 
@@ -44,6 +45,7 @@ func (c *checker) errorf(span Span, hint string, format string, args ...any) {
 	d.Hint = hint
 	d.Rule = c.rule_
 	c.diags = append(c.diags, d)
+	c.nerrors++
 }
 
 func (c *checker) warnf(span Span, hint string, format string, args ...any) {
@@ -56,7 +58,7 @@ func (c *checker) warnf(span Span, hint string, format string, args ...any) {
 
 func (c *checker) rule(d *RuleDecl) *Rule {
 	c.rule_ = d.Name
-	nerr := len(c.diags.Errors())
+	nerr := c.nerrors
 	r := &Rule{Name: d.Name, Span: d.Span}
 
 	switch {
@@ -120,7 +122,7 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 		logged[key] = fn.Span
 		r.Log = append(r.Log, LogField{Name: fn.Name, Ref: ref, Span: fn.Span})
 	}
-	if len(c.diags.Errors()) > nerr {
+	if c.nerrors > nerr {
 		return nil
 	}
 	return r
@@ -234,11 +236,38 @@ func allOf(f *Field, refs []FieldRef, mk func(FieldRef) Pred) Pred {
 func (c *checker) expr(e Expr) Pred {
 	switch e := e.(type) {
 	case *LogicalExpr:
-		l, r := c.expr(e.Left), c.expr(e.Right)
-		if e.Op == OpAnd {
-			return flatten(&PredAnd{Terms: []Pred{l, r}})
+		// Gather the operands of a run of the same operator without
+		// recursion on the run itself: a && b && c … parses as a deep left
+		// tree, and long generated rules must not cost quadratic time.
+		var operands []Expr
+		stack := []Expr{e}
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if le, ok := x.(*LogicalExpr); ok && le.Op == e.Op {
+				stack = append(stack, le.Right, le.Left)
+				continue
+			}
+			operands = append(operands, x)
 		}
-		return flatten(&PredOr{Terms: []Pred{l, r}})
+		terms := make([]Pred, 0, len(operands))
+		for _, x := range operands {
+			t := c.expr(x)
+			if e.Op == OpAnd {
+				if a, ok := t.(*PredAnd); ok {
+					terms = append(terms, a.Terms...)
+					continue
+				}
+			} else if o, ok := t.(*PredOr); ok {
+				terms = append(terms, o.Terms...)
+				continue
+			}
+			terms = append(terms, t)
+		}
+		if e.Op == OpAnd {
+			return &PredAnd{Terms: terms}
+		}
+		return &PredOr{Terms: terms}
 	case *NotExpr:
 		return &PredNot{X: c.expr(e.X)}
 	case *TestExpr:
@@ -252,31 +281,6 @@ func (c *checker) expr(e Expr) Pred {
 	return &PredConst{}
 }
 
-func flatten(p Pred) Pred {
-	switch p := p.(type) {
-	case *PredAnd:
-		var terms []Pred
-		for _, t := range p.Terms {
-			if a, ok := t.(*PredAnd); ok {
-				terms = append(terms, a.Terms...)
-			} else {
-				terms = append(terms, t)
-			}
-		}
-		return &PredAnd{Terms: terms}
-	case *PredOr:
-		var terms []Pred
-		for _, t := range p.Terms {
-			if o, ok := t.(*PredOr); ok {
-				terms = append(terms, o.Terms...)
-			} else {
-				terms = append(terms, t)
-			}
-		}
-		return &PredOr{Terms: terms}
-	}
-	return p
-}
 
 func (c *checker) test(e *TestExpr) Pred {
 	f, layer, ok := c.resolve(e.Field)
