@@ -37,7 +37,7 @@ type checker struct {
 	diags   Diagnostics
 	nerrors int
 	seen    map[string]Span
-	rule_ string
+	rule_   string
 }
 
 func (c *checker) errorf(span Span, hint string, format string, args ...any) {
@@ -280,7 +280,6 @@ func (c *checker) expr(e Expr) Pred {
 	c.errorf(e.ExprSpan(), "", "internal error: unexpected expression %T", e)
 	return &PredConst{}
 }
-
 
 func (c *checker) test(e *TestExpr) Pred {
 	f, layer, ok := c.resolve(e.Field)
