@@ -6,10 +6,13 @@ package compiler_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 
 	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/rules"
 )
 
 // ktFrame is a frame and what hdrlog must see in it.
@@ -216,6 +219,15 @@ func ktBasicFrames() []ktFrame {
 			`"ipv6.plen":8,"ipv6.nxt":17,"ipv6.hlim":255,"ipv6.src":"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff","ipv6.dst":"::"`,
 		`"udp.srcport":65535,"udp.dstport":0,"udp.length":8`)
 
+	// QinQ with two 802.1Q tags, the inner one not drop eligible, and an
+	// IPv4 first fragment: the transport header is there.
+	f = testpkt.New().VLAN(testpkt.TPID8021Q, 1, true, 10).VLAN(testpkt.TPID8021Q, 2, false, 20).
+		IPv4("10.0.0.1", "10.0.0.2").MF().ID(0x4321).TTL(9).UDP(67, 68).Payload(ktPayload(30)).Bytes()
+	add("qinq8100_ipv4_first_fragment_udp", f, ktMACsDflt, `"eth.type":"0x8100"`,
+		`"vlan.priority#1":1,"vlan.dei#1":true,"vlan.id#1":10,"vlan.etype#1":"0x8100"`,
+		`"vlan.priority#2":2,"vlan.dei#2":false,"vlan.id#2":20,"vlan.etype#2":"0x0800"`,
+		ktIPv4Want(20, 0, 58, 0x4321, 1, 0, 9, 17, "10.0.0.1", "10.0.0.2"), ktUDPWant(67, 68, 38))
+
 	// No network layer.
 	f = testpkt.New().EtherType(testpkt.EtherTypeARP).Payload(ktPayload(28)).Bytes()
 	add("arp", f, ktMACsDflt, `"eth.type":"0x0806"`)
@@ -247,4 +259,38 @@ func ktBasicFrame(name string) ktFrame {
 		}
 	}
 	panic("no basic frame " + name)
+}
+
+// TestKernelTablesCoverCatalogue keeps the frame tables honest as the
+// catalogue grows: every field must be present in some basic frame (so the
+// full operator matrix reaches its value) and absent in another, and every
+// boolean must be seen both true and false.
+func TestKernelTablesCoverCatalogue(t *testing.T) {
+	seen := map[string]map[string]bool{} // field -> JSON values seen
+	frames := ktBasicFrames()
+	for _, fr := range frames {
+		want := ktWant(fr.Want)
+		for _, name := range ktAllFields() {
+			if seen[name] == nil {
+				seen[name] = map[string]bool{}
+			}
+			v, ok := want[name]
+			if !ok {
+				v = json.RawMessage("null")
+			}
+			seen[name][string(v)] = true
+		}
+	}
+	for _, name := range ktAllFields() {
+		vals := seen[name]
+		if f := ktField(name); f.Header == rules.HdrFrame || f.Header == rules.HdrEth && !f.Computed {
+			vals["null"] = true // always there: a test run takes no frame shorter than 14 bytes
+		}
+		if len(vals) < 2 || !vals["null"] {
+			t.Errorf("%s: values in the basic frames %v: want it present in one and absent in another", name, ktSortedKeys(vals))
+		}
+		if ktField(name).Type == rules.TypeBool && !(vals["true"] && vals["false"]) {
+			t.Errorf("%s: values in the basic frames %v: want both true and false", name, ktSortedKeys(vals))
+		}
+	}
 }
