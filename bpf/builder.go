@@ -42,7 +42,7 @@ func (b *Builder) Label(name string) {
 func (b *Builder) Comment(format string, args ...any) {
 	c := fmt.Sprintf(format, args...)
 	if b.comment != "" {
-		b.comment += "; " + c
+		b.comment += "\n" + c
 	} else {
 		b.comment = c
 	}

@@ -178,7 +178,7 @@ func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (
 		r := u.rule
 		starts[r.Index] = g.b.Len()
 		next := g.b.NewLabel("rule." + r.Name + ".next")
-		g.b.Comment("rule %s: %s", r.Name, rules.PredString(r.Match))
+		g.b.Comment("rule %s: match %s", r.Name, rules.PredString(r.Match))
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
 		}
