@@ -29,6 +29,7 @@ type bench struct {
 	repeat   int
 	trials   int
 	cdir     string
+	listings string
 	hdrlog   string // path of the hdrlog binary ("" to stream with the runtime API)
 	scales   []int
 	rate     int
@@ -49,6 +50,7 @@ func main() {
 		out     = flag.String("out", "bench/REPORT.md", "report to write")
 		raw     = flag.String("raw", "bench/out/results.json", "raw results (every trial) to write")
 		cdir    = flag.String("cdir", "bench/out/c", "directory of the clang-built objects of bench/c")
+		ldir    = flag.String("listings", "bench/out/listings", "directory to write hdrlog's listings of the suite to")
 		cpu     = flag.Int("cpu", -1, "CPU to pin the measuring thread to (default: the last one)")
 		trials  = flag.Int("trials", 0, "trials per cell (default 15, quick 3)")
 		repeat  = flag.Int("repeat", 0, "runs per BPF_PROG_TEST_RUN call (default 1000000, quick 100000)")
@@ -59,7 +61,7 @@ func main() {
 		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,decode,stream; default all)")
 	)
 	flag.Parse()
-	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, hdrlog: *hbin,
+	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, listings: *ldir, hdrlog: *hbin,
 		rate: *rate, seconds: *seconds, started: time.Now()}
 	b.cmdline = strings.Join(os.Args, " ")
 	def := func(v *int, full, q int) {

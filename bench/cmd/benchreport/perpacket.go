@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -136,6 +137,9 @@ func (b *bench) benchSet(rs suite.RuleSet) *setResult {
 		return fail(err)
 	}
 	res.Listing = out.Programs[0].Insns.String()
+	if err := os.MkdirAll(b.listings, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(b.listings, rs.C+"_nowake.hdrlog.txt"), []byte(res.Listing), 0o644)
+	}
 	cobj := filepath.Join(b.cdir, rs.C+"_nowake.o")
 
 	// Correctness first, on small rings: hdrlog and clang must emit the
