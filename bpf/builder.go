@@ -122,12 +122,18 @@ func farJumps(insns asm.Instructions) (map[int]bool, error) {
 		if !ok {
 			return nil, fmt.Errorf("instruction %d jumps to undefined label %s", i, ref)
 		}
-		if d := target - insPos[i] - 1; d > math.MaxInt16 || d < math.MinInt16 {
+		if d := target - insPos[i] - 1; d > jumpReach || d < -jumpReach {
 			far[i] = true
 		}
 	}
 	return far, nil
 }
+
+// jumpReach is how far a 16-bit jump may reach in the builder's output. The
+// kernel grows programs while loading them (inlined map lookups, context
+// rewrites), so a jump close to the 16-bit limit here can overflow there
+// ("cannot be patched due to 16-bit range"); half the range leaves room.
+const jumpReach = math.MaxInt16 / 2
 
 var inverse = map[asm.JumpOp]asm.JumpOp{
 	asm.JEq: asm.JNE, asm.JNE: asm.JEq,

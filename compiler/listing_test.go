@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/hdrlog/hdrlog/bpf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +34,11 @@ func TestListings(t *testing.T) {
 			var b bytes.Buffer
 			fmt.Fprintf(&b, "; %s, compiled by TestListings (go test ./compiler -run TestListings -update)\n", filepath.Base(file))
 			for _, p := range out.Programs {
-				fmt.Fprintf(&b, "\n; program %s: hook %s, %d instructions, packet record %d bytes\n%v",
-					p.Flavour.Name, p.Hook, len(p.Insns), p.RecordSize, p.Insns)
+				fmt.Fprintf(&b, "\n; program %s: hook %s, %d instructions, packet record %d bytes\n",
+					p.Flavour.Name, p.Hook, len(p.Insns), p.RecordSize)
+				if err := bpf.WriteListing(&b, p.Insns); err != nil {
+					t.Fatal(err)
+				}
 			}
 			golden := strings.TrimSuffix(file, ".rules") + ".golden"
 			if *update {

@@ -293,34 +293,42 @@ func (g *gen) ipv6() {
 		b.Emit(asm.Ja.Label(parseDone))
 		return
 	}
+	b.Comment("ipv6 payload length (r5); 0 (jumbograms, TSO captures) says nothing: a large negative value")
+	plen := b.NewLabel("plen")
 	b.Emit(asm.LoadMem(rPayload, rCursor, 4, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
+	b.Emit(asm.JNE.Imm(rPayload, 0, plen), asm.Mov.Imm(rPayload, -1<<20))
+	b.Label(plen)
 	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
 	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
 	l4 := ".l4v6"
 	extMask := int64(1<<0 | 1<<43 | 1<<44 | 1<<51 | 1<<60)
-	for k := 0; k < MaxExtHeaders; k++ {
-		// Branch-free on the header kind, so every chain shape leaves the
-		// verifier one state per step instead of one per kind: the walk
-		// costs a few hundred processed instructions, not tens of thousands.
-		b.Comment("ipv6 extension header %d of at most %d: hop-by-hop, routing, fragment, AH, destination options", k+1, MaxExtHeaders)
-		b.Emit(asm.JGT.Imm(rProto, 63, l4))
-		b.Emit(asm.Mov.Imm(asm.R1, 1), asm.LSh.Reg(asm.R1, rProto))
-		b.Emit(asm.LoadImm(asm.R4, extMask, asm.DWord), asm.And.Reg(asm.R1, asm.R4), asm.JEq.Imm(asm.R1, 0, l4))
-		g.bound(rCursor, extMinLen, parseDone)
-		b.Comment("r0 = all ones unless a fragment header; its length byte is reserved: 8 bytes")
-		b.Emit(asm.LoadMem(asm.R4, rCursor, 1, asm.Byte))
-		b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 44), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63), asm.Neg.Imm(asm.R0, 0))
-		b.Emit(asm.And.Reg(asm.R4, asm.R0))
-		b.Comment("a fragment header with a non-zero offset: no transport layer")
-		b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)))
-		b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R1, asm.R0), asm.JNE.Imm(asm.R1, 0, parseDone))
-		b.Comment("length: AH (len+2)*4, the others (len+1)*8 = (len + 2 - notAH) << (2 + notAH)")
-		b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 51), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63))
-		b.Emit(asm.Add.Imm(asm.R4, 2), asm.Sub.Reg(asm.R4, asm.R0), asm.Add.Imm(asm.R0, 2), asm.LSh.Reg(asm.R4, asm.R0))
-		b.Emit(asm.And.Imm(asm.R4, 0xffc))
-		b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
-		b.Emit(asm.Add.Reg(rCursor, asm.R4), asm.Sub.Reg(rPayload, asm.R4))
-	}
+	// A bounded loop (R4 counts the headers walked). The body is branch-free
+	// on the header kind, so the verifier carries one state per iteration
+	// instead of one per chain shape: the walk costs a few hundred processed
+	// instructions, not tens of thousands. R0 and R1 are its scratch.
+	loop := ".ext.loop"
+	b.Emit(asm.Mov.Imm(asm.R4, 0))
+	b.Label(loop)
+	b.Comment("ipv6 extension headers, at most %d: hop-by-hop, routing, fragment, AH, destination options", MaxExtHeaders)
+	b.Emit(asm.JGE.Imm(asm.R4, MaxExtHeaders, l4), asm.Add.Imm(asm.R4, 1))
+	b.Emit(asm.JGT.Imm(rProto, 63, l4))
+	b.Emit(asm.Mov.Imm(asm.R1, 1), asm.LSh.Reg(asm.R1, rProto))
+	b.Emit(asm.LoadImm(asm.R0, extMask, asm.DWord), asm.And.Reg(asm.R1, asm.R0), asm.JEq.Imm(asm.R1, 0, l4))
+	g.bound(rCursor, extMinLen, parseDone)
+	b.Comment("r0 = all ones unless a fragment header")
+	b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 44), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63), asm.Neg.Imm(asm.R0, 0))
+	b.Comment("a fragment header with a non-zero offset: no transport layer")
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)))
+	b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R1, asm.R0), asm.JNE.Imm(asm.R1, 0, parseDone), asm.Xor.Imm(asm.R0, -1))
+	b.Comment("length: a fragment header's length byte is reserved (8 bytes); AH (len+2)*4; the others (len+1)*8")
+	b.Comment("= (len + 2 - notAH) << (2 + notAH), with len taken as 0 for a fragment header")
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 1, asm.Byte), asm.And.Reg(asm.R1, asm.R0))
+	b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 51), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63))
+	b.Emit(asm.Add.Imm(asm.R1, 2), asm.Sub.Reg(asm.R1, asm.R0), asm.Add.Imm(asm.R0, 2), asm.LSh.Reg(asm.R1, asm.R0))
+	b.Emit(asm.And.Imm(asm.R1, 0xffc))
+	b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
+	b.Emit(asm.Add.Reg(rCursor, asm.R1), asm.Sub.Reg(rPayload, asm.R1))
+	b.Emit(asm.Ja.Label(loop))
 	// After MaxExtHeaders headers the chain may still end: a chain of exactly
 	// MaxExtHeaders has its transport next. A longer one leaves an extension
 	// header in r2, which the dispatch below matches to nothing.
@@ -337,13 +345,25 @@ func (g *gen) ipv6() {
 	b.Emit(asm.Ja.Label(parseDone))
 }
 
+// withinIP skips the transport header when the IP length fields say the IP
+// payload ends before n bytes of it (what follows is Ethernet padding or
+// garbage, as Wireshark also sees it). A negative payload length (IPv4 total
+// length 0 in TSO captures, IPv6 lengths shorter than the extension chain)
+// says nothing, and the frame's own length decides.
+func (g *gen) withinIP(n int32) {
+	ok := g.b.NewLabel("iplen")
+	g.b.Emit(asm.JSLT.Imm(rPayload, 0, ok), asm.JSLT.Imm(rPayload, n, parseDone))
+	g.b.Label(ok)
+}
+
 // l4 emits the transport headers, reached from ipv4() and ipv6() with the
 // cursor on the header, and the end of the parser.
 func (g *gen) l4() {
 	b, rec := g.b, g.rec
 	if g.need.tcp {
 		b.Label(".tcp")
-		b.Comment("tcp: %d bytes", tcpLen)
+		b.Comment("tcp: %d bytes, within the IP payload", tcpLen)
+		g.withinIP(tcpLen)
 		g.bound(rCursor, tcpLen, parseDone)
 		b.Emit(asm.Or.Imm(rPresence, 1<<FactTCP))
 		g.storeHeader(rules.HdrTCP, rCursor)
@@ -360,7 +380,8 @@ func (g *gen) l4() {
 	}
 	simple := func(label string, h rules.Header, n int32, fact int) {
 		b.Label(label)
-		b.Comment("%s: %d bytes", h, n)
+		b.Comment("%s: %d bytes, within the IP payload", h, n)
+		g.withinIP(n)
 		g.bound(rCursor, n, parseDone)
 		b.Emit(asm.Or.Imm(rPresence, 1<<fact))
 		g.storeHeader(h, rCursor)
