@@ -132,7 +132,19 @@ type gen struct {
 	opts   Options
 }
 
-func compileHook(h rules.Hook, rr []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
+func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
+	// Fold what is known in advance; a rule that can never match emits
+	// nothing (the checker has warned about it).
+	var rr []*rules.Rule
+	for _, r := range rr0 {
+		m := simplify(r.Match)
+		if c, ok := m.(*rules.PredConst); ok && !c.Value {
+			continue
+		}
+		folded := *r
+		folded.Match = m
+		rr = append(rr, &folded)
+	}
 	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h}
 
 	// Every field occurrence the rules use, in predicates or logs.

@@ -16,21 +16,25 @@ var ruleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Check resolves and types the rules of one or more files into a RuleSet.
 // Rule names must be unique across all files. It returns every problem found
 // (not only the first); the RuleSet is nil when any diagnostic is an error.
+// A rule set without errors is linted too: its warnings (lint.go) follow
+// the checker's.
 func Check(files ...*File) (*RuleSet, Diagnostics) {
 	c := &checker{seen: map[string]Span{}}
 	rs := &RuleSet{}
+	var decls []*RuleDecl
 	for _, f := range files {
 		for _, d := range f.Rules {
 			if r := c.rule(d); r != nil {
 				r.Index = len(rs.Rules)
 				rs.Rules = append(rs.Rules, r)
+				decls = append(decls, d)
 			}
 		}
 	}
 	if c.diags.HasErrors() {
 		return nil, c.diags
 	}
-	return rs, c.diags
+	return rs, append(c.diags, lint(rs.Rules, decls)...)
 }
 
 type checker struct {
@@ -301,7 +305,12 @@ func (c *checker) test(e *TestExpr) Pred {
 }
 
 func (c *checker) mask(f *Field, lit *Literal) (uint64, bool) {
-	if f.Type != TypeUint && f.Type != TypeBool {
+	if f.Type == TypeBool {
+		// As in Wireshark ("FT_BOOLEAN cannot &"): a boolean is true or false.
+		c.errorf(lit.Span, fmt.Sprintf("compare it: `%s == 1`", f.Name), "bitwise & does not apply to booleans; %s is a boolean", f.Name)
+		return 0, false
+	}
+	if f.Type != TypeUint {
 		c.errorf(lit.Span, "", "bitwise & applies to integer fields; %s is %s", f.Name, aType(f.Type))
 		return 0, false
 	}
