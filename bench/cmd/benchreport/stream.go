@@ -97,7 +97,11 @@ func (b *bench) benchStream() *streamResult {
 // streamOne runs one consumer in namespace B, with its standard output on
 // /dev/null, while namespace A sends UDP packets at the benchmark's rate.
 func (b *bench) streamOne(pair *netns.Pair, name string, args []string, ready string) *streamRun {
-	run := &streamRun{Tool: name, Command: "ip netns exec B " + strings.Join(args, " ") + " >/dev/null"}
+	shown := strings.Join(args, " ")
+	if wd, err := os.Getwd(); err == nil {
+		shown = strings.ReplaceAll(shown, wd+"/", "") // paths as make bench names them
+	}
+	run := &streamRun{Tool: name, Command: "ip netns exec B " + shown + " >/dev/null"}
 	cmd, err := pair.Command("B", args[0], args[1:]...)
 	if err != nil {
 		run.Err = err.Error()
