@@ -16,7 +16,7 @@ var ruleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Check resolves and types the rules of one or more files into a RuleSet.
 // Rule names must be unique across all files. It returns every problem found
 // (not only the first); the RuleSet is nil when any diagnostic is an error.
-// A rule set without errors is linted too: its warnings (lint.go) follow
+// The rules without errors are linted too: their warnings (lint.go) follow
 // the checker's.
 func Check(files ...*File) (*RuleSet, Diagnostics) {
 	c := &checker{seen: map[string]Span{}}
@@ -31,10 +31,11 @@ func Check(files ...*File) (*RuleSet, Diagnostics) {
 			}
 		}
 	}
+	c.diags = append(c.diags, lint(rs.Rules, decls)...)
 	if c.diags.HasErrors() {
 		return nil, c.diags
 	}
-	return rs, append(c.diags, lint(rs.Rules, decls)...)
+	return rs, c.diags
 }
 
 type checker struct {
