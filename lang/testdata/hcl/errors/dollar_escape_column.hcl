@@ -1,0 +1,4 @@
+rule "a" {
+  match = "tcp.port == $${port}"
+  log   = ["ip.src"]
+}

@@ -1,0 +1,4 @@
+rule "a" {
+  match = "tcp.dstport == \"22\" && \\ udp"
+  log   = ["ip.src"]
+}

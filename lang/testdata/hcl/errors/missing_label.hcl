@@ -1,0 +1,3 @@
+rule {
+  log = ["ip.src"]
+}

@@ -1,0 +1,5 @@
+rule "a" {
+  match = "udp"
+  match = "tcp"
+  log   = ["ip.src"]
+}

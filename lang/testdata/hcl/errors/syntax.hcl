@@ -1,0 +1,3 @@
+rule "a" {
+  log = ["ip.src"
+}

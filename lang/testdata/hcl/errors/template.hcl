@@ -1,0 +1,4 @@
+rule "a" {
+  match = "tcp.dstport == ${port}"
+  log   = ["ip.src"]
+}

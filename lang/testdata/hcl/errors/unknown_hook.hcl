@@ -1,0 +1,4 @@
+rule "a" {
+  hook  = "tc ingres"
+  log   = ["ip.src"]
+}
