@@ -26,10 +26,12 @@ type Packet struct {
 	IPv6 *layers.IPv6
 	// ExtHeaders counts the IPv6 extension headers walked.
 	ExtHeaders int
-	// payload is the IP payload length as the headers state it: ip.len less
-	// the header length, or ipv6.plen less the extension headers; -1 when
-	// ip.len is 0 (TSO captures). It may be negative for IPv6.
-	payload int
+	// IPPayload is the IP payload length as the headers state it: ip.len
+	// less the header length, or ipv6.plen less the extension headers
+	// (negative when they do not fit in it). Unknown (IPPayloadKnown false)
+	// when ip.len or ipv6.plen is 0: TSO captures, jumbograms.
+	IPPayload      int
+	IPPayloadKnown bool
 
 	TCP *layers.TCP
 	// TCPRes holds the three reserved bits of the TCP header, which gopacket
@@ -110,13 +112,11 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 	p.HeadersEnd = off + 20
 
 	hlen := int(ip.IHL) * 4
-	switch {
-	case ip.Length == 0:
-		p.payload = -1
-	case int(ip.Length) < hlen:
-		return // the header does not fit in the packet: no transport layer
-	default:
-		p.payload = int(ip.Length) - hlen
+	if ip.Length != 0 {
+		if int(ip.Length) < hlen {
+			return // the header does not fit in the packet: no transport layer
+		}
+		p.IPPayload, p.IPPayloadKnown = int(ip.Length)-hlen, true
 	}
 	if ip.FragOffset != 0 {
 		return // a non-first fragment has no transport header
@@ -131,11 +131,18 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 		p.decodeUDP(b[hlen:], off+hlen)
 	case layers.IPProtocolICMPv4:
 		icmp := new(layers.ICMPv4)
-		if icmp.DecodeFromBytes(b[hlen:], gopacket.NilDecodeFeedback) == nil {
+		if p.inPayload(8) && icmp.DecodeFromBytes(b[hlen:], gopacket.NilDecodeFeedback) == nil {
 			p.ICMP = icmp
 			p.HeadersEnd = off + hlen + 8
 		}
 	}
+}
+
+// inPayload reports whether a transport header of n bytes fits in the IP
+// payload the length fields state (a header past it would be read from an
+// Ethernet trailer, or from nothing). Unknown lengths do not limit it.
+func (p *Packet) inPayload(n int) bool {
+	return !p.IPPayloadKnown || p.IPPayload >= n
 }
 
 // ipv4Fixed decodes the 20 fixed bytes of an IPv4 header.
@@ -173,6 +180,7 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 	// Walk the extension headers on the frame's bytes (gopacket bounds them
 	// by the payload length and folds hop-by-hop into the IPv6 layer).
 	next, cur, payload := ip.NextHeader, 40, int(ip.Length)
+	p.IPPayloadKnown = ip.Length != 0
 	for n := 0; ; n++ {
 		if !isExtension(next) {
 			break
@@ -214,7 +222,7 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 		}
 		next, cur, payload = nh, cur+hlen, payload-hlen
 	}
-	p.payload = payload
+	p.IPPayload = payload
 	if cur > len(b) {
 		return
 	}
@@ -225,7 +233,7 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 		p.decodeUDP(b[cur:], off+cur)
 	case layers.IPProtocolICMPv6:
 		icmp := new(layers.ICMPv6)
-		if icmp.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
+		if p.inPayload(4) && icmp.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
 			p.ICMPv6 = icmp
 			p.HeadersEnd = off + cur + 4
 		}
@@ -257,7 +265,7 @@ func ipv6Fixed(b []byte) *layers.IPv6 {
 }
 
 func (p *Packet) decodeTCP(b []byte, off int) {
-	if len(b) < 20 {
+	if len(b) < 20 || !p.inPayload(20) {
 		return
 	}
 	tcp := new(layers.TCP)
@@ -271,8 +279,8 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 	p.HeadersEnd = off + 20
 
 	hlen := int(tcp.DataOffset) * 4
-	if hlen >= 20 && p.payload >= hlen {
-		p.TCPLen, p.HasTCPLen = p.payload-hlen, true
+	if hlen >= 20 && p.IPPayloadKnown && p.IPPayload >= hlen {
+		p.TCPLen, p.HasTCPLen = p.IPPayload-hlen, true
 	}
 }
 
@@ -300,7 +308,7 @@ func tcpFixed(b []byte) *layers.TCP {
 }
 
 func (p *Packet) decodeUDP(b []byte, off int) {
-	if len(b) < 8 {
+	if len(b) < 8 || !p.inPayload(8) {
 		return
 	}
 	udp := new(layers.UDP)

@@ -31,10 +31,13 @@
 //     needing its first 8 bytes; a non-first fragment has no transport layer;
 //     at most MaxExtHeaders extension headers are walked.
 //   - TCP 20, UDP 8, ICMP 8 (over IPv4 only), ICMPv6 4 bytes (over IPv6 only),
-//     at the end of the IP header and its extensions.
-//   - tcp.len: the IP payload length (ip.len less the IPv4 header length;
-//     ipv6.plen less the extension headers) less the TCP header length;
-//     absent when ip.len is 0 (TSO), when the TCP header length is below 20,
+//     at the end of the IP header and its extensions, in the frame and
+//     within the IP payload the length fields state (ip.len less the IPv4
+//     header length; ipv6.plen less the extension headers), so that no field
+//     comes from an Ethernet trailer. A length field of 0 (TSO captures,
+//     jumbograms) states nothing and limits nothing.
+//   - tcp.len: that IP payload length less the TCP header length; absent
+//     when ip.len or ipv6.plen is 0, when the TCP header length is below 20,
 //     or when the result would be negative.
 //
 // A field that is absent makes every comparison on it false; a boolean's
