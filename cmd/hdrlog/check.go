@@ -10,7 +10,6 @@ import (
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/rules"
-	"github.com/hdrlog/hdrlog/runtime"
 )
 
 func init() {
@@ -19,19 +18,40 @@ func init() {
 		args:    "[flags] FILE|DIR...",
 		summary: "parse, type-check, compile and kernel-verify rule files (for CI)",
 		detail: `
-Check parses and type-checks the rule files (printing warnings too),
-compiles them, and loads every program into the kernel so that the verifier
-checks it, without attaching anything. For each program it prints the hook,
-its rules, its instruction count and the number of instructions the
-verifier processed. Any error exits with status 1.
+Check parses and type-checks the rule files, compiles them, and loads every
+program into the kernel so that the verifier checks it, without attaching
+anything. It reports every problem it finds, in every file: errors, and
+warnings about rules that are legal but suspicious (a match that can never
+hold, a logged field the match proves absent, a rule identical to another).
+For each program it prints the hook, its rules, its instruction count and
+the number of instructions the verifier processed. A program over a kernel
+limit is reported with the rules that weigh most in it.
+
+Exit status: 0 when there is no error (warnings alone do not fail, unless
+--strict), 1 when there is any, 2 for a mistake on the command line.
+
+--format text (the default) writes each diagnostic as file:line:col, the
+source line, a caret and a hint, on standard error; json writes one JSON
+object per diagnostic and line (file, line, column, end_line, end_column,
+severity, rule, message, hint) and github writes GitHub Actions workflow
+commands (::error file=...,line=...::message), both on standard output.
 
 Loading needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root); --no-kernel
 stops after compiling.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
-			noKernel := fs.Bool("no-kernel", false, "compile only; do not load into the kernel verifier")
-			return func(args []string) error { return runCheck(args, *noKernel) }
+			var o checkOptions
+			fs.BoolVar(&o.noKernel, "no-kernel", false, "compile only; do not load into the kernel verifier")
+			fs.StringVar(&o.format, "format", "text", "how to write diagnostics: text, json or github")
+			fs.BoolVar(&o.strict, "strict", false, "exit with status 1 on warnings too")
+			return func(args []string) error { return runCheck(args, o) }
 		},
 	})
+}
+
+type checkOptions struct {
+	noKernel bool
+	format   string
+	strict   bool
 }
 
 // reportDiagnostics writes diagnostics, errors and warnings alike, each
@@ -68,47 +88,76 @@ func loadAndCompile(w io.Writer, args []string, opts compiler.Options) (*ruleSou
 	return rs, out, nil
 }
 
-func runCheck(args []string, noKernel bool) error {
-	rs, out, err := loadAndCompile(stderr, args, compiler.Options{})
+func runCheck(args []string, o checkOptions) error {
+	write, ok := diagnosticFormats[o.format]
+	if !ok {
+		return usagef("--format %q is not one of text, json, github", o.format)
+	}
+	// Machine formats keep standard output for the diagnostics alone; the
+	// program table then goes to standard error.
+	diagOut, tableOut := stdout, stdout
+	if o.format == "text" {
+		diagOut = stderr
+	}
+	if o.format == "json" {
+		tableOut = stderr
+	}
+	rs, err := loadRules(args)
 	if err != nil {
 		return err
 	}
-	var verified map[rules.Hook]uint32
-	if !noKernel {
-		c, err := runtime.Load(out, runtime.LoadOptions{})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		verified = map[rules.Hook]uint32{}
-		for h, p := range c.Programs {
-			info, err := p.Info()
-			if err != nil {
-				return fmt.Errorf("program info of %s: %w", h, err)
-			}
-			if n, ok := info.VerifiedInstructions(); ok {
-				verified[h] = n
-			}
+	all := rs.Diags
+	write(diagOut, rs.Sources, rs.Diags)
+	if rs.RuleSet == nil {
+		return checkVerdict(all, o)
+	}
+	out, err := compiler.Compile(rs.RuleSet, compiler.Options{})
+	if err != nil {
+		return err
+	}
+	results, err := verifyPrograms(rs.RuleSet, out, !o.noKernel)
+	if err != nil {
+		return err
+	}
+	var kdiags rules.Diagnostics
+	for _, r := range results {
+		if r.diag != nil {
+			kdiags = append(kdiags, *r.diag)
 		}
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	write(diagOut, rs.Sources, kdiags)
+	all = append(all, kdiags...)
+	tw := tabwriter.NewWriter(tableOut, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "hook\tprogram\tinstructions\tverifier processed\trules\n")
-	for _, p := range out.Programs {
-		processed := "not loaded"
-		if n, ok := verified[p.Hook]; ok {
-			processed = fmt.Sprint(n)
-		} else if !noKernel {
-			processed = "unknown"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Hook, p.Flavour.Name, rawLen(p), processed, ruleNames(out, p))
+	for i, p := range out.Programs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Hook, p.Flavour.Name, rawLen(p), results[i].processed, ruleNames(out, p))
 	}
 	tw.Flush()
+	if all.HasErrors() {
+		return checkVerdict(all, o)
+	}
 	verdict := "verified by the kernel"
-	if noKernel {
+	if o.noKernel {
 		verdict = "compiled (not loaded: --no-kernel)"
 	}
-	fmt.Fprintf(stdout, "ok: %s in %s, %s %s\n", plural(len(rs.RuleSet.Rules), "rule"), plural(len(rs.Paths), "file"),
-		plural(len(out.Programs), "program"), verdict)
+	warnings := ""
+	if n := len(all.Warnings()); n > 0 {
+		warnings = ", " + plural(n, "warning")
+	}
+	fmt.Fprintf(tableOut, "ok: %s in %s, %s %s%s\n", plural(len(rs.RuleSet.Rules), "rule"), plural(len(rs.Paths), "file"),
+		plural(len(out.Programs), "program"), verdict, warnings)
+	return checkVerdict(all, o)
+}
+
+// checkVerdict is check's exit status: an error for errors, and for
+// warnings under --strict.
+func checkVerdict(ds rules.Diagnostics, o checkOptions) error {
+	switch {
+	case ds.HasErrors():
+		return diagnosticsError(ds)
+	case o.strict && len(ds.Warnings()) > 0:
+		return &reportedError{summary: plural(len(ds.Warnings()), "warning") + " (--strict)"}
+	}
 	return nil
 }
 

@@ -20,6 +20,7 @@ type frontEnd func(filename string, src []byte) (*rules.File, rules.Diagnostics)
 // argument means every file in it with one of these extensions.
 var frontEnds = map[string]frontEnd{
 	".rules": lang.ParseDSL,
+	".hcl":   lang.ParseHCL,
 }
 
 func knownExtensions() string {
@@ -109,10 +110,8 @@ func loadRules(args []string) (*ruleSources, error) {
 			files = append(files, f)
 		}
 	}
-	if rs.Diags.HasErrors() {
-		// The checker would only add noise about rules the parser dropped.
-		return rs, nil
-	}
+	// The front ends leave out the rules they could not read, so the checker
+	// judges the others and one run reports every error.
 	set, ds := rules.Check(files...)
 	rs.Diags = append(rs.Diags, ds...)
 	rs.Diags.Sort()

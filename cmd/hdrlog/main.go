@@ -147,7 +147,7 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Rule files are named one by one or by directory (every .rules file in it).
+Rule files are named one by one or by directory (every .rules and .hcl file in it).
 Run 'hdrlog help COMMAND' or 'hdrlog COMMAND -h' for a command's flags.
 `)
 }

@@ -150,8 +150,8 @@ func TestFileErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"check", "--no-kernel", "nosuch.rules"}, "hdrlog check: rule file nosuch.rules does not exist\n"},
-		{[]string{"compile", "notes.txt"}, `hdrlog compile: notes.txt: unknown rule file type ".txt" (hdrlog reads .rules files)` + "\n"},
-		{[]string{"check", "--no-kernel", "empty"}, "hdrlog check: directory empty holds no rule files (.rules)\n"},
+		{[]string{"compile", "notes.txt"}, `hdrlog compile: notes.txt: unknown rule file type ".txt" (hdrlog reads .hcl, .rules files)` + "\n"},
+		{[]string{"check", "--no-kernel", "empty"}, "hdrlog check: directory empty holds no rule files (.hcl, .rules)\n"},
 	} {
 		code, _, stderr := hdrlog(t, dir, tc.args...)
 		if code != 1 || stderr != tc.want {

@@ -1,0 +1,375 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/rules/reference"
+)
+
+// Replaying a capture runs each frame through the compiled programs with
+// BPF_PROG_TEST_RUN (repeat 1), once per hook that has rules, and prints the
+// events as `run` does, plus the frame number and the capture time.
+//
+// Test runs do not take every frame (TestRunLimits). Nothing is skipped or
+// cut silently; a frame goes, per hook:
+//
+//   - shorter than MinFrame (14 bytes, not even an Ethernet header): skipped,
+//     for every hook, with a reason;
+//   - tc hooks, up to TCMaxFrame (3,712 bytes), unless the frame is an IPv4
+//     or IPv6 frame shorter than the network header the tc test run insists
+//     on (TCMinIPv4, TCMinIPv6): the hook's tc program;
+//   - tc hooks, other frames: an XDP build of the same rules (compiled once,
+//     on the first such frame). That is faithful in a test run: both program
+//     types get the same bytes with VLAN tags inline, and frame.len is the
+//     whole frame in both (skb->len, bpf_xdp_get_buff_len). The header
+//     parser reads only the XDP program's linear part, so the frame must
+//     also pass the next condition;
+//   - XDP, and tc through XDP: up to XDPMaxFrame (73,152 bytes) with every
+//     header the rules decode inside the XDPLinear (3,520) bytes the program
+//     sees directly (reference.Packet.HeadersEnd): run; otherwise skipped
+//     with the reason.
+//
+// Skips are reported one by one (a line on stderr) and counted by reason in
+// the summary. The decision depends only on the frame and the limits, so a
+// replay through the reference evaluator (--no-kernel) skips the same frames
+// and prints the same lines.
+
+// Skip says why a frame was not replayed for a hook.
+type Skip struct {
+	Frame  int
+	Len    int
+	Hook   rules.Hook
+	Reason string // one of a few fixed texts, for counting
+	Detail string // about this frame; may be empty
+}
+
+func (s Skip) String() string {
+	msg := fmt.Sprintf("frame %d (%d bytes) not replayed at %s: %s", s.Frame, s.Len, s.Hook, s.Reason)
+	if s.Detail != "" {
+		msg += " (" + s.Detail + ")"
+	}
+	return msg
+}
+
+// FrameReport says how one frame went through the hooks.
+type FrameReport struct {
+	Skips  []Skip
+	ViaXDP int // tc hooks whose rules ran through their XDP build
+}
+
+// ReplayOptions tune a replay.
+type ReplayOptions struct {
+	// NoKernel evaluates the rules with the reference evaluator instead of
+	// running the programs in the kernel.
+	NoKernel bool
+	// Hooks restricts the replay to these hooks; nil means every hook that
+	// has rules.
+	Hooks []rules.Hook
+}
+
+// Replayer runs frames through a rule set's programs, or through the
+// reference evaluator.
+type Replayer struct {
+	rs     *rules.RuleSet
+	out    *compiler.Output
+	hooks  []rules.Hook
+	limits TestRunLimits
+
+	coll     *Collection                // nil without the kernel
+	viaXDP   map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
+	ref      *reference.Evaluator       // nil with the kernel
+	refSlots [][]Value                  // per rule: reference values wrapped with their schema slots
+}
+
+// NewReplayer prepares a replay of rule set rs, compiled as out. With the
+// kernel it loads the programs and measures the test-run limits.
+func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*Replayer, error) {
+	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}}
+	for _, h := range rules.Hooks {
+		if len(rs.ForHook(h)) == 0 {
+			continue
+		}
+		if opts.Hooks != nil && !hasHook(opts.Hooks, h) {
+			continue
+		}
+		r.hooks = append(r.hooks, h)
+	}
+	for _, h := range opts.Hooks {
+		if len(rs.ForHook(h)) == 0 {
+			return nil, fmt.Errorf("no rule runs at hook %s", h)
+		}
+	}
+	if opts.NoKernel {
+		ev, err := reference.New(rs)
+		if err != nil {
+			return nil, err
+		}
+		r.ref, r.limits = ev, DefaultTestRunLimits
+		return r, nil
+	}
+	limits, err := ProbeTestRunLimits()
+	if err != nil {
+		return nil, err
+	}
+	r.limits = limits
+	if r.coll, err = Load(out, LoadOptions{}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func hasHook(hs []rules.Hook, h rules.Hook) bool {
+	for _, x := range hs {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+// Hooks returns the hooks replayed, in the order frames go through them.
+func (r *Replayer) Hooks() []rules.Hook { return r.hooks }
+
+// Limits returns the test-run limits the replay goes by.
+func (r *Replayer) Limits() TestRunLimits { return r.limits }
+
+// Close releases the loaded programs.
+func (r *Replayer) Close() error {
+	if r.coll != nil {
+		r.coll.Close()
+	}
+	for _, c := range r.viaXDP {
+		c.Close()
+	}
+	return nil
+}
+
+// tcTakes reports whether a tc test run accepts the frame.
+func (l TestRunLimits) tcTakes(frame []byte) bool {
+	n := len(frame)
+	if n < l.MinFrame || n > l.TCMaxFrame {
+		return false
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case 0x0800:
+		return n >= l.TCMinIPv4
+	case 0x86dd:
+		return n >= l.TCMinIPv6
+	}
+	return true
+}
+
+// route is how a frame goes through hook h: the hook's own program, the XDP
+// build of its rules (viaXDP), or not at all (skip.Reason set).
+func (r *Replayer) route(h rules.Hook, frame []byte, pkt func() *reference.Packet) (viaXDP bool, skip Skip) {
+	n, l := len(frame), r.limits
+	switch {
+	case n < l.MinFrame:
+		skip.Reason = fmt.Sprintf("shorter than the %d bytes a test run takes", l.MinFrame)
+	case h != rules.HookXDP && l.tcTakes(frame):
+	case n > l.XDPMaxFrame:
+		skip.Reason = fmt.Sprintf("longer than the %d bytes an XDP test run takes", l.XDPMaxFrame)
+	case n > l.XDPLinear && pkt().HeadersEnd > l.XDPLinear:
+		skip.Reason = fmt.Sprintf("headers reach past the %d bytes an XDP test run holds linear", l.XDPLinear)
+		skip.Detail = fmt.Sprintf("they end at byte %d", pkt().HeadersEnd)
+	default:
+		viaXDP = h != rules.HookXDP
+	}
+	return viaXDP, skip
+}
+
+// Frame replays one frame through every hook: fn gets each event, in hook
+// order (rules.Hooks) and rule order. The events are valid only during the
+// call.
+func (r *Replayer) Frame(number int, frame []byte, fn func(*Event) error) (FrameReport, error) {
+	var decoded *reference.Packet
+	pkt := func() *reference.Packet {
+		if decoded == nil {
+			decoded = reference.Decode(frame)
+		}
+		return decoded
+	}
+	var rep FrameReport
+	for _, h := range r.hooks {
+		viaXDP, skip := r.route(h, frame, pkt)
+		if skip.Reason != "" {
+			skip.Frame, skip.Len, skip.Hook = number, len(frame), h
+			rep.Skips = append(rep.Skips, skip)
+			continue
+		}
+		if viaXDP {
+			rep.ViaXDP++
+		}
+		var err error
+		if r.ref != nil {
+			err = r.evalReference(h, pkt(), fn)
+		} else {
+			err = r.runKernel(h, viaXDP, frame, fn)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("frame %d, %s: %w", number, h, err)
+		}
+	}
+	return rep, nil
+}
+
+func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, fn func(*Event) error) error {
+	c, runAs := r.coll, h
+	if viaXDP {
+		var err error
+		if c, err = r.xdpBuild(h); err != nil {
+			return err
+		}
+		runAs = rules.HookXDP
+	}
+	if err := c.Run(runAs, frame); err != nil {
+		return fmt.Errorf("test run of %d bytes: %w", len(frame), err)
+	}
+	return c.Drain(fn)
+}
+
+// xdpBuild returns the rule set compiled with the rules of hook h at the XDP
+// hook (and the XDP rules, if any, at h, so that every rule keeps its index
+// and its event layout).
+func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
+	if c, ok := r.viaXDP[h]; ok {
+		return c, nil
+	}
+	swapped := &rules.RuleSet{}
+	for _, rule := range r.rs.Rules {
+		cp := *rule
+		switch rule.Hook {
+		case h:
+			cp.Hook = rules.HookXDP
+		case rules.HookXDP:
+			cp.Hook = h
+		}
+		swapped.Rules = append(swapped.Rules, &cp)
+	}
+	out, err := compiler.Compile(swapped, compiler.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("compile the %s rules for XDP (long frames): %w", h, err)
+	}
+	c, err := Load(out, LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("load the %s rules built for XDP (long frames): %w", h, err)
+	}
+	r.viaXDP[h] = c
+	return c, nil
+}
+
+// evalReference turns the reference's events into runtime events with the
+// compiler's schema slots, so that they print exactly like the kernel's.
+func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Event) error) error {
+	var ev Event
+	for _, re := range r.ref.EvalPacket(h, p) {
+		rs := &r.out.Schema.Rules[re.Rule]
+		if len(rs.Fields) != len(re.Values) {
+			return fmt.Errorf("reference logged %d fields for rule %s, the schema has %d", len(re.Values), rs.Name, len(rs.Fields))
+		}
+		ev = Event{Rule: re.Rule, FrameLen: uint32(p.Len), Values: ev.Values[:0]}
+		for i, v := range re.Values {
+			ev.Values = append(ev.Values, Value{Slot: &rs.Fields[i], Present: v.Present, U: v.U, Bytes: v.Bytes})
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LostCounts returns the events the kernel could not queue, per rule, over
+// every program the replay loaded (nil without the kernel).
+func (r *Replayer) LostCounts() ([]uint64, error) {
+	if r.coll == nil {
+		return nil, nil
+	}
+	total, err := r.coll.LostCounts()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range r.viaXDP {
+		lost, err := c.LostCounts()
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range lost {
+			total[i] += n
+		}
+	}
+	return total, nil
+}
+
+// ReplaySummary counts what a replay did.
+type ReplaySummary struct {
+	Frames    int            // frames read from the capture
+	Events    []int          // per rule index
+	Skipped   map[string]int // "hook: reason" -> frames
+	ViaXDP    int            // runs of tc rules through their XDP build (long frames)
+	CutShort  int            // frames the capture holds fewer bytes of than were on the wire
+	Lost      []uint64       // per rule index; nil without the kernel
+	NoKernel  bool
+	Limits    TestRunLimits
+	RuleNames []string // per rule index
+	RuleHooks []string // per rule index
+}
+
+// Replay replays every frame of a capture and writes one JSON line per event
+// to w. Each skip goes to skipped (which may be nil) as it happens; progress,
+// if not nil, is called after every frame.
+func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
+	s := &ReplaySummary{
+		Events: make([]int, len(r.rs.Rules)), Skipped: map[string]int{},
+		NoKernel: r.ref != nil, Limits: r.limits,
+	}
+	for _, rule := range r.rs.Rules {
+		s.RuleNames = append(s.RuleNames, rule.Name)
+		s.RuleHooks = append(s.RuleHooks, rule.Hook.String())
+	}
+	var buf []byte
+	for {
+		fr, err := c.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Frames++
+		if fr.OrigLen > len(fr.Data) {
+			s.CutShort++
+		}
+		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
+		rep, err := r.Frame(fr.Number, fr.Data, func(ev *Event) error {
+			s.Events[ev.Rule]++
+			buf = AppendJSON(buf[:0], r.out.Schema, ev, meta)
+			buf = append(buf, '\n')
+			_, err := w.Write(buf)
+			return err
+		})
+		if err != nil {
+			return s, err
+		}
+		s.ViaXDP += rep.ViaXDP
+		for _, sk := range rep.Skips {
+			s.Skipped[sk.Hook.String()+": "+sk.Reason]++
+			if skipped != nil {
+				skipped(sk)
+			}
+		}
+		if progress != nil {
+			progress(s.Frames)
+		}
+	}
+	lost, err := r.LostCounts()
+	if err != nil {
+		return s, err
+	}
+	s.Lost = lost
+	return s, nil
+}

@@ -1,0 +1,148 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// CapturedFrame is one frame of a capture file.
+type CapturedFrame struct {
+	Number  int // 1-based, counting every packet of the file (as tshark's frame.number)
+	Time    time.Time
+	Data    []byte // the captured bytes
+	OrigLen int    // length on the wire; more than len(Data) when the capture cut the frame short
+	Iface   string // capturing interface, when the file names it (pcapng)
+}
+
+// Capture reads a pcap or pcapng file frame by frame; it never holds more
+// than one frame.
+type Capture struct {
+	f       *os.File
+	counter *countingReader
+	size    int64
+	pcap    *pcapgo.Reader
+	ng      *pcapgo.NgReader
+	n       int
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Magic numbers of the two capture formats (first four bytes).
+const (
+	pcapMagicMicro = 0xa1b2c3d4
+	pcapMagicNano  = 0xa1b23c4d
+	pcapngMagic    = 0x0a0d0d0a // section header block type, the same in either byte order
+)
+
+// OpenCapture opens a pcap or pcapng file of Ethernet frames. A file of
+// another link type is an error naming it.
+func OpenCapture(path string) (*Capture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{f: f}
+	if st, err := f.Stat(); err == nil {
+		c.size = st.Size()
+	}
+	c.counter = &countingReader{r: f}
+	br := bufio.NewReaderSize(c.counter, 1<<16)
+	magic, err := br.Peek(4)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, err)
+	}
+	le, be := binary.LittleEndian.Uint32(magic), binary.BigEndian.Uint32(magic)
+	switch {
+	case le == pcapngMagic:
+		c.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		if err == nil {
+			for i := 0; i < c.ng.NInterfaces(); i++ {
+				iface, _ := c.ng.Interface(i)
+				if iface.LinkType != layers.LinkTypeEthernet {
+					err = linkTypeError(iface.LinkType)
+					break
+				}
+			}
+		}
+	case le == pcapMagicMicro || be == pcapMagicMicro || le == pcapMagicNano || be == pcapMagicNano:
+		c.pcap, err = pcapgo.NewReader(br)
+		if err == nil && c.pcap.LinkType() != layers.LinkTypeEthernet {
+			err = linkTypeError(c.pcap.LinkType())
+		}
+	default:
+		err = fmt.Errorf("not a pcap or pcapng file (magic %#08x)", be)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func linkTypeError(lt layers.LinkType) error {
+	return fmt.Errorf("link type %s (%d) is not supported: hdrlog replays Ethernet frames only (link type EN10MB, 1)", lt, uint8(lt))
+}
+
+// Next returns the next frame, or io.EOF at the end of the file.
+func (c *Capture) Next() (*CapturedFrame, error) {
+	fr := &CapturedFrame{Number: c.n + 1}
+	switch {
+	case c.pcap != nil:
+		data, ci, err := c.pcap.ReadPacketData()
+		if err != nil {
+			return nil, c.readErr(err)
+		}
+		fr.Data, fr.Time, fr.OrigLen = data, ci.Timestamp, ci.Length
+	default:
+		data, ci, err := c.ng.ReadPacketData()
+		if err != nil {
+			return nil, c.readErr(err)
+		}
+		fr.Data, fr.Time, fr.OrigLen = data, ci.Timestamp, ci.Length
+		if iface, err := c.ng.Interface(ci.InterfaceIndex); err == nil {
+			if iface.LinkType != layers.LinkTypeEthernet {
+				return nil, fmt.Errorf("frame %d: %w", fr.Number, linkTypeError(iface.LinkType))
+			}
+			fr.Iface = iface.Name
+		}
+	}
+	if fr.OrigLen < len(fr.Data) {
+		fr.OrigLen = len(fr.Data)
+	}
+	c.n++
+	return fr, nil
+}
+
+func (c *Capture) readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("frame %d: capture file cut short: %w", c.n+1, err)
+	}
+	return fmt.Errorf("frame %d: %w", c.n+1, err)
+}
+
+// Progress returns how much of the file has been read, and its size.
+func (c *Capture) Progress() (read, size int64) { return c.counter.n, c.size }
+
+// Close closes the file.
+func (c *Capture) Close() error { return c.f.Close() }
