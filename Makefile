@@ -17,12 +17,38 @@ test:
 		echo "$(GO) test ./lang -run='^$$' -fuzz=FuzzParseDSL -fuzztime=$(FUZZTIME)"; \
 		$(GO) test ./lang -run='^$$' -fuzz=FuzzParseDSL -fuzztime=$(FUZZTIME); \
 	fi
+	$(MAKE) --no-print-directory check-examples
+
+# Every example, in both syntaxes, through `hdrlog check --strict`, kernel
+# verifier included. Without root the verifier is skipped with a notice
+# (under CI=true that fails instead, as the kernel tests do).
+.PHONY: check-examples
+check-examples: build
+	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+		echo "check-examples: not root, checking without the kernel verifier (--no-kernel)"; kernel=--no-kernel; \
+	fi; \
+	for f in examples/*.rules examples/*.hcl; do \
+		echo "bin/hdrlog check --strict $$kernel $$f"; \
+		./bin/hdrlog check --strict $$kernel $$f || exit 1; \
+	done
 
 demo: build
 	./bin/hdrlog demo
 
 clean:
 	rm -rf bin
+
+# Differential test of the kernel programs against the reference evaluator
+# (runtime/replay_fuzz_test.go; root): DIFFCASES seeded cases (a random rule
+# set and 8 random frames each), then the coverage-guided fuzzer for
+# DIFFFUZZTIME. A disagreement prints the rules and the frames: reduce it to
+# a case in runtime/testdata/replay/regress.
+DIFFCASES    ?= 20000
+DIFFFUZZTIME ?= 5m
+.PHONY: fuzz-diff
+fuzz-diff:
+	$(GO) test ./runtime -count=1 -run '^TestKernelVsReference$$' -diff.cases=$(DIFFCASES) -timeout 0
+	$(GO) test ./runtime -run '^$$' -fuzz '^FuzzKernelVsReference$$' -fuzztime=$(DIFFFUZZTIME)
 
 # Benchmarks (bench/): `make bench` regenerates bench/REPORT.md (~10-20 min, root);
 # `make bench-quick` is the smoke run (< 2 min) that checks everything loads and runs.
