@@ -17,6 +17,7 @@ test:
 		echo "$(GO) test ./lang -run='^$$' -fuzz=FuzzParseDSL -fuzztime=$(FUZZTIME)"; \
 		$(GO) test ./lang -run='^$$' -fuzz=FuzzParseDSL -fuzztime=$(FUZZTIME); \
 	fi
+	$(GO) test ./lang -run='^$$' -fuzz=FuzzParseHCL -fuzztime=$(FUZZTIME)
 	$(MAKE) --no-print-directory check-examples
 
 # Every example, in both syntaxes, through `hdrlog check --strict`, kernel
@@ -41,14 +42,16 @@ clean:
 # Differential test of the kernel programs against the reference evaluator
 # (runtime/replay_fuzz_test.go; root): DIFFCASES seeded cases (a random rule
 # set and 8 random frames each), then the coverage-guided fuzzer for
-# DIFFFUZZTIME. A disagreement prints the rules and the frames: reduce it to
-# a case in runtime/testdata/replay/regress.
+# DIFFFUZZTIME (inputs that find new code are minimized in 10 runs at most:
+# a run loads programs, and the default minute of minimization stalls the
+# search). A disagreement prints the rules and the frames: reduce it to a
+# case in runtime/testdata/replay/regress.
 DIFFCASES    ?= 20000
 DIFFFUZZTIME ?= 5m
 .PHONY: fuzz-diff
 fuzz-diff:
 	$(GO) test ./runtime -count=1 -run '^TestKernelVsReference$$' -diff.cases=$(DIFFCASES) -timeout 0
-	$(GO) test ./runtime -run '^$$' -fuzz '^FuzzKernelVsReference$$' -fuzztime=$(DIFFFUZZTIME)
+	$(GO) test ./runtime -run '^$$' -fuzz '^FuzzKernelVsReference$$' -fuzztime=$(DIFFFUZZTIME) -fuzzminimizetime=10x
 
 # Benchmarks (bench/): `make bench` regenerates bench/REPORT.md (~10-20 min, root);
 # `make bench-quick` is the smoke run (< 2 min) that checks everything loads and runs.

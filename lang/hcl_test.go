@@ -164,3 +164,33 @@ func TestParseHCLNeverPanics(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseHCL: whatever the input, ParseHCL returns a file, never panics
+// (no internal error), and every diagnostic points into the input.
+func FuzzParseHCL(f *testing.F) {
+	for _, dir := range []string{"parse", "errors"} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "hcl", dir, "*.hcl"))
+		for _, path := range files {
+			if src, err := os.ReadFile(path); err == nil {
+				f.Add(src)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		file, diags := ParseHCL("f.hcl", src)
+		if file == nil {
+			t.Fatal("nil file")
+		}
+		for _, d := range diags {
+			if strings.HasPrefix(d.Message, "internal error") {
+				t.Fatalf("%s\n%s", d.Message, src)
+			}
+			if err := spanError("f.hcl", src, d.Span); err != nil {
+				t.Fatalf("%q: %v\n%s", d.Message, err, src)
+			}
+		}
+		if !diags.HasErrors() {
+			rules.Check(file) // must not panic either
+		}
+	})
+}

@@ -280,3 +280,35 @@ func TestCheckVerifierRegressions(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectionNamesRule: a verifier rejection, as runtime.Load words it,
+// becomes a diagnostic on the rule it names, with the log tail as its hint.
+func TestRejectionNamesRule(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.rules", "rule a { match udp log ip.src }\nrule b { match tcp log ip.src }\n")
+	rs, err := loadRules([]string{filepath.Join(dir, "a.rules")})
+	if err != nil || rs.RuleSet == nil {
+		t.Fatal(err, rs.Diags)
+	}
+	d := rejection(rs.RuleSet, fmt.Errorf("the kernel verifier rejected the tc ingress program, in the code of rule %q (instruction 12): permission denied\nverifier log (last 2 lines):\n  12: (61) r1 = *(u32 *)(r2 +0)\n  R2 invalid mem access 'scalar'", "b"))
+	if d.Rule != "b" || d.Span.Start.Line != 2 || d.Severity.String() != "error" ||
+		!strings.HasPrefix(d.Message, "the kernel verifier rejected") || !strings.Contains(d.Hint, "R2 invalid mem access") {
+		t.Errorf("%+v", d)
+	}
+}
+
+func TestKernelLimitKinds(t *testing.T) {
+	for msg, want := range map[string]string{
+		"BPF program is too large. Processed 1000001 insn":                                  "processed more than 1,000,000",
+		"load program: argument list too long":                                              "longer than the kernel loads",
+		"combined stack size of 3 calls is 544. Too large":                                  "stack",
+		"The sequence of 8193 jumps is too complex.":                                        "too complex",
+		"load program: bad address (hit verifier bug, increase LogSizeStart to fit the log)": "8,192 branches",
+		"R2 invalid mem access 'scalar'":                                                     "",
+	} {
+		got := kernelLimit(msg)
+		if want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("kernelLimit(%q) = %q, want it to say %q", msg, got, want)
+		}
+	}
+}
