@@ -299,10 +299,10 @@ func TestRejectionNamesRule(t *testing.T) {
 
 func TestKernelLimitKinds(t *testing.T) {
 	for msg, want := range map[string]string{
-		"BPF program is too large. Processed 1000001 insn":                                  "processed more than 1,000,000",
-		"load program: argument list too long":                                              "longer than the kernel loads",
-		"combined stack size of 3 calls is 544. Too large":                                  "stack",
-		"The sequence of 8193 jumps is too complex.":                                        "too complex",
+		"BPF program is too large. Processed 1000001 insn":                                   "processed more than 1,000,000",
+		"load program: argument list too long":                                               "longer than the kernel loads",
+		"combined stack size of 3 calls is 544. Too large":                                   "stack",
+		"The sequence of 8193 jumps is too complex.":                                         "too complex",
 		"load program: bad address (hit verifier bug, increase LogSizeStart to fit the log)": "8,192 branches",
 		"R2 invalid mem access 'scalar'":                                                     "",
 	} {
