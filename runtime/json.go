@@ -3,6 +3,7 @@ package runtime
 import (
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
@@ -18,32 +19,98 @@ type Meta struct {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonKeys holds the pieces of a schema's JSON lines that never change,
+// quoted once: per rule `","rule":"NAME","iface":`, per field `,"NAME":`.
+type jsonKeys struct {
+	rule   [][]byte
+	hook   [][]byte
+	fields [][][]byte
+}
+
+var keyCache sync.Map // *compiler.Schema -> *jsonKeys
+
+func keysOf(s *compiler.Schema) *jsonKeys {
+	if k, ok := keyCache.Load(s); ok {
+		return k.(*jsonKeys)
+	}
+	k := &jsonKeys{}
+	for _, r := range s.Rules {
+		k.rule = append(k.rule, append(strconv.AppendQuote([]byte(`","rule":`), r.Name), `,"iface":`...))
+		k.hook = append(k.hook, strconv.AppendQuote([]byte(`,"hook":`), r.Hook))
+		var fs [][]byte
+		for _, f := range r.Fields {
+			fs = append(fs, append(strconv.AppendQuote([]byte(","), f.Name), ':'))
+		}
+		k.fields = append(k.fields, fs)
+	}
+	v, _ := keyCache.LoadOrStore(s, k)
+	return v.(*jsonKeys)
+}
+
 // AppendJSON appends ev as one JSON object (no newline): time, rule, iface,
 // hook, [frame,] then the logged fields by name, values as Wireshark prints
 // them (absent fields are null).
 func AppendJSON(buf []byte, s *compiler.Schema, ev *Event, m Meta) []byte {
-	rs := &s.Rules[ev.Rule]
+	k := keysOf(s)
 	buf = append(buf, `{"time":"`...)
-	buf = m.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, `","rule":`...)
-	buf = strconv.AppendQuote(buf, rs.Name)
-	buf = append(buf, `,"iface":`...)
-	buf = strconv.AppendQuote(buf, m.Iface)
-	buf = append(buf, `,"hook":"`...)
-	buf = append(buf, rs.Hook...)
-	buf = append(buf, '"')
+	buf = AppendTime(buf, m.Time)
+	buf = append(buf, k.rule[ev.Rule]...)
+	buf = appendString(buf, m.Iface)
+	buf = append(buf, k.hook[ev.Rule]...)
 	if m.Frame > 0 {
 		buf = append(buf, `,"frame":`...)
 		buf = strconv.AppendInt(buf, int64(m.Frame), 10)
 	}
+	keys := k.fields[ev.Rule]
 	for i := range ev.Values {
-		v := &ev.Values[i]
-		buf = append(buf, ',')
-		buf = strconv.AppendQuote(buf, v.Slot.Name)
-		buf = append(buf, ':')
-		buf = AppendValue(buf, v)
+		buf = append(buf, keys[i]...)
+		buf = AppendValue(buf, &ev.Values[i])
 	}
 	return append(buf, '}')
+}
+
+// appendString quotes s; interface names need no escapes, so the common case
+// is a plain copy.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return strconv.AppendQuote(buf, s)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+// AppendTime appends t in UTC as RFC 3339 with nine fractional digits
+// (2026-11-25T16:49:15.123456789Z): fixed width, so lines sort and align.
+func AppendTime(buf []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, sec := t.Clock()
+	buf = appendDigits(buf, y, 4)
+	buf = append(buf, '-')
+	buf = appendDigits(buf, int(mo), 2)
+	buf = append(buf, '-')
+	buf = appendDigits(buf, d, 2)
+	buf = append(buf, 'T')
+	buf = appendDigits(buf, h, 2)
+	buf = append(buf, ':')
+	buf = appendDigits(buf, mi, 2)
+	buf = append(buf, ':')
+	buf = appendDigits(buf, sec, 2)
+	buf = append(buf, '.')
+	buf = appendDigits(buf, t.Nanosecond(), 9)
+	return append(buf, 'Z')
+}
+
+func appendDigits(buf []byte, v, width int) []byte {
+	var tmp [9]byte
+	for i := width - 1; i >= 0; i-- {
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(buf, tmp[:width]...)
 }
 
 // AppendValue appends one value in JSON.
