@@ -87,7 +87,12 @@ type node interface{}
 
 type andNode struct{ terms []node }
 
-type orNode struct{ terms []node }
+// orNode is a disjunction; written is set for one the rule spells out (an
+// || or a negated &&), not for the absent-or-different of a negation.
+type orNode struct {
+	terms   []node
+	written bool
+}
 
 type constLit struct{ value bool }
 
@@ -186,7 +191,7 @@ func junction(terms []Pred, neg, or bool) node {
 		ns = append(ns, nnf(t, neg))
 	}
 	if or != neg {
-		return &orNode{ns}
+		return &orNode{terms: ns, written: true}
 	}
 	return &andNode{ns}
 }
@@ -209,7 +214,7 @@ func valueNode(p Pred, ref FieldRef, mask uint64, set valueSet, modelled, neg bo
 		return &constLit{true}
 	}
 	// The value alternative first: when both fail, its reason is the clearer.
-	return &orNode{[]node{not, &hdrLit{key: hdrKeyOf(ref), present: false, by: "!(" + text + ")"}}}
+	return &orNode{terms: []node{not, &hdrLit{key: hdrKeyOf(ref), present: false, by: "!(" + text + ")"}}}
 }
 
 // unsatisfiable reports whether no packet satisfies n, with the reason
@@ -220,13 +225,17 @@ func unsatisfiable(n node) (string, bool) {
 	if s.sat(w, []node{n}) || s.gaveUp {
 		return "", false
 	}
+	if s.branched {
+		return "no alternative holds; the first fails because " + s.reason, true
+	}
 	return s.reason, true
 }
 
 type solver struct {
-	steps  int
-	gaveUp bool
-	reason string
+	steps    int
+	gaveUp   bool
+	branched bool // a written alternative was explored
+	reason   string
 }
 
 // sat reports whether the conjunction of todo can hold in a world extending w.
@@ -242,6 +251,9 @@ func (s *solver) sat(w *world, todo []node) bool {
 		case *andNode:
 			todo = append(append([]node(nil), n.terms...), todo...)
 		case *orNode:
+			if n.written && len(n.terms) > 1 {
+				s.branched = true
+			}
 			for _, t := range n.terms {
 				if s.sat(w.clone(), append([]node{t}, todo...)) {
 					return true
