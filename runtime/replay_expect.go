@@ -93,7 +93,11 @@ func (e *Expectation) Report() string {
 	if e.Differing > len(e.shown) {
 		fmt.Fprintf(&b, "... and %d more differing frames\n", e.Differing-len(e.shown))
 	}
-	fmt.Fprintf(&b, "%d of the frames with events differ (%d events compared)\n", e.Differing, e.Compared)
+	if e.Differing == 1 {
+		fmt.Fprintf(&b, "1 frame differs (%d events compared)\n", e.Compared)
+	} else {
+		fmt.Fprintf(&b, "%d frames differ (%d events compared)\n", e.Differing, e.Compared)
+	}
 	return b.String()
 }
 

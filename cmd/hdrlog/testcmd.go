@@ -1,0 +1,211 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+func init() {
+	register(&command{
+		name:    "test",
+		args:    "[flags] FILE|DIR... --pcap CAPTURE",
+		summary: "replay a capture through the real programs (BPF_PROG_TEST_RUN) and print or check the events",
+		detail: `
+Test compiles the rule files, loads the programs into the kernel and runs
+every frame of a pcap or pcapng capture (Ethernet link type) through the
+program of each hook that has rules, with BPF_PROG_TEST_RUN. It prints the
+events exactly as 'hdrlog run' does, with the frame number ("frame") and the
+capture time ("time") of the frame.
+
+With --expect, it prints nothing but compares the events with a file of
+expected events (the reviewed output of an earlier run) and exits with status
+1 and a description of the first differing frames when they differ: a rule
+file's behaviour on a capture becomes a CI check.
+
+--no-kernel evaluates the rules with hdrlog's reference evaluator (the
+executable specification, no privileges needed) instead of the kernel; the
+output is the same.
+
+Test runs do not take every frame: none shorter than 14 bytes, tc runs none
+longer than about 3.7 KB (nor IPv4/IPv6 frames shorter than their network
+header), XDP runs none longer than about 73 KB and read only the first
+3,520 bytes directly. Frames a tc test run refuses go through an XDP build of
+the same rules, which is faithful in a test run; frames no test run takes are
+reported one by one on stderr and counted in the summary, never dropped
+silently. See docs/testing.md.`,
+		setup: func(fs *pflag.FlagSet) func([]string) error {
+			var o testOptions
+			fs.StringVar(&o.pcap, "pcap", "", "capture to replay (pcap or pcapng, Ethernet)")
+			fs.StringVar(&o.expect, "expect", "", "compare the events with this JSON-lines file instead of printing them")
+			fs.BoolVar(&o.noKernel, "no-kernel", false, "evaluate with the reference evaluator instead of the kernel")
+			fs.StringArrayVar(&o.hooks, "hook", nil, `replay only the rules of this hook ("xdp", "tc ingress", "tc egress"); repeatable`)
+			return func(args []string) error { return runTest(args, o) }
+		},
+	})
+}
+
+type testOptions struct {
+	pcap     string
+	expect   string
+	noKernel bool
+	hooks    []string
+}
+
+func runTest(args []string, o testOptions) error {
+	if o.pcap == "" {
+		return usagef("name the capture to replay with --pcap CAPTURE")
+	}
+	if len(args) == 0 {
+		return usagef("name at least one rule file or directory")
+	}
+	var hooks []rules.Hook
+	for _, s := range o.hooks {
+		h, ok := rules.ParseHook(strings.ReplaceAll(s, "-", " "))
+		if !ok {
+			return usagef("unknown hook %q (hooks are: xdp, tc ingress, tc egress)", s)
+		}
+		hooks = append(hooks, h)
+	}
+	src, out, err := loadAndCompile(stderr, args, compiler.Options{})
+	if err != nil {
+		return err
+	}
+	capture, err := runtime.OpenCapture(o.pcap)
+	if err != nil {
+		return err
+	}
+	defer capture.Close()
+	var expect *runtime.Expectation
+	if o.expect != "" {
+		f, err := os.Open(o.expect)
+		if err != nil {
+			return fmt.Errorf("expected events: %w", err)
+		}
+		defer f.Close()
+		expect = runtime.NewExpectation(f)
+	}
+	r, err := runtime.NewReplayer(src.RuleSet, out, runtime.ReplayOptions{NoKernel: o.noKernel, Hooks: hooks})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	var w io.Writer = stdout
+	if expect != nil {
+		w = expect
+	}
+	bar := newProgressBar(stderr, capture)
+	sum, err := runtime.Replay(r, capture, w, func(s runtime.Skip) {
+		bar.clear()
+		fmt.Fprintf(stderr, "hdrlog test: %s\n", s)
+	}, bar.update)
+	bar.clear()
+	if err != nil {
+		return err
+	}
+	writeReplaySummary(stderr, filepath.Base(o.pcap), sum)
+	if expect == nil {
+		return nil
+	}
+	ok, err := expect.Finish()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(stderr, "\nevents differ from %s:\n%s", o.expect, expect.Report())
+		return &reportedError{summary: fmt.Sprintf("%s: events differ from %s", o.pcap, o.expect)}
+	}
+	fmt.Fprintf(stderr, "ok: the events match %s (%d compared)\n", o.expect, expect.Compared)
+	return nil
+}
+
+// writeReplaySummary writes what the replay did: frames, events per rule
+// (the table of 'run'), skipped frames by reason, the tc runs that went
+// through XDP, and frames the capture cut short.
+func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
+	how := "through the kernel (BPF_PROG_TEST_RUN)"
+	if s.NoKernel {
+		how = "through the reference evaluator (--no-kernel)"
+	}
+	fmt.Fprintf(w, "hdrlog test: %s from %s %s\n", plural(s.Frames, "frame"), name, how)
+	st := runtime.Stats{}
+	for i, n := range s.Events {
+		rs := runtime.RuleStats{Name: s.RuleNames[i], Hook: s.RuleHooks[i], Events: uint64(n)}
+		if s.Lost != nil {
+			rs.Lost = s.Lost[i]
+		}
+		st.Rules = append(st.Rules, rs)
+	}
+	writeSummary(w, st)
+	if len(s.Skipped) > 0 {
+		var reasons []string
+		for r := range s.Skipped {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		fmt.Fprintf(w, "not replayed (no test run takes them):\n")
+		for _, r := range reasons {
+			fmt.Fprintf(w, "  %s at %s\n", plural(s.Skipped[r], "frame"), r)
+		}
+	}
+	if s.ViaXDP > 0 {
+		fmt.Fprintf(w, "%s of tc rules went through their XDP build (frames a tc test run refuses)\n", plural(s.ViaXDP, "run"))
+	}
+	if s.CutShort > 0 {
+		fmt.Fprintf(w, "%s cut short by the capture's snap length: replayed as captured (frame.len is the captured length)\n", plural(s.CutShort, "frame"))
+	}
+}
+
+// progressBar draws the replay's progress on stderr when it is a terminal,
+// at most ten times a second.
+type progressBar struct {
+	w       io.Writer
+	capture *runtime.Capture
+	on      bool
+	last    time.Time
+	drawn   bool
+}
+
+func newProgressBar(w io.Writer, c *runtime.Capture) *progressBar {
+	b := &progressBar{w: w, capture: c}
+	if f, ok := w.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		b.on = err == nil
+	}
+	return b
+}
+
+func (b *progressBar) update(frames int) {
+	if !b.on || time.Since(b.last) < 100*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	read, size := b.capture.Progress()
+	frac := 0.0
+	if size > 0 {
+		frac = min(1, float64(read)/float64(size))
+	}
+	const width = 30
+	n := int(frac * width)
+	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  %d frames", strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, frames)
+	b.drawn = true
+}
+
+func (b *progressBar) clear() {
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+		b.drawn = false
+	}
+}
