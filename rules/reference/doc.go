@@ -43,4 +43,8 @@
 // A field that is absent makes every comparison on it false; a boolean's
 // value is 1 when any of its bits is set (tcp.flags.res has three), as in
 // Wireshark.
+//
+// The evaluator covers the fields up to the transport layer. Fields decoded
+// from the payload (HTTP, DNS, TLS), as the catalogue gains them, are not in
+// it yet: New refuses a rule set that uses one, naming it (Decodes).
 package reference
