@@ -22,6 +22,9 @@ type Flavour struct {
 	CtxVLANTCI  int16 // __sk_buff.vlan_tci (host order)
 	CtxVLANProt int16 // __sk_buff.vlan_proto (network order)
 	Pass        int32 // return code that leaves the packet alone
+	// LoadBytes copies packet bytes at an offset from the frame's start,
+	// past the linear part too: bpf_skb_load_bytes, bpf_xdp_load_bytes.
+	LoadBytes asm.BuiltinFunc
 }
 
 // Offsets in struct __sk_buff and struct xdp_md (include/uapi/linux/bpf.h).
@@ -46,7 +49,7 @@ const (
 var XDP = Flavour{
 	Name: "hdrlog_xdp", Type: ebpf.XDP, AttachType: ebpf.AttachXDP,
 	CtxData: xdpData, CtxDataEnd: xdpDataEnd, CtxIfindex: xdpIngressIfindex, CtxLen: -1,
-	Pass: xdpPass,
+	Pass: xdpPass, LoadBytes: asm.FnXdpLoadBytes,
 }
 
 // TCIngress and TCEgress are the flavours of tcx programs.
@@ -60,7 +63,7 @@ func tcFlavour(name string, at ebpf.AttachType) Flavour {
 		Name: name, Type: ebpf.SchedCLS, AttachType: at,
 		CtxData: skbData, CtxDataEnd: skbDataEnd, CtxIfindex: skbIfindex, CtxLen: skbLen,
 		VLANInMeta: true, CtxVLANPres: skbVLANPresent, CtxVLANTCI: skbVLANTCI, CtxVLANProt: skbVLANProto,
-		Pass: tcActNext,
+		Pass: tcActNext, LoadBytes: asm.FnSkbLoadBytes,
 	}
 }
 

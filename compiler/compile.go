@@ -130,6 +130,8 @@ type gen struct {
 	rec    *record
 	need   needs
 	opts   Options
+	// l7 is the L7 stage's plan and state (nil: the hook's rules use no L7 field).
+	l7 *l7gen
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
@@ -155,7 +157,15 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 			refs = append(refs, lf.Ref)
 		}
 	}
+	l7, err := planL7(rr)
+	if err != nil {
+		return nil, err
+	}
+	g.l7 = l7
 	var keys []slotKey
+	if l7 != nil {
+		keys = append(keys, l7.slotKeys()...)
+	}
 	for _, ref := range refs {
 		g.need.add(ref)
 		if ref.Field.Type != rules.TypeProto {
@@ -191,11 +201,13 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		starts[r.Index] = g.b.Len()
 		next := g.b.NewLabel("rule." + r.Name + ".next")
 		g.b.Comment("rule %s: match %s", r.Name, rules.PredString(r.Match))
+		g.l7RuleEnter(r)
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
 		}
 		g.emit(ruleEvent(r, schema.Rules[r.Index]), next)
 		g.b.Label(next)
+		g.l7RuleLeave(r)
 	}
 	epilogue := g.b.Len()
 	g.b.Label(".epilogue")
@@ -206,13 +218,14 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		fnStart[gr.fn] = g.b.Len()
 		g.groupFunc(gr, schema)
 	}
+	g.l7EmitFuncs()
 
 	insns, err := g.b.Instructions()
 	if err != nil {
 		return nil, err
 	}
 	insns[0] = insns[0].WithSymbol(g.fl.Name)
-	if len(groups) > 0 {
+	if len(groups) > 0 || g.l7HasFuncs() {
 		// Global subprograms need BTF function information for every function.
 		ctxName := "__sk_buff"
 		if g.fl.Type == bpf.XDP.Type {
@@ -226,6 +239,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 				}
 			}
 		}
+		g.l7FuncBTF(insns)
 	}
 	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
 	if g.base != asm.R10 {
@@ -272,6 +286,10 @@ func (n *needs) add(ref rules.FieldRef) {
 		n.icmp, n.ipv4 = true, true
 	case rules.HdrICMPv6:
 		n.icmpv6, n.ipv6 = true, true
+	case rules.HdrHTTP, rules.HdrTLS:
+		n.tcp = true
+	case rules.HdrDNS:
+		n.tcp, n.udp = true, true
 	}
 }
 
@@ -307,6 +325,8 @@ func walkRefs(p rules.Pred, fn func(rules.FieldRef)) {
 		fn(p.Ref)
 	case *rules.PredBitTest:
 		fn(p.Ref)
+	case *rules.PredText:
+		fn(p.Ref)
 	}
 }
 
@@ -341,6 +361,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 			License:      "GPL",
 		}
 	}
+	o.l7Maps(spec)
 	return spec
 }
 

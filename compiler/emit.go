@@ -32,10 +32,14 @@ func layoutEvent(r *rules.Rule) RuleSchema {
 		if render == RenderIPv6 {
 			align = 8
 		}
+		maxLen := 0
+		if lf.Ref.Field.Type == rules.TypeString {
+			render, maxLen, size, align = RenderText, lf.MaxLen, textSlotSize(lf.MaxLen), 8
+		}
 		off = (off + align - 1) &^ (align - 1)
 		rs.Fields = append(rs.Fields, FieldSlot{
 			Name: lf.Name, Field: lf.Ref.Field.Name, Render: render, HexDigits: digits,
-			Offset: off, Size: size, Fact: FactOf(lf.Ref),
+			Offset: off, Size: size, Fact: FactOf(lf.Ref), MaxLen: maxLen, Redact: lf.Redact,
 		})
 		off += size
 	}
@@ -147,6 +151,9 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	b := g.b
 	s := g.rec.slots[keyOf(ref)]
 	switch fs.Render {
+	case RenderText:
+		g.writeText(ref, fs, s)
+		return
 	case RenderIPv4, RenderIPv6, RenderMAC:
 		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)
 		return

@@ -61,6 +61,7 @@ func planUnits(rr []*rules.Rule) []unit {
 		residual []rules.Pred
 	}
 	bySig := map[string][]shaped{}
+	gated := l7GatedRules(rr) // rules that see an L7 protocol by their ports stay chained
 	var order []string
 	for _, r := range rr {
 		s := shaped{rule: r}
@@ -83,7 +84,7 @@ func planUnits(rr []*rules.Rule) []unit {
 		var sig strings.Builder
 		fmt.Fprintf(&sig, "hook=%s|log=", r.Hook)
 		for _, lf := range r.Log {
-			fmt.Fprintf(&sig, "%s=%s,", lf.Name, lf.Ref)
+			fmt.Fprintf(&sig, "%s=%s/%d/%v,", lf.Name, lf.Ref, lf.MaxLen, lf.Redact)
 		}
 		sig.WriteString("|dims=")
 		for _, d := range dk {
@@ -98,7 +99,7 @@ func planUnits(rr []*rules.Rule) []unit {
 		sort.Strings(res)
 		fmt.Fprintf(&sig, "|rest=%s", strings.Join(res, "&&"))
 		key := sig.String()
-		if len(dk) == 0 {
+		if len(dk) == 0 || gated[r.Index] {
 			key = fmt.Sprintf("chain#%d", r.Index)
 		}
 		if _, ok := bySig[key]; !ok {

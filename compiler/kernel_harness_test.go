@@ -214,11 +214,11 @@ func ktHex(frame []byte) string { return hex.EncodeToString(frame) }
 
 // ktAllFields lists every catalogue field that can be logged, with one
 // entry per occurrence of multi-layer fields (vlan.id#1, vlan.id#2), in
-// catalogue order.
+// catalogue order. L7 fields have tables of their own (kernel_l7_test.go).
 func ktAllFields() []string {
 	var out []string
 	for _, f := range rules.Fields() {
-		if f.Type == rules.TypeProto || f.IsEither() {
+		if f.Type == rules.TypeProto || f.IsEither() || f.Header.IsL7() {
 			continue
 		}
 		if f.MaxLayers() == 1 {

@@ -251,6 +251,7 @@ func (g *gen) ipv4() {
 	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, parseDone), asm.LSh.Imm(asm.R4, 2))
 	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv4))
 	g.storeHeader(rules.HdrIPv4, rCursor)
+	g.l7L3()
 	if !g.need.l4 {
 		b.Emit(asm.Ja.Label(parseDone))
 		return
@@ -289,6 +290,7 @@ func (g *gen) ipv6() {
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, parseDone))
 	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv6))
 	g.storeHeader(rules.HdrIPv6, rCursor)
+	g.l7L3()
 	if !g.need.l4 {
 		b.Emit(asm.Ja.Label(parseDone))
 		return
@@ -367,16 +369,18 @@ func (g *gen) l4() {
 		g.bound(rCursor, tcpLen, parseDone)
 		b.Emit(asm.Or.Imm(rPresence, 1<<FactTCP))
 		g.storeHeader(rules.HdrTCP, rCursor)
+		g.l7Enter(rules.HdrTCP)
+		next := g.l7Next(rules.HdrTCP)
 		if s, ok := rec.slots[slotKey{computed: compTCPLen, size: 4, layer: 1}]; ok {
 			b.Comment("tcp.len: ip payload length less the tcp header length")
 			b.Emit(asm.LoadMem(asm.R4, rCursor, 12, asm.Byte), asm.RSh.Imm(asm.R4, 4), asm.LSh.Imm(asm.R4, 2))
-			b.Emit(asm.JLT.Imm(asm.R4, tcpLen, parseDone))
-			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, parseDone))
+			b.Emit(asm.JLT.Imm(asm.R4, tcpLen, next))
+			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, next))
 			b.Emit(asm.Sub.Reg(rPayload, asm.R4))
 			b.Emit(asm.StoreMem(asm.R10, s.off, rPayload, asm.Word))
 			b.Emit(asm.Or.Imm(rPresence, 1<<FactTCPLen))
 		}
-		b.Emit(asm.Ja.Label(parseDone))
+		b.Emit(asm.Ja.Label(next))
 	}
 	simple := func(label string, h rules.Header, n int32, fact int) {
 		b.Label(label)
@@ -385,7 +389,8 @@ func (g *gen) l4() {
 		g.bound(rCursor, n, parseDone)
 		b.Emit(asm.Or.Imm(rPresence, 1<<fact))
 		g.storeHeader(h, rCursor)
-		b.Emit(asm.Ja.Label(parseDone))
+		g.l7Enter(h)
+		b.Emit(asm.Ja.Label(g.l7Next(h)))
 	}
 	if g.need.udp {
 		simple(".udp", rules.HdrUDP, udpLen, FactUDP)
@@ -396,6 +401,7 @@ func (g *gen) l4() {
 	if g.need.icmpv6 {
 		simple(".icmpv6", rules.HdrICMPv6, icmpv6Len, FactICMPv6)
 	}
+	g.l7Blocks()
 	g.parseEnd()
 }
 

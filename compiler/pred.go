@@ -52,6 +52,10 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		}
 	case *rules.PredExists:
 		g.comment(p)
+		if p.Ref.Field.Type == rules.TypeString {
+			g.textExists(p.Ref, target, want)
+			return
+		}
 		if want {
 			g.jumpIfPresent(FactOf(p.Ref), target)
 		} else {
@@ -67,6 +71,9 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.comment(p)
 		// A zero value never has a bit of the mask set: no presence check.
 		g.bitTest(p.Ref, p.Mask, target, want)
+	case *rules.PredText:
+		g.comment(p)
+		g.textTest(p, target, want)
 	default:
 		panic(fmt.Sprintf("compiler: unexpected predicate %T", p))
 	}
@@ -76,12 +83,14 @@ func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredString(p)) }
 
 // Presence tests read the opaque copy of the bitmap (see parseEnd), never R7.
 func (g *gen) jumpIfPresent(fact int, target string) {
-	g.b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
+	reg, off := g.presence()
+	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
 }
 
 func (g *gen) jumpIfAbsent(fact int, target string) {
 	ok := g.b.NewLabel("present")
-	g.b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
+	reg, off := g.presence()
+	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
 	g.b.Label(ok)
 }
 

@@ -32,6 +32,11 @@ const (
 	RenderIPv4 Render = "ipv4" // 4 bytes, network order
 	RenderIPv6 Render = "ipv6" // 16 bytes, network order
 	RenderMAC  Render = "mac"  // 6 bytes
+	// RenderText is an L7 string: u16 length of the value, u8 flags
+	// (TextPresent, TextTruncated, TextRedacted), 5 zero bytes, then
+	// MaxLen bytes of which min(length, MaxLen) are the value's (none when
+	// redacted) and the rest zero.
+	RenderText Render = "text"
 )
 
 // Schema describes every event the programs of one compilation emit.
@@ -59,6 +64,8 @@ type FieldSlot struct {
 	Offset    int    `json:"offset"`
 	Size      int    `json:"size"`
 	Fact      int    `json:"fact"`
+	MaxLen    int    `json:"max_len,omitempty"` // RenderText: bytes of the value an event holds
+	Redact    bool   `json:"redact,omitempty"`  // RenderText: the event holds the length only
 }
 
 // Validate checks the schema's internal consistency (offsets inside events,
@@ -77,6 +84,12 @@ func (s *Schema) Validate() error {
 			}
 			if f.Fact < 0 || f.Fact > 63 {
 				return fmt.Errorf("schema: rule %q field %s has fact %d", r.Name, f.Name, f.Fact)
+			}
+			if f.Render == RenderText {
+				if f.MaxLen < 1 || f.Size != textSlotSize(f.MaxLen) {
+					return fmt.Errorf("schema: rule %q field %s: size %d does not hold %d bytes of text", r.Name, f.Name, f.Size, f.MaxLen)
+				}
+				continue
 			}
 			want := map[Render][]int{RenderUint: {1, 2, 4}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}}[f.Render]
 			ok := false
@@ -138,6 +151,8 @@ func FactOf(ref rules.FieldRef) int {
 		return FactICMP
 	case rules.HdrICMPv6:
 		return FactICMPv6
+	case rules.HdrHTTP, rules.HdrDNS, rules.HdrTLS:
+		return l7Fact(ref)
 	}
 	panic("compiler: no fact for " + ref.String())
 }

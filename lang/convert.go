@@ -59,12 +59,17 @@ func (c *converter) rule(n *ruleNode) *rules.RuleDecl {
 			for _, f := range st.Log.Fields {
 				d.Log = append(d.Log, c.field(f))
 			}
+		default:
+			c.l7Statement(d, st, span)
 		}
 	}
 	return d
 }
 
 func (c *converter) field(f *fieldNode) rules.FieldName {
+	if f.Arg != "" {
+		return rules.FieldName{Name: f.Arg, Span: c.src.tokenSpan(f.Tokens[2]), Func: f.Name, FuncSpan: c.src.tokensSpan(f.Tokens)}
+	}
 	return rules.FieldName{Name: f.Name, Span: c.src.tokenSpan(f.Tokens[0])}
 }
 

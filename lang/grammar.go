@@ -10,10 +10,13 @@ import (
 //
 //	rule   = "rule" Ident "{" stmt* "}"
 //	stmt   = "hook" Ident+ | "match" or | "log" field ("," field)*
+//	       | "ports" Ident value ("," value)* | "maxlen" field value ("," field value)*
+//	       | "unredact" field ("," field)*
 //	or     = and (("||" | "or") and)*
 //	and    = unary (("&&" | "and") unary)*
 //	unary  = ("!" | "not") unary | "(" or ")" | test
 //	test   = field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
+//	field  = Ident ("(" Ident ")")?     (lower(http.host): a function of a field)
 //	elem   = value (".." value)?
 //
 // A file is a sequence of rules; ParseDSL cuts the token stream at each
@@ -25,15 +28,36 @@ import (
 
 type ruleNode struct {
 	Tokens []lexer.Token
-	Name   string      `parser:"'rule' @Ident '{'"`
-	Stmts  []*stmtNode `parser:"@@* '}'"`
+	// The words that start L7 statements are reserved only inside rules:
+	// a rule may still be called ports.
+	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact') '{'"`
+	Stmts []*stmtNode `parser:"@@* '}'"`
 }
 
 type stmtNode struct {
+	Tokens   []lexer.Token
+	Hook     *hookNode   `parser:"'hook' @@"`
+	Match    *orNode     `parser:"| 'match' @@"`
+	Log      *logNode    `parser:"| 'log' @@"`
+	Ports    *portsNode  `parser:"| 'ports' @@"`
+	MaxLen   *maxlenNode `parser:"| 'maxlen' @@"`
+	Unredact *logNode    `parser:"| 'unredact' @@"`
+}
+
+// portsNode is `ports http 8081, 9000`; the checker validates the words.
+type portsNode struct {
 	Tokens []lexer.Token
-	Hook   *hookNode `parser:"'hook' @@"`
-	Match  *orNode   `parser:"| 'match' @@"`
-	Log    *logNode  `parser:"| 'log' @@"`
+	Proto  string       `parser:"@Ident"`
+	Ports  []*valueNode `parser:"@@ ( ',' @@ )*"`
+}
+
+type maxlenNode struct {
+	Items []*maxlenItem `parser:"@@ ( ',' @@ )*"`
+}
+
+type maxlenItem struct {
+	Field *fieldNode `parser:"@@"`
+	Value *valueNode `parser:"@@"`
 }
 
 // hookNode collects the hook's words as written; the checker validates them,
@@ -50,6 +74,8 @@ type logNode struct {
 type fieldNode struct {
 	Tokens []lexer.Token
 	Name   string `parser:"@Ident"`
+	// Arg is set for a function call, lower(http.host): Name is the function.
+	Arg string `parser:"( '(' @Ident ')' )?"`
 }
 
 type orNode struct {

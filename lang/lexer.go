@@ -21,7 +21,8 @@ import (
 //     reports one invalid number rather than the parser a puzzling token pair.
 //   - RawString (r"a\.b", backslashes kept, as in Wireshark) before Ident.
 //   - Ident before comment: vlan.id#2 is a field with a layer suffix; # starts
-//     a comment only at a token boundary.
+//     a comment only at a token boundary. An Ident may end in a quoted key,
+//     the header accessor http.header["X-Request-Id"] (the checker reads it).
 //   - BadString and Unknown make the lexer total: it never fails, and
 //     lexical errors become diagnostics with exact spans (source.lex).
 //
@@ -32,7 +33,7 @@ var dslLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Dotted", Pattern: `[0-9]+(?:\.[0-9]+)+(?:/[0-9]+)?`},
 	{Name: "Number", Pattern: `[0-9][0-9A-Za-z_]*`},
 	{Name: "RawString", Pattern: `[rR]"[^"\n]*"`},
-	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*(?:#[0-9]+)?`},
+	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*(?:\["(?:\\.|[^"\\\n])*"\])?(?:#[0-9]+)?`},
 	{Name: "comment", Pattern: `#[^\n]*`},
 	{Name: "String", Pattern: `"(?:\\.|[^"\\\n])*"`},
 	{Name: "BadString", Pattern: `"[^\n]*`},
@@ -49,6 +50,7 @@ var keywords = map[string]bool{
 	"and": true, "or": true, "not": true, "in": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"contains": true, "matches": true,
+	"ports": true, "maxlen": true, "unredact": true,
 }
 
 // tokenDefinition is dslLexer with one more symbol, Keyword, which no lexer

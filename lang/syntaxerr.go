@@ -47,7 +47,7 @@ func scanContext(mode parseMode, ts []lexer.Token) syntaxContext {
 		case mode == modeRule && j == 2 && isPunct(t, "{"):
 			c.body, c.open = true, t
 		case mode == modeRule && (!c.body || c.closed):
-		case isKeyword(t, "hook", "match", "log"):
+		case isKeyword(t, statementKeywords...):
 			c.stmt, c.parens, c.set = t.Value, nil, false
 		case isPunct(t, "("):
 			c.parens = append(c.parens, t)
@@ -131,11 +131,11 @@ func (s *source) syntaxError(mode parseMode, seg []lexer.Token, i int, next *lex
 		return t != nil && isOneOf(*t, values)
 	}
 	kw := func(t *lexer.Token, words ...string) bool { return t != nil && isKeyword(*t, words...) }
-	endOfStatement := end || is(tok, "}") || kw(tok, "hook", "match", "log", "rule")
+	endOfStatement := end || is(tok, "}") || kw(tok, append(statementKeywords, "rule")...)
 
 	// Operators carried over from other languages.
 	switch {
-	case is(tok, "=") && kw(prev, "hook", "match", "log"):
+	case is(tok, "=") && kw(prev, statementKeywords...):
 		return diag(fmt.Sprintf("statements take no \"=\": write `%s`", statementExamples[prev.Value]),
 			`unexpected "=" after %q`, prev.Value)
 	case is(tok, "="):
@@ -219,6 +219,8 @@ func (s *source) syntaxError(mode parseMode, seg []lexer.Token, i int, next *lex
 		}
 	case c.stmt == "hook" && !endOfStatement:
 		return diag("hooks are: xdp, tc ingress, tc egress", "unexpected %s in the hook statement", found)
+	case c.stmt == "ports" || c.stmt == "maxlen" || c.stmt == "unredact":
+		return l7StatementError(c.stmt, prev, tok, endOfStatement, foundAfter, after)
 	case c.stmt == "log" && !endOfStatement:
 		switch {
 		case tok.Type == tokIdent:
@@ -293,7 +295,7 @@ func (s *source) matchError(mode parseMode, c syntaxContext, seg []lexer.Token, 
 		return diag(hint, "expected && or || before %s", found), true
 	case len(c.parens) > 0:
 		return unclosed()
-	case mode == modeRule && (isPunct(*tok, "}") || isKeyword(*tok, "hook", "match", "log", "rule")):
+	case mode == modeRule && (isPunct(*tok, "}") || isKeyword(*tok, append(statementKeywords, "rule")...)):
 		return rules.Diagnostic{}, false // the end of the statement: not a match problem
 	}
 	hint := "join tests with && (and) or || (or)"
@@ -326,7 +328,7 @@ func fieldHintLog(tok *lexer.Token) string {
 }
 
 func keywordStartsStatement(w string) bool {
-	return w == "rule" || w == "hook" || w == "match" || w == "log"
+	return w == "rule" || isKeyword(lexer.Token{Type: tokKeyword, Value: w}, statementKeywords...)
 }
 
 // describe names a token for a message.

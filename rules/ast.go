@@ -31,6 +31,26 @@ type RuleDecl struct {
 
 	// Dups records statements given more than once (the checker reports them).
 	Dups []Duplicate
+
+	// L7 statements (l7.go): `ports http 8081, 9000` (one per protocol),
+	// `maxlen http.request.uri 512`, `unredact http.cookie`.
+	Ports    []PortsDecl
+	MaxLen   []MaxLenDecl
+	Unredact []FieldName
+}
+
+// PortsDecl declares more ports on which a rule sees an L7 protocol.
+type PortsDecl struct {
+	Proto     string
+	ProtoSpan Span
+	Ports     []*Literal
+	Span      Span
+}
+
+// MaxLenDecl sets how many bytes of a logged string field events carry.
+type MaxLenDecl struct {
+	Field FieldName
+	Value *Literal
 }
 
 // Duplicate is a statement repeated inside one rule.
@@ -50,6 +70,11 @@ type HookDecl struct {
 type FieldName struct {
 	Name string
 	Span Span
+	// Func is "lower" or "upper" when the field is written inside one of
+	// Wireshark's string functions (lower(http.request.uri)); FuncSpan
+	// covers the whole call.
+	Func     string
+	FuncSpan Span
 }
 
 // Expr is a match expression node.

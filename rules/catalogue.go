@@ -9,15 +9,16 @@ import (
 type Type int
 
 const (
-	TypeUint  Type = iota // FT_UINT8/16/24/32
-	TypeBool              // FT_BOOLEAN
-	TypeIPv4              // FT_IPv4
-	TypeIPv6              // FT_IPv6
-	TypeMAC               // FT_ETHER
-	TypeProto             // FT_PROTOCOL: a protocol name, usable only as an existence test
+	TypeUint   Type = iota // FT_UINT8/16/24/32
+	TypeBool               // FT_BOOLEAN
+	TypeIPv4               // FT_IPv4
+	TypeIPv6               // FT_IPv6
+	TypeMAC                // FT_ETHER
+	TypeProto              // FT_PROTOCOL: a protocol name, usable only as an existence test
+	TypeString             // FT_STRING: bytes of an L7 header (l7.go)
 )
 
-var typeNames = [...]string{"unsigned integer", "boolean", "IPv4 address", "IPv6 address", "MAC address", "protocol"}
+var typeNames = [...]string{"unsigned integer", "boolean", "IPv4 address", "IPv6 address", "MAC address", "protocol", "string"}
 
 func (t Type) String() string { return typeNames[t] }
 
@@ -44,10 +45,13 @@ const (
 	HdrUDP
 	HdrICMP
 	HdrICMPv6
+	HdrHTTP // L7 headers (l7.go): decoded from the transport payload
+	HdrDNS
+	HdrTLS
 	numHeaders
 )
 
-var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6"}
+var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls"}
 
 func (h Header) String() string { return headerNames[h] }
 
@@ -76,6 +80,9 @@ type Field struct {
 	// Layers is how many occurrences a packet can hold (2 for VLAN tags: QinQ);
 	// 0 means one.
 	Layers int
+
+	// L7 fields (l7.go).
+	L7 *L7Field
 
 	Doc string
 }
@@ -120,8 +127,11 @@ func (f *Field) Value(raw uint64) uint64 {
 }
 
 // catalogue lists every field hdrlog knows, with Wireshark's names and types
-// (`tshark -G fields`). Keep it sorted by header, then by header offset.
-var catalogue = []*Field{
+// (`tshark -G fields`). Keep it sorted by header, then by header offset; the
+// L7 fields follow the transport headers.
+var catalogue = append(headerFields, l7Fields...)
+
+var headerFields = []*Field{
 	proto(HdrFrame, "Every frame."),
 	{Name: "frame.len", Type: TypeUint, Bits: 32, Header: HdrFrame, Computed: true,
 		Doc: "Length of the frame on the wire, in bytes (at tc, skb->len plus a VLAN tag the kernel moved to metadata)."},

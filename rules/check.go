@@ -104,7 +104,7 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 	logged := map[string]Span{}
 	for _, fn := range d.Log {
 		f, layer, ok := c.resolve(fn)
-		if !ok {
+		if !ok || !c.noFunc(fn, "log the field itself") {
 			continue
 		}
 		switch {
@@ -125,8 +125,9 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 			continue
 		}
 		logged[key] = fn.Span
-		r.Log = append(r.Log, LogField{Name: fn.Name, Ref: ref, Span: fn.Span})
+		r.Log = append(r.Log, LogField{Name: logName(fn, f), Ref: ref, Span: fn.Span})
 	}
+	c.l7Rule(r, d)
 	if c.nerrors > nerr {
 		return nil
 	}
@@ -145,6 +146,9 @@ func exampleField(h Header) string {
 // resolve looks a field name up, splitting a layer suffix (#n). Layer 0 means
 // "any occurrence".
 func (c *checker) resolve(fn FieldName) (*Field, int, bool) {
+	if f, ok, handled := c.resolveKeyed(fn); handled {
+		return f, 0, ok
+	}
 	name, layer := fn.Name, 0
 	if i := strings.IndexByte(name, '#'); i >= 0 {
 		n, err := strconv.Atoi(name[i+1:])
@@ -288,11 +292,11 @@ func (c *checker) expr(e Expr) Pred {
 
 func (c *checker) test(e *TestExpr) Pred {
 	f, layer, ok := c.resolve(e.Field)
-	if !ok {
+	if !ok || !c.noFunc(e.Field, "a bare field tests its presence") {
 		return &PredConst{}
 	}
 	if e.Mask == nil {
-		if f.Type == TypeBool {
+		if f.Type == TypeBool && (f.L7 == nil || !f.L7.Exists) {
 			c.warnf(e.Span, fmt.Sprintf("to test the flag write `%s == 1`", e.Field.Name),
 				"%s is true for every packet that has the field, whatever the flag's value (it tests presence, as in Wireshark)", e.Field.Name)
 		}
@@ -340,6 +344,9 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	if !ok {
 		return &PredConst{}
 	}
+	if f.Type == TypeString || e.Field.Func != "" {
+		return c.compareText(e, f, layer)
+	}
 	var mask uint64
 	if e.Mask != nil {
 		if mask, ok = c.mask(f, e.Mask); !ok {
@@ -383,6 +390,9 @@ func (c *checker) in(e *InExpr) Pred {
 	f, layer, ok := c.fieldForValue(e.Field)
 	if !ok {
 		return &PredConst{}
+	}
+	if f.Type == TypeString || e.Field.Func != "" {
+		return c.inText(e, f)
 	}
 	var mask uint64
 	if e.Mask != nil {

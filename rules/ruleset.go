@@ -60,6 +60,9 @@ type Rule struct {
 	Match Pred // nil: every packet
 	Log   []LogField
 	Span  Span
+	// Ports are the extra ports on which the rule sees L7 protocols
+	// (`ports http 8081`), besides DefaultPorts.
+	Ports []L7Ports
 }
 
 // FieldRef is one occurrence of a field: Layer is 1-based (1 is the outer
@@ -81,6 +84,11 @@ type LogField struct {
 	Name string
 	Ref  FieldRef
 	Span Span
+	// String fields: MaxLen is the most bytes an event carries (longer
+	// values are truncated, and say so); Redact logs "[redacted]" and the
+	// length instead of the value.
+	MaxLen int
+	Redact bool
 }
 
 // Pred is a typed predicate over one packet. Every comparison refers to one
@@ -216,6 +224,8 @@ func PredString(p Pred) string {
 		return fmt.Sprintf("%s in {%s}", maskedString(p.Ref, p.Mask), strings.Join(items, ", "))
 	case *PredBitTest:
 		return fmt.Sprintf("%s & %#x", p.Ref, p.Mask)
+	case *PredText:
+		return p.String()
 	}
 	return fmt.Sprintf("%T", p)
 }

@@ -21,8 +21,11 @@ type Event struct {
 type Value struct {
 	Slot    *compiler.FieldSlot
 	Present bool
-	U       uint64 // integers and booleans
-	Bytes   []byte // addresses: a view into the event record, valid until the record is reused
+	U       uint64 // integers and booleans; for text, the value's length
+	Bytes   []byte // addresses and text: a view into the event record, valid until the record is reused
+	// Text: the event holds only the first Slot.MaxLen bytes of the value
+	// (Truncated), or none of them (Redacted).
+	Truncated, Redacted bool
 }
 
 // Decoder decodes raw ring-buffer records by a schema.
@@ -67,6 +70,8 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		v := Value{Slot: fs, Present: ev.Presence&(1<<fs.Fact) != 0}
 		b := raw[fs.Offset : fs.Offset+fs.Size]
 		switch fs.Render {
+		case compiler.RenderText:
+			decodeText(&v, b)
 		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool:
 			switch fs.Size {
 			case 1:

@@ -65,6 +65,7 @@ func AppendJSON(buf []byte, s *compiler.Schema, ev *Event, m Meta) []byte {
 	for i := range ev.Values {
 		buf = append(buf, keys[i]...)
 		buf = AppendValue(buf, &ev.Values[i])
+		buf = appendTextMarks(buf, &ev.Values[i])
 	}
 	return append(buf, '}')
 }
@@ -140,6 +141,8 @@ func AppendValue(buf []byte, v *Value) []byte {
 		buf = append(buf, '"')
 		buf = netip.AddrFrom16([16]byte(v.Bytes)).AppendTo(buf)
 		return append(buf, '"')
+	case compiler.RenderText:
+		return appendText(buf, v)
 	case compiler.RenderMAC:
 		buf = append(buf, '"')
 		for i, c := range v.Bytes {

@@ -1,0 +1,280 @@
+package compiler_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// L7 fields in the kernel: crafted frames through the programs of tc
+// ingress and XDP (test runs), with the values every L7 field must log and
+// match expressions that must hold or fail on them. Live traffic, at tc
+// ingress where the payload is not in the linear part, is in runtime's
+// live tests; captures against tshark in runtime's replay tests.
+
+// l7Rule is a rule of an L7 table, with statements besides match and log.
+type l7Rule struct {
+	Name  string
+	Stmts []string
+	Match string
+	Log   []string
+}
+
+func l7Source(rs []l7Rule, hooks []ktHook) string {
+	var b strings.Builder
+	for _, h := range hooks {
+		for _, r := range rs {
+			fmt.Fprintf(&b, "rule %s_%s {\n", r.Name, h.Suffix)
+			if h.Stmt != "" {
+				fmt.Fprintf(&b, "\t%s\n", h.Stmt)
+			}
+			for _, s := range r.Stmts {
+				fmt.Fprintf(&b, "\t%s\n", s)
+			}
+			if r.Match != "" {
+				fmt.Fprintf(&b, "\tmatch %s\n", r.Match)
+			}
+			fmt.Fprintf(&b, "\tlog %s\n}\n", strings.Join(r.Log, ", "))
+		}
+	}
+	return b.String()
+}
+
+func l7Load(t testing.TB, name string, rs []l7Rule, hooks []ktHook) *ktLoaded {
+	t.Helper()
+	out := ktCompile(t, name+".rules", l7Source(rs, hooks))
+	coll, err := runtime.Load(out, runtime.LoadOptions{RingBytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(func() { coll.Close() })
+	return &ktLoaded{coll: coll, hooks: hooks}
+}
+
+var (
+	l7HTTPFields = []string{"http.request", "http.request.method", "http.request.uri", "http.request.version", "http.host",
+		"http.user_agent", "http.referer", "http.content_type", "http.content_length_header", "http.authorization",
+		"http.cookie", `http.header["X-Request-Id"]`, `http.header["Set-Cookie"]`}
+	l7DNSFields = []string{"dns.id", "dns.flags.response", "dns.flags.rcode", "dns.count.queries", "dns.count.answers",
+		"dns.qry.name", "dns.qry.type", "dns.qry.class"}
+	l7TLSFields = []string{"tls.record.version", "tls.handshake.type", "tls.handshake.version",
+		"tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str"}
+)
+
+// l7Logged is the output member of a logged name.
+func l7Logged(name string) string {
+	if strings.HasPrefix(name, `http.header["`) {
+		return "http.header." + strings.TrimSuffix(strings.TrimPrefix(name, `http.header["`), `"]`)
+	}
+	return name
+}
+
+// l7Case is a frame, the L7 values it must log (every other L7 field null;
+// extra JSON members such as "x.len" checked as given) and expressions that
+// must hold or fail.
+type l7Case struct {
+	Name       string
+	Frame      []byte
+	Want       string
+	Hold, Fail []string
+}
+
+func tcpFrame(sport, dport uint16, payload []byte) []byte {
+	return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK|testpkt.PSH).Payload(payload).Bytes()
+}
+
+func tcp6Frame(sport, dport uint16, payload []byte) []byte {
+	return testpkt.New().IPv6("2001:db8::1", "2001:db8::2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK|testpkt.PSH).Payload(payload).Bytes()
+}
+
+func udpFrame(sport, dport uint16, payload []byte) []byte {
+	return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").UDP(sport, dport).Payload(payload).Bytes()
+}
+
+func l7RunCases(t *testing.T, fields []string, cases []l7Case, stmts ...string) {
+	k := l7Load(t, "l7_"+strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_"), []l7Rule{{Name: "all", Stmts: stmts, Log: fields}}, ktHooks)
+	var logged []string
+	for _, f := range fields {
+		logged = append(logged, l7Logged(f))
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			want := ktWant(c.Want)
+			for _, h := range ktHooks {
+				evs, err := k.run(h, c.Frame)
+				if err != nil {
+					t.Fatalf("%s: %v", h.Hook, err)
+				}
+				if len(evs["all"]) != 1 {
+					t.Fatalf("%s: %d events, want 1", h.Hook, len(evs["all"]))
+				}
+				ev := evs["all"][0]
+				base := map[string]json.RawMessage{}
+				for name, v := range want {
+					if ktContains(logged, name) {
+						base[name] = v
+						continue
+					}
+					if got := ev.Fields[name]; !bytes.Equal(got, v) {
+						t.Errorf("%s: member %s = %s, want %s\nevent: %s", h.Hook, name, got, v, ev.Line)
+					}
+				}
+				ktCheckFields(t, h.Hook.String(), ev, logged, base)
+				for name := range ev.Fields {
+					if (strings.HasSuffix(name, ".len") || strings.HasSuffix(name, ".truncated")) && want[name] == nil {
+						t.Errorf("%s: unexpected member %s in %s", h.Hook, name, ev.Line)
+					}
+				}
+			}
+			var exprs []ktExpr
+			for _, e := range c.Hold {
+				exprs = append(exprs, ktExpr{e, true})
+			}
+			for _, e := range c.Fail {
+				exprs = append(exprs, ktExpr{e, false})
+			}
+			if wrong := ktCheckExprs(t, "l7e", c.Frame, exprs); len(wrong) > 0 {
+				t.Errorf("frame %s: %d match expression outcome(s) wrong:\n\t%s", ktHex(c.Frame), len(wrong), strings.Join(wrong, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestKernelL7HTTP(t *testing.T) {
+	kerneltest.Require(t)
+	get := testpkt.HTTPRequest("GET", "/api/v1/items?id=7", "HTTP/1.1",
+		"Host: Example.COM", "User-Agent: curl/8.5.0", "Accept: */*", "Referer: http://a.example/x",
+		"Content-Type: text/plain", "Content-Length: 0", "Authorization: Basic dXNlcjpwYXNz",
+		"Cookie: session=abc", "x-request-id:   r-42", "Set-Cookie: a=b")
+	long := "/" + strings.Repeat("a", 299)
+	cases := []l7Case{
+		{Name: "get_port80", Frame: tcpFrame(40000, 80, get),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/api/v1/items?id=7","http.request.version":"HTTP/1.1",
+				"http.host":"Example.COM","http.user_agent":"curl/8.5.0","http.referer":"http://a.example/x","http.content_type":"text/plain",
+				"http.content_length_header":"0","http.authorization":"[redacted]","http.authorization.len":18,"http.cookie":"[redacted]","http.cookie.len":11,
+				"http.header.X-Request-Id":"r-42","http.header.Set-Cookie":"[redacted]","http.header.Set-Cookie.len":3}`,
+			Hold: []string{"http", "http.request", `http.host == "example.com"`, `http.host == "EXAMPLE.com"`, `http.request.method == "GET"`,
+				`http.request.method in {"POST", "GET"}`, `http.request.uri matches "^/api/"`, `http.request.uri contains "items"`,
+				`http.request.uri matches "id=7$"`, `http.user_agent matches "^curl/"`, `lower(http.user_agent) contains "curl"`,
+				`upper(http.request.method) == "GET"`, `http.header["X-REQUEST-ID"] == "r-42"`, `http.authorization contains "Basic"`,
+				`http.request.version == "HTTP/1.1"`, `http.user_agent != "wget"`, `http.host matches "(?i)^example\\.com$"`,
+				`http.request.uri matches "(?i)ITEMS"`, `http.content_length_header == "0"`, `http.host contains "AMPLE"`},
+			Fail: []string{`http.request.method == "get"`, `http.request.uri contains "ITEMS"`, `http.request.uri == "/api"`,
+				`http.host == "example.org"`, `http.user_agent matches "^wget"`, `lower(http.user_agent) contains "CURL"`,
+				`http.request.method in {"POST", "PUT"}`, `http.header["X-Other"]`, `http.header["X-Other"] != "x"`, "dns", "tls",
+				`http.request.uri matches "^/api/v1/items\\?id=77$"`, `http.request.uri contains "items?id=70"`}},
+		{Name: "post_other_port_by_method", Frame: tcpFrame(40000, 9000, testpkt.HTTPRequest("POST", "/submit", "HTTP/1.0", "host: upload.test")),
+			Want: `{"http.request":true,"http.request.method":"POST","http.request.uri":"/submit","http.request.version":"HTTP/1.0","http.host":"upload.test"}`,
+			Hold: []string{"http.request", `http.host == "upload.test"`}},
+		{Name: "response_port80", Frame: tcpFrame(80, 40000, []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: id=1\r\n\r\n")),
+			Want: `{"http.content_type":"text/html","http.header.Set-Cookie":"[redacted]","http.header.Set-Cookie.len":4}`,
+			Hold: []string{"http", "!http.request", `http.content_type == "text/html"`}, Fail: []string{"http.request", "http.host"}},
+		{Name: "response_other_port", Frame: tcpFrame(9000, 40000, []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n")),
+			Want: `{}`, Fail: []string{"http", "http.content_type"}},
+		{Name: "binary_port80", Frame: tcpFrame(40000, 80, []byte{0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5}), Want: `{}`, Fail: []string{"http"}},
+		{Name: "request_line_cut", Frame: tcpFrame(40000, 80, []byte("GET /path-without-end HTTP/1.")),
+			Want: `{}`, Hold: []string{"http", "!http.request"}, Fail: []string{"http.request.method"}},
+		{Name: "header_cut", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nHost: a.test\r\nUser-Agent: cut-he")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"a.test"}`,
+			Hold: []string{"http.host", "!http.user_agent"}},
+		{Name: "lf_only_and_whitespace", Frame: tcpFrame(40000, 8080, []byte("PUT /x HTTP/1.1\nHOST:\tb.test  \nUser-Agent:"+strings.Repeat(" ", 17)+"far\nReferer:\n\n")),
+			Want: `{"http.request":true,"http.request.method":"PUT","http.request.uri":"/x","http.request.version":"HTTP/1.1","http.host":"b.test  ","http.referer":""}`,
+			Hold: []string{`http.referer == ""`, `http.host matches "(?i)^b\\.test  $"`}, Fail: []string{"http.user_agent"}},
+		{Name: "first_header_wins", Frame: tcp6Frame(40000, 80, testpkt.HTTPRequest("GET", "/", "HTTP/1.1", "Host: one.test", "Host: two.test")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"one.test"}`,
+			Fail: []string{`http.host == "two.test"`}},
+		{Name: "long_uri_truncated", Frame: tcpFrame(40000, 80, testpkt.HTTPRequest("GET", long, "HTTP/1.1")),
+			Want: fmt.Sprintf(`{"http.request":true,"http.request.method":"GET","http.request.uri":%q,"http.request.uri.truncated":true,"http.request.uri.len":300,"http.request.version":"HTTP/1.1"}`, long[:128]),
+			Hold: []string{fmt.Sprintf("http.request.uri matches %q", "^"+long[:250]), `http.request.uri matches "aaaa$"`},
+			Fail: []string{fmt.Sprintf("http.request.uri matches %q", "^"+long[:249]+"b")}},
+		{Name: "malformed_versions", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.x\r\nHost: h\r\n\r\n")),
+			Want: `{"http.host":"h"}`, Hold: []string{"http", "!http.request"}},
+		{Name: "space_in_target", Frame: tcpFrame(40000, 80, []byte("GET /a b HTTP/1.1\r\n\r\n")), Want: `{}`, Hold: []string{"http", "!http.request"}},
+		{Name: "empty_target", Frame: tcpFrame(40000, 80, []byte("GET  HTTP/1.1\r\n\r\n")), Want: `{}`, Hold: []string{"!http.request"}},
+		{Name: "udp_not_http", Frame: udpFrame(40000, 80, get), Want: `{}`, Fail: []string{"http"}},
+	}
+	l7RunCases(t, l7HTTPFields, cases)
+}
+
+func TestKernelL7DNS(t *testing.T) {
+	kerneltest.Require(t)
+	q := testpkt.DNSMessage(0x1234, 0x0100, 1, 0, testpkt.DNSName("www.Example.com"), 1, 1)
+	resp := testpkt.DNSMessage(0xbeef, 0x8183, 1, 0, testpkt.DNSName("nx.example.org"), 28, 1)
+	l63 := strings.Repeat("x", 63)
+	name253 := strings.Join([]string{l63, l63, l63, strings.Repeat("y", 61)}, ".")
+	name255 := name253 + "z.a" // 255 on the wire: too long with the root
+	ptr := append(testpkt.DNSMessage(7, 0, 1, 0, []byte{3, 'w', 'w', 'w', 0xc0, 12}, 1, 1), 0)
+	cases := []l7Case{
+		{Name: "udp_query", Frame: udpFrame(5353, 53, q),
+			Want: `{"dns.id":"0x1234","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0,
+				"dns.qry.name":"www.Example.com","dns.qry.type":1,"dns.qry.class":"0x0001"}`,
+			Hold: []string{"dns", `dns.qry.name == "www.example.com"`, `dns.qry.name matches "\\.example\\.COM$"`, "dns.qry.type == 1", "dns.flags.response == 0", "dns.id == 0x1234"},
+			Fail: []string{"http", "tls", `dns.qry.name == "example.com"`}},
+		{Name: "udp_response", Frame: udpFrame(53, 5353, resp),
+			Want: `{"dns.id":"0xbeef","dns.flags.response":true,"dns.flags.rcode":3,"dns.count.queries":1,"dns.count.answers":0,
+				"dns.qry.name":"nx.example.org","dns.qry.type":28,"dns.qry.class":"0x0001"}`,
+			Hold: []string{"dns.flags.rcode == 3", "dns.flags.response"}},
+		{Name: "tcp_query", Frame: tcpFrame(40000, 53, testpkt.DNSOverTCP(q)),
+			Want: `{"dns.id":"0x1234","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0,
+				"dns.qry.name":"www.Example.com","dns.qry.type":1,"dns.qry.class":"0x0001"}`},
+		{Name: "root", Frame: udpFrame(5353, 53, testpkt.DNSMessage(1, 0, 1, 0, testpkt.DNSName(""), 2, 1)),
+			Want: `{"dns.id":"0x0001","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0,
+				"dns.qry.name":"<Root>","dns.qry.type":2,"dns.qry.class":"0x0001"}`},
+		{Name: "max_name", Frame: udpFrame(5353, 53, testpkt.DNSMessage(2, 0, 1, 0, testpkt.DNSName(name253), 1, 1)),
+			Want: fmt.Sprintf(`{"dns.id":"0x0002","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0,
+				"dns.qry.name":%q,"dns.qry.name.truncated":true,"dns.qry.name.len":253,"dns.qry.type":1,"dns.qry.class":"0x0001"}`, name253[:128]),
+			Hold: []string{fmt.Sprintf("dns.qry.name == %q", name253)}},
+		{Name: "name_too_long", Frame: udpFrame(5353, 53, testpkt.DNSMessage(3, 0, 1, 0, testpkt.DNSName(name255), 1, 1)),
+			Want: `{"dns.id":"0x0003","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0}`,
+			Hold: []string{"dns", "!dns.qry.name"}},
+		{Name: "compression_pointer", Frame: udpFrame(5353, 53, ptr),
+			Want: `{"dns.id":"0x0007","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0}`,
+			Hold: []string{"!dns.qry.name", "!dns.qry.type"}},
+		{Name: "no_question", Frame: udpFrame(5353, 53, testpkt.DNSMessage(4, 0x8000, 0, 0, nil, 0, 0)[:12]),
+			Want: `{"dns.id":"0x0004","dns.flags.response":true,"dns.flags.rcode":0,"dns.count.queries":0,"dns.count.answers":0}`},
+		{Name: "cut_question", Frame: udpFrame(5353, 53, q[:20]),
+			Want: `{"dns.id":"0x1234","dns.flags.response":false,"dns.flags.rcode":0,"dns.count.queries":1,"dns.count.answers":0}`},
+		{Name: "short_header", Frame: udpFrame(5353, 53, q[:11]), Want: `{}`, Fail: []string{"dns"}},
+		{Name: "other_port", Frame: udpFrame(5353, 5300, q), Want: `{}`, Fail: []string{"dns"}},
+	}
+	l7RunCases(t, l7DNSFields, cases)
+}
+
+func TestKernelL7TLS(t *testing.T) {
+	kerneltest.Require(t)
+	ch := testpkt.TLSHello{Type: 1, CipherSuites: []uint16{0x1301, 0x1302, 0xc02b}, SessionID: make([]byte, 32),
+		Extensions: []testpkt.TLSExt{testpkt.PaddingExt(7), testpkt.SNIExt("WWW.Example.net"), testpkt.ALPNExt("h2", "http/1.1")}}.Bytes()
+	sh := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2"), {Type: 0}}}.Bytes()
+	cert := []byte{22, 3, 3, 0, 8, 11, 0, 0, 4, 1, 2, 3, 4}
+	appData := []byte{23, 3, 3, 0, 3, 1, 2, 3}
+	lying := append([]byte(nil), ch...)
+	at := bytes.Index(lying, []byte("WWW.Example.net")) - 5 - 2 // the server_name extension's length
+	lying[at], lying[at+1] = 0xff, 0xff                         // past the extensions' end
+	cases := []l7Case{
+		{Name: "client_hello", Frame: tcpFrame(40000, 443, ch),
+			Want: `{"tls.record.version":"0x0301","tls.handshake.type":1,"tls.handshake.version":"0x0303",
+				"tls.handshake.extensions_server_name":"WWW.Example.net","tls.handshake.extensions_alpn_str":"h2"}`,
+			Hold: []string{"tls", `tls.handshake.extensions_server_name == "www.example.NET"`, `tls.handshake.extensions_server_name matches "\\.example\\.net$"`,
+				`tls.handshake.extensions_alpn_str == "h2"`, "tls.handshake.type == 1", "tls.handshake.version == 0x0303"},
+			Fail: []string{"http", "dns", `tls.handshake.extensions_alpn_str == "http/1.1"`}},
+		{Name: "server_hello", Frame: tcpFrame(443, 40000, sh),
+			Want: `{"tls.record.version":"0x0303","tls.handshake.type":2,"tls.handshake.version":"0x0303","tls.handshake.extensions_alpn_str":"h2"}`,
+			Fail: []string{"tls.handshake.extensions_server_name"}},
+		{Name: "certificate", Frame: tcpFrame(443, 40000, cert), Want: `{"tls.record.version":"0x0303","tls.handshake.type":11}`},
+		{Name: "application_data", Frame: tcpFrame(443, 40000, appData), Want: `{"tls.record.version":"0x0303"}`,
+			Hold: []string{"tls", "!tls.handshake.type"}},
+		{Name: "extension_past_list", Frame: tcpFrame(40000, 443, lying),
+			Want: `{"tls.record.version":"0x0301","tls.handshake.type":1,"tls.handshake.version":"0x0303"}`},
+		{Name: "hello_other_port", Frame: tcpFrame(40000, 8443, ch), Want: `{}`, Fail: []string{"tls"}},
+		{Name: "hello_ipv6", Frame: tcp6Frame(40000, 443, ch),
+			Want: `{"tls.record.version":"0x0301","tls.handshake.type":1,"tls.handshake.version":"0x0303",
+				"tls.handshake.extensions_server_name":"WWW.Example.net","tls.handshake.extensions_alpn_str":"h2"}`},
+	}
+	l7RunCases(t, l7TLSFields, cases)
+}

@@ -1,0 +1,189 @@
+package compiler
+
+import (
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// HTTP/1.x in the kernel: recognise the start of a message from the peeked
+// bytes, then, in the window, the request line and the header lines, each
+// counted only when its line feed lies within the segment.
+
+// MaxHTTPLines bounds the header lines examined per segment.
+const MaxHTTPLines = 128
+
+// l7HTTPDetect sets sKind (1 request, 2 status line, 0 neither) and sM (the
+// method's length) from the peeked bytes, and the HTTP selection: a request
+// is HTTP on any port (its method says so), a status line only on a port
+// that selects HTTP.
+func (g *gen) l7HTTPDetect() {
+	b := g.b
+	b.Comment("HTTP: a method and a space, or HTTP/1., starts the payload")
+	found, sel := b.NewLabel("http.method"), b.NewLabel("http.sel")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek), asm.DWord))
+	prefix := func(p string) {
+		var mask [8]byte
+		for i := range p {
+			mask[i] = 0xff
+		}
+		b.Emit(asm.Mov.Reg(asm.R2, asm.R1))
+		if len(p) < 8 {
+			b.Emit(asm.LoadImm(asm.R3, int64(nativeWord(mask[:])), asm.DWord), asm.And.Reg(asm.R2, asm.R3))
+		}
+		b.Emit(asm.LoadImm(asm.R3, int64(nativeWord([]byte(p))), asm.DWord))
+	}
+	for _, m := range rules.HTTPMethods {
+		prefix(m + " ")
+		next := b.NewLabel("http.m")
+		b.Emit(asm.JNE.Reg(asm.R2, asm.R3, next), asm.Mov.Imm(asm.R4, int32(len(m))), asm.Ja.Label(found))
+		b.Label(next)
+	}
+	prefix("HTTP/1.")
+	none := b.NewLabel("http.none")
+	b.Emit(asm.JNE.Reg(asm.R2, asm.R3, none))
+	b.Emit(storeDW(asm.R9, stF(sKind), 2), storeDW(asm.R9, stF(sM), 0), asm.Ja.Label(sel))
+	b.Label(found)
+	b.Emit(storeDW(asm.R9, stF(sKind), 1), asm.StoreMem(asm.R9, stF(sM), asm.R4, asm.DWord))
+	b.Label(sel)
+	b.Comment("a request is HTTP on any port; a status line only on an HTTP port")
+	selOff := stF(sSel) + selIndex(rules.HdrHTTP)
+	done := b.NewLabel("http.detected")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, selOff, asm.Byte), asm.JNE.Imm(asm.R1, 0, done))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R2, 1, none))
+	b.Emit(asm.StoreImm(asm.R9, selOff, 1, asm.Byte), asm.Ja.Label(done))
+	b.Label(none)
+	b.Emit(storeDW(asm.R9, stF(sKind), 0), asm.StoreImm(asm.R9, selOff, 0, asm.Byte))
+	b.Label(done)
+}
+
+// l7HTTP decodes the start line and the headers in the window.
+func (g *gen) l7HTTP() {
+	b, l := g.b, g.l7
+	end := b.NewLabel("http.end")
+	b.Comment("HTTP: the start line ends at the first line feed of the window")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JEq.Imm(asm.R1, 0, end))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactHTTP))
+	b.Emit(storeDW(asm.R9, stF(sPos), 0), asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord))
+	g.find('\n', false)
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, end), asm.Mov.Reg(asm.R8, asm.R1))
+	g.stripCR(asm.R8, asm.R8, false)
+	hdrs := b.NewLabel("http.headers")
+	if l.httpReq {
+		b.Comment("request line: METHOD SP target SP HTTP/d.d")
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 1, hdrs))
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sM), asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sE), asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord))
+		g.find(' ', false)
+		b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, hdrs))
+		b.Comment("a target of one byte or more; after the second space exactly 8 bytes")
+		b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sM), asm.DWord), asm.Mov.Reg(asm.R3, asm.R2), asm.Add.Imm(asm.R3, 1))
+		b.Emit(asm.JLE.Reg(asm.R1, asm.R3, hdrs))
+		b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.Sub.Reg(asm.R4, asm.R1), asm.JNE.Imm(asm.R4, 9, hdrs))
+		b.Emit(asm.Mov.Reg(asm.R4, asm.R9), asm.Add.Reg(asm.R4, asm.R1))
+		g.matchBytes(asm.R4, l7Win+1, "HTTP/", nil, hdrs)
+		for _, at := range []int16{6, 8} {
+			b.Emit(asm.LoadMem(asm.R0, asm.R4, l7Win+at, asm.Byte), asm.JLT.Imm(asm.R0, '0', hdrs), asm.JGT.Imm(asm.R0, '9', hdrs))
+		}
+		b.Emit(asm.LoadMem(asm.R0, asm.R4, l7Win+7, asm.Byte), asm.JNE.Imm(asm.R0, '.', hdrs))
+		b.Comment("method, target, version")
+		b.Emit(asm.Mov.Reg(asm.R8, asm.R1)) // the second space
+		b.Emit(asm.Mov.Imm(asm.R3, l7Win))
+		g.strResult(strKeyOf("http.request.method"), asm.R3, asm.R2)
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R2), asm.Add.Imm(asm.R3, l7Win+1), asm.Mov.Reg(asm.R4, asm.R8), asm.Sub.Reg(asm.R4, asm.R2), asm.Sub.Imm(asm.R4, 1))
+		g.strResult(strKeyOf("http.request.uri"), asm.R3, asm.R4)
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, l7Win+1), asm.Mov.Imm(asm.R4, 8))
+		g.strResult(strKeyOf("http.request.version"), asm.R3, asm.R4)
+		b.Emit(asm.Or.Imm(rPresence, 1<<FactHTTPRequest))
+		if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
+			b.Emit(asm.StoreImm(asm.R10, s.off, 1, asm.Byte))
+		}
+	}
+	b.Label(hdrs)
+	if len(l.headers) > 0 {
+		b.Comment("header lines after the start line: %v", l.headers)
+		g.l7Loop(MaxHTTPLines, g.l7CtxOff(), "hdrlog_l7_http_line", g.emitHTTPLine)
+	}
+	b.Label(end)
+}
+
+// stripCR stores in sE the end of the line whose line feed is at lf (a
+// register), without a CR before it; a CR counts only after the line's
+// start (from). It also stores sLS = lf + 1, the next line's start.
+func (g *gen) stripCR(lf asm.Register, from asm.Register, hasFrom bool) {
+	b := g.b
+	b.Emit(asm.Mov.Reg(asm.R2, lf), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R9, stF(sLS), asm.R2, asm.DWord))
+	b.Emit(asm.StoreMem(asm.R9, stF(sE), lf, asm.DWord))
+	done := b.NewLabel("cr")
+	if hasFrom {
+		b.Emit(asm.JLE.Reg(lf, from, done))
+	} else {
+		b.Emit(asm.JEq.Imm(lf, 0, done))
+	}
+	b.Emit(asm.JGT.Imm(lf, l7WinSize-1, done), asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Reg(asm.R2, lf))
+	b.Emit(asm.LoadMem(asm.R3, asm.R2, l7Win-1, asm.Byte), asm.JNE.Imm(asm.R3, '\r', done))
+	b.Emit(asm.Mov.Reg(asm.R2, lf), asm.Sub.Imm(asm.R2, 1), asm.StoreMem(asm.R9, stF(sE), asm.R2, asm.DWord))
+	b.Label(done)
+}
+
+// emitHTTPLine is the callback for one header line, from sLS: find its line
+// feed, stop at the empty line, and take the value of each wanted header
+// the first time it appears.
+func (g *gen) emitHTTPLine() {
+	b, l := g.b, g.l7
+	stop := b.NewLabel("line.stop")
+	next := b.NewLabel("line.next")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLS), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sAvail), asm.DWord))
+	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, stop))
+	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R2, asm.DWord))
+	g.find('\n', true)
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop), asm.Mov.Reg(asm.R8, asm.R1))
+	b.Emit(asm.LoadMem(asm.R7, asm.R9, stF(sLS), asm.DWord), asm.JGT.Imm(asm.R7, l7WinSize-1, stop))
+	g.stripCR(asm.R8, asm.R7, true)
+	b.Comment("the empty line ends the headers")
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.JLE.Reg(asm.R4, asm.R7, stop))
+	b.Emit(asm.Mov.Reg(asm.R3, asm.R4), asm.Sub.Reg(asm.R3, asm.R7)) // line length
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Reg(asm.R2, asm.R7)) // the line in the value, less l7Win
+	for _, h := range l.headers {
+		k := slotKey{computed: "str:hdr:" + h, size: 8, layer: 1}
+		i := l.strings[k]
+		skip := b.NewLabel("hdr.skip")
+		b.Comment("header %s", h)
+		b.Emit(asm.JLT.Imm(asm.R3, int32(len(h)+1), skip))
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sStr)+int16(8*i)+4, asm.Byte), asm.JNE.Imm(asm.R0, 0, skip))
+		fold := make([]bool, len(h)+1)
+		for j := range fold {
+			fold[j] = true
+		}
+		g.matchBytes(asm.R2, l7Win, h+":", fold, skip)
+		b.Comment("value: after the colon and at most %d bytes of white space", rules.MaxHeaderOWS)
+		b.Emit(asm.Mov.Reg(asm.R1, asm.R7), asm.Add.Imm(asm.R1, int32(len(h)+1)))
+		val := b.NewLabel("hdr.value")
+		for range rules.MaxHeaderOWS {
+			b.Emit(asm.JGE.Reg(asm.R1, asm.R4, val))
+			g.owsStep(val)
+		}
+		b.Emit(asm.JGE.Reg(asm.R1, asm.R4, val))
+		g.owsStep(val)
+		b.Emit(asm.Ja.Label(next)) // still white space: the header is left absent
+		b.Label(val)
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R4), asm.Sub.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R1, l7Win))
+		g.strResult(k, asm.R1, asm.R3)
+		b.Emit(asm.Ja.Label(next))
+		b.Label(skip)
+	}
+	b.Label(next)
+	g.ret(0)
+	b.Label(stop)
+	g.ret(1)
+}
+
+// owsStep moves R1 past one space or tab of the window, or jumps to val.
+func (g *gen) owsStep(val string) {
+	b := g.b
+	ws := b.NewLabel("ows")
+	b.Emit(asm.Mov.Reg(asm.R5, asm.R9), asm.Add.Reg(asm.R5, asm.R1), asm.LoadMem(asm.R0, asm.R5, l7Win, asm.Byte))
+	b.Emit(asm.JEq.Imm(asm.R0, ' ', ws), asm.JNE.Imm(asm.R0, '\t', val))
+	b.Label(ws)
+	b.Emit(asm.Add.Imm(asm.R1, 1))
+}

@@ -1,0 +1,369 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// L7 decoding in the kernel: what a hook's rules need, and where it lives.
+//
+// The header parser stops at the transport header. When the rules of a hook
+// use HTTP, DNS or TLS fields, the transport blocks continue into the L7
+// stage (l7_parse.go): a gate on the ports (and, for HTTP, on a method token
+// at the start of the payload) decides, per protocol, whether the segment is
+// decoded at all, so other traffic pays a few compares; only then is the
+// payload copied, with bpf_skb_load_bytes or bpf_xdp_load_bytes (payload is
+// mostly not in the linear part at tc), into a per-CPU window in the l7 map,
+// where the decoders run: bounded loops through bpf_loop callbacks (l7_asm.go).
+//
+// String values never go on the stack: a string slot of the packet record
+// (8 bytes) says where the value lies in the l7 map value and how long it is:
+//
+//	u16 offset in the l7 value, u16 length, u8 present (1), 3 bytes zero
+//
+// Values are complete or absent (an HTTP line must end within the segment),
+// so comparisons are exact; only events cut them (maxlen). Predicates and
+// events read the bytes from the l7 map (l7_text.go, l7_emit.go).
+
+// Facts of the L7 headers (see schema.go for the others).
+const (
+	FactHTTP         = 12 // an HTTP request or status line starts the payload
+	FactHTTPRequest  = 13 // a complete request line: http.request, method, uri, version
+	FactDNS          = 14 // a DNS header (12 bytes)
+	FactDNSQuery     = 15 // the first question: name, type, class
+	FactTLS          = 16 // a TLS record header
+	FactTLSHandshake = 17 // a handshake message header that fits its record
+	FactTLSHello     = 18 // a ClientHello or ServerHello with its version
+)
+
+// l7Fact returns the fact of an L7 field. String fields have their own
+// presence in their slot as well: an HTTP header is present when its
+// message is (FactHTTP) and the header was found.
+func l7Fact(ref rules.FieldRef) int {
+	f := ref.Field
+	switch f.Header {
+	case rules.HdrHTTP:
+		switch f.Name {
+		case "http.request", "http.request.method", "http.request.uri", "http.request.version":
+			return FactHTTPRequest
+		}
+		return FactHTTP
+	case rules.HdrDNS:
+		switch f.Name {
+		case "dns.qry.name", "dns.qry.type", "dns.qry.class":
+			return FactDNSQuery
+		}
+		return FactDNS
+	case rules.HdrTLS:
+		switch f.Name {
+		case "tls", "tls.record.version":
+			return FactTLS
+		case "tls.handshake.type":
+			return FactTLSHandshake
+		}
+		return FactTLSHello
+	}
+	panic("compiler: no L7 fact for " + ref.String())
+}
+
+// l7Facts are the facts of one protocol (cleared together when a rule does
+// not see the protocol on a packet's ports).
+var l7Facts = map[rules.Header]int32{
+	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest,
+	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery,
+	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
+}
+
+// Map names of the L7 stage.
+const (
+	// L7Map is the per-CPU window and decoder state, one value per hook.
+	L7Map = "l7"
+	// TLSHeldMap keeps the first segment of ClientHellos cut before their
+	// server_name, by flow (LRU).
+	TLSHeldMap = "tls_held"
+	// TLSPendingMap counts held ClientHellos per hash bucket of flows, so
+	// that a segment looks the LRU map up only when its bucket has one.
+	TLSPendingMap = "tls_pending"
+)
+
+// Layout of an l7 map value. Offsets stored in string slots are from its
+// start; every string lies below l7OffMax, and at least MaxMaxLen bytes
+// follow l7OffMax, so a read of up to MaxMaxLen bytes from any valid offset
+// stays inside the value.
+const (
+	l7Held     = 0                       // 16 bytes: a held ClientHello's header (time, next seq, length), then its bytes
+	l7Win      = 16                      // the payload window
+	l7WinSize  = rules.L7Window          // 4096
+	l7Name     = l7Win + l7WinSize + 512 // the dotted DNS name (512: slack for over-reads past the window)
+	l7NameSize = 256
+	l7State    = l7Name + l7NameSize + 64 // decoder state (l7State* offsets)
+	l7OffMax   = l7State + 512
+	l7Size     = l7OffMax + rules.MaxMaxLen + 64
+)
+
+// Decoder state in the l7 value, from l7State. Results of the callbacks go
+// there; the main program copies them to the record.
+const (
+	sPOff   = 0  // payload offset from the frame's start
+	sPLen   = 8  // payload length
+	sAvail  = 16 // payload bytes in the window
+	sFLen   = 24 // frame bytes from the start of the packet data
+	sSport  = 32 // transport ports, host order
+	sDport  = 40
+	sSeq    = 48 // TCP sequence number, host order
+	sPeek   = 56 // the first 16 payload bytes (zero past the payload)
+	sPos    = 72 // byte finder: position, limit, pattern, result
+	sLim    = 80
+	sPat    = 88
+	sRes    = 96
+	sLS     = 104 // HTTP: start of the next line
+	sM      = 112 // HTTP: method length (request) or 0
+	sKind   = 120 // HTTP: 1 request, 2 status line
+	sWPos   = 128 // DNS: write position in the name; TLS: walk position
+	sWire   = 136 // DNS: name bytes on the wire; TLS: end of the extensions
+	sBase   = 144 // DNS: where the message starts in the window; TLS: 1 for a ClientHello
+	sSel    = 152 // 3 bytes: ports that selected HTTP, DNS, TLS (bit 0 default, bit k list k)
+	sCont   = 160 // 1: this segment continues a held ClientHello
+	sHash   = 168 // TLS: the flow's bucket in tls_pending (or more than l7Buckets: none)
+	sTmpLen = 248 // TLS: a continuation's length
+	sHello  = 176 // TLS: the hello's handshake type (1, 2) when the window must be decoded
+	sKey    = 184 // TLS: flow key, l7KeySize bytes
+	sE      = 232 // HTTP: end of the current line, before its CR LF
+	sSP     = 240 // HTTP: the space after the request target
+	sStr    = 256 // string results, 8 bytes each, l7MaxStrings of them
+	sStrEnd = sStr + 8*l7MaxStrings
+)
+
+const (
+	l7MaxStrings  = 32
+	l7KeySize     = 48 // hook u32, family u32, source and destination addresses 16+16, ports u32, 4 zero
+	l7HeldValue   = 16 + rules.TLSHoldBytes
+	l7HeldEntries = 1024
+	l7Buckets     = 4096
+)
+
+// Record slots the L7 stage adds (computed, host order).
+const (
+	compL7L4Off  = "l7.l4off"  // u16: transport header offset from the frame's start
+	compL7L3Off  = "l7.l3off"  // u16: network header offset (TLS flow keys)
+	compL7IPLen  = "l7.iplen"  // s32: IP payload length; negative: unknown
+	compL7Sel    = "l7.sel"    // 1 byte per protocol (layer = protocol)
+	compHTTPReq  = "http.request"
+	compDNSQType = "dns.qry.type"
+	compDNSQCls  = "dns.qry.class"
+)
+
+// stringKey is the record slot of a string field: HTTP headers by name, so
+// that http.host and http.header["Host"] share one.
+func stringKey(f *rules.Field) slotKey {
+	name := f.Name
+	if f.L7.Header != "" {
+		name = "hdr:" + f.L7.Header
+	}
+	return slotKey{computed: "str:" + name, size: 8, layer: 1}
+}
+
+// l7KeyOf is keyOf for L7 fields.
+func l7KeyOf(ref rules.FieldRef) slotKey {
+	f := ref.Field
+	switch {
+	case f.Type == rules.TypeString:
+		return stringKey(f)
+	case f.Name == "http.request":
+		return slotKey{computed: compHTTPReq, size: 1, layer: 1}
+	case f.Name == "dns.qry.type":
+		return slotKey{computed: compDNSQType, size: 2, layer: 1}
+	case f.Name == "dns.qry.class":
+		return slotKey{computed: compDNSQCls, size: 2, layer: 1}
+	}
+	return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
+}
+
+// l7gen is the L7 part of a hook's code generation.
+type l7gen struct {
+	protos  map[rules.Header]bool
+	headers []string           // HTTP headers to find, lower case, sorted
+	strings map[slotKey]int    // string slot -> index of its result in the l7 state
+	strKeys []slotKey          // by index
+	lists   map[rules.Header][][]uint16 // extra port lists; list k has selection bit k+1
+	ruleSel map[int]map[rules.Header]uint8 // rule index -> protocol -> selection mask
+	gated   map[int]bool       // rules whose view of a protocol depends on their ports
+	tlsHold bool               // finish ClientHellos with the next segment
+	httpReq bool               // the request line is needed (request fields)
+	tcp     bool               // some protocol runs over TCP / UDP
+	udp     bool
+
+	rulePres int16 // when not 0, the stack slot of the current rule's presence bitmap
+	funcs    []l7Func
+	funcSeen map[string]bool
+}
+
+// l7Func is a subprogram of the L7 stage (a bpf_loop callback), emitted
+// after the program.
+type l7Func struct {
+	name string
+	emit func()
+	// contains callbacks, shared by the tests of one literal
+	contains bool
+	lit      string
+	fold     bool
+}
+
+// planL7 works out what the rules of one hook need from the L7 stage; nil
+// when they use no L7 field.
+func planL7(rr []*rules.Rule) (*l7gen, error) {
+	l := &l7gen{protos: map[rules.Header]bool{}, strings: map[slotKey]int{}, lists: map[rules.Header][][]uint16{},
+		ruleSel: map[int]map[rules.Header]uint8{}, gated: map[int]bool{}, funcSeen: map[string]bool{}}
+	headers := map[string]bool{}
+	ruleProtos := map[int]map[rules.Header]bool{}
+	use := func(r *rules.Rule, ref rules.FieldRef) {
+		f := ref.Field
+		if !f.Header.IsL7() {
+			return
+		}
+		l.protos[f.Header] = true
+		if ruleProtos[r.Index] == nil {
+			ruleProtos[r.Index] = map[rules.Header]bool{}
+		}
+		ruleProtos[r.Index][f.Header] = true
+		if f.L7 != nil && f.L7.Header != "" {
+			headers[f.L7.Header] = true
+		}
+		switch f.Name {
+		case "http.request", "http.request.method", "http.request.uri", "http.request.version":
+			l.httpReq = true
+		case "tls.handshake.extensions_server_name":
+			l.tlsHold = true
+		}
+		if f.Type == rules.TypeString {
+			k := stringKey(f)
+			if _, ok := l.strings[k]; !ok {
+				l.strings[k] = len(l.strKeys)
+				l.strKeys = append(l.strKeys, k)
+			}
+		}
+	}
+	for _, r := range rr {
+		walkL7Refs(r.Match, func(ref rules.FieldRef) { use(r, ref) })
+		for _, lf := range r.Log {
+			use(r, lf.Ref)
+		}
+	}
+	if len(l.protos) == 0 {
+		return nil, nil
+	}
+	if len(l.strKeys) > l7MaxStrings {
+		return nil, fmt.Errorf("the rules of one hook use %d different L7 strings; at most %d are supported", len(l.strKeys), l7MaxStrings)
+	}
+	for h := range headers {
+		l.headers = append(l.headers, h)
+	}
+	sort.Strings(l.headers)
+	l.tcp = l.protos[rules.HdrHTTP] || l.protos[rules.HdrTLS] || l.protos[rules.HdrDNS]
+	l.udp = l.protos[rules.HdrDNS]
+
+	// Port lists: each distinct list of a protocol gets a selection bit.
+	for _, r := range rr {
+		for _, pp := range r.Ports {
+			if !l.protos[pp.Proto] {
+				continue
+			}
+			k := -1
+			for i, list := range l.lists[pp.Proto] {
+				if equalPorts(list, pp.Ports) {
+					k = i
+				}
+			}
+			if k < 0 {
+				k = len(l.lists[pp.Proto])
+				if k == 7 {
+					return nil, fmt.Errorf("the rules of one hook declare more than 7 different `ports %s` lists; give rules the same list", pp.Proto)
+				}
+				l.lists[pp.Proto] = append(l.lists[pp.Proto], pp.Ports)
+			}
+			if l.ruleSel[r.Index] == nil {
+				l.ruleSel[r.Index] = map[rules.Header]uint8{}
+			}
+			l.ruleSel[r.Index][pp.Proto] = 1 | 1<<(k+1)
+		}
+	}
+	// A rule's view of a protocol needs a test on the packet's ports when
+	// other rules of the hook declare ports it does not.
+	for _, r := range rr {
+		for h := range ruleProtos[r.Index] {
+			lists := l.lists[h]
+			mine := l.ruleSel[r.Index][h]
+			if len(lists) > 1 || len(lists) == 1 && mine == 0 {
+				l.gated[r.Index] = true
+			}
+		}
+	}
+	return l, nil
+}
+
+func equalPorts(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// walkL7Refs calls fn for every field occurrence of a predicate.
+func walkL7Refs(p rules.Pred, fn func(rules.FieldRef)) {
+	switch p := p.(type) {
+	case *rules.PredAnd:
+		for _, t := range p.Terms {
+			walkL7Refs(t, fn)
+		}
+	case *rules.PredOr:
+		for _, t := range p.Terms {
+			walkL7Refs(t, fn)
+		}
+	case *rules.PredNot:
+		walkL7Refs(p.X, fn)
+	case *rules.PredExists:
+		fn(p.Ref)
+	case *rules.PredCompare:
+		fn(p.Ref)
+	case *rules.PredInSet:
+		fn(p.Ref)
+	case *rules.PredBitTest:
+		fn(p.Ref)
+	case *rules.PredText:
+		fn(p.Ref)
+	}
+}
+
+// slotKeys are the record slots the L7 stage itself needs.
+func (l *l7gen) slotKeys() []slotKey {
+	keys := []slotKey{
+		{computed: compL7L4Off, size: 2, layer: 1},
+		{computed: compL7IPLen, size: 4, layer: 1},
+	}
+	if l.tlsHold {
+		keys = append(keys, slotKey{computed: compL7L3Off, size: 2, layer: 1})
+	}
+	if len(l.gated) > 0 {
+		for _, h := range rules.L7Protocols {
+			keys = append(keys, slotKey{computed: compL7Sel, size: 1, layer: int(h)})
+		}
+	}
+	return keys
+}
+
+// l7GatedRules returns the rules whose view of an L7 protocol depends on
+// the packet's ports: they run in the plain chain, never in a group.
+func l7GatedRules(rr []*rules.Rule) map[int]bool {
+	l, err := planL7(rr)
+	if err != nil || l == nil {
+		return nil
+	}
+	return l.gated
+}

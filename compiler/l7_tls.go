@@ -1,0 +1,190 @@
+package compiler
+
+import (
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// TLS in the kernel: the record header and the first handshake message's
+// header at the start of a TCP payload, from the peeked bytes; for a
+// ClientHello or ServerHello, the hello in the window: its version, and the
+// extensions walked for the server name and the first ALPN protocol.
+//
+// A ClientHello that does not end within its segment and whose server_name
+// is not among the extensions the segment holds is held back: its bytes go
+// to the tls_held LRU map under the flow's key, and it is decoded when the
+// flow's next segment (the one whose sequence number follows) arrives,
+// from the held bytes followed by that segment's. Its fields then appear on
+// that segment, as Wireshark shows a reassembled handshake on its last
+// segment; the first segment shows no TLS. A count per hash bucket of flows
+// (tls_pending) spares other segments the LRU lookup.
+
+const fnTLSExt = "hdrlog_l7_tls_ext"
+
+// tlsRawSlot copies a raw TLS field (offset within the record) from src+off.
+func (g *gen) tlsRawSlot(name string, src asm.Register, off int16) {
+	f, _ := rules.LookupField(name)
+	s, ok := g.rec.slots[slotKey{header: rules.HdrTLS, offset: f.Offset, size: f.Size, layer: 1}]
+	if !ok {
+		return
+	}
+	g.copyRaw(src, off+int16(f.Offset), asm.R10, s.off, s.size)
+}
+
+// l7TLSGate decodes the record and handshake headers from the peeked bytes
+// (the window's first bytes for a continuation) and asks for the window
+// when the message is a hello whose fields the rules use.
+func (g *gen) l7TLSGate() {
+	b := g.b
+	end, not := b.NewLabel("tls.gate.end"), b.NewLabel("tls.not")
+	b.Comment("TLS: a record header (type 20-24, version 3.x) at the start of the payload")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(rules.HdrTLS), asm.Byte), asm.JEq.Imm(asm.R1, 0, end))
+	b.Emit(asm.LoadMem(asm.R5, asm.R9, stF(sPLen), asm.DWord), asm.JLT.Imm(asm.R5, 5, not))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPeek), asm.Byte), asm.JLT.Imm(asm.R2, 20, not), asm.JGT.Imm(asm.R2, 24, not))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+1, asm.Byte), asm.JNE.Imm(asm.R1, 3, not))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+2, asm.Byte), asm.JGT.Imm(asm.R1, 4, not))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLS))
+	g.tlsRawSlot("tls.record.version", asm.R9, stF(sPeek))
+	b.Comment("a handshake record: the first message's header, its length within the record's")
+	b.Emit(asm.JNE.Imm(asm.R2, 22, end), asm.JLT.Imm(asm.R5, 9, end))
+	g.be16At(asm.R3, asm.R9, stF(sPeek)+3)
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sPeek)+6, asm.Byte), asm.LSh.Imm(asm.R4, 16))
+	g.be16At(asm.R1, asm.R9, stF(sPeek)+7)
+	b.Emit(asm.Or.Reg(asm.R4, asm.R1), asm.Add.Imm(asm.R4, 4), asm.JGT.Reg(asm.R4, asm.R3, end))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLSHandshake))
+	g.tlsRawSlot("tls.handshake.type", asm.R9, stF(sPeek))
+	if g.tlsHelloUsed() {
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+5, asm.Byte))
+		hello := b.NewLabel("tls.hello")
+		b.Emit(asm.JEq.Imm(asm.R1, 1, hello), asm.JNE.Imm(asm.R1, 2, end))
+		b.Label(hello)
+		b.Emit(asm.StoreMem(asm.R9, stF(sHello), asm.R1, asm.DWord))
+	}
+	b.Emit(asm.Ja.Label(end))
+	b.Label(not)
+	b.Emit(asm.StoreImm(asm.R9, stF(sSel)+selIndex(rules.HdrTLS), 0, asm.Byte))
+	b.Label(end)
+}
+
+// tlsHelloUsed reports whether the rules use a field of the hellos.
+func (g *gen) tlsHelloUsed() bool {
+	f, _ := rules.LookupField("tls.handshake.version")
+	return g.rec.has(slotKey{header: rules.HdrTLS, offset: f.Offset, size: f.Size, layer: 1}) ||
+		g.l7.hasString(strKeyOf("tls.handshake.extensions_server_name")) ||
+		g.l7.hasString(strKeyOf("tls.handshake.extensions_alpn_str"))
+}
+
+// l7TLSHello decodes a hello in the window.
+func (g *gen) l7TLSHello() {
+	b, l := g.b, g.l7
+	end := b.NewLabel("tls.end")
+	b.Comment("TLS hello: version, session id, cipher suites, compression, extensions")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHello), asm.DWord), asm.JEq.Imm(asm.R1, 0, end))
+	b.Comment("r4 = where the hello's bytes end: the window's, the record's or the message's end")
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sAvail), asm.DWord))
+	g.be16At(asm.R2, asm.R9, l7Win+3)
+	b.Emit(asm.Add.Imm(asm.R2, 5))
+	lt1, lt2 := b.NewLabel("tls.lim"), b.NewLabel("tls.lim")
+	b.Emit(asm.JGE.Reg(asm.R2, asm.R4, lt1), asm.Mov.Reg(asm.R4, asm.R2))
+	b.Label(lt1)
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, l7Win+6, asm.Byte), asm.LSh.Imm(asm.R3, 16))
+	g.be16At(asm.R5, asm.R9, l7Win+7)
+	b.Emit(asm.Or.Reg(asm.R3, asm.R5), asm.Add.Imm(asm.R3, 9), asm.StoreMem(asm.R9, stF(sSP), asm.R3, asm.DWord)) // the message's end
+	b.Emit(asm.JGE.Reg(asm.R3, asm.R4, lt2), asm.Mov.Reg(asm.R4, asm.R3))
+	b.Label(lt2)
+	b.Emit(asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
+	b.Emit(asm.JLT.Imm(asm.R4, 11, end))
+	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLSHello))
+	g.tlsRawSlot("tls.handshake.version", asm.R9, l7Win)
+	if !l.hasString(strKeyOf("tls.handshake.extensions_server_name")) && !l.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) {
+		b.Label(end)
+		return
+	}
+	// p in R5, checked against the limit R4 before every read; every
+	// position is also checked below the window's size, for the verifier.
+	need := func(n int32) {
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R5), asm.Add.Imm(asm.R0, n), asm.JGT.Reg(asm.R0, asm.R4, end), asm.JGT.Imm(asm.R5, l7WinSize-1, end))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R5))
+	}
+	b.Comment("skip the random and the session id")
+	b.Emit(asm.Mov.Imm(asm.R5, 43))
+	need(1)
+	b.Emit(asm.LoadMem(asm.R1, asm.R3, l7Win, asm.Byte), asm.Add.Imm(asm.R5, 1), asm.Add.Reg(asm.R5, asm.R1))
+	sh, exts := b.NewLabel("tls.sh"), b.NewLabel("tls.exts")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHello), asm.DWord), asm.JNE.Imm(asm.R1, 1, sh))
+	b.Comment("ClientHello: cipher suites and compression methods")
+	need(2)
+	g.be16At(asm.R1, asm.R3, l7Win)
+	b.Emit(asm.Add.Imm(asm.R5, 2), asm.Add.Reg(asm.R5, asm.R1))
+	need(1)
+	b.Emit(asm.LoadMem(asm.R1, asm.R3, l7Win, asm.Byte), asm.Add.Imm(asm.R5, 1), asm.Add.Reg(asm.R5, asm.R1), asm.Ja.Label(exts))
+	b.Label(sh)
+	b.Comment("ServerHello: one cipher suite, one compression method")
+	b.Emit(asm.Add.Imm(asm.R5, 3))
+	b.Label(exts)
+	need(2)
+	b.Comment("the extensions must end within the message and the record")
+	g.be16At(asm.R1, asm.R3, l7Win)
+	b.Emit(asm.Add.Imm(asm.R5, 2), asm.Add.Reg(asm.R1, asm.R5))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sSP), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
+	g.be16At(asm.R2, asm.R9, l7Win+3)
+	b.Emit(asm.Add.Imm(asm.R2, 5), asm.JGT.Reg(asm.R1, asm.R2, end))
+	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R5, asm.DWord), asm.StoreMem(asm.R9, stF(sWire), asm.R1, asm.DWord))
+	g.l7Loop(rules.MaxTLSExtensions, g.l7CtxOff(), fnTLSExt, g.emitTLSExt)
+	b.Label(end)
+	if l.tlsHold {
+		g.l7TLSHold()
+	}
+}
+
+// emitTLSExt is the callback for one extension at sWPos, before sWire (the
+// list's end) and sLim (the bytes present).
+func (g *gen) emitTLSExt() {
+	b, l := g.b, g.l7
+	stop, next := b.NewLabel("ext.stop"), b.NewLabel("ext.next")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sWPos), asm.DWord), asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R1), asm.Add.Imm(asm.R2, 4))
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sWire), asm.DWord), asm.JGT.Reg(asm.R2, asm.R3, stop))
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sLim), asm.DWord), asm.JGT.Reg(asm.R2, asm.R4, stop))
+	b.Emit(asm.Mov.Reg(asm.R7, asm.R9), asm.Add.Reg(asm.R7, asm.R1))
+	g.be16At(asm.R8, asm.R7, l7Win)   // type
+	g.be16At(asm.R5, asm.R7, l7Win+2) // length
+	b.Emit(asm.Add.Reg(asm.R2, asm.R5), asm.JGT.Reg(asm.R2, asm.R3, stop), asm.JGT.Reg(asm.R2, asm.R4, stop))
+	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R2, asm.DWord))
+	// R7 + l7Win + 4 is the extension's data, R5 its length.
+	if k := strKeyOf("tls.handshake.extensions_server_name"); l.hasString(k) {
+		i := l.strings[k]
+		not := b.NewLabel("ext.not.sni")
+		b.Comment("server_name (ClientHello): list length, then the first entry, a host_name")
+		b.Emit(asm.JNE.Imm(asm.R8, 0, not), asm.LoadMem(asm.R0, asm.R9, stF(sHello), asm.DWord), asm.JNE.Imm(asm.R0, 1, not))
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sStr)+int16(8*i)+4, asm.Byte), asm.JNE.Imm(asm.R0, 0, not))
+		b.Emit(asm.JLT.Imm(asm.R5, 5, not))
+		g.be16At(asm.R3, asm.R7, l7Win+4) // list length
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R3), asm.Add.Imm(asm.R0, 2), asm.JGT.Reg(asm.R0, asm.R5, not), asm.JLT.Imm(asm.R3, 3, not))
+		b.Emit(asm.LoadMem(asm.R0, asm.R7, l7Win+6, asm.Byte), asm.JNE.Imm(asm.R0, 0, not))
+		g.be16At(asm.R4, asm.R7, l7Win+7) // name length
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R4), asm.Add.Imm(asm.R0, 3), asm.JGT.Reg(asm.R0, asm.R3, not))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R3, l7Win+9))
+		g.strResult(k, asm.R3, asm.R4)
+		b.Emit(asm.Ja.Label(next))
+		b.Label(not)
+	}
+	if k := strKeyOf("tls.handshake.extensions_alpn_str"); l.hasString(k) {
+		i := l.strings[k]
+		b.Comment("application_layer_protocol_negotiation: list length, then the first protocol")
+		b.Emit(asm.JNE.Imm(asm.R8, 16, next))
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sStr)+int16(8*i)+4, asm.Byte), asm.JNE.Imm(asm.R0, 0, next))
+		b.Emit(asm.JLT.Imm(asm.R5, 3, next))
+		g.be16At(asm.R3, asm.R7, l7Win+4)
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R3), asm.Add.Imm(asm.R0, 2), asm.JGT.Reg(asm.R0, asm.R5, next))
+		b.Emit(asm.LoadMem(asm.R4, asm.R7, l7Win+6, asm.Byte), asm.JEq.Imm(asm.R4, 0, next))
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R4), asm.Add.Imm(asm.R0, 1), asm.JGT.Reg(asm.R0, asm.R3, next))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R3, l7Win+7))
+		g.strResult(k, asm.R3, asm.R4)
+	}
+	b.Label(next)
+	g.ret(0)
+	b.Label(stop)
+	g.ret(1)
+}

@@ -1,0 +1,346 @@
+package rules
+
+import (
+	"fmt"
+	"regexp/syntax"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The checker's part for L7 fields: the header accessor, comparisons on
+// strings (==, !=, in, contains, matches with a bounded subset of regular
+// expressions, lower() and upper()), and the statements ports, maxlen and
+// unredact.
+
+// resolveKeyed resolves http.header["Name"] and http.header.Name; handled
+// is false for every other name.
+func (c *checker) resolveKeyed(fn FieldName) (f *Field, ok, handled bool) {
+	name, at, isKeyed, err := splitKeyed(fn.Name)
+	if !isKeyed {
+		return nil, false, false
+	}
+	if err == nil {
+		err = checkHeaderName(name)
+	}
+	if err != nil {
+		span := fn.Span
+		if at > 0 && span.Start.IsValid() {
+			span.Start.Offset += at
+			span.Start.Column += at
+		}
+		c.errorf(span, `name a header like this: http.header["X-Request-Id"] (case does not matter)`, "%v", err)
+		return nil, false, true
+	}
+	return HeaderField(name), true, true
+}
+
+// logName is the output member of a logged field: the name as written, but
+// Wireshark's http.header.<Name> for the header accessor.
+func logName(fn FieldName, f *Field) string {
+	if f.L7 != nil && f.L7.Keyed {
+		if name, _, ok, err := splitKeyed(fn.Name); ok && err == nil {
+			return "http.header." + name
+		}
+	}
+	return fn.Name
+}
+
+// noFunc reports lower()/upper() where only a comparison can take them.
+func (c *checker) noFunc(fn FieldName, where string) bool {
+	if fn.Func == "" {
+		return true
+	}
+	c.errorf(fn.FuncSpan, fmt.Sprintf("compare it: `%s(%s) contains \"x\"`; %s", fn.Func, fn.Name, where), "%s() applies to a string in a comparison", fn.Func)
+	return false
+}
+
+// textField checks the field of a string comparison and returns whether the
+// comparison folds case.
+func (c *checker) textField(fn FieldName, f *Field, op string) (fold, ok bool) {
+	if f.Type != TypeString {
+		if fn.Func != "" {
+			c.errorf(fn.FuncSpan, "lower() and upper() apply to string fields (HTTP, DNS and TLS names and headers)", "%s is %s; %s() does not apply", f.Name, aType(f.Type), fn.Func)
+		}
+		return false, false
+	}
+	return f.L7.HostName || fn.Func != "", true
+}
+
+// textLiteral checks a literal compared with a string field.
+func (c *checker) textLiteral(lit *Literal, f *Field) (string, bool) {
+	if lit.Kind != LitString {
+		c.errorf(lit.Span, fmt.Sprintf("write strings in double quotes: %q", lit.Text), "%s is a string; %s is not a string literal", f.Name, lit.Text)
+		return "", false
+	}
+	if len(lit.Text) > MaxTextLiteral {
+		c.errorf(lit.Span, "compare a shorter part of it, with contains or matches \"^…\"", "string of %d bytes; hdrlog compares at most %d in the kernel", len(lit.Text), MaxTextLiteral)
+		return "", false
+	}
+	return lit.Text, true
+}
+
+// funcFold applies lower()/upper() to a literal: the comparison folds case,
+// so the literal is lowered; a literal that the function's output can never
+// equal (lower(x) == "Abc") makes the test false, with a warning.
+func (c *checker) funcFold(fn FieldName, lit *Literal, s string) (string, bool) {
+	bad := func(b byte) bool { return 'A' <= b && b <= 'Z' }
+	if fn.Func == "upper" {
+		bad = func(b byte) bool { return 'a' <= b && b <= 'z' }
+	}
+	for i := range len(s) {
+		if fn.Func != "" && bad(s[i]) {
+			c.warnf(lit.Span, fmt.Sprintf("write the literal in %s case", fn.Func),
+				"%s(%s) never equals or contains %s: this test is always false", fn.Func, fn.Name, quoteLit(lit))
+			return "", false
+		}
+	}
+	return strings.ToLower(s), true
+}
+
+func (c *checker) compareText(e *CompareExpr, f *Field, layer int) Pred {
+	fold, ok := c.textField(e.Field, f, e.Op.String())
+	if !ok {
+		return &PredConst{}
+	}
+	ref := FieldRef{Field: f, Layer: 1}
+	if e.Mask != nil {
+		c.mask(f, e.Mask)
+		return &PredConst{}
+	}
+	var op TextOp
+	switch e.Op {
+	case CmpEq, CmpNe:
+		op = TextEq
+	case CmpContains:
+		op = TextContains
+	case CmpMatches:
+	default:
+		c.errorf(e.OpSpan, "strings compare with ==, !=, in {…}, contains and matches", "%s is a string; %s does not apply", f.Name, e.Op)
+		return &PredConst{}
+	}
+	lit, ok := c.textLiteral(e.Value, f)
+	if !ok {
+		return &PredConst{}
+	}
+	if e.Op == CmpMatches {
+		var refold bool
+		var err error
+		op, lit, refold, err = textPattern(lit)
+		if err != nil {
+			c.errorf(e.Value.Span, `matches takes literal text, optionally anchored: "^/api" (starts with), "\\.example\\.com$" (ends with), "^/health$" (the whole value), "admin" (anywhere), and (?i) for any case; hdrlog runs it in the kernel, where only such patterns have a bounded cost`,
+				"unsupported regular expression %s: %v", quoteLit(e.Value), err)
+			return &PredConst{}
+		}
+		fold = fold || refold
+	}
+	holds := Pred(&PredConst{Value: false})
+	if fold {
+		if lit, ok = c.funcFold(e.Field, e.Value, lit); ok {
+			holds = &PredText{Ref: ref, Op: op, Lit: lit, Fold: true}
+		}
+	} else {
+		holds = &PredText{Ref: ref, Op: op, Lit: lit}
+	}
+	if e.Op == CmpNe {
+		// As everywhere: != holds on a present field whose value differs.
+		return &PredAnd{Terms: []Pred{&PredExists{Ref: ref}, &PredNot{X: holds}}}
+	}
+	return holds
+}
+
+func (c *checker) inText(e *InExpr, f *Field) Pred {
+	fold, ok := c.textField(e.Field, f, "in")
+	if !ok {
+		return &PredConst{}
+	}
+	if e.Mask != nil {
+		c.mask(f, e.Mask)
+		return &PredConst{}
+	}
+	if len(e.Elems) == 0 {
+		c.errorf(e.Span, "list at least one value", "empty set")
+		return &PredConst{}
+	}
+	ref := FieldRef{Field: f, Layer: 1}
+	or := &PredOr{}
+	for _, el := range e.Elems {
+		if el.Hi != nil {
+			c.errorf(Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}, "list the strings one by one", "ranges apply to integers and IPv4 addresses, not to strings")
+			continue
+		}
+		lit, ok := c.textLiteral(el.Lo, f)
+		if !ok {
+			continue
+		}
+		if fold {
+			if lit, ok = c.funcFold(e.Field, el.Lo, lit); !ok {
+				continue
+			}
+		}
+		or.Terms = append(or.Terms, &PredText{Ref: ref, Op: TextEq, Lit: lit, Fold: fold})
+	}
+	switch len(or.Terms) {
+	case 0:
+		return &PredConst{}
+	case 1:
+		return or.Terms[0]
+	}
+	return or
+}
+
+// textPattern accepts the regular expressions that are a literal, anchored
+// at the start, the end, both or neither, with an optional (?i).
+func textPattern(re string) (TextOp, string, bool, error) {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return 0, "", false, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	r = r.Simplify()
+	subs := []*syntax.Regexp{r}
+	if r.Op == syntax.OpConcat {
+		subs = r.Sub
+	}
+	begin, end := false, false
+	if len(subs) > 0 && subs[0].Op == syntax.OpBeginText {
+		begin, subs = true, subs[1:]
+	}
+	if len(subs) > 0 && subs[len(subs)-1].Op == syntax.OpEndText {
+		end, subs = true, subs[:len(subs)-1]
+	}
+	lit, fold := "", false
+	switch {
+	case len(subs) == 0:
+	case len(subs) == 1 && subs[0].Op == syntax.OpEmptyMatch:
+	case len(subs) == 1 && subs[0].Op == syntax.OpLiteral:
+		lit = string(subs[0].Rune)
+		fold = subs[0].Flags&syntax.FoldCase != 0
+	default:
+		return 0, "", false, fmt.Errorf("it is more than a literal text")
+	}
+	if fold {
+		for _, r := range lit {
+			if r >= utf8.RuneSelf {
+				return 0, "", false, fmt.Errorf("(?i) folds ASCII letters only, and the text has %q", r)
+			}
+		}
+		lit = strings.ToLower(lit)
+	}
+	switch {
+	case begin && end:
+		return TextEq, lit, fold, nil
+	case begin:
+		return TextPrefix, lit, fold, nil
+	case end:
+		return TextSuffix, lit, fold, nil
+	}
+	return TextContains, lit, fold, nil
+}
+
+// l7Rule checks a rule's ports, maxlen and unredact statements and sets the
+// length and redaction of its logged string fields.
+func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
+	seen := map[Header]Span{}
+	for _, pd := range d.Ports {
+		h, ok := l7Header(pd.Proto)
+		if !ok {
+			c.errorf(pd.ProtoSpan, "ports applies to http, dns and tls", "unknown protocol %q in ports", pd.Proto)
+			continue
+		}
+		if prev, dup := seen[h]; dup {
+			c.errorf(pd.Span, "list every port of a protocol in one ports statement", "ports %s given twice in rule %q (first at %s)", pd.Proto, r.Name, prev.Start)
+			continue
+		}
+		seen[h] = pd.Span
+		if len(pd.Ports) > MaxPortsPerList {
+			c.errorf(pd.Span, "", "ports %s lists %d ports; at most %d are allowed", pd.Proto, len(pd.Ports), MaxPortsPerList)
+			continue
+		}
+		set := map[uint16]bool{}
+		for _, lit := range pd.Ports {
+			u, err := strconv.ParseUint(lit.Text, 10, 16)
+			if lit.Kind != LitNumber || err != nil || u == 0 {
+				c.errorf(lit.Span, "a port is a number from 1 to 65535", "invalid port %s", quoteLit(lit))
+				continue
+			}
+			for _, p := range DefaultPorts[h] {
+				if uint16(u) == p {
+					c.warnf(lit.Span, "remove it", "%d is already a %s port", u, pd.Proto)
+				}
+			}
+			set[uint16(u)] = true
+		}
+		pp := L7Ports{Proto: h}
+		for p := range set {
+			pp.Ports = append(pp.Ports, p)
+		}
+		sort.Slice(pp.Ports, func(i, j int) bool { return pp.Ports[i] < pp.Ports[j] })
+		if len(pp.Ports) > 0 {
+			r.Ports = append(r.Ports, pp)
+		}
+	}
+	sort.Slice(r.Ports, func(i, j int) bool { return r.Ports[i].Proto < r.Ports[j].Proto })
+
+	logged := func(fn FieldName, stmt string) *LogField {
+		f, _, ok := c.resolve(fn)
+		if !ok {
+			return nil
+		}
+		for i := range r.Log {
+			if r.Log[i].Ref.Field == f {
+				if f.Type != TypeString {
+					c.errorf(fn.Span, stmt+" applies to string fields", "%s is %s", fn.Name, aType(f.Type))
+					return nil
+				}
+				return &r.Log[i]
+			}
+		}
+		c.errorf(fn.Span, "log it, or remove it from "+stmt, "%s is not logged by rule %q", fn.Name, r.Name)
+		return nil
+	}
+	for i := range r.Log {
+		if f := r.Log[i].Ref.Field; f.Type == TypeString {
+			r.Log[i].MaxLen = f.L7.MaxLen
+			r.Log[i].Redact = f.L7.Redact
+		}
+	}
+	limited := map[*LogField]bool{}
+	for _, ml := range d.MaxLen {
+		lf := logged(ml.Field, "maxlen")
+		if lf == nil {
+			continue
+		}
+		if limited[lf] {
+			c.errorf(ml.Field.Span, "give each field one length", "maxlen of %s given twice", ml.Field.Name)
+			continue
+		}
+		limited[lf] = true
+		n, err := strconv.ParseUint(ml.Value.Text, 10, 16)
+		if ml.Value.Kind != LitNumber || err != nil || n < 1 || n > MaxMaxLen {
+			c.errorf(ml.Value.Span, fmt.Sprintf("a length is a number of bytes from 1 to %d", MaxMaxLen), "invalid length %s", quoteLit(ml.Value))
+			continue
+		}
+		lf.MaxLen = int(n)
+	}
+	for _, fn := range d.Unredact {
+		lf := logged(fn, "unredact")
+		if lf == nil {
+			continue
+		}
+		if !lf.Ref.Field.L7.Redact {
+			c.warnf(fn.Span, "remove it from unredact", "%s is not redacted", fn.Name)
+		}
+		lf.Redact = false
+	}
+}
+
+// l7Header maps a protocol name of a ports statement to its header.
+func l7Header(name string) (Header, bool) {
+	for _, h := range L7Protocols {
+		if h.String() == name {
+			return h, true
+		}
+	}
+	return 0, false
+}

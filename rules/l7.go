@@ -1,0 +1,333 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// L7 fields: the HTTP/1.x request line and headers, the DNS header and first
+// question, the TLS record and handshake header and the hellos' SNI and
+// ALPN, decoded from the payload of one packet (docs/l7.md). What a field
+// means is stated here and in the field docs; the compiler decodes it in the
+// kernel and the reference evaluator (rules/reference) decodes it in Go,
+// independently, by the same statement.
+
+// L7Field says how an L7 field is decoded and shown.
+type L7Field struct {
+	// MaxLen is how many bytes of a string field an event carries by
+	// default; a rule changes it with maxlen. Longer values are cut and
+	// marked truncated.
+	MaxLen int
+	// HostName fields hold host names and compare ASCII case-insensitively
+	// with every operator (Wireshark compares them case-sensitively).
+	HostName bool
+	// Redact fields are logged as "[redacted]" and their length unless the
+	// rule unredacts them: the kernel never copies their bytes into events.
+	Redact bool
+	// Header is the HTTP header the field reads, in lower case.
+	Header string
+	// Keyed is the header accessor http.header["Name"], which takes the
+	// header's name.
+	Keyed bool
+	// Exists marks a boolean that is true whenever it is present, like
+	// Wireshark's FT_BOOLEAN fields without bits (http.request).
+	Exists bool
+}
+
+// Limits of the L7 decoders. They are part of the semantics: the kernel
+// program and the reference evaluator both apply them.
+const (
+	// L7Window is how many bytes of a segment's payload the decoders see:
+	// an HTTP start line or header line counts only when its line feed is
+	// within them; a TLS extension only when it ends within them.
+	L7Window = 4096
+	// MaxHeaderOWS bounds the white space skipped after a header's colon;
+	// a header with more is treated as absent.
+	MaxHeaderOWS = 16
+	// MaxDNSName is the longest DNS name, in bytes on the wire (RFC 1035);
+	// a longer question name is absent.
+	MaxDNSName = 255
+	// MaxDNSSteps bounds the labels and compression pointers followed for
+	// one name; a name needing more is absent.
+	MaxDNSSteps = 255
+	// MaxTLSExtensions bounds the hello extensions walked to find SNI and
+	// ALPN.
+	MaxTLSExtensions = 64
+	// TLSHoldBytes is the most of a ClientHello's first segment kept to
+	// finish it with the next segment (tls.go in the compiler, docs/l7.md).
+	TLSHoldBytes = 2048
+	// TLSHoldNanos is how long a held ClientHello waits for its next
+	// segment.
+	TLSHoldNanos = 3_000_000_000
+	// MaxMaxLen bounds the bytes of one string field in an event.
+	MaxMaxLen = 1024
+	// MaxTextLiteral bounds the string literals rules compare with.
+	MaxTextLiteral = 256
+	// MaxPortsPerList bounds the ports of one `ports` statement.
+	MaxPortsPerList = 32
+	// MaxHeaderName bounds the name given to http.header[…].
+	MaxHeaderName = 64
+)
+
+// DefaultPorts are the ports on which a protocol is decoded without a
+// `ports` statement, Wireshark's defaults (either direction). HTTP requests
+// are also recognised on any TCP port by their method (HTTPMethods).
+var DefaultPorts = map[Header][]uint16{
+	HdrHTTP: {80, 8000, 8080},
+	HdrDNS:  {53},
+	HdrTLS:  {443},
+}
+
+// L7Protocols are the L7 headers, in the order the decoders run.
+var L7Protocols = []Header{HdrHTTP, HdrDNS, HdrTLS}
+
+// IsL7 reports whether h is an L7 header.
+func (h Header) IsL7() bool { return h == HdrHTTP || h == HdrDNS || h == HdrTLS }
+
+// HTTPMethods are the request methods hdrlog recognises. A request line
+// starts with one of them and a space; on a port that is not an HTTP port,
+// that start is what makes a TCP payload HTTP.
+var HTTPMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// SensitiveHeaders are the HTTP headers redacted by default, through their
+// own field or through http.header[…].
+var SensitiveHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
+
+func str(h Header, name string, l7 L7Field, doc string) *Field {
+	return &Field{Name: name, Type: TypeString, Header: h, Computed: true, L7: &l7, Doc: doc}
+}
+
+var l7Fields = []*Field{
+	proto(HdrHTTP, "HTTP/1.x message: a request line (a method of HTTPMethods, a space, the target, a space, HTTP/d.d) or a status line (HTTP/1.) at the start of a TCP segment's payload, on ports 80, 8000 and 8080 or those of `ports http`; a request is also recognised on any port by its method. Only what the segment holds is decoded."),
+	{Name: "http.request", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},
+		Doc: "True on a complete request line (method, target and version, ended by a line feed within the segment)."},
+	str(HdrHTTP, "http.request.method", L7Field{MaxLen: 16}, "Request method (GET, POST, ...)."),
+	str(HdrHTTP, "http.request.uri", L7Field{MaxLen: 128}, "Request target as sent (path and query)."),
+	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1)."),
+	str(HdrHTTP, "http.host", L7Field{MaxLen: 64, HostName: true, Header: "host"}, "Host header (first one), compared case-insensitively."),
+	str(HdrHTTP, "http.user_agent", L7Field{MaxLen: 128, Header: "user-agent"}, "User-Agent header (first one)."),
+	str(HdrHTTP, "http.referer", L7Field{MaxLen: 128, Header: "referer"}, "Referer header (first one)."),
+	str(HdrHTTP, "http.content_type", L7Field{MaxLen: 64, Header: "content-type"}, "Content-Type header (first one)."),
+	str(HdrHTTP, "http.content_length_header", L7Field{MaxLen: 24, Header: "content-length"}, "Content-Length header as sent (first one)."),
+	str(HdrHTTP, "http.authorization", L7Field{MaxLen: 64, Redact: true, Header: "authorization"}, "Authorization header (first one); redacted unless the rule unredacts it."),
+	str(HdrHTTP, "http.cookie", L7Field{MaxLen: 128, Redact: true, Header: "cookie"}, "Cookie header (first one); redacted unless the rule unredacts it."),
+	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted unless the rule unredacts them.`),
+
+	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 or those of `ports dns`: its 12-byte header at the start of the payload."),
+	{Name: "dns.id", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Offset: 0, Size: 2, Doc: "Transaction ID."},
+	{Name: "dns.flags.response", Type: TypeBool, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x8000, Shift: 15, Doc: "Response (QR bit)."},
+	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code (0 no error, 3 no such name)."},
+	{Name: "dns.count.queries", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 4, Size: 2, Doc: "Number of questions."},
+	{Name: "dns.count.answers", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 6, Size: 2, Doc: "Number of answer records."},
+	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); compression pointers are followed backwards only. Compared case-insensitively."),
+	{Name: "dns.qry.type", Type: TypeUint, Bits: 16, Header: HdrDNS, Computed: true, Doc: "Type of the first question (1 A, 28 AAAA, 65 HTTPS)."},
+	{Name: "dns.qry.class", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Computed: true, Doc: "Class of the first question (0x0001 IN)."},
+
+	proto(HdrTLS, "TLS record at the start of a TCP segment's payload (content type 20-24, version 3.x), on port 443 or those of `ports tls`. A ClientHello cut by the segment's end before its server_name is finished with the flow's next segment."),
+	{Name: "tls.record.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 1, Size: 2, Doc: "Version of the first record (0x0301 in most ClientHellos)."},
+	{Name: "tls.handshake.type", Type: TypeUint, Bits: 8, Header: HdrTLS, Offset: 5, Size: 1, Doc: "Type of the first handshake message of a handshake record (1 ClientHello, 2 ServerHello); its length must fit the record."},
+	{Name: "tls.handshake.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 9, Size: 2, Doc: "Legacy version of a ClientHello or ServerHello (0x0303 for TLS 1.2 and 1.3)."},
+	str(HdrTLS, "tls.handshake.extensions_server_name", L7Field{MaxLen: 64, HostName: true}, "Server name (SNI) of a ClientHello: the first host_name entry. Compared case-insensitively."),
+	str(HdrTLS, "tls.handshake.extensions_alpn_str", L7Field{MaxLen: 32}, "First protocol of the ALPN extension of a ClientHello, or the protocol a ServerHello selected."),
+}
+
+func init() {
+	for name, hint := range map[string]string{
+		"http.response.code":           "HTTP responses are recognised (`http && !http.request`) but their status line is not decoded",
+		"http.request.line":            `log the header you need by name: http.header["Name"]`,
+		"http.request.full_uri":        "log http.host and http.request.uri",
+		"http.set_cookie":              `use http.header["Set-Cookie"] (redacted unless unredacted)`,
+		"http.proxy_authorization":     `use http.header["Proxy-Authorization"] (redacted unless unredacted)`,
+		"http.x_forwarded_for":         `use http.header["X-Forwarded-For"]`,
+		"http.content_length":          "use http.content_length_header (the header as sent)",
+		"dns.qry.name.len":             "log dns.qry.name: a truncated name carries its length",
+		"dns.flags":                    "log dns.flags.response and dns.flags.rcode",
+		"tls.handshake.ciphersuite":    "cipher suites are not decoded",
+		"tls.handshake.extension.type": "extensions are walked for SNI and ALPN only",
+	} {
+		differs[name] = hint
+	}
+}
+
+// headerToken is a header name as RFC 9110 allows it (a token).
+var headerToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+var keyed = struct {
+	sync.Mutex
+	m map[string]*Field
+}{m: map[string]*Field{}}
+
+// HeaderField returns the field http.header["name"] (name in any case; the
+// field is the same for every spelling).
+func HeaderField(name string) *Field {
+	key := strings.ToLower(name)
+	keyed.Lock()
+	defer keyed.Unlock()
+	if f, ok := keyed.m[key]; ok {
+		return f
+	}
+	tmpl := byName["http.header"]
+	l7 := *tmpl.L7
+	l7.Header = key
+	l7.Redact = isSensitive(key)
+	f := &Field{
+		Name: `http.header["` + key + `"]`, Type: TypeString, Header: HdrHTTP, Computed: true, L7: &l7,
+		Doc: "Header " + name + " (first one).",
+	}
+	keyed.m[key] = f
+	return f
+}
+
+func isSensitive(header string) bool {
+	for _, s := range SensitiveHeaders {
+		if s == header {
+			return true
+		}
+	}
+	return false
+}
+
+// splitKeyed recognises the header accessor, written http.header["Name"] or
+// (as Wireshark names its custom header fields, and as it is logged)
+// http.header.Name. It returns the name as written and where it starts in
+// text.
+func splitKeyed(text string) (name string, at int, keyedName bool, err error) {
+	const base = "http.header"
+	if !strings.HasPrefix(text, base) || len(text) == len(base) {
+		return "", 0, false, nil
+	}
+	rest := text[len(base):]
+	switch {
+	case strings.HasPrefix(rest, `["`) && strings.HasSuffix(rest, `"]`) && len(rest) >= 4:
+		n, uerr := strconv.Unquote(rest[1 : len(rest)-1])
+		if uerr != nil {
+			return "", 0, true, fmt.Errorf("invalid header name %s", rest[1:len(rest)-1])
+		}
+		return n, len(base) + 2, true, nil
+	case rest[0] == '.':
+		return rest[1:], len(base) + 1, true, nil
+	case rest[0] == '[':
+		return "", 0, true, fmt.Errorf("write the header name as a string: http.header[\"X-Request-Id\"]")
+	}
+	return "", 0, false, nil
+}
+
+// checkHeaderName validates a header name given to http.header.
+func checkHeaderName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty header name")
+	case len(name) > MaxHeaderName:
+		return fmt.Errorf("header name of %d bytes; at most %d are supported", len(name), MaxHeaderName)
+	case !headerToken.MatchString(name):
+		return fmt.Errorf("%q is not a header name (a token: letters, digits and !#$%%&'*+-.^_`|~)", name)
+	}
+	return nil
+}
+
+// L7Ports are the extra ports a rule declares for one protocol (`ports`).
+type L7Ports struct {
+	Proto Header
+	Ports []uint16 // sorted, without duplicates
+}
+
+// PortsFor returns the extra ports a rule declares for h (nil: none).
+func (r *Rule) PortsFor(h Header) []uint16 {
+	for _, p := range r.Ports {
+		if p.Proto == h {
+			return p.Ports
+		}
+	}
+	return nil
+}
+
+// TextOp is how a string field is compared with a literal.
+type TextOp int
+
+const (
+	TextEq       TextOp = iota // the whole value
+	TextPrefix                 // the value starts with the literal
+	TextSuffix                 // the value ends with the literal
+	TextContains               // the literal occurs in the value
+)
+
+// PredText holds when the string field is present and its value satisfies
+// Op with Lit. Fold makes the comparison ASCII case-insensitive (host names,
+// lower()/upper(), (?i)): only the 26 letters fold.
+type PredText struct {
+	Ref  FieldRef
+	Op   TextOp
+	Lit  string
+	Fold bool
+}
+
+func (*PredText) isPred() {}
+
+// String renders the predicate in the expression language: == and contains
+// as written, the anchored forms as the matches they come from.
+func (p *PredText) String() string {
+	q := strconv.Quote
+	fold := ""
+	if p.Fold {
+		fold = "(?i)"
+	}
+	switch {
+	case p.Op == TextEq && !p.Fold:
+		return fmt.Sprintf("%s == %s", p.Ref, q(p.Lit))
+	case p.Op == TextContains && !p.Fold:
+		return fmt.Sprintf("%s contains %s", p.Ref, q(p.Lit))
+	case p.Op == TextEq:
+		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+"^"+regexp.QuoteMeta(p.Lit)+"$"))
+	case p.Op == TextPrefix:
+		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+"^"+regexp.QuoteMeta(p.Lit)))
+	case p.Op == TextSuffix:
+		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+regexp.QuoteMeta(p.Lit)+"$"))
+	}
+	return fmt.Sprintf("%s matches %s", p.Ref, q(fold+regexp.QuoteMeta(p.Lit)))
+}
+
+// Holds evaluates the comparison on a present value. It is the meaning of
+// PredText, shared by the reference evaluator and tests.
+func (p *PredText) Holds(v []byte) bool {
+	lit := p.Lit
+	eq := func(a []byte, b string) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range len(a) {
+			x, y := a[i], b[i]
+			if p.Fold {
+				x, y = FoldASCII(x), FoldASCII(y)
+			}
+			if x != y {
+				return false
+			}
+		}
+		return true
+	}
+	switch p.Op {
+	case TextEq:
+		return eq(v, lit)
+	case TextPrefix:
+		return len(v) >= len(lit) && eq(v[:len(lit)], lit)
+	case TextSuffix:
+		return len(v) >= len(lit) && eq(v[len(v)-len(lit):], lit)
+	}
+	for i := 0; i+len(lit) <= len(v); i++ {
+		if eq(v[i:i+len(lit)], lit) {
+			return true
+		}
+	}
+	return false
+}
+
+// FoldASCII lower-cases an ASCII letter and leaves every other byte alone.
+func FoldASCII(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
