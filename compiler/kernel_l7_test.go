@@ -86,11 +86,11 @@ type l7Case struct {
 }
 
 func tcpFrame(sport, dport uint16, payload []byte) []byte {
-	return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK|testpkt.PSH).Payload(payload).Bytes()
+	return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK | testpkt.PSH).Payload(payload).Bytes()
 }
 
 func tcp6Frame(sport, dport uint16, payload []byte) []byte {
-	return testpkt.New().IPv6("2001:db8::1", "2001:db8::2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK|testpkt.PSH).Payload(payload).Bytes()
+	return testpkt.New().IPv6("2001:db8::1", "2001:db8::2").TCP(sport, dport).Seq(1000).Flags(testpkt.ACK | testpkt.PSH).Payload(payload).Bytes()
 }
 
 func udpFrame(sport, dport uint16, payload []byte) []byte {

@@ -249,7 +249,6 @@ func strKeyOf(name string) slotKey {
 	return stringKey(f)
 }
 
-
 // storeDW is *(u64 *)(dst + off) = v (sign-extended 32-bit immediate), which
 // the kernel has and cilium/ebpf's StoreImm does not build.
 func storeDW(dst asm.Register, off int16, v int32) asm.Instruction {

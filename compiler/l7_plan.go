@@ -146,10 +146,10 @@ const (
 
 // Record slots the L7 stage adds (computed, host order).
 const (
-	compL7L4Off  = "l7.l4off"  // u16: transport header offset from the frame's start
-	compL7L3Off  = "l7.l3off"  // u16: network header offset (TLS flow keys)
-	compL7IPLen  = "l7.iplen"  // s32: IP payload length; negative: unknown
-	compL7Sel    = "l7.sel"    // 1 byte per protocol (layer = protocol)
+	compL7L4Off  = "l7.l4off" // u16: transport header offset from the frame's start
+	compL7L3Off  = "l7.l3off" // u16: network header offset (TLS flow keys)
+	compL7IPLen  = "l7.iplen" // s32: IP payload length; negative: unknown
+	compL7Sel    = "l7.sel"   // 1 byte per protocol (layer = protocol)
 	compHTTPReq  = "http.request"
 	compDNSQType = "dns.qry.type"
 	compDNSQCls  = "dns.qry.class"
@@ -184,15 +184,15 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 // l7gen is the L7 part of a hook's code generation.
 type l7gen struct {
 	protos  map[rules.Header]bool
-	headers []string           // HTTP headers to find, lower case, sorted
-	strings map[slotKey]int    // string slot -> index of its result in the l7 state
-	strKeys []slotKey          // by index
-	lists   map[rules.Header][][]uint16 // extra port lists; list k has selection bit k+1
+	headers []string                       // HTTP headers to find, lower case, sorted
+	strings map[slotKey]int                // string slot -> index of its result in the l7 state
+	strKeys []slotKey                      // by index
+	lists   map[rules.Header][][]uint16    // extra port lists; list k has selection bit k+1
 	ruleSel map[int]map[rules.Header]uint8 // rule index -> protocol -> selection mask
-	gated   map[int]bool       // rules whose view of a protocol depends on their ports
-	tlsHold bool               // finish ClientHellos with the next segment
-	httpReq bool               // the request line is needed (request fields)
-	tcp     bool               // some protocol runs over TCP / UDP
+	gated   map[int]bool                   // rules whose view of a protocol depends on their ports
+	tlsHold bool                           // finish ClientHellos with the next segment
+	httpReq bool                           // the request line is needed (request fields)
+	tcp     bool                           // some protocol runs over TCP / UDP
 	udp     bool
 
 	rulePres int16 // when not 0, the stack slot of the current rule's presence bitmap
