@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
@@ -85,25 +86,30 @@ func appendString(buf []byte, s string) []byte {
 
 // AppendTime appends t in UTC as RFC 3339 with nine fractional digits
 // (2026-11-25T16:49:15.123456789Z): fixed width, so lines sort and align.
+// The date and time of day change once a second; they are rendered once
+// and reused (events come in time order).
 func AppendTime(buf []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, sec := t.Clock()
-	buf = appendDigits(buf, y, 4)
-	buf = append(buf, '-')
-	buf = appendDigits(buf, int(mo), 2)
-	buf = append(buf, '-')
-	buf = appendDigits(buf, d, 2)
-	buf = append(buf, 'T')
-	buf = appendDigits(buf, h, 2)
-	buf = append(buf, ':')
-	buf = appendDigits(buf, mi, 2)
-	buf = append(buf, ':')
-	buf = appendDigits(buf, sec, 2)
-	buf = append(buf, '.')
-	buf = appendDigits(buf, t.Nanosecond(), 9)
+	ns := t.UnixNano()
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	c := secondCache.Load()
+	if c == nil || c.sec != sec {
+		c = &renderedSecond{sec: sec, text: time.Unix(sec, 0).UTC().AppendFormat(nil, "2006-01-02T15:04:05.")}
+		secondCache.Store(c)
+	}
+	buf = append(buf, c.text...)
+	buf = appendDigits(buf, int(frac), 9)
 	return append(buf, 'Z')
 }
+
+type renderedSecond struct {
+	sec  int64
+	text []byte
+}
+
+var secondCache atomic.Pointer[renderedSecond]
 
 func appendDigits(buf []byte, v, width int) []byte {
 	var tmp [9]byte
