@@ -73,10 +73,19 @@ var tsharkFilters = []struct {
 }
 
 // tsharkPrefs are the preferences that make tshark dissect one frame at a
-// time as hdrlog does: no reassembly of IP fragments (which would move the
-// transport header to the last fragment) or TCP segments. The others stay at
-// their defaults, as a user runs tshark (ip.tso_support stays on: see the
-// TSO divergence).
+// time as hdrlog does: no reassembly of IP fragments (which moves the
+// transport header to the last fragment) or of TCP segments. The others that
+// could matter (tshark 4.0 defaults) stay as a user has them:
+//   - tcp.analyze_sequence_numbers, tcp.relative_sequence_numbers: change
+//     tcp.seq/tcp.ack only, which hdrlog refuses (it offers tcp.seq_raw and
+//     tcp.ack_raw, absolute in both);
+//   - ip/tcp/udp.check_checksum (off): add expert info, no field values;
+//   - ip.tso_support (on): ip.len 0 taken as the captured length, a
+//     documented divergence (TSO); ipv6.tso_support is off;
+//   - vlan.qinq_ethertype (0x9100): Wireshark also takes 0x9100 for a VLAN
+//     tag, hdrlog only 0x8100 and 0x88a8 (no frame of the corpus has one);
+//   - eth.fcs (heuristic): may show 4 trailing bytes as an FCS; no header
+//     field depends on it.
 var tsharkPrefs = []string{
 	"-o", "ip.defragment:FALSE",
 	"-o", "ipv6.defragment:FALSE",
