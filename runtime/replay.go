@@ -28,7 +28,8 @@ import (
 //     types get the same bytes with VLAN tags inline, and frame.len is the
 //     whole frame in both (skb->len, bpf_xdp_get_buff_len). The header
 //     parser reads only the XDP program's linear part, so the frame must
-//     also pass the next condition;
+//     also pass the next condition (L7 fields are read with
+//     bpf_xdp_load_bytes, fragments included);
 //   - XDP, and tc through XDP: up to XDPMaxFrame (73,152 bytes) with every
 //     header the rules decode inside the XDPLinear (3,520) bytes the program
 //     sees directly (reference.Packet.HeadersEnd): run; otherwise skipped
@@ -274,6 +275,11 @@ func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Eve
 		}
 		ev = Event{Rule: re.Rule, FrameLen: uint32(p.Len), Values: ev.Values[:0]}
 		for i, v := range re.Values {
+			if rs.Fields[i].Render == compiler.RenderText {
+				// Cut and redacted as the kernel does (text.go).
+				ev.Values = append(ev.Values, TextValue(&rs.Fields[i], v.Present, v.Bytes))
+				continue
+			}
 			ev.Values = append(ev.Values, Value{Slot: &rs.Fields[i], Present: v.Present, U: v.U, Bytes: v.Bytes})
 		}
 		if err := fn(&ev); err != nil {
