@@ -88,6 +88,7 @@ func (b *Builder) Instructions() (asm.Instructions, error) {
 			}
 		}
 	}
+	out = peephole(out)
 	for {
 		far, err := farJumps(out)
 		if err != nil {
@@ -98,6 +99,55 @@ func (b *Builder) Instructions() (asm.Instructions, error) {
 		}
 		out = relax(out, far)
 	}
+}
+
+// peephole removes the jumps code generators leave on the common path:
+//
+//	if c goto L1; goto L2; L1: ...   becomes   if !c goto L2; L1: ...
+//	goto L1; L1: ...                 becomes   L1: ...
+//
+// so the fall-through path takes no jump. A removed jump's comment moves to
+// the instruction after it.
+func peephole(insns asm.Instructions) asm.Instructions {
+	out := make(asm.Instructions, 0, len(insns))
+	for i := 0; i < len(insns); i++ {
+		ins := insns[i]
+		isJa := func(x asm.Instruction) bool {
+			return x.OpCode.Class() == asm.JumpClass && x.OpCode.JumpOp() == asm.Ja && x.Reference() != ""
+		}
+		// goto L1; L1:
+		if isJa(ins) && ins.Symbol() == "" && i+1 < len(insns) && insns[i+1].Symbol() == ins.Reference() {
+			insns[i+1] = carrySource(ins, insns[i+1])
+			continue
+		}
+		// if c goto L1; goto L2; L1:
+		if ins.OpCode.Class().IsJump() && !ins.IsFunctionCall() && ins.Reference() != "" && i+2 < len(insns) {
+			inv, ok := inverse[ins.OpCode.JumpOp()]
+			next, after := insns[i+1], insns[i+2]
+			if ok && isJa(next) && next.Symbol() == "" && after.Symbol() == ins.Reference() {
+				flipped := ins.WithReference(next.Reference())
+				flipped.OpCode = ins.OpCode.SetJumpOp(inv)
+				out = append(out, flipped)
+				insns[i+2] = carrySource(next, after)
+				i++
+				continue
+			}
+		}
+		out = append(out, ins)
+	}
+	return out
+}
+
+// carrySource gives to the comment of a removed instruction.
+func carrySource(removed, to asm.Instruction) asm.Instruction {
+	src := removed.Source()
+	if src == nil {
+		return to
+	}
+	if cur := to.Source(); cur != nil {
+		return to.WithSource(asm.Comment(src.String() + "\n" + cur.String()))
+	}
+	return to.WithSource(src)
 }
 
 // farJumps returns the indices of jumps whose label is out of 16-bit reach.

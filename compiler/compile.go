@@ -15,9 +15,10 @@ import (
 
 // Options tune code generation.
 type Options struct {
-	// WakeupBytes is the ring-buffer fill level from which a submitted event
-	// wakes the reader. Below it events wait for the reader's next poll, so
-	// the reader is not woken once per event. Default 64 KiB.
+	// WakeupBytes sets when a submitted event wakes the reader: when it takes
+	// the ring's backlog across a multiple of WakeupBytes (rounded up to a
+	// power of two). Other events wait for the reader's next poll, so the
+	// reader is woken at most once per WakeupBytes of events. Default 64 KiB.
 	WakeupBytes int
 }
 
@@ -93,6 +94,13 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 	}()
 	if opts.WakeupBytes <= 0 {
 		opts.WakeupBytes = DefaultWakeupBytes
+	}
+	// A power of two, so that crossing a multiple of it is two shifts.
+	for w := 64; ; w <<= 1 {
+		if w >= opts.WakeupBytes {
+			opts.WakeupBytes = w
+			break
+		}
 	}
 	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}}
 	for _, r := range rs.Rules {

@@ -69,7 +69,9 @@ func (g *gen) parse() {
 		// track that slot precisely, back through every rule before it
 		// (verification time quadratic in the number of rules).
 		b.Comment("zero the packet record (%d bytes) with a zero the verifier does not know", rec.Size())
-		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxIfindex, asm.Word), asm.LoadMem(asm.R2, rCtx, fl.CtxIfindex, asm.Word), asm.Sub.Reg(asm.R1, asm.R2))
+		// (Two loads of the packet pointer: each is a single load after the
+		// kernel's context rewrite, unlike skb->ifindex.)
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxData, asm.Word), asm.LoadMem(asm.R2, rCtx, fl.CtxData, asm.Word), asm.Sub.Reg(asm.R1, asm.R2))
 		for off := rec.lo; off < rec.hi; off += 8 {
 			b.Emit(asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
 		}
@@ -424,5 +426,7 @@ func (g *gen) parseEnd() {
 	b.Comment("presence bitmap, opaque to the verifier (see parseEnd)")
 	b.Emit(asm.StoreMem(asm.R10, presenceOff, rPresence, asm.DWord))
 	b.Emit(asm.StoreImm(asm.R10, top, 0, asm.Byte))
-	b.Emit(asm.LoadMem(rPresence, asm.R10, presenceOff, asm.DWord))
+	// R7 keeps its value for the events; it is stored, never tested, so the
+	// verifier does not track it precisely. (No reload here: reading the
+	// slot right after two overlapping stores would stall store forwarding.)
 }

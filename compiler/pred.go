@@ -88,10 +88,10 @@ func (g *gen) jumpIfPresent(fact int, target string) {
 }
 
 func (g *gen) jumpIfAbsent(fact int, target string) {
-	ok := g.b.NewLabel("present")
+	// "and; if zero" rather than "jset over a ja": the common (present) path
+	// falls through.
 	reg, off := g.presence()
-	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, ok), asm.Ja.Label(target))
-	g.b.Label(ok)
+	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.And.Imm(asm.R1, 1<<fact), asm.JEq.Imm(asm.R1, 0, target))
 }
 
 // guarded runs test behind a presence check of fact when the test could hold
@@ -364,9 +364,8 @@ func (g *gen) bitTest(ref rules.FieldRef, mask uint64, target string, want bool)
 			b.Emit(asm.JSet.Imm32(r, int32(m), target))
 			return
 		}
-		skip := b.NewLabel("set")
-		b.Emit(asm.JSet.Imm32(r, int32(m), skip), asm.Ja.Label(target))
-		b.Label(skip)
+		// "and; if zero": the path where the bit is set falls through.
+		b.Emit(asm.And.Imm32(r, int32(m)), asm.JEq.Imm32(r, 0, target))
 	}
 	if !s.host && f.Scale <= 1 {
 		// Raw form: the bits of the field selected by the mask, as loaded.

@@ -89,6 +89,9 @@ func appendString(buf []byte, s string) []byte {
 // The date and time of day change once a second; they are rendered once
 // and reused (events come in time order).
 func AppendTime(buf []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(buf, "0001-01-01T00:00:00.000000000Z"...)
+	}
 	ns := t.UnixNano()
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
