@@ -266,7 +266,7 @@ func (g *gen) ipv4() {
 	b.Emit(asm.Sub.Reg(rPayload, asm.R4))
 	b.Emit(asm.Ja.Label(frag))
 	b.Label(tso)
-	b.Emit(asm.Mov.Imm(rPayload, -1))
+	b.Emit(asm.Mov.Imm(rPayload, payloadUnknown))
 	b.Label(frag)
 	b.Comment("non-first fragment: no transport layer")
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, parseDone))
@@ -300,7 +300,7 @@ func (g *gen) ipv6() {
 	b.Comment("ipv6 payload length (r5); 0 (jumbograms, TSO captures) says nothing: a large negative value")
 	plen := b.NewLabel("plen")
 	b.Emit(asm.LoadMem(rPayload, rCursor, 4, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
-	b.Emit(asm.JNE.Imm(rPayload, 0, plen), asm.Mov.Imm(rPayload, -1<<20))
+	b.Emit(asm.JNE.Imm(rPayload, 0, plen), asm.Mov.Imm(rPayload, payloadUnknown))
 	b.Label(plen)
 	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
 	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
@@ -349,14 +349,21 @@ func (g *gen) ipv6() {
 	b.Emit(asm.Ja.Label(parseDone))
 }
 
+// payloadUnknown is the IP payload length (R5) when the IP length fields say
+// nothing: IPv4 total length 0 and IPv6 payload length 0 (TSO captures,
+// jumbograms). Subtracting the extension headers (at most 8 × 2 KiB) leaves
+// it below payloadUnknown/2; any larger negative length is a payload shorter
+// than its own extension headers.
+const payloadUnknown = -1 << 20
+
 // withinIP skips the transport header when the IP length fields say the IP
 // payload ends before n bytes of it (what follows is Ethernet padding or
-// garbage, as Wireshark also sees it). A negative payload length (IPv4 total
-// length 0 in TSO captures, IPv6 lengths shorter than the extension chain)
-// says nothing, and the frame's own length decides.
+// garbage, as Wireshark also sees it), or ends before the IPv6 extension
+// headers do. An unknown length (payloadUnknown) lets the frame's own length
+// decide.
 func (g *gen) withinIP(n int32) {
 	ok := g.b.NewLabel("iplen")
-	g.b.Emit(asm.JSLT.Imm(rPayload, 0, ok), asm.JSLT.Imm(rPayload, n, parseDone))
+	g.b.Emit(asm.JSLT.Imm(rPayload, payloadUnknown/2, ok), asm.JSLT.Imm(rPayload, n, parseDone))
 	g.b.Label(ok)
 }
 

@@ -16,11 +16,7 @@ import (
 // testdata/replay/kernel-divergences.tsv: given the rule set and a frame on
 // which the kernel and the reference disagree, does this documented bug
 // explain it?
-var knownFrameDivergences = map[string]func(rs *rules.RuleSet, p *reference.Packet) bool{
-	"ipv6-plen-short": func(_ *rules.RuleSet, p *reference.Packet) bool {
-		return p.IPv6 != nil && p.IPPayloadKnown && p.IPPayload < 0
-	},
-}
+var knownFrameDivergences = map[string]func(rs *rules.RuleSet, p *reference.Packet) bool{}
 
 // knownLoadDivergences recognise rule sets the kernel refuses to load.
 var knownLoadDivergences = map[string]func(rs *rules.RuleSet, err error) bool{}
