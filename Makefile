@@ -9,8 +9,32 @@ FUZZTIME ?= 20s
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/hdrlog ./cmd/hdrlog
 
-# vet, every test, then a short fuzzing run of the DSL parser.
-test:
+# Debian packages the tests use: ip (namespaces), tcpdump (recording, classic
+# BPF), tshark (the Wireshark oracle), real clients and servers for the live
+# L7 tests (curl, nc, dig, ping, openssl, python3). test-deps installs what
+# is missing when run as root on Debian; elsewhere it only lists it.
+TEST_PKGS := iproute2:ip tcpdump:tcpdump tshark:tshark curl:curl netcat-openbsd:nc \
+	dnsutils:dig iputils-ping:ping openssl:openssl python3:python3
+
+.PHONY: test-deps
+test-deps:
+	@missing=""; for p in $(TEST_PKGS); do \
+		cmd=$${p#*:}; pkg=$${p%%:*}; \
+		command -v $$cmd >/dev/null || test -x /usr/sbin/$$cmd || test -x /sbin/$$cmd || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "test-deps: installing$$missing"; \
+			echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "test-deps: missing$$missing (install them, or run as root on Debian)"; \
+		fi; \
+	fi
+
+# vet, every test, short fuzzing runs of the parsers and of the kernel
+# against the reference evaluator, then every example through the verifier.
+test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	@if grep -qs '^func FuzzParseDSL' lang/*_test.go; then \
@@ -18,6 +42,7 @@ test:
 		$(GO) test ./lang -run='^$$' -fuzz=FuzzParseDSL -fuzztime=$(FUZZTIME); \
 	fi
 	$(GO) test ./lang -run='^$$' -fuzz=FuzzParseHCL -fuzztime=$(FUZZTIME)
+	$(GO) test ./runtime -run='^$$' -fuzz=FuzzKernelVsReference -fuzztime=$(FUZZTIME)
 	$(MAKE) --no-print-directory check-examples
 
 # Every example, in both syntaxes, through `hdrlog check --strict`, kernel
