@@ -256,7 +256,7 @@ func nearestFields(name string, n int) []string {
 	}
 	var cs []cand
 	for _, f := range catalogue {
-		d := editDistance(name, f.Name)
+		d := EditDistance(name, f.Name)
 		// A shared protocol prefix makes a name a better suggestion.
 		if i := strings.IndexByte(name, '.'); i > 0 && strings.HasPrefix(f.Name, name[:i+1]) {
 			d--
@@ -278,7 +278,9 @@ func nearestFields(name string, n int) []string {
 	return out
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, for "did you
+// mean" hints.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

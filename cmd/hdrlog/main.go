@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/hdrlog/hdrlog/rules"
 	"io"
 	"os"
 	"sort"
@@ -165,7 +166,7 @@ func writeCommandUsage(w io.Writer, c *command, fs *pflag.FlagSet) {
 func suggestCommand(name string) string {
 	best, bestDist := "", 3 // suggest only within two edits
 	for _, c := range commands {
-		if d := editDistance(name, c.name); d < bestDist {
+		if d := rules.EditDistance(name, c.name); d < bestDist {
 			best, bestDist = c.name, d
 		}
 	}
@@ -173,25 +174,4 @@ func suggestCommand(name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
