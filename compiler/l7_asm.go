@@ -254,3 +254,11 @@ func strKeyOf(name string) slotKey {
 func storeDW(dst asm.Register, off int16, v int32) asm.Instruction {
 	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: int64(v)}
 }
+
+// l7SetFact records a fact in the decoder state; the commit ORs them into
+// the presence bitmap (R7). Setting R7 on each path instead would leave the
+// verifier a different constant per path, and the rules after the parser
+// verified once per combination of L7 outcomes.
+func (g *gen) l7SetFact(fact int) {
+	g.b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sFacts), asm.DWord), asm.Or.Imm(asm.R0, 1<<fact), asm.StoreMem(asm.R9, stF(sFacts), asm.R0, asm.DWord))
+}

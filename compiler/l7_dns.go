@@ -27,6 +27,8 @@ func (g *gen) l7DNS(tcp bool) {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(rules.HdrDNS), asm.Byte), asm.JEq.Imm(asm.R1, 0, end))
 	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sAvail), asm.DWord))
 	if tcp {
+		b.Comment("not on a segment that continues a held ClientHello")
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sCont), asm.DWord), asm.JNE.Imm(asm.R1, 0, end))
 		short := b.NewLabel("dns.len")
 		b.Comment("the message ends where its length says, if before the window's end")
 		g.be16At(asm.R1, asm.R9, l7Win)
@@ -34,7 +36,7 @@ func (g *gen) l7DNS(tcp bool) {
 		b.Label(short)
 	}
 	b.Emit(asm.JLT.Imm(asm.R4, base+12, end), asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactDNS))
+	g.l7SetFact(FactDNS)
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Imm(asm.R2, l7Win+base))
 	for _, s := range g.rec.headerSlots(rules.HdrDNS) {
 		g.copyRaw(asm.R2, int16(s.key.offset), asm.R10, s.off, s.size)
@@ -69,7 +71,7 @@ func (g *gen) l7DNS(tcp bool) {
 		b.Emit(asm.Mov.Imm(asm.R3, l7Name))
 		g.strResult(k, asm.R3, asm.R4)
 	}
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactDNSQuery))
+	g.l7SetFact(FactDNSQuery)
 	b.Label(end)
 }
 

@@ -107,7 +107,7 @@ func (g *gen) l7Transport(tr rules.Header) {
 	}
 	b.Emit(storeDW(asm.R9, stF(sSel), 0), storeDW(asm.R9, stF(sCont), 0))
 	b.Emit(storeDW(asm.R9, stF(sPeek), 0), storeDW(asm.R9, stF(sPeek+8), 0))
-	b.Emit(storeDW(asm.R9, stF(sAvail), 0), storeDW(asm.R9, stF(sKind), 0), storeDW(asm.R9, stF(sHello), 0))
+	b.Emit(storeDW(asm.R9, stF(sAvail), 0), storeDW(asm.R9, stF(sKind), 0), storeDW(asm.R9, stF(sHello), 0), storeDW(asm.R9, stF(sFacts), 0))
 
 	b.Comment("frame bytes from the start of the packet data")
 	if g.fl.CtxLen < 0 {
@@ -270,7 +270,11 @@ func (g *gen) l7Window(label string) {
 func (g *gen) l7CommitBlock() {
 	b, l := g.b, g.l7
 	b.Label(l7Commit)
-	b.Comment("L7: results to the packet record")
+	b.Comment("L7: facts and results to the packet record")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.Or.Reg(rPresence, asm.R1))
+	if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
+		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPRequest), asm.And.Imm(asm.R1, 1), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
+	}
 	for i, k := range l.strKeys {
 		s := g.rec.slots[k]
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sStr)+int16(8*i), asm.DWord), asm.StoreMem(asm.R10, s.off, asm.R1, asm.DWord))

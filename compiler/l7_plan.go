@@ -127,12 +127,13 @@ const (
 	sSel    = 152 // 3 bytes: ports that selected HTTP, DNS, TLS (bit 0 default, bit k list k)
 	sCont   = 160 // 1: this segment continues a held ClientHello
 	sHash   = 168 // TLS: the flow's bucket in tls_pending (or more than l7Buckets: none)
-	sTmpLen = 248 // TLS: a continuation's length
+	sTmpLen = 256 // TLS: a continuation's length
+	sFacts  = 248 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
 	sHello  = 176 // TLS: the hello's handshake type (1, 2) when the window must be decoded
 	sKey    = 184 // TLS: flow key, l7KeySize bytes
 	sE      = 232 // HTTP: end of the current line, before its CR LF
 	sSP     = 240 // HTTP: the space after the request target
-	sStr    = 256 // string results, 8 bytes each, l7MaxStrings of them
+	sStr    = 264 // string results, 8 bytes each, l7MaxStrings of them
 	sStrEnd = sStr + 8*l7MaxStrings
 )
 

@@ -44,7 +44,7 @@ func (g *gen) l7TLSGate() {
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPeek), asm.Byte), asm.JLT.Imm(asm.R2, 20, not), asm.JGT.Imm(asm.R2, 24, not))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+1, asm.Byte), asm.JNE.Imm(asm.R1, 3, not))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+2, asm.Byte), asm.JGT.Imm(asm.R1, 4, not))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLS))
+	g.l7SetFact(FactTLS)
 	g.tlsRawSlot("tls.record.version", asm.R9, stF(sPeek))
 	b.Comment("a handshake record: the first message's header, its length within the record's")
 	b.Emit(asm.JNE.Imm(asm.R2, 22, end), asm.JLT.Imm(asm.R5, 9, end))
@@ -52,7 +52,7 @@ func (g *gen) l7TLSGate() {
 	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sPeek)+6, asm.Byte), asm.LSh.Imm(asm.R4, 16))
 	g.be16At(asm.R1, asm.R9, stF(sPeek)+7)
 	b.Emit(asm.Or.Reg(asm.R4, asm.R1), asm.Add.Imm(asm.R4, 4), asm.JGT.Reg(asm.R4, asm.R3, end))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLSHandshake))
+	g.l7SetFact(FactTLSHandshake)
 	g.tlsRawSlot("tls.handshake.type", asm.R9, stF(sPeek))
 	if g.tlsHelloUsed() {
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+5, asm.Byte))
@@ -95,7 +95,7 @@ func (g *gen) l7TLSHello() {
 	b.Label(lt2)
 	b.Emit(asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
 	b.Emit(asm.JLT.Imm(asm.R4, 11, end))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactTLSHello))
+	g.l7SetFact(FactTLSHello)
 	g.tlsRawSlot("tls.handshake.version", asm.R9, l7Win)
 	if !l.hasString(strKeyOf("tls.handshake.extensions_server_name")) && !l.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) {
 		b.Label(end)

@@ -137,7 +137,7 @@ func (g *gen) l7TLSHold() {
 	g.pendingBucket(done)
 	b.Emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.Word))
 	b.Comment("held: no TLS on this segment")
-	b.Emit(asm.And.Imm(rPresence, ^l7Facts[rules.HdrTLS]))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.And.Imm(asm.R1, ^l7Facts[rules.HdrTLS]), asm.StoreMem(asm.R9, stF(sFacts), asm.R1, asm.DWord))
 	for _, k := range l.strKeys {
 		if k == strKeyOf("tls.handshake.extensions_server_name") || k == strKeyOf("tls.handshake.extensions_alpn_str") {
 			b.Emit(storeDW(asm.R9, stF(sStr)+int16(8*l.strings[k]), 0))
