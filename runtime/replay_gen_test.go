@@ -214,6 +214,8 @@ func genTCP(c *chooser, f *testpkt.Frame) {
 	}
 	if c.chance(1, 2) {
 		f.Payload(c.bytes(c.intn(32)))
+	} else if c.chance(2, 3) {
+		f.Payload(genL7Payload(c, true)) // replay_gen_l7_test.go
 	}
 }
 
@@ -224,6 +226,8 @@ func genUDP(c *chooser, f *testpkt.Frame) {
 	}
 	if c.chance(1, 2) {
 		f.Payload(c.bytes(c.intn(32)))
+	} else if c.chance(1, 2) {
+		f.Payload(genL7Payload(c, false))
 	}
 }
 
@@ -243,6 +247,7 @@ func genRules(c *chooser) *rules.File {
 			d.Match = genExpr(c, fields, 3)
 		}
 		d.Log = genLog(c, fields)
+		d.Ports = genL7Ports(c)
 		file.Rules = append(file.Rules, d)
 	}
 	return file
@@ -362,6 +367,9 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 	if f.Type == rules.TypeProto {
 		return &rules.TestExpr{Field: name}
 	}
+	if f.Type == rules.TypeString || f.L7 != nil && f.L7.Exists {
+		return genTextExpr(c, f) // replay_gen_l7_test.go
+	}
 	var mask *rules.Literal
 	if f.Type == rules.TypeUint && c.chance(1, 5) {
 		m := 1 + uint64(c.u32())%f.MaxValue()
@@ -479,6 +487,13 @@ func dslString(f *rules.File) string {
 		if d.Hook != nil {
 			fmt.Fprintf(&b, "  hook %s\n", d.Hook.Text)
 		}
+		for _, p := range d.Ports {
+			var ports []string
+			for _, l := range p.Ports {
+				ports = append(ports, l.Text)
+			}
+			fmt.Fprintf(&b, "  ports %s %s\n", p.Proto, strings.Join(ports, ", "))
+		}
 		if d.Match != nil {
 			fmt.Fprintf(&b, "  match %s\n", exprString(d.Match))
 		}
@@ -493,6 +508,9 @@ func dslString(f *rules.File) string {
 
 func exprString(e rules.Expr) string {
 	masked := func(name rules.FieldName, mask *rules.Literal) string {
+		if name.Func != "" {
+			return name.Func + "(" + name.Name + ")"
+		}
 		if mask == nil {
 			return name.Name
 		}
@@ -506,11 +524,11 @@ func exprString(e rules.Expr) string {
 	case *rules.TestExpr:
 		return masked(e.Field, e.Mask)
 	case *rules.CompareExpr:
-		return masked(e.Field, e.Mask) + " " + e.Op.String() + " " + e.Value.Text
+		return masked(e.Field, e.Mask) + " " + e.Op.String() + " " + litText(e.Value)
 	case *rules.InExpr:
 		var items []string
 		for _, el := range e.Elems {
-			s := el.Lo.Text
+			s := litText(el.Lo)
 			if el.Hi != nil {
 				s += ".." + el.Hi.Text
 			}

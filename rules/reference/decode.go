@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/hdrlog/hdrlog/rules"
 )
 
 // MaxExtHeaders is how many IPv6 extension headers are walked before giving
@@ -44,6 +46,13 @@ type Packet struct {
 	UDP    *layers.UDP
 	ICMP   *layers.ICMPv4
 	ICMPv6 *layers.ICMPv6
+
+	// L4 is the frame from the transport header on (TCP and UDP), for the
+	// L7 decoders (l7.go); l7 is their result for the hook being
+	// evaluated, seen by rule.
+	L4   []byte
+	l7   *l7Packet
+	rule *rules.Rule
 
 	// HeadersEnd is the end offset of the deepest header found, counting for
 	// each header the bytes that make it present (20 for IPv4, 8 for an IPv6
@@ -275,6 +284,7 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 		tcp = tcpFixed(b)
 	}
 	p.TCP = tcp
+	p.L4 = b
 	p.TCPRes = b[12] >> 1 & 0x07
 	p.HeadersEnd = off + 20
 
@@ -321,5 +331,6 @@ func (p *Packet) decodeUDP(b []byte, off int) {
 		}
 	}
 	p.UDP = udp
+	p.L4 = b
 	p.HeadersEnd = off + 8
 }

@@ -44,7 +44,9 @@
 // value is 1 when any of its bits is set (tcp.flags.res has three), as in
 // Wireshark.
 //
-// The evaluator covers the fields up to the transport layer. Fields decoded
-// from the payload (HTTP, DNS, TLS), as the catalogue gains them, are not in
-// it yet: New refuses a rule set that uses one, naming it (Decodes).
+// The fields decoded from the payload (HTTP, DNS, TLS) have their own
+// statement of meaning, at the top of l7.go. An evaluator keeps the one
+// piece of state they need between frames: ClientHellos held for the next
+// segment of their flow; evaluate a capture's frames in order with one
+// evaluator.
 package reference

@@ -19,6 +19,7 @@ type Event struct {
 // Evaluator evaluates one rule set.
 type Evaluator struct {
 	rs *rules.RuleSet
+	l7 l7State // held ClientHellos (l7.go)
 }
 
 // New returns an evaluator of rs. It fails when the rule set uses a field
@@ -39,7 +40,7 @@ func New(rs *rules.RuleSet) (*Evaluator, error) {
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
 	}
-	return &Evaluator{rs: rs}, nil
+	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}}, nil
 }
 
 func known(ref rules.FieldRef) error {
@@ -56,6 +57,9 @@ func Decodes(f *rules.Field) bool {
 	if f.Type == rules.TypeProto {
 		_, ok := protocols[f.Name]
 		return ok
+	}
+	if f.Header.IsL7() {
+		return true // l7.go
 	}
 	if f.IsEither() {
 		for _, n := range f.Either {
@@ -78,7 +82,9 @@ func (e *Evaluator) Eval(h rules.Hook, frame []byte) []Event {
 // EvalPacket is Eval on a decoded frame.
 func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 	var out []Event
+	p.l7 = e.decodeL7(h, p)
 	for _, r := range e.rs.Rules {
+		p.rule = r // whose view of L7 protocols counts (its ports)
 		if r.Hook != h || (r.Match != nil && !holds(r.Match, p)) {
 			continue
 		}
@@ -92,6 +98,9 @@ func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 }
 
 func value(ref rules.FieldRef, p *Packet) Value {
+	if ref.Field.Header.IsL7() {
+		return l7Value(ref, p)
+	}
 	return fields[ref.Field.Name](p, ref.Layer)
 }
 
@@ -142,6 +151,9 @@ func holds(pred rules.Pred, p *Packet) bool {
 	case *rules.PredBitTest:
 		v := value(pred.Ref, p)
 		return v.Present && v.U&pred.Mask != 0
+	case *rules.PredText:
+		v := value(pred.Ref, p)
+		return v.Present && pred.Holds(v.Bytes)
 	}
 	panic(fmt.Sprintf("reference: unexpected predicate %T", pred))
 }
@@ -235,6 +247,8 @@ func walk(pred rules.Pred, fn func(rules.FieldRef)) {
 	case *rules.PredInSet:
 		fn(pred.Ref)
 	case *rules.PredBitTest:
+		fn(pred.Ref)
+	case *rules.PredText:
 		fn(pred.Ref)
 	}
 }

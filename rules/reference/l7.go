@@ -1,0 +1,486 @@
+package reference
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// L7: HTTP/1.x, DNS and TLS decoded from the payload of one segment, as the
+// catalogue (rules/l7.go) and docs/l7.md state them, written from those
+// statements and not from the compiler's code:
+//
+//   - The payload is what follows the transport header (TCP: its data
+//     offset, at least 20 bytes; UDP: 8 bytes), as long as the IP length
+//     says (UDP: the UDP length, within it), within the frame. A length of
+//     0, or one too short for the extension headers, states nothing: the
+//     frame decides. The decoders see its first rules.L7Window bytes.
+//   - A protocol is decoded on its default ports (either direction) and on
+//     the ports of `ports` lists; a rule sees it only on the default ports
+//     and its own list. An HTTP request (a method of rules.HTTPMethods and a
+//     space at the start of a TCP payload) is HTTP on any port, for every
+//     rule.
+//   - HTTP: a message is a request or a status line ("HTTP/1."); the start
+//     line and each header line count when their line feed is in the
+//     window; a CR before the line feed is dropped. The request line is
+//     METHOD SP target SP HTTP/d.d with a target of at least one byte. Up to
+//     128 header lines follow, to the empty line; a header is `name:` with
+//     the name in any case, its value after at most rules.MaxHeaderOWS
+//     spaces or tabs (more: absent); the first occurrence counts.
+//   - DNS: a UDP payload, or a TCP one after its 2-byte length (the message
+//     ends where that length says, if earlier); 12 bytes of header; the
+//     first question when the question count is not 0: labels of 1 to 63
+//     bytes up to the root label, at most rules.MaxDNSName bytes on the wire
+//     with the root, no compression pointer nor extended label (the first
+//     name has nothing before it to point to), then type and class. Dotted;
+//     the root name is <Root>.
+//   - TLS: a record header at the start of a TCP payload (type 20 to 24,
+//     version 3.0 to 3.4); in a handshake record, the first message's type
+//     when its length fits in the record; for a ClientHello (1) or a
+//     ServerHello (2) the version and, walking at most
+//     rules.MaxTLSExtensions extensions within the message, the record and
+//     the window, the ClientHello's first server name (a host_name entry)
+//     and the first ALPN protocol.
+//   - A ClientHello whose handshake message or record does not end in its
+//     segment, whose server name was not found in it, from a segment of at
+//     most rules.TLSHoldBytes bytes, is held when the hook's rules use the
+//     server name: that segment shows no TLS, and the next segment of the
+//     same flow (same addresses, ports and direction, sequence number right
+//     after it) is decoded as the held bytes followed by its own payload
+//     (the window), with HTTP and DNS left undecoded on it. The kernel also
+//     forgets a held ClientHello after rules.TLSHoldNanos, which a replay
+//     never reaches; this evaluator does not model time.
+
+// l7Packet is the L7 decoding of one packet for one hook.
+type l7Packet struct {
+	sport, dport uint16
+	tcp          bool
+	request      bool // an HTTP request: HTTP on any port, for every rule
+
+	http, dns, tls *l7Msg
+}
+
+// l7Msg is what one protocol's decoder found: present means the protocol's
+// header is there; values maps field names (headers as "hdr:name") to
+// values.
+type l7Msg struct {
+	present bool
+	values  map[string]Value
+}
+
+func (m *l7Msg) set(name string, v Value) {
+	if m.values == nil {
+		m.values = map[string]Value{}
+	}
+	m.values[name] = v
+}
+
+func text(b []byte) Value { return Value{Present: true, Bytes: append([]byte(nil), b...)} }
+
+// heldKey is a flow, per hook.
+type heldKey struct {
+	hook       rules.Hook
+	src, dst   string
+	sport, dpt uint16
+}
+
+type heldHello struct {
+	next  uint32
+	bytes []byte
+}
+
+// l7State is what an evaluator keeps between packets: held ClientHellos.
+type l7State struct {
+	held map[heldKey]heldHello
+}
+
+// payload returns the transport payload the decoders see, or nil.
+func (p *Packet) payload() []byte {
+	b := p.L4
+	var off, n int
+	switch {
+	case p.TCP != nil && len(b) >= 20:
+		off = int(b[12]>>4) * 4
+		if off < 20 {
+			return nil
+		}
+		n = len(b) - off
+		if p.IPPayloadKnown && p.IPPayload >= 0 {
+			n = min(n, p.IPPayload-off)
+		}
+	case p.UDP != nil && len(b) >= 8:
+		off = 8
+		ulen := int(binary.BigEndian.Uint16(b[4:6]))
+		if ulen < 8 {
+			return nil
+		}
+		n = ulen - 8
+		if p.IPPayloadKnown && p.IPPayload >= 0 {
+			n = min(n, p.IPPayload-8)
+		}
+		n = min(n, len(b)-off)
+	default:
+		return nil
+	}
+	if n <= 0 || off > len(b) {
+		return nil
+	}
+	return b[off : off+n]
+}
+
+// ports of a rule's view of protocol h: the defaults and the rule's list.
+func rulePorts(r *rules.Rule, h rules.Header) []uint16 {
+	return append(append([]uint16(nil), rules.DefaultPorts[h]...), r.PortsFor(h)...)
+}
+
+// hookPorts: the defaults and every list of the hook's rules.
+func (e *Evaluator) hookPorts(h rules.Hook, proto rules.Header) []uint16 {
+	ports := append([]uint16(nil), rules.DefaultPorts[proto]...)
+	for _, r := range e.rs.Rules {
+		if r.Hook == h {
+			ports = append(ports, r.PortsFor(proto)...)
+		}
+	}
+	return ports
+}
+
+func (l *l7Packet) on(ports []uint16) bool {
+	return slices.Contains(ports, l.sport) || slices.Contains(ports, l.dport)
+}
+
+// usesSNI reports whether the rules of hook h use the server name.
+func (e *Evaluator) usesSNI(h rules.Hook) bool {
+	used := false
+	for _, r := range e.rs.Rules {
+		if r.Hook != h {
+			continue
+		}
+		check := func(ref rules.FieldRef) {
+			used = used || ref.Field.Name == "tls.handshake.extensions_server_name"
+		}
+		walk(r.Match, check)
+		for _, lf := range r.Log {
+			check(lf.Ref)
+		}
+	}
+	return used
+}
+
+// decodeL7 decodes the packet's payload for hook h (nil: no transport
+// payload), updating the held ClientHellos.
+func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
+	pl := p.payload()
+	if pl == nil {
+		return nil
+	}
+	l := &l7Packet{tcp: p.TCP != nil}
+	if p.TCP != nil {
+		l.sport, l.dport = uint16(p.TCP.SrcPort), uint16(p.TCP.DstPort)
+	} else {
+		l.sport, l.dport = uint16(p.UDP.SrcPort), uint16(p.UDP.DstPort)
+	}
+	win := pl[:min(len(pl), rules.L7Window)]
+	plen := len(pl)
+	cont := false
+	var key heldKey
+	tlsOn := l.tcp && l.on(e.hookPorts(h, rules.HdrTLS))
+	if tlsOn {
+		key = heldKey{hook: h, sport: l.sport, dpt: l.dport}
+		if p.IPv4 != nil {
+			key.src, key.dst = string(p.IPv4.SrcIP.To4()), string(p.IPv4.DstIP.To4())
+		} else {
+			key.src, key.dst = string(p.IPv6.SrcIP.To16()), string(p.IPv6.DstIP.To16())
+		}
+		if held, ok := e.l7.held[key]; ok && held.next == p.TCP.Seq {
+			delete(e.l7.held, key)
+			n := min(len(pl), rules.L7Window-len(held.bytes))
+			win = append(append([]byte(nil), held.bytes...), pl[:n]...)
+			plen, cont = len(win), true
+		}
+	}
+	if l.tcp && !cont {
+		l.http = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP)))
+	}
+	if !cont && l.on(e.hookPorts(h, rules.HdrDNS)) {
+		base := 0
+		if l.tcp {
+			base = 2
+		}
+		l.dns = decodeDNS(win, base)
+	}
+	if tlsOn {
+		var sni bool
+		l.tls, sni = decodeTLS(win, plen)
+		clientHello := l.tls != nil && l.tls.values["tls.handshake.type"].Present && l.tls.values["tls.handshake.type"].U == 1
+		if clientHello && e.usesSNI(h) && !cont && !sni && len(win) == len(pl) && len(pl) <= rules.TLSHoldBytes && helloCut(win) {
+			e.l7.held[key] = heldHello{next: p.TCP.Seq + uint32(len(pl)), bytes: append([]byte(nil), pl...)}
+			l.tls = nil
+		}
+	}
+	return l
+}
+
+// decodeHTTP decodes an HTTP message at the start of a TCP payload.
+func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
+	m := 0
+	for _, meth := range rules.HTTPMethods {
+		if bytes.HasPrefix(w, []byte(meth+" ")) {
+			m = len(meth)
+		}
+	}
+	l.request = m > 0
+	if !l.request && !(onPort && bytes.HasPrefix(w, []byte("HTTP/1."))) {
+		return nil
+	}
+	msg := &l7Msg{present: true}
+	lf := bytes.IndexByte(w, '\n')
+	if lf < 0 {
+		return msg
+	}
+	end := func(ls, lf int) int {
+		if lf > ls && w[lf-1] == '\r' {
+			return lf - 1
+		}
+		return lf
+	}
+	e := end(0, lf)
+	if m > 0 {
+		if sp := bytes.IndexByte(w[m+1:e], ' '); sp > 0 {
+			sp += m + 1
+			v := w[sp+1 : e]
+			if len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/")) && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]) {
+				msg.set("http.request", Value{Present: true, U: 1})
+				msg.set("http.request.method", text(w[:m]))
+				msg.set("http.request.uri", text(w[m+1:sp]))
+				msg.set("http.request.version", text(v))
+			}
+		}
+	}
+	ls := lf + 1
+	for range 128 {
+		if ls >= len(w) {
+			break
+		}
+		n := bytes.IndexByte(w[ls:], '\n')
+		if n < 0 {
+			break
+		}
+		e := end(ls, ls+n)
+		if e == ls {
+			break
+		}
+		line := w[ls:e]
+		if c := bytes.IndexByte(line, ':'); c > 0 {
+			name := "hdr:" + string(bytes.Map(func(r rune) rune { return rune(rules.FoldASCII(byte(r))) }, line[:c]))
+			if _, seen := msg.values[name]; !seen {
+				v, ows := line[c+1:], 0
+				for ows < len(v) && (v[ows] == ' ' || v[ows] == '\t') {
+					ows++
+				}
+				if ows <= rules.MaxHeaderOWS {
+					msg.set(name, text(v[ows:]))
+				}
+			}
+		}
+		ls += n + 1
+	}
+	return msg
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// decodeDNS decodes the message at w[base:].
+func decodeDNS(w []byte, base int) *l7Msg {
+	lim := len(w)
+	if base == 2 && len(w) >= 2 {
+		lim = min(lim, int(binary.BigEndian.Uint16(w))+2)
+	}
+	if lim < base+12 {
+		return nil
+	}
+	h := w[base:]
+	msg := &l7Msg{present: true}
+	u16 := func(b []byte) Value { return num(binary.BigEndian.Uint16(b)) }
+	msg.set("dns.id", u16(h[0:]))
+	msg.set("dns.flags.response", flag(h[2]&0x80 != 0))
+	msg.set("dns.flags.rcode", num(h[3]&0x0f))
+	msg.set("dns.count.queries", u16(h[4:]))
+	msg.set("dns.count.answers", u16(h[6:]))
+	if binary.BigEndian.Uint16(h[4:]) == 0 {
+		return msg
+	}
+	var labels []string
+	pos, wire := base+12, 0
+	for {
+		if pos >= lim {
+			return msg
+		}
+		n := int(w[pos])
+		if n == 0 {
+			pos++
+			break
+		}
+		if n&0xc0 != 0 || pos+1+n > lim {
+			return msg
+		}
+		if wire += n + 1; wire+1 > rules.MaxDNSName {
+			return msg
+		}
+		labels = append(labels, string(w[pos+1:pos+1+n]))
+		pos += 1 + n
+	}
+	if pos+4 > lim {
+		return msg
+	}
+	name := "<Root>"
+	if len(labels) > 0 {
+		name = ""
+		for i, l := range labels {
+			if i > 0 {
+				name += "."
+			}
+			name += l
+		}
+	}
+	msg.set("dns.qry.name", text([]byte(name)))
+	msg.set("dns.qry.type", u16(w[pos:]))
+	msg.set("dns.qry.class", u16(w[pos+2:]))
+	return msg
+}
+
+// decodeTLS decodes a TLS record at the start of w, of a payload of plen
+// bytes (more than w holds when the window is full); sni reports whether a
+// ClientHello's server name was found.
+func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
+	var peek [16]byte
+	copy(peek[:], w)
+	if plen < 5 || peek[0] < 20 || peek[0] > 24 || peek[1] != 3 || peek[2] > 4 {
+		return nil, false
+	}
+	msg = &l7Msg{present: true}
+	msg.set("tls.record.version", num(binary.BigEndian.Uint16(peek[1:3])))
+	recEnd := 5 + int(binary.BigEndian.Uint16(peek[3:5]))
+	hsEnd := 9 + (int(peek[6])<<16 | int(binary.BigEndian.Uint16(peek[7:9])))
+	if peek[0] != 22 || plen < 9 || hsEnd > recEnd {
+		return msg, false
+	}
+	typ := peek[5]
+	msg.set("tls.handshake.type", num(typ))
+	if typ != 1 && typ != 2 {
+		return msg, false
+	}
+	lim := min(len(w), recEnd, hsEnd)
+	if lim < 11 {
+		return msg, false
+	}
+	msg.set("tls.handshake.version", num(binary.BigEndian.Uint16(w[9:11])))
+	p := 43
+	if p+1 > lim {
+		return msg, false
+	}
+	p += 1 + int(w[p])
+	if typ == 1 {
+		if p+2 > lim {
+			return msg, false
+		}
+		p += 2 + int(binary.BigEndian.Uint16(w[p:]))
+		if p+1 > lim {
+			return msg, false
+		}
+		p += 1 + int(w[p])
+	} else {
+		p += 3
+	}
+	if p+2 > lim {
+		return msg, false
+	}
+	extEnd := p + 2 + int(binary.BigEndian.Uint16(w[p:]))
+	p += 2
+	if extEnd > hsEnd || extEnd > recEnd {
+		return msg, false
+	}
+	for range rules.MaxTLSExtensions {
+		if p+4 > extEnd || p+4 > lim {
+			break
+		}
+		et, el := binary.BigEndian.Uint16(w[p:]), int(binary.BigEndian.Uint16(w[p+2:]))
+		q, end := p+4, p+4+el
+		if end > extEnd || end > lim {
+			break
+		}
+		p = end
+		d := w[q:end]
+		switch {
+		case et == 0 && typ == 1 && !sni && len(d) >= 5:
+			list := int(binary.BigEndian.Uint16(d))
+			nlen := int(binary.BigEndian.Uint16(d[3:]))
+			if list+2 <= len(d) && list >= 3 && d[2] == 0 && nlen+3 <= list {
+				msg.set("tls.handshake.extensions_server_name", text(d[5:5+nlen]))
+				sni = true
+			}
+		case et == 16 && msg.values["tls.handshake.extensions_alpn_str"].Bytes == nil && len(d) >= 3:
+			list := int(binary.BigEndian.Uint16(d))
+			plen := int(d[2])
+			if list+2 <= len(d) && plen >= 1 && plen+1 <= list {
+				msg.set("tls.handshake.extensions_alpn_str", text(d[3:3+plen]))
+			}
+		}
+	}
+	return msg, sni
+}
+
+// helloCut reports whether the handshake message or its record goes on
+// past w.
+func helloCut(w []byte) bool {
+	recEnd := 5 + int(binary.BigEndian.Uint16(w[3:5]))
+	hsEnd := 9 + (int(w[6])<<16 | int(binary.BigEndian.Uint16(w[7:9])))
+	return recEnd > len(w) || hsEnd > len(w)
+}
+
+// l7Value is a field of the current rule's view of the packet.
+func l7Value(ref rules.FieldRef, p *Packet) Value {
+	f := ref.Field
+	m := p.l7Msg(f.Header)
+	if m == nil || !m.present {
+		return Value{}
+	}
+	name := f.Name
+	if f.L7 != nil && f.L7.Header != "" {
+		name = "hdr:" + f.L7.Header
+	}
+	return m.values[name]
+}
+
+// l7Msg returns the current rule's view of protocol h: decoded, and seen on
+// the rule's ports (or, for an HTTP request, anywhere).
+func (p *Packet) l7Msg(h rules.Header) *l7Msg {
+	l := p.l7
+	if l == nil || p.rule == nil {
+		return nil
+	}
+	var m *l7Msg
+	switch h {
+	case rules.HdrHTTP:
+		m = l.http
+		if l.request {
+			return m
+		}
+	case rules.HdrDNS:
+		m = l.dns
+	case rules.HdrTLS:
+		m = l.tls
+	}
+	if m == nil || !l.on(rulePorts(p.rule, h)) {
+		return nil
+	}
+	return m
+}
+
+func init() {
+	for _, h := range rules.L7Protocols {
+		h := h
+		protocols[h.String()] = func(p *Packet) bool { m := p.l7Msg(h); return m != nil && m.present }
+	}
+}

@@ -1,0 +1,207 @@
+package runtime_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/lang"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// Adversarial L7 payloads through the kernel and the reference evaluator:
+// every prefix of an HTTP request, a DNS message and a ClientHello (a header
+// line, a label, an extension cut at every byte), lying lengths, DNS names
+// with compression pointers and loops, labels of 63 bytes, names past the
+// maximum, huge headers, and ClientHellos split across two segments. The
+// kernel must log exactly what the reference does (never a wrong value) and
+// every program must load (never a verifier failure).
+
+const l7DiffRules = `
+rule http_all {
+    log http.request, http.request.method, http.request.uri, http.request.version, http.host, http.user_agent, http.referer, http.content_type, http.content_length_header, http.authorization, http.cookie, http.header["X-Request-Id"], http.header["Set-Cookie"]
+    maxlen http.request.uri 512
+    unredact http.cookie
+}
+rule http_tests {
+    hook xdp
+    ports http 9000
+    match http && (http.host == "example.com" || http.request.uri matches "^/api" || http.user_agent contains "curl" || lower(http.request.method) in {"get", "post"} || http.header["x-request-id"] matches "42$")
+    log tcp.dstport, http.host, http.request.uri
+}
+rule dns_all {
+    log dns.id, dns.flags.response, dns.flags.rcode, dns.count.queries, dns.count.answers, dns.qry.name, dns.qry.type, dns.qry.class
+}
+rule dns_tests {
+    hook xdp
+    ports dns 5353
+    match dns.qry.name matches "(?i)\\.example\\.com$" || dns.qry.name == "<Root>" || dns.qry.type in {28, 65} || dns.flags.rcode == 3
+    log dns.qry.name
+}
+rule tls_all {
+    log tcp.len, tls.record.version, tls.handshake.type, tls.handshake.version, tls.handshake.extensions_server_name, tls.handshake.extensions_alpn_str
+}
+rule tls_tests {
+    hook xdp
+    ports tls 8443
+    match tls.handshake.extensions_server_name contains "example" || tls.handshake.extensions_alpn_str == "h2" || tls.handshake.type == 2
+    log tls.handshake.extensions_server_name, tls.handshake.extensions_alpn_str
+}
+`
+
+func l7DiffRuleSet(t *testing.T) *rules.RuleSet {
+	t.Helper()
+	f, diags := lang.ParseDSL("l7diff.rules", []byte(l7DiffRules))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	rs, diags := rules.Check(f)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return rs
+}
+
+// prefixes returns a frame for every prefix of payload (at most max of
+// them, evenly spread, always with the whole payload).
+func prefixes(payload []byte, build func([]byte) []byte, max int) [][]byte {
+	var out [][]byte
+	step := max1(len(payload)/max, 1)
+	for n := 0; n < len(payload); n += step {
+		out = append(out, build(payload[:n]))
+	}
+	return append(out, build(payload))
+}
+
+func max1(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func tcpTo(port uint16, seq uint32) func([]byte) []byte {
+	return func(p []byte) []byte {
+		return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(40000, port).Seq(seq).Flags(testpkt.ACK | testpkt.PSH).Payload(p).Bytes()
+	}
+}
+
+func udpTo(port uint16) func([]byte) []byte {
+	return func(p []byte) []byte {
+		return testpkt.New().IPv4("10.0.0.1", "10.0.0.2").UDP(40000, port).Payload(p).Bytes()
+	}
+}
+
+func l7AdversarialFrames() [][]byte {
+	var frames [][]byte
+	req := testpkt.HTTPRequest("GET", "/api/v1?id=42", "HTTP/1.1", "Host: example.com", "User-Agent: curl/8",
+		"X-Request-Id:  r-42", "Cookie: a=b", "Authorization: Bearer xyz", "Content-Length: 12")
+	frames = append(frames, prefixes(req, tcpTo(80, 1), 400)...)
+	frames = append(frames, prefixes(bytes.ReplaceAll(req, []byte("\r\n"), []byte("\n")), tcpTo(9000, 1), 40)...)
+	huge := testpkt.HTTPRequest("POST", "/"+strings.Repeat("u", 3000), "HTTP/1.1", "Cookie: "+strings.Repeat("c", 900), "Host: late.example.com")
+	frames = append(frames, tcpTo(80, 1)(huge), tcpTo(80, 1)(huge[:2000]))
+	frames = append(frames, tcpTo(80, 1)(testpkt.HTTPRequest("GET", "/", "HTTP/1.1", "Host:"+strings.Repeat(" ", 16)+"sixteen", "User-Agent:"+strings.Repeat("\t", 17)+"seventeen")))
+
+	q := testpkt.DNSMessage(0x4242, 0x0100, 1, 0, testpkt.DNSName("www.example.com"), 28, 1)
+	frames = append(frames, prefixes(q, udpTo(53), 60)...)
+	frames = append(frames, prefixes(testpkt.DNSOverTCP(q), tcpTo(53, 7), 60)...)
+	l63 := strings.Repeat("a", 63)
+	for _, name := range [][]byte{
+		testpkt.DNSName(l63 + "." + l63 + "." + l63 + "." + strings.Repeat("b", 61)), // 255 on the wire
+		testpkt.DNSName(l63 + "." + l63 + "." + l63 + "." + strings.Repeat("b", 62)), // 256
+		testpkt.DNSName(strings.Repeat("x.", 127)),                                   // 255 in 127 labels
+		{0xc0, 0x0c},                    // a pointer to itself
+		{1, 'a', 0xc0, 0x0c},            // a pointer back to the name's start: a loop
+		{1, 'a', 0xc0, 0x00},            // into the header
+		{64, 'a'},                       // a label over 63 (0x40: extended)
+		{0x80, 1},                       // reserved label type
+		testpkt.DNSName(""),             // the root
+		append(testpkt.DNSName("a"), 9), // extra byte
+	} {
+		frames = append(frames, udpTo(53)(testpkt.DNSMessage(1, 0x0100, 1, 0, name, 1, 1)))
+	}
+	frames = append(frames, udpTo(53)(append(testpkt.DNSMessage(9, 0x8183, 1, 1, testpkt.DNSName("nx.example.com"), 1, 1), 0xc0, 12, 0, 1, 0, 1)))
+
+	ch := testpkt.TLSHello{Type: 1, SessionID: make([]byte, 32), CipherSuites: []uint16{0x1301, 0x1302, 0x1303, 0xc02b},
+		Extensions: []testpkt.TLSExt{testpkt.PaddingExt(40), testpkt.SNIExt("www.example.com"), testpkt.ALPNExt("h2", "http/1.1")}}.Bytes()
+	frames = append(frames, prefixes(ch, tcpTo(443, 100), 300)...)
+	for _, at := range []int{3, 6, 7, 43, 44, 76, 77, 78} {
+		lie := append([]byte(nil), ch...)
+		binary.BigEndian.PutUint16(lie[at:], 0xffff)
+		frames = append(frames, tcpTo(443, 100)(lie))
+		binary.BigEndian.PutUint16(lie[at:], 1)
+		frames = append(frames, tcpTo(443, 100)(lie))
+	}
+	sh := testpkt.TLSHello{Type: 2, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2")}}.Bytes()
+	frames = append(frames, prefixes(sh, tcpTo(8443, 5), 40)...)
+	return frames
+}
+
+// l7SplitHellos are ClientHellos in two segments, the server name in the
+// second: in order (held, then finished), with a wrong sequence number, the
+// second segment alone, and one cut in three.
+func l7SplitHellos() [][]byte {
+	big := testpkt.TLSHello{Type: 1, SessionID: make([]byte, 32), CipherSuites: make([]uint16, 200),
+		Extensions: []testpkt.TLSExt{testpkt.PaddingExt(600), testpkt.SNIExt("split.example.com"), testpkt.ALPNExt("h2")}}.Bytes()
+	var frames [][]byte
+	for i, cut := range []int{300, 700, 1000, 1100} {
+		seq := uint32(1000 * (i + 1))
+		frames = append(frames, tcpTo(443, seq)(big[:cut]), tcpTo(443, seq+uint32(cut))(big[cut:]))
+	}
+	frames = append(frames, tcpTo(443, 9000)(big[:500]), tcpTo(443, 9999)(big[500:]), tcpTo(443, 9500)(big[500:]))
+	frames = append(frames, tcpTo(443, 20000)(big[:400]), tcpTo(443, 20400)(big[400:800]), tcpTo(443, 20800)(big[800:]))
+	return frames
+}
+
+func TestL7KernelVsReference(t *testing.T) {
+	kerneltest.Require(t)
+	rs := l7DiffRuleSet(t)
+	for name, frames := range map[string][][]byte{"adversarial": l7AdversarialFrames(), "split_hellos": l7SplitHellos()} {
+		t.Run(name, func(t *testing.T) {
+			for lo := 0; lo < len(frames); lo += 200 {
+				batch := frames[lo:min(lo+200, len(frames))]
+				d, _, err := diffFrames(rs, batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d != "" {
+					t.Fatalf("kernel and reference disagree\n%s", d)
+				}
+			}
+		})
+	}
+}
+
+// TestL7ReferenceValues pins some outcomes of the adversarial frames, so
+// that the kernel and the reference cannot agree on nothing: the split
+// ClientHello's server name comes out once, on its second segment.
+func TestL7ReferenceValues(t *testing.T) {
+	rs := l7DiffRuleSet(t)
+	out, err := compiler.Compile(rs, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{NoKernel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i, fr := range l7SplitHellos()[:2] {
+		s, err := replayFrame(ref, out.Schema, i+1, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, s)
+	}
+	if strings.Contains(lines[0], `"tls.handshake.type":1`) {
+		t.Errorf("the first segment of a held ClientHello shows TLS:\n%s", lines[0])
+	}
+	if !strings.Contains(lines[1], `"tls.handshake.extensions_server_name":"split.example.com"`) {
+		t.Errorf("the second segment does not carry the server name:\n%s", lines[1])
+	}
+}
