@@ -41,6 +41,11 @@ func (g *gen) l7DNS(tcp bool) {
 	for _, s := range g.rec.headerSlots(rules.HdrDNS) {
 		g.copyRaw(asm.R2, int16(s.key.offset), asm.R10, s.off, s.size)
 	}
+	query := b.NewLabel("dns.query")
+	b.Emit(asm.LoadMem(asm.R1, asm.R2, 2, asm.Byte), asm.JSet.Imm(asm.R1, 0x80, query+".r"), asm.Ja.Label(query))
+	b.Label(query + ".r")
+	g.l7SetFact(FactDNSResponse)
+	b.Label(query)
 	if !g.dnsQuestion() {
 		b.Label(end)
 		return

@@ -36,6 +36,7 @@ const (
 	FactTLS          = 16 // a TLS record header
 	FactTLSHandshake = 17 // a handshake message header that fits its record
 	FactTLSHello     = 18 // a ClientHello or ServerHello with its version
+	FactDNSResponse  = 19 // a DNS response: dns.flags.rcode (Wireshark shows it in responses only)
 )
 
 // l7Fact returns the fact of an L7 field. String fields have their own
@@ -54,6 +55,8 @@ func l7Fact(ref rules.FieldRef) int {
 		switch f.Name {
 		case "dns.qry.name", "dns.qry.type", "dns.qry.class":
 			return FactDNSQuery
+		case "dns.flags.rcode":
+			return FactDNSResponse
 		}
 		return FactDNS
 	case rules.HdrTLS:
@@ -72,7 +75,7 @@ func l7Fact(ref rules.FieldRef) int {
 // not see the protocol on a packet's ports).
 var l7Facts = map[rules.Header]int32{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest,
-	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery,
+	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse,
 	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
 }
 

@@ -119,7 +119,7 @@ var l7Fields = []*Field{
 	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 or those of `ports dns`: its 12-byte header at the start of the payload."),
 	{Name: "dns.id", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Offset: 0, Size: 2, Doc: "Transaction ID."},
 	{Name: "dns.flags.response", Type: TypeBool, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x8000, Shift: 15, Doc: "Response (QR bit)."},
-	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code (0 no error, 3 no such name)."},
+	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code of a response (0 no error, 3 no such name); absent in a query, as in Wireshark."},
 	{Name: "dns.count.queries", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 4, Size: 2, Doc: "Number of questions."},
 	{Name: "dns.count.answers", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 6, Size: 2, Doc: "Number of answer records."},
 	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); compression pointers are followed backwards only. Compared case-insensitively."),

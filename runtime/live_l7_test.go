@@ -1,18 +1,13 @@
 package runtime_test
 
 import (
-	"encoding/binary"
-	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/l7test"
 	"github.com/hdrlog/hdrlog/internal/netns"
 	"github.com/hdrlog/hdrlog/runtime"
 )
@@ -53,156 +48,6 @@ rule tls_xdp {
 }
 `
 
-// l7ServeHTTP serves 200 OK in namespace B on addr.
-func l7ServeHTTP(t *testing.T, p *netns.Pair, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := p.Do("B", func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-}
-
-// l7ServeDNS answers every query in namespace B, over UDP and TCP on addr,
-// with NXDOMAIN and the question echoed.
-func l7ServeDNS(t *testing.T, p *netns.Pair, addr string) {
-	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	err := p.Do("B", func() (err error) {
-		if pc, err = net.ListenPacket("udp", addr); err != nil {
-			return err
-		}
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close(); ln.Close() })
-	answer := func(q []byte) []byte {
-		if len(q) < 12 {
-			return nil
-		}
-		r := append([]byte(nil), q...)
-		r[2] |= 0x80                         // response
-		r[3] = r[3]&0xf0 | 3                 // NXDOMAIN
-		binary.BigEndian.PutUint16(r[6:], 0) // no answers
-		return r
-	}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if r := answer(buf[:n]); r != nil {
-				pc.WriteTo(r, from)
-			}
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				var l [2]byte
-				for {
-					if _, err := l7ReadFull(c, l[:]); err != nil {
-						return
-					}
-					q := make([]byte, binary.BigEndian.Uint16(l[:]))
-					if _, err := l7ReadFull(c, q); err != nil {
-						return
-					}
-					r := answer(q)
-					c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(r))), r...))
-				}
-			}()
-		}
-	}()
-}
-
-func l7ReadFull(c net.Conn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.Read(b[n:])
-		if err != nil {
-			return n, err
-		}
-		n += m
-	}
-	return n, nil
-}
-
-// l7TLSServer starts openssl s_server in namespace B on port 443 with a fresh
-// self-signed certificate.
-func l7TLSServer(t *testing.T, p *netns.Pair, port int) {
-	t.Helper()
-	dir := t.TempDir()
-	key, cert := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
-	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-		"-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=hdrlog.test", "-days", "1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl req: %v\n%s", err, out)
-	}
-	if _, err := p.Start("B", "openssl", "s_server", "-accept", fmt.Sprint(port), "-cert", cert, "-key", key,
-		"-alpn", "h2,http/1.1", "-quiet", "-naccept", "10"); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until it listens.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var c net.Conn
-		err := p.Do("A", func() (err error) {
-			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(p.AddrB, uint16(port)).String(), time.Second)
-			return err
-		})
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("openssl s_server does not listen: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// l7TLSClient runs openssl s_client from namespace A and returns its source port.
-func l7TLSClient(t *testing.T, p *netns.Pair, port int, sni string, extra ...string) {
-	t.Helper()
-	args := append([]string{"s_client", "-connect", netip.AddrPortFrom(p.AddrB, uint16(port)).String(), "-servername", sni, "-alpn", "h2,http/1.1"}, extra...)
-	cmd, err := p.Command("A", "openssl", args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdin = strings.NewReader("")
-	done := make(chan error, 1)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil && !strings.Contains(out.String(), "CONNECTED") {
-			t.Fatalf("openssl s_client: %v\n%s", err, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("openssl s_client did not finish:\n%s", out.String())
-	}
-}
-
 func TestLiveL7(t *testing.T) {
 	kerneltest.RequireRoot(t)
 	for _, tool := range []string{"curl", "dig", "openssl"} {
@@ -213,21 +58,11 @@ func TestLiveL7(t *testing.T) {
 	as := attachIn(t, p, "B", p.PeerIf, c)
 	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces()})
 
-	l7ServeHTTP(t, p, netip.AddrPortFrom(p.AddrB, 80).String())
-	l7ServeDNS(t, p, netip.AddrPortFrom(p.AddrB, 53).String())
-	l7TLSServer(t, p, 443)
+	l7test.ServeHTTP(t, p, netip.AddrPortFrom(p.AddrB, 80).String())
+	l7test.ServeDNS(t, p, netip.AddrPortFrom(p.AddrB, 53).String())
+	l7test.TLSServer(t, p, 443)
 
-	url := fmt.Sprintf("http://%s/hello/world?x=1", p.AddrB)
-	if out, err := p.Run("A", "curl", "-sS", "-m", "5", "-H", "Host: WWW.Example.COM", "-H", "X-Request-Id: live-42",
-		"-u", "user:secret", "-A", "hdrlog-live/1.0", url); err != nil {
-		t.Fatalf("curl: %v\n%s", err, out)
-	}
-	for _, proto := range []string{"+notcp", "+tcp"} {
-		if out, err := p.Run("A", "dig", "@"+p.AddrB.String(), "-p", "53", proto, "+tries=1", "+time=3", "www.dig.test", "AAAA"); err != nil {
-			t.Fatalf("dig %s: %v\n%s", proto, err, out)
-		}
-	}
-	l7TLSClient(t, p, 443, "sni.hdrlog.test")
+	l7test.Clients(t, p, false)
 
 	want := []string{"http_tc", "http_xdp", "dns_tc", "dns_xdp", "tls_tc", "tls_xdp"}
 	objs := s.waitFor(t, "events of every L7 rule", 10*time.Second, func(objs []map[string]any) bool {
@@ -289,18 +124,11 @@ rule tls_xdp { hook xdp match tls log tcp.len, tls.handshake.type, tls.handshake
 rule seg_tc { match tcp.dstport == 443 && tcp.len > 0 log tcp.len }
 `, 0)
 	p := netns.NewPair(t)
-	for _, args := range [][]string{
-		{"-n", p.NSB, "route", "replace", p.Prefix4().String(), "dev", p.PeerIf, "advmss", "250"},
-		{"-n", p.NSA, "link", "set", "dev", p.HostIf, "gso_max_segs", "1"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
-	}
+	l7test.SplitClientHellos(t, p)
 	as := attachIn(t, p, "B", p.PeerIf, c)
 	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces()})
-	l7TLSServer(t, p, 443)
-	l7TLSClient(t, p, 443, "held.hdrlog.test", "-cipher", "ALL:@SECLEVEL=0")
+	l7test.TLSServer(t, p, 443)
+	l7test.TLSClient(t, p, 443, "held.hdrlog.test", l7test.SplitArgs...)
 	objs := s.waitFor(t, "the held ClientHello at both hooks", 10*time.Second, func(objs []map[string]any) bool {
 		return len(byRule(objs, "tls_tc")) > 0 && len(byRule(objs, "tls_xdp")) > 0
 	})

@@ -305,7 +305,9 @@ func decodeDNS(w []byte, base int) *l7Msg {
 	u16 := func(b []byte) Value { return num(binary.BigEndian.Uint16(b)) }
 	msg.set("dns.id", u16(h[0:]))
 	msg.set("dns.flags.response", flag(h[2]&0x80 != 0))
-	msg.set("dns.flags.rcode", num(h[3]&0x0f))
+	if h[2]&0x80 != 0 {
+		msg.set("dns.flags.rcode", num(h[3]&0x0f)) // responses only, as in Wireshark
+	}
 	msg.set("dns.count.queries", u16(h[4:]))
 	msg.set("dns.count.answers", u16(h[6:]))
 	if binary.BigEndian.Uint16(h[4:]) == 0 {
