@@ -31,6 +31,18 @@ func dumpFile(f *rules.File) string {
 		for _, d := range r.Dups {
 			fmt.Fprintf(&b, "  duplicate %s %s\n", d.Keyword, spanString(d.Span))
 		}
+		for _, p := range r.Ports {
+			fmt.Fprintf(&b, "  ports %s %s proto %s\n", p.Proto, spanString(p.Span), spanString(p.ProtoSpan))
+			for _, l := range p.Ports {
+				fmt.Fprintf(&b, "    port %s\n", litString(l))
+			}
+		}
+		for _, m := range r.MaxLen {
+			fmt.Fprintf(&b, "  maxlen %s %s %s\n", m.Field.Name, spanString(m.Field.Span), litString(m.Value))
+		}
+		for _, u := range r.Unredact {
+			fmt.Fprintf(&b, "  unredact %s %s\n", u.Name, spanString(u.Span))
+		}
 	}
 	return b.String()
 }
@@ -39,6 +51,9 @@ func dumpExpr(b *strings.Builder, e rules.Expr, indent int) {
 	pad := strings.Repeat(" ", indent)
 	field := func(fn rules.FieldName, mask *rules.Literal) {
 		fmt.Fprintf(b, "%s  field %s %s\n", pad, fn.Name, spanString(fn.Span))
+		if fn.Func != "" {
+			fmt.Fprintf(b, "%s  function %s %s\n", pad, fn.Func, spanString(fn.FuncSpan))
+		}
 		if mask != nil {
 			fmt.Fprintf(b, "%s  mask %s\n", pad, litString(mask))
 		}

@@ -31,7 +31,8 @@ var hclFileSchema = &hcl.BodySchema{
 }
 
 var hclRuleSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "hook"}, {Name: "match"}, {Name: "log"}},
+	Attributes: []hcl.AttributeSchema{{Name: "hook"}, {Name: "match"}, {Name: "log"},
+		{Name: "ports"}, {Name: "maxlen"}, {Name: "unredact"}}, // hcl_l7.go
 }
 
 // ParseHCL parses a .hcl rule file into the rules syntax tree. Like ParseDSL
@@ -112,6 +113,7 @@ func (p *hclParser) rule(b *hcl.Block) *rules.RuleDecl {
 			Hint:    `name the fields to log, e.g. log = ["ip.src", "ip.dst"]`,
 		})
 	}
+	p.l7Attributes(name, content, d)
 	if len(p.diags.Errors()) > nerr {
 		return nil
 	}

@@ -251,7 +251,7 @@ var unknownHints = map[rune]string{
 	';':  "statements need no separator: remove the ;",
 	'-':  "values are unsigned; a range in a set is written lo..hi, e.g. {1024..65535}",
 	'~':  "write matches for a regular-expression match",
-	'[':  "field slices (field[0:2]) are not supported",
+	'[':  `field slices (field[0:2]) are not supported; a header is named in quotes: http.header["X-Request-Id"]`,
 	']':  "field slices (field[0:2]) are not supported",
 	'/':  "a prefix length follows its address without spaces, e.g. 10.0.0.0/8",
 	'$':  "variables and macros are not supported",

@@ -266,7 +266,7 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 			}
 			for _, p := range DefaultPorts[h] {
 				if uint16(u) == p {
-					c.warnf(lit.Span, "remove it", "%d is already a %s port", u, pd.Proto)
+					c.warnf(lit.Span, "remove it", "%d is already one of the default %s ports", u, pd.Proto)
 				}
 			}
 			set[uint16(u)] = true
