@@ -128,30 +128,31 @@ const notFound = 0xffff
 // sPos and before sLim (window positions), eight bytes at a time; the
 // result (or notFound) goes to sRes. The pattern is the byte repeated in all
 // eight bytes of sPat. It is a callback: call it through bpf_loop with
-// l7WinSize/8 iterations at most.
+// l7WinSize/8/findWords iterations at most.
 const fnFindByte = "hdrlog_l7_find"
 
 func (g *gen) emitFindByte() {
 	b := g.b
 	none, hit := b.NewLabel("find.none"), b.NewLabel("find.hit")
-	b.Comment("w = 8 window bytes at pos, as a little-endian word")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLim), asm.DWord))
-	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, none), asm.JGT.Imm(asm.R1, l7WinSize-1, none))
-	b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R1))
-	b.Emit(asm.LoadMem(asm.R4, asm.R3, l7Win, asm.DWord), asm.HostTo(asm.LE, asm.R4, asm.DWord))
-	b.Comment("x = w ^ pattern; z = 0x80 in each byte of x that is zero (exact, no borrow)")
-	b.Emit(asm.LoadMem(asm.R5, asm.R9, stF(sPat), asm.DWord), asm.Xor.Reg(asm.R4, asm.R5))
-	b.Emit(asm.LoadImm(asm.R5, 0x7f7f7f7f7f7f7f7f, asm.DWord))
-	b.Emit(asm.Mov.Reg(asm.R0, asm.R4), asm.And.Reg(asm.R0, asm.R5), asm.Add.Reg(asm.R0, asm.R5))
-	b.Emit(asm.Or.Reg(asm.R0, asm.R4), asm.Or.Reg(asm.R0, asm.R5), asm.Xor.Imm(asm.R0, -1))
-	b.Comment("keep the bytes before the limit")
-	full := b.NewLabel("find.full")
-	b.Emit(asm.Mov.Reg(asm.R3, asm.R2), asm.Sub.Reg(asm.R3, asm.R1), asm.JGE.Imm(asm.R3, 8, full))
-	b.Emit(asm.LSh.Imm(asm.R3, 3), asm.Mov.Imm(asm.R4, 1), asm.LSh.Reg(asm.R4, asm.R3), asm.Sub.Imm(asm.R4, 1), asm.And.Reg(asm.R0, asm.R4))
-	b.Label(full)
-	b.Emit(asm.JNE.Imm(asm.R0, 0, hit))
-	b.Emit(asm.Add.Imm(asm.R1, 8), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
-	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, none))
+	b.Emit(asm.LoadMem(asm.R5, asm.R9, stF(sPat), asm.DWord))
+	for range findWords {
+		b.Comment("w = 8 window bytes at pos, as a little-endian word")
+		b.Emit(asm.JGE.Reg(asm.R1, asm.R2, none), asm.JGT.Imm(asm.R1, l7WinSize-1, none))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R1))
+		b.Emit(asm.LoadMem(asm.R4, asm.R3, l7Win, asm.DWord), asm.HostTo(asm.LE, asm.R4, asm.DWord))
+		b.Comment("x = w ^ pattern; z = 0x80 in each byte of x that is zero (exact, no borrow)")
+		b.Emit(asm.Xor.Reg(asm.R4, asm.R5), asm.LoadImm(asm.R3, 0x7f7f7f7f7f7f7f7f, asm.DWord))
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R4), asm.And.Reg(asm.R0, asm.R3), asm.Add.Reg(asm.R0, asm.R3))
+		b.Emit(asm.Or.Reg(asm.R0, asm.R4), asm.Or.Reg(asm.R0, asm.R3), asm.Xor.Imm(asm.R0, -1))
+		b.Comment("keep the bytes before the limit")
+		full := b.NewLabel("find.full")
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R2), asm.Sub.Reg(asm.R3, asm.R1), asm.JGE.Imm(asm.R3, 8, full))
+		b.Emit(asm.LSh.Imm(asm.R3, 3), asm.Mov.Imm(asm.R4, 1), asm.LSh.Reg(asm.R4, asm.R3), asm.Sub.Imm(asm.R4, 1), asm.And.Reg(asm.R0, asm.R4))
+		b.Label(full)
+		b.Emit(asm.JNE.Imm(asm.R0, 0, hit), asm.Add.Imm(asm.R1, 8))
+	}
+	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
 	g.ret(0)
 	b.Label(hit)
 	b.Comment("the first match: index of the lowest set bit's byte, by a de Bruijn-like multiply")
@@ -164,6 +165,9 @@ func (g *gen) emitFindByte() {
 	g.ret(1)
 }
 
+// findWords is how many words the finder examines per callback.
+const findWords = 4
+
 // repeat8 is a byte repeated in the eight bytes of a word.
 func repeat8(c byte) int64 { return int64(0x0101010101010101 * uint64(c)) }
 
@@ -175,9 +179,9 @@ func (g *gen) find(c byte, fromCallback bool) {
 	b.Emit(asm.LoadImm(asm.R1, repeat8(c), asm.DWord), asm.StoreMem(asm.R9, stF(sPat), asm.R1, asm.DWord))
 	b.Emit(asm.Mov.Imm(asm.R1, notFound), asm.StoreMem(asm.R9, stF(sRes), asm.R1, asm.DWord))
 	if fromCallback {
-		g.l7LoopFromCallback(l7WinSize/8+1, fnFindByte, g.emitFindByte)
+		g.l7LoopFromCallback(l7WinSize/8/findWords+1, fnFindByte, g.emitFindByte)
 	} else {
-		g.l7Loop(l7WinSize/8+1, g.l7CtxOff(), fnFindByte, g.emitFindByte)
+		g.l7Loop(l7WinSize/8/findWords+1, g.l7CtxOff(), fnFindByte, g.emitFindByte)
 	}
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sRes), asm.DWord))
 }

@@ -138,6 +138,6 @@ func (o *Output) l7Maps(spec *ebpf.CollectionSpec) {
 	}
 	if uses[TLSHeldMap] {
 		spec.Maps[TLSHeldMap] = &ebpf.MapSpec{Name: TLSHeldMap, Type: ebpf.LRUHash, KeySize: l7KeySize, ValueSize: l7HeldValue, MaxEntries: l7HeldEntries}
-		spec.Maps[TLSPendingMap] = &ebpf.MapSpec{Name: TLSPendingMap, Type: ebpf.Array, KeySize: 4, ValueSize: 4 * l7Buckets, MaxEntries: hooks}
+		spec.Maps[TLSPendingMap] = &ebpf.MapSpec{Name: TLSPendingMap, Type: ebpf.Array, KeySize: 4, ValueSize: 4 * (l7Buckets + 1), MaxEntries: hooks}
 	}
 }

@@ -46,15 +46,30 @@ func (g *gen) tlsFlowKey(fail string) {
 	b.Emit(asm.StoreMem(asm.R9, stF(sHash), asm.R1, asm.DWord))
 }
 
-// pendingBucket sets R0 to the bucket's counter in tls_pending, or jumps to
-// fail. It clobbers R1-R5.
-func (g *gen) pendingBucket(fail string) {
+// pendingRow sets R0 to the hook's counters in tls_pending (l7Buckets
+// buckets, then the hook's total), or jumps to fail. It clobbers R1-R5.
+func (g *gen) pendingRow(fail string) {
 	b := g.b
 	b.Emit(asm.StoreImm(asm.R10, keyOff, int64(hookKey(g.hook)), asm.Word))
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, keyOff))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(TLSPendingMap), asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail))
+}
+
+// pendingBucket sets R0 to the flow's bucket counter, or jumps to fail.
+func (g *gen) pendingBucket(fail string) {
+	b := g.b
+	g.pendingRow(fail)
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHash), asm.DWord), asm.JGT.Imm(asm.R1, l7Buckets-1, fail))
 	b.Emit(asm.LSh.Imm(asm.R1, 2), asm.Add.Reg(asm.R0, asm.R1))
+}
+
+// countHeld adds delta to the flow's bucket and to the hook's total.
+func (g *gen) countHeld(delta int32, fail string) {
+	b := g.b
+	g.pendingRow(fail)
+	b.Emit(asm.Mov.Imm(asm.R1, delta), asm.Mov.Reg(asm.R2, asm.R0), asm.Add.Imm(asm.R2, 4*l7Buckets), asm.StoreXAdd(asm.R2, asm.R1, asm.Word))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sHash), asm.DWord), asm.JGT.Imm(asm.R2, l7Buckets-1, fail))
+	b.Emit(asm.LSh.Imm(asm.R2, 2), asm.Add.Reg(asm.R0, asm.R2), asm.StoreXAdd(asm.R0, asm.R1, asm.Word))
 }
 
 // forgetHeld deletes the flow's held ClientHello and counts it out of its
@@ -63,8 +78,7 @@ func (g *gen) forgetHeld(done string) {
 	b := g.b
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(TLSHeldMap), asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Imm(asm.R2, int32(stF(sKey))))
 	b.Emit(asm.FnMapDeleteElem.Call(), asm.JNE.Imm(asm.R0, 0, done))
-	g.pendingBucket(done)
-	b.Emit(asm.Mov.Imm(asm.R1, -1), asm.StoreXAdd(asm.R0, asm.R1, asm.Word))
+	g.countHeld(-1, done)
 }
 
 // l7TLSContinue: when the flow has a held ClientHello and this segment
@@ -76,6 +90,9 @@ func (g *gen) l7TLSContinue() {
 	b.Comment("TLS: does this segment continue a held ClientHello?")
 	b.Emit(asm.Mov.Imm(asm.R1, -1), asm.StoreMem(asm.R9, stF(sHash), asm.R1, asm.DWord))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(rules.HdrTLS), asm.Byte), asm.JEq.Imm(asm.R1, 0, end))
+	b.Comment("nothing held at this hook: no flow key to build")
+	g.pendingRow(end)
+	b.Emit(asm.LoadMem(asm.R1, asm.R0, 4*l7Buckets, asm.Word), asm.JEq.Imm(asm.R1, 0, end))
 	g.tlsFlowKey(end)
 	g.pendingBucket(end)
 	b.Emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.Word), asm.JEq.Imm(asm.R1, 0, end))
@@ -85,10 +102,10 @@ func (g *gen) l7TLSContinue() {
 	b.Emit(asm.FnKtimeGetNs.Call(), asm.LoadMem(asm.R1, asm.R8, 0, asm.DWord), asm.Sub.Reg(asm.R0, asm.R1))
 	b.Emit(asm.LoadImm(asm.R1, rules.TLSHoldNanos, asm.DWord), asm.JGT.Reg(asm.R0, asm.R1, drop))
 	b.Emit(asm.LoadMem(asm.R1, asm.R8, 12, asm.Word), asm.JEq.Imm(asm.R1, 0, drop), asm.JGT.Imm(asm.R1, rules.TLSHoldBytes, drop))
-	b.Comment("the held bytes into the window")
-	for off := int16(0); off < rules.TLSHoldBytes; off += 8 {
-		b.Emit(asm.LoadMem(asm.R2, asm.R8, 16+off, asm.DWord), asm.StoreMem(asm.R9, l7Win+off, asm.R2, asm.DWord))
-	}
+	b.Comment("the held bytes into the window, eight at a time (the held value's pointer next to the context)")
+	b.Emit(asm.StoreMem(asm.R10, g.l7CtxOff()-16, asm.R8, asm.DWord))
+	g.l7Loop(rules.TLSHoldBytes/8, g.l7CtxOff(), fnCopyHeld, g.emitCopyHeld)
+	b.Emit(asm.LoadMem(asm.R1, asm.R8, 12, asm.Word))
 	b.Comment("then this segment's payload")
 	short := b.NewLabel("cont.short")
 	b.Emit(asm.StoreMem(asm.R9, stF(sAvail), asm.R1, asm.DWord))
@@ -111,6 +128,20 @@ func (g *gen) l7TLSContinue() {
 	b.Label(end)
 }
 
+const fnCopyHeld = "hdrlog_l7_copy_held"
+
+// emitCopyHeld copies word R1 (the index) of a held ClientHello, whose
+// value the caller spilled 16 bytes below the context, into the window.
+func (g *gen) emitCopyHeld() {
+	b := g.b
+	b.Emit(asm.LoadMem(asm.R8, asm.R6, -16, asm.DWord), asm.JGT.Imm(asm.R1, rules.TLSHoldBytes/8-1, ".copy.stop"))
+	b.Emit(asm.LSh.Imm(asm.R1, 3), asm.Mov.Reg(asm.R2, asm.R8), asm.Add.Reg(asm.R2, asm.R1), asm.LoadMem(asm.R3, asm.R2, 16, asm.DWord))
+	b.Emit(asm.Mov.Reg(asm.R4, asm.R9), asm.Add.Reg(asm.R4, asm.R1), asm.StoreMem(asm.R4, l7Win, asm.R3, asm.DWord))
+	g.ret(0)
+	b.Label(".copy.stop")
+	g.ret(1)
+}
+
 // l7TLSHold holds a ClientHello cut before its server name.
 func (g *gen) l7TLSHold() {
 	b, l := g.b, g.l7
@@ -119,7 +150,6 @@ func (g *gen) l7TLSHold() {
 	b.Comment("TLS: hold a ClientHello that goes on in the next segment and whose server name is not in this one")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHello), asm.DWord), asm.JNE.Imm(asm.R1, 1, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sCont), asm.DWord), asm.JNE.Imm(asm.R1, 0, done))
-	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHash), asm.DWord), asm.JGT.Imm(asm.R1, l7Buckets-1, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sStr)+int16(8*sni)+4, asm.Byte), asm.JNE.Imm(asm.R1, 0, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sPLen), asm.DWord))
 	b.Emit(asm.JNE.Reg(asm.R1, asm.R2, done), asm.JGT.Imm(asm.R1, rules.TLSHoldBytes, done))
@@ -128,14 +158,18 @@ func (g *gen) l7TLSHold() {
 	b.Emit(asm.Add.Imm(asm.R2, 5), asm.JGT.Reg(asm.R2, asm.R1, cut))
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sSP), asm.DWord), asm.JLE.Reg(asm.R2, asm.R1, done))
 	b.Label(cut)
+	keyed := b.NewLabel("tls.keyed")
+	b.Comment("the flow key, unless the continuation check built it")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHash), asm.DWord), asm.JLE.Imm(asm.R1, l7Buckets-1, keyed))
+	g.tlsFlowKey(done)
+	b.Label(keyed)
 	b.Emit(asm.FnKtimeGetNs.Call(), asm.StoreMem(asm.R9, l7Held, asm.R0, asm.DWord))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSeq), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sPLen), asm.DWord))
 	b.Emit(asm.StoreMem(asm.R9, l7Held+12, asm.R2, asm.Word), asm.Add.Reg(asm.R1, asm.R2), asm.StoreMem(asm.R9, l7Held+8, asm.R1, asm.Word))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(TLSHeldMap), asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Imm(asm.R2, int32(stF(sKey))))
 	b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Imm(asm.R3, l7Held), asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call())
 	b.Emit(asm.JNE.Imm(asm.R0, 0, done))
-	g.pendingBucket(done)
-	b.Emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.Word))
+	g.countHeld(1, done)
 	b.Comment("held: no TLS on this segment")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.And.Imm(asm.R1, ^l7Facts[rules.HdrTLS]), asm.StoreMem(asm.R9, stF(sFacts), asm.R1, asm.DWord))
 	for _, k := range l.strKeys {
