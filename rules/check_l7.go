@@ -323,6 +323,13 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 		}
 		lf.MaxLen = int(n)
 	}
+	total := 0
+	for _, lf := range r.Log {
+		total += lf.MaxLen
+	}
+	if total > MaxTextPerEvent {
+		c.errorf(d.LogSpan, "log fewer strings, or lower their maxlen", "rule %q logs %d bytes of strings per event; at most %d are allowed", r.Name, total, MaxTextPerEvent)
+	}
 	for _, fn := range d.Unredact {
 		lf := logged(fn, "unredact")
 		if lf == nil {

@@ -64,6 +64,8 @@ const (
 	TLSHoldNanos = 3_000_000_000
 	// MaxMaxLen bounds the bytes of one string field in an event.
 	MaxMaxLen = 1024
+	// MaxTextPerEvent bounds the bytes of strings one event carries.
+	MaxTextPerEvent = 8192
 	// MaxTextLiteral bounds the string literals rules compare with.
 	MaxTextLiteral = 256
 	// MaxPortsPerList bounds the ports of one `ports` statement.
