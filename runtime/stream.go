@@ -124,8 +124,14 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	if err != nil {
 		return s.stats, err
 	}
-	// Cancelling interrupts the reader's wait at once.
-	stop := context.AfterFunc(ctx, func() { _ = rd.Flush() })
+	waiter, err := newRingWaiter(c.Events.FD())
+	if err != nil {
+		return s.stats, err
+	}
+	defer waiter.close()
+	s.waiter = waiter
+	// Cancelling interrupts the wait at once.
+	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
 	return s.stats, s.run(ctx, rd)
 }
@@ -142,6 +148,7 @@ type streamer struct {
 	ifnames  map[uint32]string
 	clockOff int64 // wall-clock ns minus CLOCK_BOOTTIME ns
 	lostSeen []uint64
+	waiter   *ringWaiter
 }
 
 func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, error) {
@@ -184,11 +191,13 @@ func (s *streamer) run(ctx context.Context, rd *ringbuf.Reader) error {
 		// After cancellation one more pass with a deadline in the past
 		// reads whatever is left without waiting.
 		final := ctx.Err() != nil
-		deadline := time.Now().Add(s.opts.PollInterval)
-		if final {
-			deadline = time.Now()
+		if !final {
+			if err := s.waiter.wait(time.Now().Add(s.opts.PollInterval)); err != nil {
+				return fmt.Errorf("wait for events: %w", err)
+			}
 		}
-		rd.SetDeadline(deadline)
+		// Read everything there is without blocking.
+		rd.SetDeadline(time.Now())
 		err := s.readBatch(rd)
 		if ferr := s.out.Flush(); err == nil && ferr != nil {
 			err = fmt.Errorf("write events: %w", ferr)
