@@ -280,9 +280,13 @@ func equalInts(a, b []int) bool {
 // groupCode emits a group's decision tree; it ends by jumping to end.
 func (g *gen) groupCode(gr *group, end string) {
 	g.b.Comment("group of %d rules (%s..%s) by %s: decision tree", len(gr.rules), gr.rules[0].Name, gr.rules[len(gr.rules)-1].Name, refNames(gr.dims))
+	// Every key field must be present: one test of all their facts.
+	var facts int32
 	for _, d := range gr.dims {
-		g.jumpIfAbsent(FactOf(d), end)
+		facts |= 1 << FactOf(d)
 	}
+	reg, off := g.presence()
+	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.And.Imm(asm.R1, facts), asm.JNE.Imm(asm.R1, facts, end))
 	all := make([]int, len(gr.rules))
 	for i := range all {
 		all[i] = i
