@@ -70,7 +70,7 @@ func l7RulesFile(t *testing.T, dir string) string {
 		for _, name := range f.fields {
 			fld, _ := rules.LookupField(name)
 			if fld.Type == rules.TypeString {
-				long = append(long, name+" 1024")
+				long = append(long, name+" 512")
 				if fld.L7.Redact {
 					raw = append(raw, name)
 				}
