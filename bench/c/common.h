@@ -242,12 +242,16 @@ static __always_inline void fill_header(struct event_hdr *h, struct __sk_buff *s
 	h->flags = 0;
 }
 
-/* submit wakes the reader only once WAKEUP_BYTES wait (hdrlog's policy). */
-static __always_inline void submit(void *e)
+/* submit wakes the reader when the event takes the ring's backlog across a
+ * multiple of WAKEUP_BYTES, a power of two (hdrlog's policy). */
+static __always_inline void submit_sized(void *e, __u64 size)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < WAKEUP_BYTES ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 rec = (size + 8 + 7) & ~7ULL; /* record header, 8-byte rounding */
+	__u64 flags = avail / WAKEUP_BYTES != (avail - rec) / WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
+#define submit(e) submit_sized((e), sizeof(*(e)))
 
 /* Logged values: absent fields are zero (the presence bitmap says absent). */
 #define IP4_SRC(p) ((p)->ip4 ? (p)->ip4->saddr : 0)

@@ -19,8 +19,8 @@ const (
 // eventCostResult prices a logged event in the kernel: a matching packet
 // minus the same rule set whose matches never hold (same parse, same
 // tests). Cells measure the steady state (wake-up threshold out of reach,
-// repeat as everywhere); WakeCells hdrlog's default policy, with fewer runs
-// per call because every event past 64 KiB of backlog asks for a wake-up.
+// repeat as everywhere); WakeCells hdrlog's default policy (a wake-up each
+// time the backlog crosses a multiple of 64 KiB), with fewer runs per call.
 type eventCostResult struct {
 	Cells      []*cell
 	WakeCells  []*cell
@@ -29,7 +29,7 @@ type eventCostResult struct {
 }
 
 // defaultWakeRepeat bounds a call with the default wake-up policy: about
-// 1,000 events fill 64 KiB, every later one costs a wake-up.
+// every 1,000th event crosses a multiple of 64 KiB and costs a wake-up.
 const defaultWakeRepeat = 20_000
 
 func (b *bench) benchEventCost() *eventCostResult {

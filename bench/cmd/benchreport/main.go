@@ -58,7 +58,7 @@ func main() {
 		hbin    = flag.String("hdrlog", "", "hdrlog binary for the streaming benchmark (default: bench/out/hdrlog if it exists)")
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
-		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,decode,stream; default all)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,l7,decode,stream; default all)")
 	)
 	flag.Parse()
 	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, listings: *ldir, hdrlog: *hbin,
@@ -131,6 +131,9 @@ func main() {
 	}
 	if run("scale") {
 		r.Scaling = b.benchScaling()
+	}
+	if run("l7") {
+		r.L7 = b.benchL7()
 	}
 	measure.Unpin()
 	if run("decode") {
