@@ -250,7 +250,7 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 		}
 	}
 	for _, r := range rr {
-		walkL7Refs(r.Match, func(ref rules.FieldRef) { use(r, ref) })
+		walkRefs(r.Match, func(ref rules.FieldRef) { use(r, ref) })
 		for _, lf := range r.Log {
 			use(r, lf.Ref)
 		}
@@ -317,32 +317,6 @@ func equalPorts(a, b []uint16) bool {
 		}
 	}
 	return true
-}
-
-// walkL7Refs calls fn for every field occurrence of a predicate.
-func walkL7Refs(p rules.Pred, fn func(rules.FieldRef)) {
-	switch p := p.(type) {
-	case *rules.PredAnd:
-		for _, t := range p.Terms {
-			walkL7Refs(t, fn)
-		}
-	case *rules.PredOr:
-		for _, t := range p.Terms {
-			walkL7Refs(t, fn)
-		}
-	case *rules.PredNot:
-		walkL7Refs(p.X, fn)
-	case *rules.PredExists:
-		fn(p.Ref)
-	case *rules.PredCompare:
-		fn(p.Ref)
-	case *rules.PredInSet:
-		fn(p.Ref)
-	case *rules.PredBitTest:
-		fn(p.Ref)
-	case *rules.PredText:
-		fn(p.Ref)
-	}
 }
 
 // slotKeys are the record slots the L7 stage itself needs.

@@ -153,38 +153,29 @@ func (g *gen) compare(p *rules.PredCompare, target string, want bool) {
 	})
 }
 
+// negations and jumps are the tables of the integer comparisons.
+var negations = map[rules.CmpOp]rules.CmpOp{
+	rules.CmpEq: rules.CmpNe, rules.CmpNe: rules.CmpEq,
+	rules.CmpLt: rules.CmpGe, rules.CmpGe: rules.CmpLt,
+	rules.CmpLe: rules.CmpGt, rules.CmpGt: rules.CmpLe,
+}
+
+var jumps = map[rules.CmpOp]asm.JumpOp{
+	rules.CmpEq: asm.JEq, rules.CmpNe: asm.JNE,
+	rules.CmpLt: asm.JLT, rules.CmpLe: asm.JLE,
+	rules.CmpGt: asm.JGT, rules.CmpGe: asm.JGE,
+}
+
 func negate(op rules.CmpOp) rules.CmpOp {
-	switch op {
-	case rules.CmpEq:
-		return rules.CmpNe
-	case rules.CmpNe:
-		return rules.CmpEq
-	case rules.CmpLt:
-		return rules.CmpGe
-	case rules.CmpLe:
-		return rules.CmpGt
-	case rules.CmpGt:
-		return rules.CmpLe
-	case rules.CmpGe:
-		return rules.CmpLt
+	if n, ok := negations[op]; ok {
+		return n
 	}
 	panic("compiler: cannot negate " + op.String())
 }
 
 func jump32(op rules.CmpOp) asm.JumpOp {
-	switch op {
-	case rules.CmpEq:
-		return asm.JEq
-	case rules.CmpNe:
-		return asm.JNE
-	case rules.CmpLt:
-		return asm.JLT
-	case rules.CmpLe:
-		return asm.JLE
-	case rules.CmpGt:
-		return asm.JGT
-	case rules.CmpGe:
-		return asm.JGE
+	if j, ok := jumps[op]; ok {
+		return j
 	}
 	panic("compiler: no jump for " + op.String())
 }
