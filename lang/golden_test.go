@@ -43,14 +43,20 @@ func rulesFiles(t *testing.T, dir string) []string {
 // TestParseGolden: accepted files parse without diagnostics into the tree
 // of their .golden file, and every span in it agrees with the source.
 func TestParseGolden(t *testing.T) {
-	for _, path := range rulesFiles(t, "parse") {
+	parseGolden(t, rulesFiles(t, "parse"), ".rules", ParseDSL)
+}
+
+// parseGolden checks accepted files of one front end: no diagnostics, every
+// span within the source, the tree equal to the file's .golden.
+func parseGolden(t *testing.T, files []string, ext string, parse func(string, []byte) (*rules.File, rules.Diagnostics)) {
+	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			src, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			name := filepath.Base(path)
-			f, diags := ParseDSL(name, src)
+			f, diags := parse(name, src)
 			if len(diags) > 0 {
 				var b strings.Builder
 				Sources{name: src}.RenderAll(&b, diags)
@@ -61,7 +67,7 @@ func TestParseGolden(t *testing.T) {
 					t.Errorf("%s: %v", what, err)
 				}
 			}
-			golden(t, strings.TrimSuffix(path, ".rules")+".golden", []byte(dumpFile(f)))
+			golden(t, strings.TrimSuffix(path, ext)+".golden", []byte(dumpFile(f)))
 		})
 	}
 }

@@ -23,27 +23,7 @@ func hclFiles(t *testing.T, dir string) []string {
 // tree of their .golden file, and every span agrees with the source (quoted
 // strings with escapes, plain and flush heredocs).
 func TestParseHCLGolden(t *testing.T) {
-	for _, path := range hclFiles(t, "parse") {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := filepath.Base(path)
-			f, diags := ParseHCL(name, src)
-			if len(diags) > 0 {
-				var b strings.Builder
-				Sources{name: src}.RenderAll(&b, diags)
-				t.Fatalf("unexpected diagnostics:\n%s", b.String())
-			}
-			for what, s := range allSpans(f) {
-				if err := spanError(name, src, s); err != nil {
-					t.Errorf("%s: %v", what, err)
-				}
-			}
-			golden(t, strings.TrimSuffix(path, ".hcl")+".golden", []byte(dumpFile(f)))
-		})
-	}
+	parseGolden(t, hclFiles(t, "parse"), ".hcl", ParseHCL)
 }
 
 // TestHCLErrorsGolden: the rendered diagnostics of each file of
