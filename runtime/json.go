@@ -20,6 +20,14 @@ type Meta struct {
 
 const hexDigits = "0123456789abcdef"
 
+// decimalBytes[b] is b in decimal: IPv4 addresses are four look-ups.
+var decimalBytes = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
 // jsonKeys holds the pieces of a schema's JSON lines that never change,
 // quoted once: per rule `","rule":"NAME","iface":`, per field `,"NAME":`.
 type jsonKeys struct {
@@ -52,7 +60,10 @@ func keysOf(s *compiler.Schema) *jsonKeys {
 // hook, [frame,] then the logged fields by name, values as Wireshark prints
 // them (absent fields are null).
 func AppendJSON(buf []byte, s *compiler.Schema, ev *Event, m Meta) []byte {
-	k := keysOf(s)
+	return appendJSON(buf, keysOf(s), ev, m)
+}
+
+func appendJSON(buf []byte, k *jsonKeys, ev *Event, m Meta) []byte {
 	buf = append(buf, `{"time":"`...)
 	buf = AppendTime(buf, m.Time)
 	buf = append(buf, k.rule[ev.Rule]...)
@@ -144,7 +155,12 @@ func AppendValue(buf []byte, v *Value) []byte {
 		return append(buf, "false"...)
 	case compiler.RenderIPv4:
 		buf = append(buf, '"')
-		buf = netip.AddrFrom4([4]byte(v.Bytes)).AppendTo(buf)
+		for i, c := range v.Bytes[:4] {
+			if i > 0 {
+				buf = append(buf, '.')
+			}
+			buf = append(buf, decimalBytes[c]...)
+		}
 		return append(buf, '"')
 	case compiler.RenderIPv6:
 		buf = append(buf, '"')

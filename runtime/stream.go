@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,17 +15,16 @@ import (
 
 // The programs submit events without waking the reader until WakeupBytes
 // wait in the ring (compiler.Options), so the reader polls: it waits for a
-// wake-up or a deadline, whichever comes first, then reads everything there
-// is. The deadline bounds the latency of a quiet stream; the wake-up
-// threshold bounds the ring's fill level under load.
+// wake-up or the next tick of the poll interval, whichever comes first, then
+// reads everything there is. The tick bounds the latency of a quiet stream;
+// the wake-up threshold bounds the ring's fill level under load.
 
-// Poll intervals. epoll's timeout has whole milliseconds and cilium/ebpf
-// rounds the deadline down, so a 1 ms deadline waits 0 ms: a busy loop that
-// burns a core while idle. From 2 ms up the reader sleeps (measured: ~4 % of
-// a core at 2 ms, ~1 % at 10 ms).
+// Poll intervals. An idle stream still wakes once per interval, and a wake-up
+// costs tens of microseconds of CPU on a virtual machine: under a
+// millisecond that is several percent of a core for nothing.
 const (
 	DefaultPollInterval = 10 * time.Millisecond
-	MinPollInterval     = 2 * time.Millisecond
+	MinPollInterval     = time.Millisecond
 )
 
 // Defaults of the slower periodic tasks of a stream.
@@ -120,11 +117,12 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	if err != nil {
 		return Stats{}, err
 	}
-	rd, err := c.ringReader()
+	ring, err := newRingConsumer(c.Events.FD(), int(c.Events.MaxEntries()))
 	if err != nil {
 		return s.stats, err
 	}
-	waiter, err := newRingWaiter(c.Events.FD())
+	defer ring.close()
+	waiter, err := newRingWaiter(c.Events.FD(), s.opts.PollInterval)
 	if err != nil {
 		return s.stats, err
 	}
@@ -133,22 +131,27 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	// Cancelling interrupts the wait at once.
 	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
-	return s.stats, s.run(ctx, rd)
+	return s.stats, s.run(ctx, ring)
 }
 
 type streamer struct {
 	c     *Collection
 	opts  StreamOptions
-	out   *bufio.Writer
+	w     io.Writer // the output, raw where possible (directOutput)
+	out   []byte    // lines not yet written to w
+	keys  *jsonKeys
 	stats Stats
 
-	ev       Event
-	rec      ringbuf.Record
-	line     []byte
-	ifnames  map[uint32]string
-	clockOff int64 // wall-clock ns minus CLOCK_BOOTTIME ns
-	lostSeen []uint64
-	waiter   *ringWaiter
+	ev      Event
+	handle  func([]byte) error // s.event, bound once
+	line    []byte
+	ifnames map[uint32]string
+	// The last interface looked up: streams mostly see one or two.
+	lastIfindex uint32
+	lastIfname  string
+	clockOff    int64 // wall-clock ns minus CLOCK_BOOTTIME ns
+	lostSeen    []uint64
+	waiter      *ringWaiter
 }
 
 func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, error) {
@@ -156,7 +159,7 @@ func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, err
 		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.PollInterval < MinPollInterval {
-		return nil, fmt.Errorf("poll interval %v is below %v: epoll counts whole milliseconds, so the reader would spin on the CPU", opts.PollInterval, MinPollInterval)
+		return nil, fmt.Errorf("poll interval %v is below %v: the reader would spin on the CPU waking up", opts.PollInterval, MinPollInterval)
 	}
 	if opts.LostInterval <= 0 {
 		opts.LostInterval = DefaultLostInterval
@@ -170,10 +173,13 @@ func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, err
 	s := &streamer{
 		c:        c,
 		opts:     opts,
-		out:      bufio.NewWriterSize(w, 64<<10),
+		w:        directOutput(w),
+		out:      make([]byte, 0, outBufferSize+4<<10),
+		keys:     keysOf(c.Output.Schema),
 		ifnames:  map[uint32]string{},
 		lostSeen: make([]uint64, len(c.Output.Schema.Rules)),
 	}
+	s.handle = s.event
 	for i, n := range opts.Interfaces {
 		s.ifnames[i] = n
 	}
@@ -183,23 +189,27 @@ func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, err
 	return s, nil
 }
 
-func (s *streamer) run(ctx context.Context, rd *ringbuf.Reader) error {
+func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 	now := time.Now()
 	s.clockOff = bootToWall()
 	nextLost, nextClock := now.Add(s.opts.LostInterval), now.Add(s.opts.ClockInterval)
 	for {
-		// After cancellation one more pass with a deadline in the past
-		// reads whatever is left without waiting.
+		// After cancellation one more pass reads whatever is left
+		// without waiting.
 		final := ctx.Err() != nil
 		if !final {
-			if err := s.waiter.wait(time.Now().Add(s.opts.PollInterval)); err != nil {
+			if err := s.waiter.wait(); err != nil {
 				return fmt.Errorf("wait for events: %w", err)
 			}
 		}
-		// Read everything there is without blocking.
-		rd.SetDeadline(time.Now())
-		err := s.readBatch(rd)
-		if ferr := s.out.Flush(); err == nil && ferr != nil {
+		_, err := ring.readBatch(s.handle)
+		for try := 0; final && err == nil && ring.backlog() > 0 && try < 100; try++ {
+			// A program still writing its last record (the batch
+			// stops at a record in progress): give it a moment.
+			time.Sleep(time.Millisecond)
+			_, err = ring.readBatch(s.handle)
+		}
+		if ferr := s.flush(); err == nil && ferr != nil {
 			err = fmt.Errorf("write events: %w", ferr)
 		}
 		if err != nil {
@@ -222,33 +232,40 @@ func (s *streamer) run(ctx context.Context, rd *ringbuf.Reader) error {
 	}
 }
 
-// readBatch reads records until the reader's deadline passes (or a Flush
-// interrupts the wait), having read every record the ring holds.
-func (s *streamer) readBatch(rd *ringbuf.Reader) error {
-	for {
-		err := rd.ReadInto(&s.rec)
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, ringbuf.ErrFlushed):
-			return nil
-		default:
-			return fmt.Errorf("read ring buffer: %w", err)
+// event decodes one ring-buffer record and writes it as a JSON line.
+func (s *streamer) event(raw []byte) error {
+	if err := s.c.Decoder.Decode(raw, &s.ev); err != nil {
+		s.stats.DecodeErrors++
+		if s.stats.DecodeErrors <= 3 {
+			fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: %v\n", err)
 		}
-		if err := s.c.Decoder.Decode(s.rec.RawSample, &s.ev); err != nil {
-			s.stats.DecodeErrors++
-			if s.stats.DecodeErrors <= 3 {
-				fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: %v\n", err)
-			}
-			continue
-		}
-		m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex)}
-		s.line = AppendJSON(s.line[:0], s.c.Output.Schema, &s.ev, m)
-		s.line = append(s.line, '\n')
-		if _, err := s.out.Write(s.line); err != nil {
-			return fmt.Errorf("write events: %w", err)
-		}
-		s.stats.Rules[s.ev.Rule].Events++
+		return nil
 	}
+	m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex)}
+	s.out = appendJSON(s.out, s.keys, &s.ev, m)
+	s.out = append(s.out, '\n')
+	s.stats.Rules[s.ev.Rule].Events++
+	if len(s.out) >= outBufferSize {
+		return s.flush()
+	}
+	return nil
+}
+
+// outBufferSize is how many bytes of lines the stream gathers before it
+// writes them (it writes after every poll too).
+const outBufferSize = 64 << 10
+
+// flush writes the gathered lines.
+func (s *streamer) flush() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.out)
+	s.out = s.out[:0]
+	if err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	return nil
 }
 
 // checkLost reads the lost-event counters and reports any growth, in the
@@ -292,11 +309,9 @@ func (s *streamer) checkLost(now time.Time) error {
 	line = strconv.AppendUint(line, total, 10)
 	line = append(line, "}\n"...)
 	s.line = line
-	if _, err := s.out.Write(line); err != nil {
-		return fmt.Errorf("write events: %w", err)
-	}
-	if err := s.out.Flush(); err != nil {
-		return fmt.Errorf("write events: %w", err)
+	s.out = append(s.out, line...)
+	if err := s.flush(); err != nil {
+		return err
 	}
 	fmt.Fprintf(s.opts.Notices, "hdrlog: %d events lost, ring buffer full (%s); %d lost in all; a larger --ring-size or a shorter --poll-interval may help\n",
 		grown, notice, total)
@@ -305,6 +320,14 @@ func (s *streamer) checkLost(now time.Time) error {
 
 // ifname names an interface index, caching the answer.
 func (s *streamer) ifname(ifindex uint32) string {
+	if ifindex == s.lastIfindex && s.lastIfname != "" {
+		return s.lastIfname
+	}
+	s.lastIfindex, s.lastIfname = ifindex, s.ifnameSlow(ifindex)
+	return s.lastIfname
+}
+
+func (s *streamer) ifnameSlow(ifindex uint32) string {
 	if n, ok := s.ifnames[ifindex]; ok {
 		return n
 	}
