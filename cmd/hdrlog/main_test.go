@@ -93,7 +93,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-i", "lo"}, "name at least one rule file"},
 		{[]string{"check", "--bogus", rules}, "unknown flag: --bogus"},
 		{[]string{"check"}, "name at least one rule file"},
-		{[]string{"run", "-i", "lo", "--poll-interval", "1ms", rules}, "--poll-interval 1ms is below 2ms"},
+		{[]string{"run", "-i", "lo", "--poll-interval", "999us", rules}, "--poll-interval 999µs is below 1ms"},
 		{[]string{"run", "-i", "lo", "--ring-size", "3000", rules}, "not a power of two"},
 		{[]string{"run", "-i", "lo", "--ring-size", "lots", rules}, `--ring-size "lots" is not a size`},
 		{[]string{"run", "-i", "lo", "--ring-size", "64K", "--wakeup-bytes", "64K", rules}, "more than half of --ring-size"},

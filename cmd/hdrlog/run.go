@@ -37,7 +37,7 @@ by SIGKILL, nothing stays attached.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
 			var o runOptions
 			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to (repeat for several)")
-			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 2ms)")
+			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 1ms)")
 			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
 			fs.StringVar(&o.wakeup, "wakeup-bytes", "64K", "ring-buffer fill level from which an event wakes the reader before its poll interval")
 			return func(args []string) error { return runRun(args, o) }
@@ -55,7 +55,7 @@ type runOptions struct {
 // settings validates the numeric flags.
 func (o runOptions) settings() (ring, wakeup int, err error) {
 	if o.poll < runtime.MinPollInterval {
-		return 0, 0, usagef("--poll-interval %v is below %v: epoll counts whole milliseconds, so a shorter interval spins on the CPU", o.poll, runtime.MinPollInterval)
+		return 0, 0, usagef("--poll-interval %v is below %v: the reader would spend its time waking up", o.poll, runtime.MinPollInterval)
 	}
 	if ring, err = parseSize("--ring-size", o.ringSize); err != nil {
 		return 0, 0, err
