@@ -309,6 +309,21 @@ const rKey = asm.R2
 func (g *gen) tree(gr *group, dim int, set []int, end string) {
 	segs := gr.segments(dim, set)
 	g.loadValue(gr.dims[dim], rKey)
+	// Most packets match no rule, and most of those carry values outside
+	// the span of the group's constants (rules name a site's hosts and
+	// ports; traffic comes from everywhere). Two comparisons send them to
+	// the end; a balanced tree would take them through log2(segments)
+	// levels to its outermost leaves. Keys inside the span pay the two.
+	if len(segs) > 3 {
+		if len(segs[0].rules) == 0 {
+			g.b.Emit(asm.JLT.Imm32(rKey, int32(segs[1].lo), end))
+			segs = segs[1:]
+		}
+		if last := segs[len(segs)-1]; len(last.rules) == 0 {
+			g.b.Emit(asm.JGE.Imm32(rKey, int32(last.lo), end))
+			segs = segs[:len(segs)-1]
+		}
+	}
 	g.node(gr, dim, segs, end)
 }
 

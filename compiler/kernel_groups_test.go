@@ -120,3 +120,68 @@ func TestKernelRuleGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelRuleGroupsOutsideSpan checks the two comparisons that send keys
+// below the smallest or above the largest constant of a group straight to
+// its end: keys at, just inside and just outside both ends of the span, on
+// a port and on an address dimension.
+func TestKernelRuleGroupsOutsideSpan(t *testing.T) {
+	kerneltest.Require(t)
+	var rs []ktRule
+	var ports []uint16
+	for i := range 8 {
+		p := uint16(1000 + 10*i)
+		ports = append(ports, p)
+		rs = append(rs, ktRule{Name: fmt.Sprintf("port%d", p), Match: fmt.Sprintf("udp.dstport == %d", p), Log: []string{"udp.dstport"}})
+	}
+	nets := []string{"10.1.0.0/16", "10.3.0.0/16", "10.5.7.0/24", "10.9.0.0/16"}
+	for i, n := range nets {
+		rs = append(rs, ktRule{Name: fmt.Sprintf("net%d", i), Match: "tcp.dstport == 80 && ip.src == " + n, Log: []string{"ip.src"}})
+	}
+	k := ktLoad(t, "span", rs, ktHooks, 1<<20)
+	for _, dport := range []uint16{0, 1, 999, 1000, 1001, 1035, 1040, 1069, 1070, 1071, 1080, 65535} {
+		var want []string
+		for _, p := range ports {
+			if p == dport {
+				want = append(want, fmt.Sprintf("port%d", p))
+			}
+		}
+		f := testpkt.New().IPv4("192.0.2.1", "192.0.2.2").UDP(5, dport).Bytes()
+		ktExpectRules(t, k, f, want)
+	}
+	for _, src := range []string{"0.0.0.0", "10.0.255.255", "10.1.0.0", "10.1.255.255", "10.2.0.0", "10.5.7.255",
+		"10.8.255.255", "10.9.0.0", "10.9.255.255", "10.10.0.0", "255.255.255.255"} {
+		var want []string
+		for i, n := range nets {
+			if netip.MustParsePrefix(n).Contains(netip.MustParseAddr(src)) {
+				want = append(want, fmt.Sprintf("net%d", i))
+			}
+		}
+		f := testpkt.New().IPv4(src, "192.0.2.2").TCP(5, 80).Flags(testpkt.SYN).Bytes()
+		ktExpectRules(t, k, f, want)
+	}
+}
+
+// ktExpectRules runs frame through every hook of k and compares the names
+// of the rules that fired with want.
+func ktExpectRules(t *testing.T, k *ktLoaded, frame []byte, want []string) {
+	t.Helper()
+	for _, h := range ktHooks {
+		evs, err := k.run(h, frame)
+		if err != nil {
+			t.Fatalf("%s: run: %v", h.Hook, err)
+		}
+		var got []string
+		for name, list := range evs {
+			for range list {
+				got = append(got, name)
+			}
+		}
+		sort.Strings(got)
+		w := append([]string(nil), want...)
+		sort.Strings(w)
+		if strings.Join(got, " ") != strings.Join(w, " ") {
+			t.Errorf("%s: frame %s: rules fired %v, want %v", h.Hook, ktHex(frame), got, w)
+		}
+	}
+}
