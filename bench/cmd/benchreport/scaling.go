@@ -19,21 +19,37 @@ type scaleRow struct {
 	LoadErr string
 	Static  staticCost
 	Repeat  int
-	Match   *cell // classes "first" (matches rule 0) and "miss"
+	Match   *cell // classes "first" (matches rule 0), "miss" and "near"
 	Miss    *cell
+	Near    *cell
 	Err     string
 }
 
+// implOneRule is the 1-rule program of the scaling table, timed in every
+// row's trials so that each row's ratio to it is paired.
+const implOneRule = "hdrlog-1-rule"
+
 func (b *bench) benchScaling() []*scaleRow {
 	var rows []*scaleRow
+	var one *impl
+	if set, err := suite.Check("gen1", scale.Rules(1)); err == nil {
+		if out, err := compiler.Compile(set, compiler.Options{WakeupBytes: noWakeup}); err == nil {
+			one, err = loadHdrlog(implOneRule, out, rules.HookTCIngress, ringFor(recordBytes(48), 1_000_000))
+			if err != nil {
+				b.logf("scaling: 1-rule baseline: %v", err)
+			} else {
+				defer one.Close()
+			}
+		}
+	}
 	for _, n := range b.scales {
 		b.logf("scaling: %d rules", n)
-		rows = append(rows, b.scaleOne(n))
+		rows = append(rows, b.scaleOne(n, one))
 	}
 	return rows
 }
 
-func (b *bench) scaleOne(n int) *scaleRow {
+func (b *bench) scaleOne(n int, one *impl) *scaleRow {
 	row := &scaleRow{Rules: n}
 	set, err := suite.Check(fmt.Sprintf("gen%d", n), scale.Rules(n))
 	if err != nil {
@@ -60,13 +76,17 @@ func (b *bench) scaleOne(n int) *scaleRow {
 		row.Err = err.Error()
 		return row
 	}
-	first, miss := scale.FirstMatch(), scale.Miss()
+	first, miss, near := scale.FirstMatch(), scale.Miss(), scale.NearMiss()
 	if evs, err := runOnce(hd, first); err != nil || len(evs) != 1 {
 		row.Err = fmt.Sprintf("the first-rule packet gave %d events (want 1): %v", len(evs), err)
 		return row
 	}
 	if evs, err := runOnce(hd, miss); err != nil || len(evs) != 0 {
 		row.Err = fmt.Sprintf("the miss packet gave %d events (want 0): %v", len(evs), err)
+		return row
+	}
+	if evs, err := runOnce(hd, near); err != nil || len(evs) != 0 {
+		row.Err = fmt.Sprintf("the near-miss packet gave %d events (want 0): %v", len(evs), err)
 		return row
 	}
 	// Aim at ~150 ms per call: 10^6 runs for small programs, fewer (never
@@ -78,13 +98,19 @@ func (b *bench) scaleOne(n int) *scaleRow {
 		}
 	}
 	_, _, _ = hd.drain(false)
-	trials := max(b.trials/3, 3)
 	impls := []*impl{b.emptyTC, hd}
-	if row.Match, err = runCell(fmt.Sprint(n), "first", impls, first, row.Repeat, trials); err != nil {
+	if one != nil {
+		impls = append(impls, one)
+	}
+	if row.Match, err = runCell(fmt.Sprint(n), "first", impls, first, row.Repeat, b.trials); err != nil {
 		row.Err = err.Error()
 		return row
 	}
-	if row.Miss, err = runCell(fmt.Sprint(n), "miss", impls, miss, row.Repeat, trials); err != nil {
+	if row.Miss, err = runCell(fmt.Sprint(n), "miss", impls, miss, row.Repeat, b.trials); err != nil {
+		row.Err = err.Error()
+		return row
+	}
+	if row.Near, err = runCell(fmt.Sprint(n), "near", impls, near, row.Repeat, b.trials); err != nil {
 		row.Err = err.Error()
 	}
 	return row

@@ -30,6 +30,7 @@ type streamRun struct {
 	CPU       time.Duration // CPU time of the consumer while the packets flowed
 	CPUTotal  time.Duration // user+system time of the whole process (startup included)
 	PerPacket float64       // ns of CPU per logged packet
+	Slices    int64         // times its threads were scheduled in while the packets flowed
 	Err       string
 }
 
@@ -136,7 +137,7 @@ func (b *bench) streamOne(pair *netns.Pair, name string, args []string, ready st
 	}
 	time.Sleep(200 * time.Millisecond) // let start-up work settle
 	pid := cmd.Process.Pid
-	cpu0, err := taskCPU(pid)
+	cpu0, sl0, err := taskCPU(pid)
 	if err != nil {
 		run.Err = err.Error()
 		return run
@@ -147,12 +148,12 @@ func (b *bench) streamOne(pair *netns.Pair, name string, args []string, ready st
 		return run
 	}
 	time.Sleep(3 * streamPoll) // the last events reach the consumer
-	cpu1, err := taskCPU(pid)
+	cpu1, sl1, err := taskCPU(pid)
 	if err != nil {
 		run.Err = err.Error()
 		return run
 	}
-	run.CPU = cpu1 - cpu0
+	run.CPU, run.Slices = cpu1-cpu0, sl1-sl0
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	err = cmd.Wait()
 	waited = true
@@ -213,25 +214,27 @@ func sendUDP(pair *netns.Pair, rate, seconds int) (int, error) {
 	return sent, nil
 }
 
-// taskCPU sums the CPU time (ns, from schedstat) of every thread of pid.
-func taskCPU(pid int) (time.Duration, error) {
+// taskCPU sums the CPU time (ns) and the number of times scheduled in
+// (schedstat's first and third fields) over every thread of pid.
+func taskCPU(pid int) (time.Duration, int64, error) {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil || len(tasks) == 0 {
-		return 0, fmt.Errorf("no threads for pid %d", pid)
+		return 0, 0, fmt.Errorf("no threads for pid %d", pid)
 	}
-	var total int64
+	var total, slices int64
 	for _, t := range tasks {
 		b, err := os.ReadFile(t)
 		if err != nil {
 			continue // the thread exited
 		}
 		f := strings.Fields(string(b))
-		if len(f) > 0 {
+		if len(f) > 2 {
 			n, _ := strconv.ParseInt(f[0], 10, 64)
-			total += n
+			sl, _ := strconv.ParseInt(f[2], 10, 64)
+			total, slices = total+n, slices+sl
 		}
 	}
-	return time.Duration(total), nil
+	return time.Duration(total), slices, nil
 }
 
 func grabInt(s, re string) int {

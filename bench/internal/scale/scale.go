@@ -79,3 +79,12 @@ func Miss() []byte {
 	return testpkt.New().IPv4("172.16.0.1", "172.16.0.2").TTL(64).
 		TCP(12345, 9999).Flags(testpkt.ACK).Payload(make([]byte, 64)).Bytes()
 }
+
+// NearMiss is a TCP segment from 10.1.0.1 to 10.1.0.2, port 9999: its
+// addresses lie among the rules' constants (the per-host and port-list rules
+// of hosts 1 and 2 may exist, never with port 9999), so the decision trees
+// search it to the bottom before finding no rule.
+func NearMiss() []byte {
+	return testpkt.New().IPv4("10.1.0.1", "10.1.0.2").TTL(64).
+		TCP(12345, 9999).Flags(testpkt.ACK).Payload(make([]byte, 64)).Bytes()
+}
