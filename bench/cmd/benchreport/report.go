@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -50,6 +51,41 @@ func (c *cell) raw(impl string, kernel bool) measure.Stats {
 		}
 	}
 	return measure.Summarise(d)
+}
+
+// bootstrapRatio resamples trials (with replacement, the same trials for
+// both implementations, as they were measured in the same rounds) and
+// returns the 2.5th and 97.5th percentiles of the ratio of the sums over
+// cells of the medians: how far noise alone moves the whole-set ratio.
+func bootstrapRatio(a, b [][]float64) (lo, hi float64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rounds = 2000
+	var rs []float64
+	for range rounds {
+		var sa, sb float64
+		for i := range a {
+			n := min(len(a[i]), len(b[i]))
+			if n == 0 {
+				continue
+			}
+			ra, rb := make([]float64, n), make([]float64, n)
+			for j := range n {
+				k := rng.IntN(n)
+				ra[j], rb[j] = a[i][k], b[i][k]
+			}
+			sa += measure.Summarise(ra).Median
+			sb += measure.Summarise(rb).Median
+		}
+		if sb > 0 {
+			rs = append(rs, sa/sb)
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0
+	}
+	st := measure.Summarise(rs)
+	sort.Float64s(st.Samples)
+	return st.Samples[len(rs)*25/1000], st.Samples[len(rs)*975/1000]
 }
 
 func ns(s measure.Stats) string {
@@ -177,18 +213,21 @@ func (r *report) perPacket(p func(string, ...any)) {
 		head += " " + cl.Name + " |"
 		sep += "---|"
 	}
-	p("%s **whole set** (sum of its cells) |", head)
+	p("%s **whole set** (sum of its cells' medians; 95 %% bootstrap interval over the trials) |", head)
 	p("%s---|", sep)
 	for _, s := range r.Sets {
 		line := "| " + s.Set.Name + " |"
 		var hs, cs float64
+		var hc, cc [][]float64
 		for _, c := range s.Cells {
 			h, cl := c.net(implHdrlog, implEmpty, true), c.net(implClang, implEmpty, true)
 			line += " " + ratio(h, cl) + " |"
 			hs, cs = hs+h.Median, cs+cl.Median
+			hc, cc = append(hc, h.Samples), append(cc, cl.Samples)
 		}
 		if cs > 0 {
-			line += fmt.Sprintf(" **%.2f** (%.0f / %.0f ns) |", hs/cs, hs, cs)
+			lo, hi := bootstrapRatio(hc, cc)
+			line += fmt.Sprintf(" **%.2f** [%.2f–%.2f] (%.0f / %.0f ns) |", hs/cs, lo, hi, hs, cs)
 		} else {
 			line += " – |"
 		}
