@@ -58,7 +58,7 @@ func environment(b *bench) env {
 		}
 	}
 	e.Commit = firstLine("git", "rev-parse", "--short", "HEAD")
-	if out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(out) > 0 {
+	if out, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/REPORT.md").Output(); len(out) > 0 {
 		e.Commit += " (work tree has uncommitted changes)"
 	}
 	var err error
