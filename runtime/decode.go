@@ -64,14 +64,19 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 	ev.Rule = rule
 	ev.Ifindex = bo.Uint32(raw[compiler.EvIfindex:])
 	ev.FrameLen = bo.Uint32(raw[compiler.EvFrameLen:])
-	ev.Values = ev.Values[:0]
+	n := len(rs.Fields)
+	if cap(ev.Values) < n {
+		ev.Values = make([]Value, n)
+	}
+	ev.Values = ev.Values[:n]
 	for i := range rs.Fields {
 		fs := &rs.Fields[i]
-		v := Value{Slot: fs, Present: ev.Presence&(1<<fs.Fact) != 0}
+		v := &ev.Values[i]
+		*v = Value{Slot: fs, Present: ev.Presence&(1<<fs.Fact) != 0}
 		b := raw[fs.Offset : fs.Offset+fs.Size]
 		switch fs.Render {
 		case compiler.RenderText:
-			decodeText(&v, b)
+			decodeText(v, b)
 		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool:
 			switch fs.Size {
 			case 1:
@@ -84,7 +89,6 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		default:
 			v.Bytes = b
 		}
-		ev.Values = append(ev.Values, v)
 	}
 	return nil
 }

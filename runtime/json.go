@@ -75,9 +75,12 @@ func appendJSON(buf []byte, k *jsonKeys, ev *Event, m Meta) []byte {
 	}
 	keys := k.fields[ev.Rule]
 	for i := range ev.Values {
+		v := &ev.Values[i]
 		buf = append(buf, keys[i]...)
-		buf = AppendValue(buf, &ev.Values[i])
-		buf = appendTextMarks(buf, &ev.Values[i])
+		buf = AppendValue(buf, v)
+		if v.Slot.Render == compiler.RenderText {
+			buf = appendTextMarks(buf, v)
+		}
 	}
 	return append(buf, '}')
 }

@@ -28,6 +28,9 @@ import (
 //     goroutine parks, no thread blocks in a system call of its own (a
 //     blocked thread makes the runtime hand its processor to another thread
 //     and back: measured ~10 context switches per poll).
+//   - When the ring wakes the reader, the timer starts its interval over:
+//     the reader is about to read everything, so the old phase would only
+//     add a wake-up with little to read.
 //   - Checking the set and clearing the timer use raw system calls that
 //     never block. A regular system call tells the runtime it may block,
 //     and that wakes the monitor thread when it sleeps: measured on the
@@ -38,6 +41,7 @@ type ringWaiter struct {
 	timerfd int
 	events  [2]unix.EpollEvent
 	tick    [8]byte
+	period  unix.ItimerSpec // the timer's setting: every interval, the first an interval from now
 }
 
 func newRingWaiter(mapFD int, interval time.Duration) (w *ringWaiter, err error) {
@@ -55,7 +59,8 @@ func newRingWaiter(mapFD int, interval time.Duration) (w *ringWaiter, err error)
 		return nil, fmt.Errorf("ring buffer wait: timerfd: %w", err)
 	}
 	period := unix.NsecToTimespec(interval.Nanoseconds())
-	if err := unix.TimerfdSettime(w.timerfd, 0, &unix.ItimerSpec{Interval: period, Value: period}, nil); err != nil {
+	w.period = unix.ItimerSpec{Interval: period, Value: period}
+	if err := unix.TimerfdSettime(w.timerfd, 0, &w.period, nil); err != nil {
 		return nil, fmt.Errorf("ring buffer wait: arm timer: %w", err)
 	}
 	for _, fd := range []int{mapFD, w.timerfd} {
@@ -96,10 +101,18 @@ func (w *ringWaiter) ready() bool {
 	if errno != 0 || n == 0 {
 		return false
 	}
+	ticked := false
 	for _, ev := range w.events[:n] {
 		if int(ev.Fd) == w.timerfd {
+			ticked = true
 			syscall.RawSyscall(syscall.SYS_READ, uintptr(w.timerfd), uintptr(unsafe.Pointer(&w.tick[0])), uintptr(len(w.tick)))
 		}
+	}
+	if !ticked {
+		// The ring woke the reader, which now reads everything: the next
+		// tick is due a whole interval from now, not at the old phase
+		// (under load that saves a wake-up per threshold crossing).
+		syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, uintptr(w.timerfd), 0, uintptr(unsafe.Pointer(&w.period)), 0, 0, 0)
 	}
 	return true
 }

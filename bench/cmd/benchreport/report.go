@@ -417,7 +417,7 @@ func (r *report) eventPath(p func(string, ...any)) {
 		p("")
 		return
 	}
-	p("A UDP sender in namespace A sends %d packets/s for %d s (64-byte payloads) to namespace B; there, either `hdrlog run` (a tc-ingress rule `udp.dstport == %d` logging ip.src, ip.dst, udp.srcport, udp.dstport, udp.length; poll interval %v, default 64 KiB wake-up threshold, 8 MiB ring) or `tcpdump -n -l` with the filter `udp dst port %d` prints every packet to /dev/null. *CPU* is the consumer's CPU time while the packets flowed (sum of its threads' `schedstat` run time, from just before the first packet to %v after the last); *total* is user+system time of the whole process, start-up included (rusage). Work done in softirq context on the sending CPU (hdrlog's BPF program, tcpdump's packet-socket copy) is charged to neither. *Wake-ups* counts the times the consumer's threads were scheduled in (schedstat's third field) while the packets flowed. hdrlog's reader wakes once per poll interval (a kernel timerfd) or when a program takes the ring across a multiple of 64 KiB, and between wake-ups makes no system call that could wake the Go runtime's other threads (`runtime/ringwait.go`); tcpdump (no `--immediate-mode`) reads TPACKET_V3 blocks, handed over when full or at libpcap's block timeout.", s.Rate, s.Seconds, streamPort, s.Poll, streamPort, 3*streamPoll)
+	p("A UDP sender in namespace A sends %d packets/s for %d s (64-byte payloads) to namespace B; there, either `hdrlog run` (a tc-ingress rule `udp.dstport == %d` logging ip.src, ip.dst, udp.srcport, udp.dstport, udp.length; poll interval %v, default 64 KiB wake-up threshold, 8 MiB ring) or `tcpdump -n` with the filter `udp dst port %d` prints every packet to /dev/null, once as the target names it (stdout block-buffered: 4 KiB writes, no bound on how long a line waits) and once with `-l` (a write per line, as when watched or piped live; hdrlog writes once per poll, so its lines wait at most the poll interval). *CPU* is the consumer's CPU time while the packets flowed (sum of its threads' `schedstat` run time, from just before the first packet to %v after the last); *total* is user+system time of the whole process, start-up included (rusage). Work done in softirq context on the sending CPU (hdrlog's BPF program, tcpdump's packet-socket copy) is charged to neither. *Wake-ups* counts the times the consumer's threads were scheduled in (schedstat's third field) while the packets flowed. hdrlog's reader wakes once per poll interval (a kernel timerfd) or when a program takes the ring across a multiple of 64 KiB, and between wake-ups makes no system call that could wake the Go runtime's other threads (`runtime/ringwait.go`); tcpdump (no `--immediate-mode`) reads TPACKET_V3 blocks, handed over when full or at libpcap's block timeout.", s.Rate, s.Seconds, streamPort, s.Poll, streamPort, 3*streamPoll)
 	p("")
 	p("| consumer | sent | logged | lost / dropped | CPU | CPU per logged packet | wake-ups | total CPU | command |")
 	p("|---|---|---|---|---|---|---|---|---|")
@@ -430,8 +430,11 @@ func (r *report) eventPath(p func(string, ...any)) {
 			run.Slices, float64(run.Slices)/float64(s.Seconds), dur(run.CPUTotal), run.Command)
 	}
 	p("")
-	if s.Ratio > 0 {
-		p("**hdrlog / tcpdump CPU per logged packet: %.2f**", s.Ratio)
+	for _, run := range s.Runs {
+		if run.Ratio > 0 {
+			p("**hdrlog / %s CPU per logged packet: %.2f**", run.Tool, run.Ratio)
+			p("")
+		}
 	}
 	p("")
 }

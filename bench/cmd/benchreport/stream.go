@@ -31,6 +31,7 @@ type streamRun struct {
 	CPUTotal  time.Duration // user+system time of the whole process (startup included)
 	PerPacket float64       // ns of CPU per logged packet
 	Slices    int64         // times its threads were scheduled in while the packets flowed
+	Ratio     float64       // hdrlog's CPU per logged packet over this run's (tcpdump runs)
 	Err       string
 }
 
@@ -38,7 +39,6 @@ type streamResult struct {
 	Rate, Seconds int
 	Poll          time.Duration
 	Runs          []*streamRun
-	Ratio         float64 // hdrlog / tcpdump CPU per logged packet
 	Err           string
 }
 
@@ -83,14 +83,20 @@ func (b *bench) benchStream() *streamResult {
 		ready string
 	}{
 		{"hdrlog run", []string{bin, "run", "-i", pair.PeerIf, "--poll-interval", streamPoll.String(), rulesFile}, "streaming"},
-		{"tcpdump", []string{"tcpdump", "-n", "-i", pair.PeerIf, "-l", "udp", "dst", "port", strconv.Itoa(streamPort)}, "listening on"},
+		// As the target names it: stdout block-buffered (4 KiB writes to
+		// /dev/null), so a quiet stream's lines can wait without bound.
+		{"tcpdump", []string{"tcpdump", "-n", "-i", pair.PeerIf, "udp", "dst", "port", strconv.Itoa(streamPort)}, "listening on"},
+		// As people watch or pipe it live: a write per line.
+		{"tcpdump -l", []string{"tcpdump", "-n", "-i", pair.PeerIf, "-l", "udp", "dst", "port", strconv.Itoa(streamPort)}, "listening on"},
 	}
 	for _, t := range tools {
 		b.logf("stream: %s, %d packets/s for %d s", t.name, b.rate, b.seconds)
 		res.Runs = append(res.Runs, b.streamOne(pair, t.name, t.args, t.ready))
 	}
-	if len(res.Runs) == 2 && res.Runs[0].PerPacket > 0 && res.Runs[1].PerPacket > 0 {
-		res.Ratio = res.Runs[0].PerPacket / res.Runs[1].PerPacket
+	for _, r := range res.Runs[1:] {
+		if res.Runs[0].PerPacket > 0 && r.PerPacket > 0 {
+			r.Ratio = res.Runs[0].PerPacket / r.PerPacket
+		}
 	}
 	return res
 }
@@ -161,8 +167,8 @@ func (b *bench) streamOne(pair *netns.Pair, name string, args []string, ready st
 		run.CPUTotal = ps.UserTime() + ps.SystemTime()
 	}
 	out := stderr.String()
-	switch name {
-	case "tcpdump":
+	switch {
+	case strings.HasPrefix(name, "tcpdump"):
 		run.Logged = grabInt(out, `(\d+) packets? captured`)
 		run.Lost = grabInt(out, `(\d+) packets? dropped by kernel`)
 	default:
