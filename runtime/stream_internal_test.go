@@ -60,3 +60,36 @@ func TestAttachErrors(t *testing.T) {
 		t.Error("noNativeXDP: EOPNOTSUPP must fall back to generic mode, EPERM must not")
 	}
 }
+
+// When the ring wakes the reader, the poll timer starts its interval over,
+// so the next tick comes a whole interval later, not at the old phase. (An
+// eventfd stands in for the ring's descriptor. Timers never fire early, so
+// the bound below cannot fail by load; without the restart the tick comes
+// about half an interval after the wake-up.)
+func TestRingWaiterRestartsIntervalOnWakeup(t *testing.T) {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	const interval = 200 * time.Millisecond
+	w, err := newRingWaiter(efd, interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	time.AfterFunc(interval/2, func() {
+		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+		_, _ = unix.Write(efd, one)
+	})
+	if err := w.wait(); err != nil {
+		t.Fatal(err)
+	}
+	woken := time.Now()
+	if err := w.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(woken); d < interval*3/4 {
+		t.Errorf("tick %v after the ring's wake-up; want about %v (the interval restarted)", d, interval)
+	}
+}
