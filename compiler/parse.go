@@ -312,6 +312,15 @@ func (g *gen) ipv6() {
 	// instructions, not tens of thousands. R0 and R1 are its scratch.
 	loop := ".ext.loop"
 	b.Emit(asm.Mov.Imm(asm.R4, 0))
+	// Hop-by-hop options may only come first (RFC 8200, 4.1), and they are
+	// the extension header most seen: walked straight, before the loop,
+	// at the price of one more state into it for the verifier.
+	b.Comment("hop-by-hop options: (len+1)*8 bytes")
+	b.Emit(asm.JNE.Imm(rProto, 0, loop))
+	g.bound(rCursor, extMinLen, parseDone)
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R1, 1), asm.LSh.Imm(asm.R1, 3))
+	b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
+	b.Emit(asm.Add.Reg(rCursor, asm.R1), asm.Sub.Reg(rPayload, asm.R1), asm.Mov.Imm(asm.R4, 1))
 	b.Label(loop)
 	b.Comment("ipv6 extension headers, at most %d: hop-by-hop, routing, fragment, AH, destination options", MaxExtHeaders)
 	b.Emit(asm.JGE.Imm(asm.R4, MaxExtHeaders, l4), asm.Add.Imm(asm.R4, 1))
