@@ -143,6 +143,13 @@ func loadHdrlog(name string, out *compiler.Output, h rules.Hook, ringBytes int) 
 
 // loadC loads a clang-compiled object of bench/c.
 func loadC(name, path string, ringBytes int) (*impl, error) {
+	return loadCWithRing(name, path, ringBytes, nil)
+}
+
+// loadCWithRing loads a clang-compiled object of bench/c; with a non-nil
+// events map, the program writes its events there instead of a ring of its
+// own.
+func loadCWithRing(name, path string, ringBytes int, events *ebpf.Map) (*impl, error) {
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -162,12 +169,20 @@ func loadC(name, path string, ringBytes int) (*impl, error) {
 		}
 	}
 	start := time.Now()
-	coll, err := ebpf.NewCollection(spec)
+	var opts ebpf.CollectionOptions
+	if events != nil {
+		opts.MapReplacements = map[string]*ebpf.Map{"events": events}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
 	el := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return &impl{name: name, prog: coll.Programs[pname], events: coll.Maps["events"], lost: coll.Maps["lost"],
+	ev := coll.Maps["events"]
+	if events != nil {
+		ev = events
+	}
+	return &impl{name: name, prog: coll.Programs[pname], events: ev, lost: coll.Maps["lost"],
 		insns: n, loadT: el, closer: func() { coll.Close() }}, nil
 }
 
