@@ -80,6 +80,26 @@ func runCell(set, class string, impls []*impl, frame []byte, repeat, trials int)
 	return c, nil
 }
 
+// pool adds the trials of another load of the same rule set to r.
+func (r *setResult) pool(o *setResult) {
+	if o.Err != "" && r.Err == "" {
+		r.Err = o.Err
+	}
+	r.Mismatch = append(r.Mismatch, o.Mismatch...)
+	for i, c := range r.Cells {
+		if i >= len(o.Cells) {
+			break
+		}
+		oc := o.Cells[i]
+		for name, tr := range oc.Trials {
+			n0, n1 := float64(len(c.Trials[name])), float64(len(tr))
+			c.EventsRun[name] = (c.EventsRun[name]*n0 + oc.EventsRun[name]*n1) / (n0 + n1)
+			c.Trials[name] = append(c.Trials[name], tr...)
+			c.Lost[name] += oc.Lost[name]
+		}
+	}
+}
+
 // setResult is everything measured for one rule set.
 type setResult struct {
 	Set      suite.RuleSet
