@@ -100,24 +100,7 @@ func TestKernelRuleGroups(t *testing.T) {
 		[]string{"port0", "port4", "port8"}})
 
 	for _, p := range probes {
-		for _, h := range ktHooks {
-			evs, err := k.run(h, p.frame)
-			if err != nil {
-				t.Fatalf("%s: run: %v", h.Hook, err)
-			}
-			var got []string
-			for name, list := range evs {
-				for range list {
-					got = append(got, name)
-				}
-			}
-			sort.Strings(got)
-			want := append([]string(nil), p.want...)
-			sort.Strings(want)
-			if strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Errorf("%s: frame %s: rules fired %v, want %v", h.Hook, ktHex(p.frame), got, want)
-			}
-		}
+		ktExpectRules(t, k, p.frame, p.want)
 	}
 }
 
