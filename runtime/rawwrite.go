@@ -30,7 +30,17 @@ func directOutput(w io.Writer) io.Writer {
 	if !ok {
 		return w
 	}
-	fd := f.Fd()
+	// The descriptor through SyscallConn: f.Fd() would switch it to
+	// blocking mode, and a pipe's mode is shared with its other holders.
+	// f stays open as long as the stream writes to it.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return w
+	}
+	var fd uintptr
+	if err := rc.Control(func(d uintptr) { fd = d }); err != nil {
+		return w
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fd), &st); err != nil {
 		return w
