@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -245,7 +246,7 @@ func (gr *group) segments(dim int, set []int) []segment {
 		}
 		sort.Ints(rs)
 		last := &segs[len(segs)-1]
-		if equalInts(last.rules, rs) {
+		if slices.Equal(last.rules, rs) {
 			continue
 		}
 		if uint64(last.lo) == at {
@@ -257,24 +258,12 @@ func (gr *group) segments(dim int, set []int) []segment {
 	// Merge neighbours left equal by the in-place update above.
 	out := segs[:1]
 	for _, s := range segs[1:] {
-		if equalInts(out[len(out)-1].rules, s.rules) {
+		if slices.Equal(out[len(out)-1].rules, s.rules) {
 			continue
 		}
 		out = append(out, s)
 	}
 	return out
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // groupCode emits a group's decision tree; it ends by jumping to end.

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hdrlog/hdrlog/rules"
@@ -276,7 +277,7 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 			}
 			k := -1
 			for i, list := range l.lists[pp.Proto] {
-				if equalPorts(list, pp.Ports) {
+				if slices.Equal(list, pp.Ports) {
 					k = i
 				}
 			}
@@ -305,18 +306,6 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 		}
 	}
 	return l, nil
-}
-
-func equalPorts(a, b []uint16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // slotKeys are the record slots the L7 stage itself needs.
