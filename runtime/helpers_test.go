@@ -17,23 +17,13 @@ import (
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
 	"github.com/hdrlog/hdrlog/internal/netns"
-	"github.com/hdrlog/hdrlog/lang"
-	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
 // compileDSL parses, checks and compiles rules written in the DSL.
 func compileDSL(t *testing.T, src string, opts compiler.Options) *compiler.Output {
 	t.Helper()
-	f, diags := lang.ParseDSL("test.rules", []byte(src))
-	if diags.HasErrors() {
-		t.Fatalf("parse: %v", diags)
-	}
-	rs, diags := rules.Check(f)
-	if diags.HasErrors() {
-		t.Fatalf("check: %v", diags)
-	}
-	out, err := compiler.Compile(rs, opts)
+	out, err := compiler.Compile(mustRules(t, src), opts)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
