@@ -61,6 +61,7 @@ func main() {
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
 		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,l7,decode,stream; default all)")
+		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 	)
 	flag.Parse()
 	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, listings: *ldir, hdrlog: *hbin,
@@ -125,8 +126,17 @@ func main() {
 	if run("perpacket") {
 		// Each load places the programs' JIT images and rings anew,
 		// which moves a cell by more than its trials spread: pool loads.
+		var chosen []suite.RuleSet
+		for _, rs := range suite.Suite {
+			if *sets == "" || strings.Contains(","+*sets+",", ","+rs.Name+",") {
+				chosen = append(chosen, rs)
+			}
+		}
+		if len(chosen) == 0 {
+			fatalf("-sets %q names no rule set of the suite", *sets)
+		}
 		for l := 0; l < b.loads; l++ {
-			for i, rs := range suite.Suite {
+			for i, rs := range chosen {
 				if b.loads > 1 {
 					b.logf("per-packet table: load %d of %d", l+1, b.loads)
 				}
