@@ -37,6 +37,12 @@ func (b *Builder) Label(name string) {
 	b.pending = append(b.pending, name)
 }
 
+// MainLabel is Label, and names the next instruction in listings by name
+// rather than by the labels already waiting for it.
+func (b *Builder) MainLabel(name string) {
+	b.pending = append([]string{name}, b.pending...)
+}
+
 // Comment attaches a source comment to the next emitted instruction; listings
 // print it above the instruction.
 func (b *Builder) Comment(format string, args ...any) {

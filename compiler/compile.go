@@ -140,6 +140,9 @@ type gen struct {
 	opts   Options
 	// l7 is the L7 stage's plan and state (nil: the hook's rules use no L7 field).
 	l7 *l7gen
+	// ruleNeeds and factsSet drive the parser's early exit (see reach.go).
+	ruleNeeds []uint64
+	factsSet  uint64
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
@@ -183,6 +186,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	g.need.close()
 	g.rec = layoutRecord(keys)
 
+	g.planEarlyExit(rr)
 	g.parse()
 	units := planUnits(rr)
 	hasGroups := false
@@ -190,7 +194,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		hasGroups = hasGroups || u.group != nil
 	}
 	if hasGroups || len(units) > SmallProgram {
-		g.useScratch(".epilogue")
+		g.useScratch(epilogue)
 	}
 	starts := map[int]int{} // rule index -> builder position of its code
 	var groups []*group
@@ -217,8 +221,8 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
-	epilogue := g.b.Len()
-	g.b.Label(".epilogue")
+	epiloguePos := g.b.Len()
+	g.b.MainLabel(epilogue)
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
 	fnStart := map[string]int{}
@@ -268,7 +272,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: scale(starts[r.Index])})
 	}
 	sort.Slice(p.RuleStarts, func(i, j int) bool { return p.RuleStarts[i].Offset < p.RuleStarts[j].Offset })
-	p.epilogue = scale(epilogue)
+	p.epilogue = scale(epiloguePos)
 	return p, nil
 }
 

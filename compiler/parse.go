@@ -70,8 +70,13 @@ func (g *gen) parse() {
 		// (verification time quadratic in the number of rules).
 		b.Comment("zero the packet record (%d bytes) with a zero the verifier does not know", rec.Size())
 		// (Two loads of the packet pointer: each is a single load after the
-		// kernel's context rewrite, unlike skb->ifindex.)
-		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxData, asm.Word), asm.LoadMem(asm.R2, rCtx, fl.CtxData, asm.Word), asm.Sub.Reg(asm.R1, asm.R2))
+		// kernel's context rewrite, unlike skb->ifindex. The parser keeps
+		// the first in R8.)
+		other := asm.R2
+		if g.need.eth {
+			other = rData
+		}
+		b.Emit(asm.LoadMem(other, rCtx, fl.CtxData, asm.Word), asm.LoadMem(asm.R1, rCtx, fl.CtxData, asm.Word), asm.Sub.Reg(asm.R1, other))
 		for off := rec.lo; off < rec.hi; off += 8 {
 			b.Emit(asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
 		}
@@ -85,12 +90,14 @@ func (g *gen) parse() {
 		g.parseEnd()
 		return
 	}
-	b.Emit(asm.LoadMem(rData, rCtx, fl.CtxData, asm.Word))
+	if rec.Size() == 0 {
+		b.Emit(asm.LoadMem(rData, rCtx, fl.CtxData, asm.Word))
+	}
 	b.Emit(asm.LoadMem(rDataEnd, rCtx, fl.CtxDataEnd, asm.Word))
 
 	b.Comment("eth: %d bytes", ethLen)
-	g.bound(rData, ethLen, parseDone)
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactEth))
+	g.bound(rData, ethLen, g.stop())
+	g.setFact(FactEth)
 	g.storeHeader(rules.HdrEth, rData)
 	b.Emit(asm.LoadMem(rProto, rData, 12, asm.Half))
 	b.Emit(asm.Mov.Reg(rCursor, rData), asm.Add.Imm(rCursor, ethLen))
@@ -102,7 +109,7 @@ func (g *gen) parse() {
 		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
 		b.Emit(asm.JEq.Imm(asm.R1, 0, inline))
-		b.Emit(asm.Or.Imm(rPresence, 1<<FactVLAN1))
+		g.setFact(FactVLAN1)
 		if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: 1}]; ok {
 			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
 			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
@@ -115,7 +122,7 @@ func (g *gen) parse() {
 			b.Comment("eth.type on the wire is the tag's TPID")
 			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
 			b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-			b.Emit(asm.Or.Imm(rPresence, 1<<FactEthType))
+			g.setFact(FactEthType)
 		}
 		g.vlanTag(2, l3)
 		b.Emit(asm.Ja.Label(l3))
@@ -127,7 +134,7 @@ func (g *gen) parse() {
 		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.JLT.Imm(asm.R1, 0x0600, skip))
 		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-		b.Emit(asm.Or.Imm(rPresence, 1<<FactEthType))
+		g.setFact(FactEthType)
 		b.Label(skip)
 	}
 	if g.need.vlan {
@@ -136,7 +143,7 @@ func (g *gen) parse() {
 	}
 	b.Label(l3)
 	if !g.need.l3 {
-		b.Emit(asm.Ja.Label(parseDone))
+		b.Emit(asm.Ja.Label(g.stop()))
 		g.l4()
 		return
 	}
@@ -147,7 +154,7 @@ func (g *gen) parse() {
 	if g.need.ipv6 {
 		b.Emit(asm.JEq.Imm(rProto, raw16(0x86dd), ".ipv6"))
 	}
-	b.Emit(asm.Ja.Label(parseDone))
+	b.Emit(asm.Ja.Label(g.stop()))
 	if g.need.ipv4 {
 		g.ipv4()
 	}
@@ -225,12 +232,12 @@ func (g *gen) vlanTag(layer int, next string) {
 	b.Emit(asm.JEq.Imm(rProto, raw16(0x88a8), tag))
 	b.Emit(asm.Ja.Label(next))
 	b.Label(tag)
-	g.bound(rCursor, vlanLen, parseDone)
+	g.bound(rCursor, vlanLen, g.stop())
 	fact := FactVLAN1
 	if layer == 2 {
 		fact = FactVLAN2
 	}
-	b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+	g.setFact(fact)
 	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: layer}]; ok {
 		b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Half), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
@@ -247,29 +254,29 @@ func (g *gen) ipv4() {
 	b := g.b
 	b.Label(".ipv4")
 	b.Comment("ipv4: version 4, header length >= 20, %d bytes present", ipv4Len)
-	g.bound(rCursor, ipv4Len, parseDone)
+	g.bound(rCursor, ipv4Len, g.stop())
 	b.Emit(asm.LoadMem(asm.R4, rCursor, 0, asm.Byte))
-	b.Emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x40, parseDone))
-	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, parseDone), asm.LSh.Imm(asm.R4, 2))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv4))
+	b.Emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x40, g.stop()))
+	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, g.stop()), asm.LSh.Imm(asm.R4, 2))
+	g.setFact(FactIPv4)
 	g.storeHeader(rules.HdrIPv4, rCursor)
 	g.l7L3()
 	if !g.need.l4 {
-		b.Emit(asm.Ja.Label(parseDone))
+		b.Emit(asm.Ja.Label(g.stop()))
 		return
 	}
 	b.Comment("ip payload length (r5; -1 when ip.len is 0, as TSO captures show); ip.len < header length: no transport layer")
 	tso, frag := b.NewLabel("tso"), b.NewLabel("frag")
 	b.Emit(asm.LoadMem(rPayload, rCursor, 2, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
 	b.Emit(asm.JEq.Imm(rPayload, 0, tso))
-	b.Emit(asm.JLT.Reg(rPayload, asm.R4, parseDone))
+	b.Emit(asm.JLT.Reg(rPayload, asm.R4, g.stop()))
 	b.Emit(asm.Sub.Reg(rPayload, asm.R4))
 	b.Emit(asm.Ja.Label(frag))
 	b.Label(tso)
 	b.Emit(asm.Mov.Imm(rPayload, payloadUnknown))
 	b.Label(frag)
 	b.Comment("non-first fragment: no transport layer")
-	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, parseDone))
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, g.stop()))
 	b.Emit(asm.LoadMem(rProto, rCursor, 9, asm.Byte))
 	b.Emit(asm.Add.Reg(rCursor, asm.R4))
 	if g.need.tcp {
@@ -281,20 +288,20 @@ func (g *gen) ipv4() {
 	if g.need.icmp {
 		b.Emit(asm.JEq.Imm(rProto, 1, ".icmp"))
 	}
-	b.Emit(asm.Ja.Label(parseDone))
+	b.Emit(asm.Ja.Label(g.stop()))
 }
 
 func (g *gen) ipv6() {
 	b := g.b
 	b.Label(".ipv6")
 	b.Comment("ipv6: version 6, %d bytes present", ipv6Len)
-	g.bound(rCursor, ipv6Len, parseDone)
-	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, parseDone))
-	b.Emit(asm.Or.Imm(rPresence, 1<<FactIPv6))
+	g.bound(rCursor, ipv6Len, g.stop())
+	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, g.stop()))
+	g.setFact(FactIPv6)
 	g.storeHeader(rules.HdrIPv6, rCursor)
 	g.l7L3()
 	if !g.need.l4 {
-		b.Emit(asm.Ja.Label(parseDone))
+		b.Emit(asm.Ja.Label(g.stop()))
 		return
 	}
 	b.Comment("ipv6 payload length (r5); 0 (jumbograms, TSO captures) says nothing: a large negative value")
@@ -317,7 +324,7 @@ func (g *gen) ipv6() {
 	// at the price of one more state into it for the verifier.
 	b.Comment("hop-by-hop options: (len+1)*8 bytes")
 	b.Emit(asm.JNE.Imm(rProto, 0, loop))
-	g.bound(rCursor, extMinLen, parseDone)
+	g.bound(rCursor, extMinLen, g.stop())
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 1, asm.Byte), asm.Add.Imm(asm.R1, 1), asm.LSh.Imm(asm.R1, 3))
 	b.Emit(asm.LoadMem(rProto, rCursor, 0, asm.Byte))
 	b.Emit(asm.Add.Reg(rCursor, asm.R1), asm.Sub.Reg(rPayload, asm.R1), asm.Mov.Imm(asm.R4, 1))
@@ -327,12 +334,12 @@ func (g *gen) ipv6() {
 	b.Emit(asm.JGT.Imm(rProto, 63, l4))
 	b.Emit(asm.Mov.Imm(asm.R1, 1), asm.LSh.Reg(asm.R1, rProto))
 	b.Emit(asm.LoadImm(asm.R0, extMask, asm.DWord), asm.And.Reg(asm.R1, asm.R0), asm.JEq.Imm(asm.R1, 0, l4))
-	g.bound(rCursor, extMinLen, parseDone)
+	g.bound(rCursor, extMinLen, g.stop())
 	b.Comment("r0 = all ones unless a fragment header")
 	b.Emit(asm.Mov.Reg(asm.R0, rProto), asm.Xor.Imm(asm.R0, 44), asm.Neg.Imm(asm.R0, 0), asm.RSh.Imm(asm.R0, 63), asm.Neg.Imm(asm.R0, 0))
 	b.Comment("a fragment header with a non-zero offset: no transport layer")
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 2, asm.Half), asm.And.Imm(asm.R1, raw16(0xfff8)))
-	b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R1, asm.R0), asm.JNE.Imm(asm.R1, 0, parseDone), asm.Xor.Imm(asm.R0, -1))
+	b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R1, asm.R0), asm.JNE.Imm(asm.R1, 0, g.stop()), asm.Xor.Imm(asm.R0, -1))
 	b.Comment("length: a fragment header's length byte is reserved (8 bytes); AH (len+2)*4; the others (len+1)*8")
 	b.Comment("= (len + 2 - notAH) << (2 + notAH), with len taken as 0 for a fragment header")
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 1, asm.Byte), asm.And.Reg(asm.R1, asm.R0))
@@ -355,7 +362,7 @@ func (g *gen) ipv6() {
 	if g.need.icmpv6 {
 		b.Emit(asm.JEq.Imm(rProto, 58, ".icmpv6"))
 	}
-	b.Emit(asm.Ja.Label(parseDone))
+	b.Emit(asm.Ja.Label(g.stop()))
 }
 
 // payloadUnknown is the IP payload length (R5) when the IP length fields say
@@ -372,7 +379,7 @@ const payloadUnknown = -1 << 20
 // decide.
 func (g *gen) withinIP(n int32) {
 	ok := g.b.NewLabel("iplen")
-	g.b.Emit(asm.JSLT.Imm(rPayload, payloadUnknown/2, ok), asm.JSLT.Imm(rPayload, n, parseDone))
+	g.b.Emit(asm.JSLT.Imm(rPayload, payloadUnknown/2, ok), asm.JSLT.Imm(rPayload, n, g.stop()))
 	g.b.Label(ok)
 }
 
@@ -384,8 +391,8 @@ func (g *gen) l4() {
 		b.Label(".tcp")
 		b.Comment("tcp: %d bytes, within the IP payload", tcpLen)
 		g.withinIP(tcpLen)
-		g.bound(rCursor, tcpLen, parseDone)
-		b.Emit(asm.Or.Imm(rPresence, 1<<FactTCP))
+		g.bound(rCursor, tcpLen, g.stop())
+		g.setFact(FactTCP)
 		g.storeHeader(rules.HdrTCP, rCursor)
 		g.l7Enter(rules.HdrTCP)
 		next := g.l7Next(rules.HdrTCP)
@@ -396,7 +403,7 @@ func (g *gen) l4() {
 			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, next))
 			b.Emit(asm.Sub.Reg(rPayload, asm.R4))
 			b.Emit(asm.StoreMem(asm.R10, s.off, rPayload, asm.Word))
-			b.Emit(asm.Or.Imm(rPresence, 1<<FactTCPLen))
+			g.setFact(FactTCPLen)
 		}
 		b.Emit(asm.Ja.Label(next))
 	}
@@ -404,8 +411,8 @@ func (g *gen) l4() {
 		b.Label(label)
 		b.Comment("%s: %d bytes, within the IP payload", h, n)
 		g.withinIP(n)
-		g.bound(rCursor, n, parseDone)
-		b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+		g.bound(rCursor, n, g.stop())
+		g.setFact(fact)
 		g.storeHeader(h, rCursor)
 		g.l7Enter(h)
 		b.Emit(asm.Ja.Label(g.l7Next(h)))
