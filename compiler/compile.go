@@ -143,6 +143,8 @@ type gen struct {
 	// ruleNeeds and factsSet drive the parser's early exit (see reach.go).
 	ruleNeeds []uint64
 	factsSet  uint64
+	// cold are parser blocks waiting to be emitted out of line.
+	cold []func()
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {

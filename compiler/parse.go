@@ -52,7 +52,13 @@ func raw16(v uint16) int32 {
 	return int32(ByteOrder.Uint16(b[:]))
 }
 
-const parseDone = ".parse.done"
+const (
+	parseDone = ".parse.done"
+	// The IPv6 payload length is known (.ipv6.plen) or not (.ipv6.plen0,
+	// out of line: a zero length field).
+	ipv6Plen  = ".ipv6.plen"
+	ipv6Plen0 = ".ipv6.plen0"
+)
 
 // parse emits the header parser. It writes the record slots the hook's rules
 // use and sets presence bits in R7; on any header cut short it stops, leaving
@@ -105,28 +111,16 @@ func (g *gen) parse() {
 	ethType, hasEthType := rec.slots[slotKey{computed: compEthType, size: 2, layer: 1}]
 	l3 := ".l3"
 	if fl.VLANInMeta && g.need.vlan {
-		inline := ".eth.inline"
+		meta := ".eth.meta"
 		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
-		b.Emit(asm.JEq.Imm(asm.R1, 0, inline))
-		g.setFact(FactVLAN1)
-		if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: 1}]; ok {
-			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
-			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
-		}
-		if s, ok := rec.slots[slotKey{computed: compVLANEType, size: 2, layer: 1}]; ok {
-			b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
-			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
-		}
-		if hasEthType {
-			b.Comment("eth.type on the wire is the tag's TPID")
-			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
-			b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-			g.setFact(FactEthType)
-		}
-		g.vlanTag(2, l3)
-		b.Emit(asm.Ja.Label(l3))
-		b.Label(inline)
+		b.Emit(asm.JNE.Imm(asm.R1, 0, meta))
+		// Out of line, so that untagged frames take no jump here. Its facts
+		// are set in line too, before .l3 (see reach.go).
+		g.cold = append(g.cold, func() {
+			b.Label(meta)
+			g.metaVLAN(ethType, hasEthType, l3)
+		})
 	}
 	if hasEthType {
 		skip := b.NewLabel("ethtype")
@@ -144,24 +138,66 @@ func (g *gen) parse() {
 	b.Label(l3)
 	if !g.need.l3 {
 		b.Emit(asm.Ja.Label(g.stop()))
+		g.emitCold()
 		g.l4()
 		return
 	}
 	b.Comment("network layer by ethertype")
-	if g.need.ipv4 {
-		b.Emit(asm.JEq.Imm(rProto, raw16(0x0800), ".ipv4"))
-	}
+	// IPv4 last, so that it falls through to .ipv4.
 	if g.need.ipv6 {
 		b.Emit(asm.JEq.Imm(rProto, raw16(0x86dd), ".ipv6"))
+	}
+	if g.need.ipv4 {
+		b.Emit(asm.JEq.Imm(rProto, raw16(0x0800), ".ipv4"))
 	}
 	b.Emit(asm.Ja.Label(g.stop()))
 	if g.need.ipv4 {
 		g.ipv4()
 	}
+	if g.need.ipv6 && g.need.l4 {
+		g.cold = append(g.cold, func() {
+			b.Label(ipv6Plen0)
+			b.Emit(asm.Mov.Imm(rPayload, payloadUnknown), asm.Ja.Label(ipv6Plen))
+		})
+	}
+	g.emitCold()
 	if g.need.ipv6 {
 		g.ipv6()
 	}
 	g.l4()
+}
+
+// emitCold emits the blocks set aside for out of line, after an
+// unconditional jump.
+func (g *gen) emitCold() {
+	for _, f := range g.cold {
+		f()
+	}
+	g.cold = nil
+}
+
+// metaVLAN reads the outer VLAN tag the kernel moved to skb metadata, then
+// an inline one, and goes on to l3.
+func (g *gen) metaVLAN(ethType *slot, hasEthType bool, l3 string) {
+	b, fl, rec := g.b, g.fl, g.rec
+	b.Comment("outer VLAN tag from skb metadata")
+	g.setFact(FactVLAN1)
+	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: 1}]; ok {
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+	}
+	if s, ok := rec.slots[slotKey{computed: compVLANEType, size: 2, layer: 1}]; ok {
+		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+	}
+	if hasEthType {
+		b.Comment("eth.type on the wire is the tag's TPID")
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
+		g.setFact(FactEthType)
+	}
+	g.vlanTag(2, l3)
+	b.Emit(asm.Ja.Label(l3))
 }
 
 // frameLen loads the frame's length on the wire into dst.
@@ -271,9 +307,10 @@ func (g *gen) ipv4() {
 	b.Emit(asm.JEq.Imm(rPayload, 0, tso))
 	b.Emit(asm.JLT.Reg(rPayload, asm.R4, g.stop()))
 	b.Emit(asm.Sub.Reg(rPayload, asm.R4))
-	b.Emit(asm.Ja.Label(frag))
-	b.Label(tso)
-	b.Emit(asm.Mov.Imm(rPayload, payloadUnknown))
+	g.cold = append(g.cold, func() {
+		b.Label(tso)
+		b.Emit(asm.Mov.Imm(rPayload, payloadUnknown), asm.Ja.Label(frag))
+	})
 	b.Label(frag)
 	b.Comment("non-first fragment: no transport layer")
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, g.stop()))
@@ -305,10 +342,9 @@ func (g *gen) ipv6() {
 		return
 	}
 	b.Comment("ipv6 payload length (r5); 0 (jumbograms, TSO captures) says nothing: a large negative value")
-	plen := b.NewLabel("plen")
 	b.Emit(asm.LoadMem(rPayload, rCursor, 4, asm.Half), asm.HostTo(asm.BE, rPayload, asm.Half))
-	b.Emit(asm.JNE.Imm(rPayload, 0, plen), asm.Mov.Imm(rPayload, payloadUnknown))
-	b.Label(plen)
+	b.Emit(asm.JEq.Imm(rPayload, 0, ipv6Plen0)) // out of line: see parse
+	b.Label(ipv6Plen)
 	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
 	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
 	l4 := ".l4v6"
@@ -353,14 +389,15 @@ func (g *gen) ipv6() {
 	// MaxExtHeaders has its transport next. A longer one leaves an extension
 	// header in r2, which the dispatch below matches to nothing.
 	b.Label(l4)
-	if g.need.tcp {
-		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
-	}
+	// TCP last, so that it falls through to .tcp.
 	if g.need.udp {
 		b.Emit(asm.JEq.Imm(rProto, 17, ".udp"))
 	}
 	if g.need.icmpv6 {
 		b.Emit(asm.JEq.Imm(rProto, 58, ".icmpv6"))
+	}
+	if g.need.tcp {
+		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
 	}
 	b.Emit(asm.Ja.Label(g.stop()))
 }
