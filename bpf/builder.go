@@ -3,6 +3,7 @@ package bpf
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cilium/ebpf/asm"
 )
@@ -75,6 +76,63 @@ func (b *Builder) Emit(insns ...asm.Instruction) {
 
 // Len is the number of instructions emitted so far.
 func (b *Builder) Len() int { return len(b.insns) }
+
+// Resolve returns the label that names the instruction name marks: labels
+// marking one instruction are aliases of the first.
+func (b *Builder) Resolve(name string) string {
+	if p, ok := b.alias[name]; ok {
+		return p
+	}
+	return name
+}
+
+// ReadsStack reports whether an instruction so far loads any of the n bytes
+// at off from the frame pointer.
+func (b *Builder) ReadsStack(off int16, n int) bool {
+	for _, ins := range b.insns {
+		if ins.OpCode.Class() == asm.LdXClass && ins.Src == asm.RFP {
+			lo, hi := int(ins.Offset), int(ins.Offset)+ins.OpCode.Size().Sizeof()
+			if lo < int(off)+n && int(off) < hi {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Remove deletes n instructions from position from. Their labels move to
+// the instruction after them (the first of theirs naming it); their comments
+// go with them.
+func (b *Builder) Remove(from, n int) {
+	var syms []string
+	for _, ins := range b.insns[from : from+n] {
+		if s := ins.Symbol(); s != "" {
+			syms = append(syms, s)
+		}
+	}
+	b.insns = append(b.insns[:from], b.insns[from+n:]...)
+	if len(syms) == 0 {
+		return
+	}
+	if from == len(b.insns) {
+		b.pending = append(syms, b.pending...)
+		return
+	}
+	next := b.insns[from]
+	primary := syms[0]
+	if s := next.Symbol(); s != "" {
+		syms = append(syms, s)
+	}
+	b.insns[from] = next.WithSymbol(primary)
+	for _, s := range syms[1:] {
+		b.alias[s] = primary
+	}
+	for k, v := range b.alias {
+		if slices.Contains(syms, v) {
+			b.alias[k] = primary
+		}
+	}
+}
 
 // Instructions resolves label aliases and returns the program. Jumps whose
 // label lies beyond the reach of a 16-bit offset are relaxed: an

@@ -145,6 +145,10 @@ type gen struct {
 	factsSet  uint64
 	// cold are parser blocks waiting to be emitted out of line.
 	cold []func()
+	// spillAt is where parseEnd stored the presence bitmap, removed unless
+	// presenceRead: some code reads it back.
+	spillAt      int
+	presenceRead bool
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
@@ -198,21 +202,24 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	if hasGroups || len(units) > SmallProgram {
 		g.useScratch(epilogue)
 	}
-	starts := map[int]int{} // rule index -> builder position of its code
+	starts := map[int]string{} // rule index -> label of its code
 	var groups []*group
 	for _, u := range units {
 		if u.group != nil {
 			groups = append(groups, u.group)
 			end := g.b.NewLabel(u.group.fn + ".end")
+			start := g.b.NewLabel(u.group.fn + ".start")
+			g.b.Label(start)
 			for _, r := range u.group.rules {
-				starts[r.Index] = g.b.Len()
+				starts[r.Index] = start
 			}
 			g.groupCode(u.group, end)
 			g.b.Label(end)
 			continue
 		}
 		r := u.rule
-		starts[r.Index] = g.b.Len()
+		starts[r.Index] = g.b.NewLabel("rule." + r.Name + ".start")
+		g.b.Label(starts[r.Index])
 		next := g.b.NewLabel("rule." + r.Name + ".next")
 		g.b.Comment("rule %s: match %s", r.Name, rules.PredString(r.Match))
 		g.l7RuleEnter(r)
@@ -223,16 +230,17 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
-	epiloguePos := g.b.Len()
 	g.b.MainLabel(epilogue)
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
-	fnStart := map[string]int{}
 	for _, gr := range groups {
-		fnStart[gr.fn] = g.b.Len()
 		g.groupFunc(gr, schema)
 	}
 	g.l7EmitFuncs()
+	if !g.presenceRead && g.l7 == nil && !g.b.ReadsStack(presenceOff, 8) {
+		// No rule tests a fact: the presence spill has no reader.
+		g.b.Remove(g.spillAt, spillLen)
+	}
 
 	insns, err := g.b.Instructions()
 	if err != nil {
@@ -259,22 +267,21 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()
 	}
-	// Raw offsets of rule code (the builder's relaxation of far jumps only
-	// adds instructions, so positions are looked up by symbol-free counting
-	// on the final program).
+	// Raw offsets of rule code, found by the labels that mark it in the
+	// final program (after the builder's peephole and jump relaxation).
 	raw := rawOffsets(insns)
-	scale := func(pos int) int {
-		if pos >= len(raw) {
-			return raw[len(raw)-1]
+	at := map[string]int{}
+	for i, ins := range insns {
+		if s := ins.Symbol(); s != "" {
+			at[s] = raw[i]
 		}
-		return raw[pos]
 	}
 	for _, r := range rr {
 		p.Rules = append(p.Rules, r.Index)
-		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: scale(starts[r.Index])})
+		p.RuleStarts = append(p.RuleStarts, RuleStart{Rule: r.Index, Offset: at[g.b.Resolve(starts[r.Index])]})
 	}
 	sort.Slice(p.RuleStarts, func(i, j int) bool { return p.RuleStarts[i].Offset < p.RuleStarts[j].Offset })
-	p.epilogue = scale(epiloguePos)
+	p.epilogue = at[g.b.Resolve(epilogue)]
 	return p, nil
 }
 

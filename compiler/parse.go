@@ -213,16 +213,15 @@ func (g *gen) frameLen(dst asm.Register) {
 	}
 	b.Emit(asm.LoadMem(dst, rCtx, fl.CtxLen, asm.Word))
 	if fl.VLANInMeta {
-		// A tag the kernel moved to metadata was on the wire too.
-		skip := b.NewLabel("framelen")
+		// A tag the kernel moved to metadata was on the wire too:
+		// vlan_present reads 0 or 1 (the kernel's context rewrite makes it
+		// so), so add it times 4, without a jump.
 		scratch := asm.R2
 		if dst == asm.R2 {
 			scratch = asm.R3
 		}
 		b.Emit(asm.LoadMem(scratch, rCtx, fl.CtxVLANPres, asm.Word))
-		b.Emit(asm.JEq.Imm(scratch, 0, skip))
-		b.Emit(asm.Add.Imm(dst, vlanLen))
-		b.Label(skip)
+		b.Emit(asm.LSh.Imm(scratch, 2), asm.Add.Reg(dst, scratch))
 	}
 }
 
@@ -467,6 +466,9 @@ func (g *gen) l4() {
 	g.parseEnd()
 }
 
+// spillLen is the instructions of the presence spill.
+const spillLen = 2
+
 // parseEnd ends the parser. It keeps a copy of the presence bitmap on the
 // stack that the verifier cannot track: each parser path leaves a different
 // constant in R7, and a test the verifier can decide from a known value makes
@@ -484,6 +486,7 @@ func (g *gen) parseEnd() {
 		top = presenceOff + 7 // little endian: the most significant byte is the last
 	}
 	b.Comment("presence bitmap, opaque to the verifier (see parseEnd)")
+	g.spillAt = b.Len()
 	b.Emit(asm.StoreMem(asm.R10, presenceOff, rPresence, asm.DWord))
 	b.Emit(asm.StoreImm(asm.R10, top, 0, asm.Byte))
 	// R7 keeps its value for the events; it is stored, never tested, so the

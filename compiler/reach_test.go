@@ -210,3 +210,45 @@ func TestEarlyExitsAreSound(t *testing.T) {
 		t.Errorf("no early exit in any program: the check checks nothing")
 	}
 }
+
+// TestPresenceSpillOnlyWhenRead checks that the parser stores the presence
+// bitmap on the stack only for programs that read it back: a rule testing a
+// header's presence, a guarded comparison, a rule group.
+func TestPresenceSpillOnlyWhenRead(t *testing.T) {
+	for _, tc := range []struct {
+		match string
+		spill bool
+	}{
+		{"tcp.dstport == 22 && tcp.flags.syn == 1", false},
+		{"udp.port == 53", false},
+		{"!udp", true},
+		{"tcp.srcport == 0", true}, // zero holds on an absent field: guarded
+		{"ip.ttl < 2", true},
+	} {
+		src := fmt.Sprintf("rule r {\n\tmatch %s\n\tlog ip.src\n}\n", tc.match)
+		f, diags := lang.ParseDSL("spill.rules", []byte(src))
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		rs, diags := rules.Check(f)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		out, err := Compile(rs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores, loads := 0, 0
+		for _, ins := range out.Programs[0].Insns {
+			if ins.Dst == asm.RFP && ins.Offset == presenceOff && ins.OpCode.Class().IsStore() {
+				stores++
+			}
+			if ins.Src == asm.RFP && ins.Offset == presenceOff && ins.OpCode.Class() == asm.LdXClass {
+				loads++
+			}
+		}
+		if (stores > 0) != tc.spill || (loads > 0) != tc.spill {
+			t.Errorf("%s: %d stores and %d loads of the presence bitmap, want them: %v", tc.match, stores, loads, tc.spill)
+		}
+	}
+}
