@@ -7,4 +7,10 @@
 // each rule that matches, reserves an event in the ring buffer and fills it in
 // place. The event layout is the compiler's output (Schema); the runtime
 // decodes events by it alone.
+//
+// Where the parser stops on a packet on which no rule of the hook can hold
+// (every rule needs a TCP or UDP header and the packet has none, say), it
+// jumps straight to the program's end (reach.go). The common path takes no
+// jump where it can: IPv4 and, after IPv6, TCP fall through, and the rarer
+// cases (a VLAN tag in skb metadata, a zero IP length) are out of line.
 package compiler
