@@ -14,19 +14,25 @@ import (
 	"github.com/hdrlog/hdrlog/rules"
 )
 
-// matchOf parses and checks a one-rule DSL source and returns its match.
-func matchOf(t *testing.T, match string) rules.Pred {
+// checked parses and checks DSL source; any error fails the test.
+func checked(t *testing.T, name string, src []byte) *rules.RuleSet {
 	t.Helper()
-	src := fmt.Sprintf("rule r {\n\tmatch %s\n\tlog frame.len\n}\n", match)
-	f, diags := lang.ParseDSL("needs.rules", []byte(src))
+	f, diags := lang.ParseDSL(name, src)
 	if diags.HasErrors() {
-		t.Fatalf("parse %q: %v", match, diags)
+		t.Fatalf("parse %s: %v", name, diags)
 	}
 	rs, diags := rules.Check(f)
 	if diags.HasErrors() {
-		t.Fatalf("check %q: %v", match, diags)
+		t.Fatalf("check %s: %v", name, diags)
 	}
-	return rs.Rules[0].Match
+	return rs
+}
+
+// matchOf returns the checked match of a one-rule source.
+func matchOf(t *testing.T, match string) rules.Pred {
+	t.Helper()
+	src := fmt.Sprintf("rule r {\n\tmatch %s\n\tlog frame.len\n}\n", match)
+	return checked(t, "needs.rules", []byte(src)).Rules[0].Match
 }
 
 var factNames = map[int]string{
@@ -170,14 +176,7 @@ func TestEarlyExitsAreSound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, diags := lang.ParseDSL(file, src)
-		if diags.HasErrors() {
-			t.Fatalf("%v", diags)
-		}
-		rs, diags := rules.Check(f)
-		if diags.HasErrors() {
-			t.Fatalf("%v", diags)
-		}
+		rs := checked(t, file, src)
 		out, err := Compile(rs, Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
@@ -226,15 +225,7 @@ func TestPresenceSpillOnlyWhenRead(t *testing.T) {
 		{"ip.ttl < 2", true},
 	} {
 		src := fmt.Sprintf("rule r {\n\tmatch %s\n\tlog ip.src\n}\n", tc.match)
-		f, diags := lang.ParseDSL("spill.rules", []byte(src))
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		rs, diags := rules.Check(f)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		out, err := Compile(rs, Options{})
+		out, err := Compile(checked(t, "spill.rules", []byte(src)), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
