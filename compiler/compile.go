@@ -145,10 +145,9 @@ type gen struct {
 	factsSet  uint64
 	// cold are parser blocks waiting to be emitted out of line.
 	cold []func()
-	// spillAt is where parseEnd stored the presence bitmap, removed unless
-	// presenceRead: some code reads it back.
-	spillAt      int
-	presenceRead bool
+	// spillAt is where parseEnd stored the presence bitmap, removed when
+	// nothing reads it back.
+	spillAt int
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
@@ -237,8 +236,9 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.groupFunc(gr, schema)
 	}
 	g.l7EmitFuncs()
-	if !g.presenceRead && g.l7 == nil && !g.b.ReadsStack(presenceOff, 8) {
-		// No rule tests a fact: the presence spill has no reader.
+	if g.l7 == nil && !g.b.ReadsStack(presenceOff, 8) {
+		// No load from the slot (presence tests, and the copy to the
+		// scratch map that groups read): the presence spill has no reader.
 		g.b.Remove(g.spillAt, spillLen)
 	}
 

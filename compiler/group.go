@@ -367,7 +367,6 @@ func (g *gen) groupFunc(gr *group, schema *Schema) {
 	g.scratchLookup(ret)
 	b.Emit(asm.Mov.Reg(asm.R8, asm.R0))
 	g.base, g.delta = asm.R8, g.rec.lo
-	g.presenceRead = true
 	b.Emit(asm.LoadMem(rPresence, g.base, presenceOff-g.delta, asm.DWord))
 	if gr.residual != nil {
 		g.branch(gr.residual, ret, false)
@@ -423,7 +422,6 @@ func hookKey(h rules.Hook) int { return int(h) }
 func (g *gen) useScratch(fail string) {
 	b := g.b
 	b.Comment("copy the packet record to the per-CPU scratch map; rules read it there (see useScratch)")
-	g.presenceRead = true // copied with the record
 	g.scratchLookup(fail)
 	for off := g.rec.lo; off < keyOff; off += 8 {
 		b.Emit(asm.LoadMem(asm.R1, asm.R10, off, asm.DWord), asm.StoreMem(asm.R0, off-g.rec.lo, asm.R1, asm.DWord))

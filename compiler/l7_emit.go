@@ -77,7 +77,6 @@ func (g *gen) writeText(ref rules.FieldRef, fs FieldSlot, s *slot) {
 // slot when its view of an L7 protocol depends on its ports, the record's
 // otherwise.
 func (g *gen) presence() (asm.Register, int16) {
-	g.presenceRead = true
 	if g.l7 != nil && g.l7.rulePres != 0 && !g.inFunc {
 		return asm.R10, g.l7.rulePres
 	}
@@ -94,7 +93,6 @@ func (g *gen) l7RuleEnter(r *rules.Rule) {
 	}
 	b := g.b
 	b.Comment("rule %s sees L7 protocols on its own ports", r.Name)
-	g.presenceRead = true
 	b.Emit(asm.LoadMem(rPresence, g.base, presenceOff-g.delta, asm.DWord))
 	for _, h := range rules.L7Protocols {
 		if !g.l7.protos[h] {
@@ -120,7 +118,6 @@ func (g *gen) l7RuleLeave(r *rules.Rule) {
 	if g.l7 == nil || !g.l7.gated[r.Index] {
 		return
 	}
-	g.presenceRead = true
 	g.b.Emit(asm.LoadMem(rPresence, g.base, presenceOff-g.delta, asm.DWord))
 	g.l7.rulePres = 0
 }

@@ -12,10 +12,12 @@ import (
 //
 // A rule can hold only when certain headers are present: `udp.port == 53`
 // needs the UDP fact, `tcp.port == 22 || udp.port == 53` needs TCP or UDP.
-// The parser sets facts in code order (its only backward jump is the IPv6
-// extension-header loop, which sets none), so at each place it gives up, the
-// facts whose bits are set before that place in the code are all the facts the
-// packet can have. When no rule of the hook can hold with those, the parser
+// The parser is generated in code order, and a backward jump in it carries
+// no fact not also set before its target: the IPv6 extension-header loop sets
+// none, and the out-of-line VLAN-in-metadata block sets only facts the in-line
+// tags set before .l3. So at each place the parser gives up, the facts set by
+// the instructions generated before that place are all the facts the packet
+// can have (TestEarlyExitsAreSound checks every exit on every path). When no rule of the hook can hold with those, the parser
 // jumps straight to the epilogue instead of its end: no presence spill, no
 // rule tests. On a DNS-only rule set a TCP packet leaves right at the
 // transport dispatch, as a hand-written program would.
