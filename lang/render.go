@@ -29,7 +29,16 @@ func Render(w io.Writer, d rules.Diagnostic, src []byte) {
 		case end.Line == start.Line && end.Column > start.Column:
 			to = min(end.Column-1, len(line))
 		}
-		var caret strings.Builder
+		line, from, to, cutLeft, cutRight := window(line, from, to)
+		var shown, caret strings.Builder
+		if cutLeft {
+			shown.WriteString(ellipsis)
+			caret.WriteString(strings.Repeat(" ", utf8.RuneCountInString(ellipsis)))
+		}
+		shown.WriteString(printable(line))
+		if cutRight {
+			shown.WriteString(ellipsis)
+		}
 		for _, r := range string(line[:from]) {
 			if r == '\t' {
 				caret.WriteByte('\t')
@@ -41,11 +50,38 @@ func Render(w io.Writer, d rules.Diagnostic, src []byte) {
 		if n := utf8.RuneCount(line[from:to]); n > 1 {
 			caret.WriteString(strings.Repeat("~", n-1))
 		}
-		fmt.Fprintf(w, "%s\n%s\n", printable(line), caret.String())
+		fmt.Fprintf(w, "%s\n%s\n", shown.String(), caret.String())
 	}
 	if d.Hint != "" {
 		fmt.Fprintf(w, "  hint: %s\n", d.Hint)
 	}
+}
+
+// The longest source line Render shows whole, in bytes, and how much of a
+// longer one it shows before and after the span's start. A one-line rule
+// file of many kilobytes would otherwise be printed once per diagnostic.
+const (
+	maxShownLine = 160
+	shownBefore  = 60
+	shownAfter   = 80
+	ellipsis     = "…"
+)
+
+// window cuts a long line down to the part around [from, to), on character
+// boundaries, and returns the offsets of the span in the cut line and which
+// ends were cut.
+func window(line []byte, from, to int) ([]byte, int, int, bool, bool) {
+	if len(line) <= maxShownLine {
+		return line, from, to, false, false
+	}
+	lo, hi := max(from-shownBefore, 0), min(from+shownAfter, len(line))
+	for lo > 0 && !utf8.RuneStart(line[lo]) {
+		lo--
+	}
+	for hi < len(line) && !utf8.RuneStart(line[hi]) {
+		hi++
+	}
+	return line[lo:hi], from - lo, min(to, hi) - lo, lo > 0, hi < len(line)
 }
 
 // printable shows invalid UTF-8 and control characters (but tabs) as U+FFFD,
@@ -69,11 +105,18 @@ func sourceLine(src []byte, p rules.Pos) ([]byte, bool) {
 	if !p.IsValid() || src == nil || p.Column < 1 {
 		return nil, false
 	}
-	lines := bytes.Split(src, []byte("\n"))
-	if p.Line > len(lines) {
-		return nil, false
+	rest := src
+	for n := 1; n < p.Line; n++ {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			return nil, false
+		}
+		rest = rest[i+1:]
 	}
-	line := bytes.TrimSuffix(lines[p.Line-1], []byte("\r"))
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[:i]
+	}
+	line := bytes.TrimSuffix(rest, []byte("\r"))
 	if p.Column-1 > len(line) {
 		return nil, false
 	}

@@ -53,6 +53,9 @@ type Diagnostic struct {
 	Rule     string
 	Message  string
 	Hint     string
+	// Hidden is, on the diagnostic that sums up those Capped left out, how
+	// many errors it stands for.
+	Hidden int
 }
 
 func (d Diagnostic) Error() string {
@@ -85,6 +88,21 @@ func (ds Diagnostics) HasErrors() bool {
 		}
 	}
 	return false
+}
+
+// ErrorCount is the number of errors, those a Capped summary stands for
+// included.
+func (ds Diagnostics) ErrorCount() int {
+	n := 0
+	for _, d := range ds {
+		switch {
+		case d.Hidden > 0:
+			n += d.Hidden
+		case d.Severity == Error:
+			n++
+		}
+	}
+	return n
 }
 
 // Errors returns only the error diagnostics.
@@ -129,4 +147,45 @@ func Errorf(span Span, format string, args ...any) Diagnostic {
 func (d Diagnostic) WithHint(format string, args ...any) Diagnostic {
 	d.Hint = fmt.Sprintf(format, args...)
 	return d
+}
+
+// MaxPerFile is how many diagnostics Capped keeps for one file. A garbage
+// file can hold a syntax error every few bytes; past this many, more of them
+// tell a reader nothing and only make the output grow with the file.
+const MaxPerFile = 50
+
+// Capped returns the diagnostics of ds, sorted, with at most max of them per
+// file. The ones left out of a file are summed up in one diagnostic at the
+// file's last kept position ("and N more errors in FILE"), an error when any
+// of them was: dropping diagnostics never turns a failing check into a
+// passing one.
+func (ds Diagnostics) Capped(max int) Diagnostics {
+	ds.Sort()
+	var out Diagnostics
+	for i := 0; i < len(ds); {
+		j := i
+		for j < len(ds) && ds[j].Span.Start.File == ds[i].Span.Start.File {
+			j++
+		}
+		file := ds[i:j:j]
+		if len(file) <= max {
+			out = append(out, file...)
+			i = j
+			continue
+		}
+		out = append(out, file[:max]...)
+		rest := file[max:]
+		errs := len(rest.Errors())
+		more := Diagnostic{Severity: Warning, Span: Span{Start: file[max-1].Span.Start}}
+		if errs > 0 {
+			more.Severity, more.Hidden = Error, errs
+		}
+		name := ds[i].Span.Start.File
+		more.Span.Start.Line, more.Span.Start.Column = 0, 0 // the summary belongs to the file, not to a place in it
+		more.Message = fmt.Sprintf("and %d more diagnostics in %s (%d errors, %d warnings) not shown", len(rest), name, errs, len(rest)-errs)
+		more.Hint = fmt.Sprintf("hdrlog shows the first %d of each file; fix those and check again", max)
+		out = append(out, more)
+		i = j
+	}
+	return out
 }

@@ -67,7 +67,7 @@ func reportDiagnostics(w io.Writer, rs *ruleSources) {
 // diagnosticsError summarises the error diagnostics after they have been
 // reported.
 func diagnosticsError(ds rules.Diagnostics) error {
-	return &reportedError{summary: plural(len(ds.Errors()), "error") + " in rule files"}
+	return &reportedError{summary: plural(ds.ErrorCount(), "error") + " in rule files"}
 }
 
 // loadAndCompile is the part every command shares: read, check (reporting

@@ -99,9 +99,9 @@ func loadRules(args []string) (*ruleSources, error) {
 	rs := &ruleSources{Paths: paths, Sources: lang.Sources{}}
 	var files []*rules.File
 	for _, p := range paths {
-		src, err := os.ReadFile(p)
+		src, err := readRuleFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("read rule file: %w", err)
+			return nil, err
 		}
 		rs.Sources[p] = src
 		f, ds := frontEnds[filepath.Ext(p)](p, src)
@@ -114,7 +114,7 @@ func loadRules(args []string) (*ruleSources, error) {
 	// judges the others and one run reports every error.
 	set, ds := rules.Check(files...)
 	rs.Diags = append(rs.Diags, ds...)
-	rs.Diags.Sort()
+	rs.Diags = rs.Diags.Capped(rules.MaxPerFile)
 	if !rs.Diags.HasErrors() {
 		rs.RuleSet = set
 	}
