@@ -71,12 +71,12 @@ func probeLimits() (TestRunLimits, error) {
 	}
 	tc, err := load(ebpf.SchedCLS, 76, 80) // __sk_buff.data, data_end
 	if err != nil {
-		return TestRunLimits{}, fmt.Errorf("probe test-run limits: %w", explainProbe(err))
+		return TestRunLimits{}, explainProbe(err)
 	}
 	defer tc.Close()
 	xdp, err := load(ebpf.XDP, 0, 4) // xdp_md.data, data_end
 	if err != nil {
-		return TestRunLimits{}, fmt.Errorf("probe test-run limits: %w", explainProbe(err))
+		return TestRunLimits{}, explainProbe(err)
 	}
 	defer xdp.Close()
 
@@ -151,9 +151,11 @@ func probeLimits() (TestRunLimits, error) {
 	return l, nil
 }
 
+// explainProbe turns a refused probe into the one-line privilege error that
+// `check` and `run` give, naming the capabilities the process lacks.
 func explainProbe(err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%w: %v", ErrPrivilege, err)
+	if isPermissionError(err) {
+		return privilegeError(ErrPrivilege, err, capBPF, capNetAdmin, capPerfmon)
 	}
-	return err
+	return fmt.Errorf("probe test-run limits: %w", err)
 }

@@ -5,13 +5,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/hdrlog/hdrlog/rules"
 	"io"
 	"os"
 	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/runtime"
 )
 
 // command is one subcommand: its flags are defined on a fresh FlagSet, and
@@ -113,8 +115,19 @@ func runMain(args []string) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stderr, "hdrlog %s: %s\n", c.name, oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if errors.Is(err, runtime.ErrPrivilege) && fs.Lookup("no-kernel") != nil {
+		msg += "; without them, --no-kernel " + noKernelDoes[c.name]
+	}
+	fmt.Fprintf(stderr, "hdrlog %s: %s\n", c.name, msg)
 	return 1
+}
+
+// noKernelDoes says what a command's --no-kernel does instead of loading,
+// for the hint given to a process without the privileges to load.
+var noKernelDoes = map[string]string{
+	"check": "parses, type-checks and compiles the rules without the kernel verifier",
+	"test":  "replays the capture through the reference evaluator instead of the kernel programs",
 }
 
 // oneLine keeps an error message to one line, unless it is one of the few

@@ -607,14 +607,25 @@ func TestPrivilegeErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := writeFile(t, dir, "a.rules", "rule a { match udp  log udp.dstport }\n")
+	capture, err := os.ReadFile(filepath.Join("..", "..", "testdata", "captures", "tcpdump", "dns_udp.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "dns.pcap")
+	if err := os.WriteFile(pcap, capture, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
+		args    []string
 		ambient []uintptr
 		want    string
 	}{
-		{nil, "this process lacks CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON"},
-		{[]uintptr{39 /* CAP_BPF */, 38 /* CAP_PERFMON */}, "this process lacks CAP_NET_ADMIN\n"},
+		{[]string{"check", rules}, nil, "this process lacks CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; without them, --no-kernel parses, type-checks and compiles"},
+		{[]string{"check", rules}, []uintptr{39 /* CAP_BPF */, 38 /* CAP_PERFMON */}, "this process lacks CAP_NET_ADMIN; without them, --no-kernel"},
+		// test names what it lacks as check does, not the library's hint.
+		{[]string{"test", rules, "--pcap", pcap}, nil, "this process lacks CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; without them, --no-kernel replays the capture through the reference evaluator"},
 	} {
-		cmd := exec.Command(bin, "check", rules)
+		cmd := exec.Command(bin, tc.args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
 			AmbientCaps: tc.ambient,
@@ -624,13 +635,13 @@ func TestPrivilegeErrors(t *testing.T) {
 		err := cmd.Run()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Errorf("check as nobody with capabilities %v: %v, want exit status 1\n%s", tc.ambient, err, e.String())
+			t.Errorf("%s as nobody with capabilities %v: %v, want exit status 1\n%s", tc.args[0], tc.ambient, err, e.String())
 			continue
 		}
 		msg := e.String()
-		if !strings.HasPrefix(msg, "hdrlog check: loading eBPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON") ||
-			!strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 {
-			t.Errorf("check as nobody with capabilities %v: stderr %q, want one line with %q", tc.ambient, msg, tc.want)
+		if !strings.HasPrefix(msg, "hdrlog "+tc.args[0]+": loading eBPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON") ||
+			!strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 || strings.Contains(msg, "rlimit") {
+			t.Errorf("%s as nobody with capabilities %v: stderr %q, want one line with %q", tc.args[0], tc.ambient, msg, tc.want)
 		}
 	}
 }
