@@ -169,6 +169,12 @@ func TestKernelL7HTTP(t *testing.T) {
 				`http.host == "example.org"`, `http.user_agent matches "^wget"`, `lower(http.user_agent) contains "CURL"`,
 				`http.request.method in {"POST", "PUT"}`, `http.header["X-Other"]`, `http.header["X-Other"] != "x"`, "dns", "tls",
 				`http.request.uri matches "^/api/v1/items\\?id=77$"`, `http.request.uri contains "items?id=70"`}},
+		// matches ignores case, as Wireshark's does; (?-i) opts out.
+		{Name: "matches_ignores_case", Frame: tcpFrame(40000, 80, testpkt.HTTPRequest("GET", "/ADMIN/x", "HTTP/1.1", "Host: a.test")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/ADMIN/x","http.request.version":"HTTP/1.1","http.host":"a.test"}`,
+			Hold: []string{`http.request.uri matches "^/admin"`, `http.request.uri matches "(?i)^/admin"`, `http.request.uri matches "admin/X$"`,
+				`http.request.uri matches "(?-i)^/ADMIN"`, `upper(http.request.uri) matches "^/admin/x$"`},
+			Fail: []string{`http.request.uri matches "(?-i)^/admin"`, `http.request.uri matches "(?-i)admin"`, `lower(http.request.uri) matches "(?-i)^/ADMIN"`}},
 		{Name: "post_other_port_by_method", Frame: tcpFrame(40000, 9000, testpkt.HTTPRequest("POST", "/submit", "HTTP/1.0", "host: upload.test")),
 			Want: `{"http.request":true,"http.request.method":"POST","http.request.uri":"/submit","http.request.version":"HTTP/1.0","http.host":"upload.test"}`,
 			Hold: []string{"http.request", `http.host == "upload.test"`}},

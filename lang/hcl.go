@@ -344,6 +344,12 @@ func remapExpr(e rules.Expr, f func(rules.Span) rules.Span) {
 			l.Span = f(l.Span)
 		}
 	}
+	field := func(fn *rules.FieldName) {
+		fn.Span = f(fn.Span)
+		if fn.Func != "" {
+			fn.FuncSpan = f(fn.FuncSpan)
+		}
+	}
 	switch e := e.(type) {
 	case *rules.LogicalExpr:
 		remapExpr(e.Left, f)
@@ -353,17 +359,17 @@ func remapExpr(e rules.Expr, f func(rules.Span) rules.Span) {
 		remapExpr(e.X, f)
 		e.Span = f(e.Span)
 	case *rules.TestExpr:
-		e.Field.Span = f(e.Field.Span)
+		field(&e.Field)
 		lit(e.Mask)
 		e.Span = f(e.Span)
 	case *rules.CompareExpr:
-		e.Field.Span = f(e.Field.Span)
+		field(&e.Field)
 		lit(e.Mask)
 		e.OpSpan = f(e.OpSpan)
 		lit(e.Value)
 		e.Span = f(e.Span)
 	case *rules.InExpr:
-		e.Field.Span = f(e.Field.Span)
+		field(&e.Field)
 		lit(e.Mask)
 		for _, el := range e.Elems {
 			lit(el.Lo)

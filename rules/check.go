@@ -146,6 +146,9 @@ func exampleField(h Header) string {
 // resolve looks a field name up, splitting a layer suffix (#n). Layer 0 means
 // "any occurrence".
 func (c *checker) resolve(fn FieldName) (*Field, int, bool) {
+	if !c.checkFunc(fn) {
+		return nil, 0, false
+	}
 	if f, ok, handled := c.resolveKeyed(fn); handled {
 		return f, 0, ok
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -129,11 +130,15 @@ func (c *checker) compareText(e *CompareExpr, f *Field, layer int) Pred {
 		var err error
 		op, lit, refold, err = textPattern(lit)
 		if err != nil {
-			c.errorf(e.Value.Span, `matches takes literal text, optionally anchored: "^/api" (starts with), "\\.example\\.com$" (ends with), "^/health$" (the whole value), "admin" (anywhere), and (?i) for any case; hdrlog runs it in the kernel, where only such patterns have a bounded cost`,
+			c.errorf(e.Value.Span, `matches takes literal text, optionally anchored: "^/api" (starts with), "\\.example\\.com$" (ends with), "^/health$" (the whole value), "admin" (anywhere); as in Wireshark it ignores case, and (?-i) makes it match case exactly; hdrlog runs it in the kernel, where only such patterns have a bounded cost`,
 				"unsupported regular expression %s: %v", quoteLit(e.Value), err)
 			return &PredConst{}
 		}
-		fold = fold || refold
+		if refold {
+			// A case-insensitive pattern (the default) already folds and
+			// its literal is lowered: lower() and upper() add nothing.
+			return &PredText{Ref: ref, Op: op, Lit: lit, Fold: true}
+		}
 	}
 	holds := Pred(&PredConst{Value: false})
 	if fold {
@@ -191,9 +196,11 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 }
 
 // textPattern accepts the regular expressions that are a literal, anchored
-// at the start, the end, both or neither, with an optional (?i).
+// at the start, the end, both or neither. As in Wireshark, whose matches is
+// a case-insensitive Perl-compatible regular expression, the pattern ignores
+// case unless it opts out with (?-i); (?i) is accepted and changes nothing.
 func textPattern(re string) (TextOp, string, bool, error) {
-	r, err := syntax.Parse(re, syntax.Perl)
+	r, err := syntax.Parse(re, syntax.Perl|syntax.FoldCase)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 	}
@@ -221,8 +228,8 @@ func textPattern(re string) (TextOp, string, bool, error) {
 	}
 	if fold {
 		for _, r := range lit {
-			if r >= utf8.RuneSelf {
-				return 0, "", false, fmt.Errorf("(?i) folds ASCII letters only, and the text has %q", r)
+			if r >= utf8.RuneSelf && unicode.SimpleFold(r) != r {
+				return 0, "", false, fmt.Errorf("case-insensitive matching folds ASCII letters only, and the text has %q (start the pattern with (?-i) to match it exactly)", r)
 			}
 		}
 		lit = strings.ToLower(lit)

@@ -258,7 +258,7 @@ const (
 
 // PredText holds when the string field is present and its value satisfies
 // Op with Lit. Fold makes the comparison ASCII case-insensitive (host names,
-// lower()/upper(), (?i)): only the 26 letters fold.
+// lower()/upper(), matches without (?-i)): only the 26 letters fold.
 type PredText struct {
 	Ref  FieldRef
 	Op   TextOp
@@ -269,26 +269,31 @@ type PredText struct {
 func (*PredText) isPred() {}
 
 // String renders the predicate in the expression language: == and contains
-// as written, the anchored forms as the matches they come from.
+// as written, the anchored and case-insensitive forms as the matches they
+// come from. matches ignores case as in Wireshark, so a case-exact anchored
+// form carries (?-i).
 func (p *PredText) String() string {
 	q := strconv.Quote
-	fold := ""
-	if p.Fold {
-		fold = "(?i)"
-	}
 	switch {
 	case p.Op == TextEq && !p.Fold:
 		return fmt.Sprintf("%s == %s", p.Ref, q(p.Lit))
 	case p.Op == TextContains && !p.Fold:
 		return fmt.Sprintf("%s contains %s", p.Ref, q(p.Lit))
-	case p.Op == TextEq:
-		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+"^"+regexp.QuoteMeta(p.Lit)+"$"))
-	case p.Op == TextPrefix:
-		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+"^"+regexp.QuoteMeta(p.Lit)))
-	case p.Op == TextSuffix:
-		return fmt.Sprintf("%s matches %s", p.Ref, q(fold+regexp.QuoteMeta(p.Lit)+"$"))
 	}
-	return fmt.Sprintf("%s matches %s", p.Ref, q(fold+regexp.QuoteMeta(p.Lit)))
+	exact := ""
+	if !p.Fold {
+		exact = "(?-i)"
+	}
+	re := regexp.QuoteMeta(p.Lit)
+	switch p.Op {
+	case TextEq:
+		re = "^" + re + "$"
+	case TextPrefix:
+		re = "^" + re
+	case TextSuffix:
+		re += "$"
+	}
+	return fmt.Sprintf("%s matches %s", p.Ref, q(exact+re))
 }
 
 // Holds evaluates the comparison on a present value. It is the meaning of

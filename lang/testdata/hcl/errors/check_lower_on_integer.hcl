@@ -1,0 +1,4 @@
+rule "web" {
+  match = "lower(tcp.dstport) == 80"
+  log   = ["tcp.dstport"]
+}

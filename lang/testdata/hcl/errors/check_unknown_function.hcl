@@ -1,0 +1,4 @@
+rule "web" {
+  match = "foo(http.host) == \"a.example\""
+  log   = ["http.host"]
+}
