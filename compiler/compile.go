@@ -120,10 +120,17 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 	return out, nil
 }
 
-// needs says how deep the parser must go for the rules of a hook.
+// needs says how deep the parser must go for the rules of a hook: the
+// headers it parses, closed over the header table's parents.
 type needs struct {
-	eth, vlan, l3, ipv4, ipv6, l4, tcp, udp, icmp, icmpv6 bool
+	hdr [rules.NumHeaders]bool
+	// l3: some header after the link layer (and its tags); l4: some header
+	// carried by IP.
+	l3, l4 bool
 }
+
+// has reports whether the parser parses h.
+func (n *needs) has(h rules.Header) bool { return n.hdr[h] }
 
 type gen struct {
 	// base is the register the packet record is addressed from: R10 in the
@@ -286,43 +293,29 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 }
 
 func (n *needs) add(ref rules.FieldRef) {
-	switch ref.Field.Header {
-	case rules.HdrFrame:
-	case rules.HdrEth:
-		n.eth = true
-		if ref.Field.Name == "eth.type" {
-			n.vlan = true
-		}
-	case rules.HdrVLAN:
-		n.vlan = true
-	case rules.HdrIPv4:
-		n.ipv4 = true
-	case rules.HdrIPv6:
-		n.ipv6 = true
-	case rules.HdrTCP:
-		n.tcp = true
-	case rules.HdrUDP:
-		n.udp = true
-	case rules.HdrICMP:
-		n.icmp, n.ipv4 = true, true
-	case rules.HdrICMPv6:
-		n.icmpv6, n.ipv6 = true, true
-	case rules.HdrHTTP, rules.HdrTLS:
-		n.tcp = true
-	case rules.HdrDNS:
-		n.tcp, n.udp = true, true
+	n.hdr[ref.Field.Header] = true
+	if ref.Field.Name == "eth.type" {
+		// At tc ingress the tag the kernel moved to metadata holds the
+		// frame's eth.type: the tag parser reads it.
+		n.hdr[rules.HdrVLAN] = true
 	}
 }
 
-// close adds the headers that lead to the ones needed.
+// close adds the headers that lead to the ones needed: the table lists
+// parents before children, so one backward pass closes the set.
 func (n *needs) close() {
-	n.l4 = n.tcp || n.udp || n.icmp || n.icmpv6
-	if n.tcp || n.udp {
-		n.ipv4, n.ipv6 = true, true
+	defs := rules.HeaderDefs()
+	for i := len(defs) - 1; i >= 0; i-- {
+		d := defs[i]
+		if !n.hdr[d.Header] {
+			continue
+		}
+		for _, l := range d.Under {
+			n.hdr[l.Parent] = true
+		}
+		n.l4 = n.l4 || d.IsTransport()
+		n.l3 = n.l3 || (d.Follows(rules.HdrEth) && d.Header != rules.HdrVLAN)
 	}
-	n.l3 = n.ipv4 || n.ipv6
-	n.vlan = n.vlan || n.l3
-	n.eth = n.eth || n.vlan
 }
 
 // walkRefs calls fn for every field occurrence a predicate uses.

@@ -28,18 +28,6 @@ import (
 // so comparisons are exact; only events cut them (maxlen). Predicates and
 // events read the bytes from the l7 map (l7_text.go, l7_emit.go).
 
-// Facts of the L7 headers (see schema.go for the others).
-const (
-	FactHTTP         = 12 // an HTTP request or status line starts the payload
-	FactHTTPRequest  = 13 // a complete request line: http.request, method, uri, version
-	FactDNS          = 14 // a DNS header (12 bytes)
-	FactDNSQuery     = 15 // the first question: name, type, class
-	FactTLS          = 16 // a TLS record header
-	FactTLSHandshake = 17 // a handshake message header that fits its record
-	FactTLSHello     = 18 // a ClientHello or ServerHello with its version
-	FactDNSResponse  = 19 // a DNS response: dns.flags.rcode (Wireshark shows it in responses only)
-)
-
 // l7Fact returns the fact of an L7 field. String fields have their own
 // presence in their slot as well: an HTTP header is present when its
 // message is (FactHTTP) and the header was found.

@@ -28,21 +28,51 @@ const (
 	rPayload  = asm.R5
 )
 
-// Fixed header lengths: a header is present only when this much of it is in
-// the packet.
-const (
-	ethLen    = 14
-	vlanLen   = 4
-	ipv4Len   = 20
-	ipv6Len   = 40
-	tcpLen    = 20
-	udpLen    = 8
-	icmpLen   = 8
-	icmpv6Len = 4
-	extMinLen = 8 // every IPv6 extension header is at least 8 bytes
-	// MaxExtHeaders bounds the IPv6 extension-header walk.
-	MaxExtHeaders = 8
+// Header lengths from the header table (rules/headers.go): a header is
+// present only when this much of it is in the packet.
+var (
+	ethLen    = minLen(rules.HdrEth)
+	vlanLen   = minLen(rules.HdrVLAN)
+	ipv4Len   = minLen(rules.HdrIPv4)
+	ipv6Len   = minLen(rules.HdrIPv6)
+	tcpLen    = minLen(rules.HdrTCP)
+	udpLen    = minLen(rules.HdrUDP)
+	extMinLen = int32(rules.IPv6ExtMinLen)
 )
+
+// MaxExtHeaders bounds the IPv6 extension-header walk.
+const MaxExtHeaders = rules.MaxExtHeaders
+
+// The computed fields with a presence bit of their own.
+var (
+	ethTypeField, _ = rules.LookupField("eth.type")
+	tcpLenField, _  = rules.LookupField("tcp.len")
+)
+
+func minLen(h rules.Header) int32 { return int32(h.Def().MinLen) }
+
+// dispatch returns the next-protocol value of parent that leads to h, as the
+// parser compares it: 16-bit values (EtherTypes) as a host-order load of the
+// network-order field reads them.
+func dispatch(parent, h rules.Header) int32 {
+	v, ok := h.Def().Value(parent)
+	if !ok {
+		panic("compiler: " + h.String() + " does not follow " + parent.String())
+	}
+	if parent == rules.HdrEth || parent == rules.HdrVLAN {
+		return raw16(uint16(v))
+	}
+	return int32(v)
+}
+
+// label is the parser's label for the start of header h ("ip" is IPv4's
+// protocol name; its label says which IP).
+func label(h rules.Header) string {
+	if h == rules.HdrIPv4 {
+		return ".ipv4"
+	}
+	return "." + h.String()
+}
 
 // raw16 returns how a 16-bit network-order value reads when loaded from the
 // packet by a host-order load: the form compared without a byte swap.
@@ -79,7 +109,7 @@ func (g *gen) parse() {
 		// kernel's context rewrite, unlike skb->ifindex. The parser keeps
 		// the first in R8.)
 		other := asm.R2
-		if g.need.eth {
+		if g.need.has(rules.HdrEth) {
 			other = rData
 		}
 		b.Emit(asm.LoadMem(other, rCtx, fl.CtxData, asm.Word), asm.LoadMem(asm.R1, rCtx, fl.CtxData, asm.Word), asm.Sub.Reg(asm.R1, other))
@@ -92,7 +122,7 @@ func (g *gen) parse() {
 		g.frameLen(asm.R1)
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 	}
-	if !g.need.eth {
+	if !g.need.has(rules.HdrEth) {
 		g.parseEnd()
 		return
 	}
@@ -103,14 +133,14 @@ func (g *gen) parse() {
 
 	b.Comment("eth: %d bytes", ethLen)
 	g.bound(rData, ethLen, g.stop())
-	g.setFact(FactEth)
+	g.setFact(rules.HdrEth.Def().Fact)
 	g.storeHeader(rules.HdrEth, rData)
 	b.Emit(asm.LoadMem(rProto, rData, 12, asm.Half))
 	b.Emit(asm.Mov.Reg(rCursor, rData), asm.Add.Imm(rCursor, ethLen))
 
 	ethType, hasEthType := rec.slots[slotKey{computed: compEthType, size: 2, layer: 1}]
 	l3 := ".l3"
-	if fl.VLANInMeta && g.need.vlan {
+	if fl.VLANInMeta && g.need.has(rules.HdrVLAN) {
 		meta := ".eth.meta"
 		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
@@ -128,10 +158,10 @@ func (g *gen) parse() {
 		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.JLT.Imm(asm.R1, 0x0600, skip))
 		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-		g.setFact(FactEthType)
+		g.setFact(rules.FieldFact(ethTypeField, 1))
 		b.Label(skip)
 	}
-	if g.need.vlan {
+	if g.need.has(rules.HdrVLAN) {
 		g.vlanTag(1, l3)
 		g.vlanTag(2, l3)
 	}
@@ -143,28 +173,42 @@ func (g *gen) parse() {
 		return
 	}
 	b.Comment("network layer by ethertype")
-	// IPv4 last, so that it falls through to .ipv4.
-	if g.need.ipv6 {
-		b.Emit(asm.JEq.Imm(rProto, raw16(0x86dd), ".ipv6"))
-	}
-	if g.need.ipv4 {
-		b.Emit(asm.JEq.Imm(rProto, raw16(0x0800), ".ipv4"))
-	}
-	b.Emit(asm.Ja.Label(g.stop()))
-	if g.need.ipv4 {
+	g.dispatch(rules.HdrEth, rules.HdrIPv4)
+	if g.need.has(rules.HdrIPv4) {
 		g.ipv4()
 	}
-	if g.need.ipv6 && g.need.l4 {
+	g.linkBlocks()
+	if g.need.has(rules.HdrIPv6) && g.need.l4 {
 		g.cold = append(g.cold, func() {
 			b.Label(ipv6Plen0)
 			b.Emit(asm.Mov.Imm(rPayload, payloadUnknown), asm.Ja.Label(ipv6Plen))
 		})
 	}
 	g.emitCold()
-	if g.need.ipv6 {
+	if g.need.has(rules.HdrIPv6) {
 		g.ipv6()
 	}
 	g.l4()
+}
+
+// noFallThrough: no header's code follows the dispatch.
+const noFallThrough rules.Header = -1
+
+// dispatch emits the jumps from parent to its needed children on the
+// next-protocol value in R2, in table order except last, the one the code
+// placed right after falls through to; then a jump to stop for any other
+// value.
+func (g *gen) dispatch(parent, last rules.Header) {
+	b := g.b
+	for _, d := range rules.Children(parent) {
+		if d.Header != last && d.Header != rules.HdrVLAN && g.need.has(d.Header) {
+			b.Emit(asm.JEq.Imm(rProto, dispatch(parent, d.Header), label(d.Header)))
+		}
+	}
+	if last != noFallThrough && g.need.has(last) {
+		b.Emit(asm.JEq.Imm(rProto, dispatch(parent, last), label(last)))
+	}
+	b.Emit(asm.Ja.Label(g.stop()))
 }
 
 // emitCold emits the blocks set aside for out of line, after an
@@ -181,7 +225,7 @@ func (g *gen) emitCold() {
 func (g *gen) metaVLAN(ethType *slot, hasEthType bool, l3 string) {
 	b, fl, rec := g.b, g.fl, g.rec
 	b.Comment("outer VLAN tag from skb metadata")
-	g.setFact(FactVLAN1)
+	g.setFact(rules.HdrVLAN.Def().Fact)
 	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: 1}]; ok {
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
@@ -194,7 +238,7 @@ func (g *gen) metaVLAN(ethType *slot, hasEthType bool, l3 string) {
 		b.Comment("eth.type on the wire is the tag's TPID")
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-		g.setFact(FactEthType)
+		g.setFact(rules.FieldFact(ethTypeField, 1))
 	}
 	g.vlanTag(2, l3)
 	b.Emit(asm.Ja.Label(l3))
@@ -263,16 +307,19 @@ func (g *gen) vlanTag(layer int, next string) {
 	b, rec := g.b, g.rec
 	tag := b.NewLabel("vlan")
 	b.Comment("inline VLAN tag, layer %d", layer)
-	b.Emit(asm.JEq.Imm(rProto, raw16(0x8100), tag))
-	b.Emit(asm.JEq.Imm(rProto, raw16(0x88a8), tag))
+	parent := rules.HdrEth
+	if layer > 1 {
+		parent = rules.HdrVLAN
+	}
+	for _, l := range rules.HdrVLAN.Def().Under {
+		if l.Parent == parent {
+			b.Emit(asm.JEq.Imm(rProto, raw16(uint16(l.Value)), tag))
+		}
+	}
 	b.Emit(asm.Ja.Label(next))
 	b.Label(tag)
 	g.bound(rCursor, vlanLen, g.stop())
-	fact := FactVLAN1
-	if layer == 2 {
-		fact = FactVLAN2
-	}
-	g.setFact(fact)
+	g.setFact(rules.HdrVLAN.Def().Fact + layer - 1)
 	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: layer}]; ok {
 		b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Half), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
@@ -287,13 +334,13 @@ func (g *gen) vlanTag(layer int, next string) {
 
 func (g *gen) ipv4() {
 	b := g.b
-	b.Label(".ipv4")
+	b.Label(label(rules.HdrIPv4))
 	b.Comment("ipv4: version 4, header length >= 20, %d bytes present", ipv4Len)
 	g.bound(rCursor, ipv4Len, g.stop())
 	b.Emit(asm.LoadMem(asm.R4, rCursor, 0, asm.Byte))
 	b.Emit(asm.Mov.Reg(asm.R1, asm.R4), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x40, g.stop()))
 	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, g.stop()), asm.LSh.Imm(asm.R4, 2))
-	g.setFact(FactIPv4)
+	g.setFact(rules.HdrIPv4.Def().Fact)
 	g.storeHeader(rules.HdrIPv4, rCursor)
 	g.l7L3()
 	if !g.need.l4 {
@@ -315,25 +362,17 @@ func (g *gen) ipv4() {
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 6, asm.Half), asm.And.Imm(asm.R1, raw16(0x1fff)), asm.JNE.Imm(asm.R1, 0, g.stop()))
 	b.Emit(asm.LoadMem(rProto, rCursor, 9, asm.Byte))
 	b.Emit(asm.Add.Reg(rCursor, asm.R4))
-	if g.need.tcp {
-		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
-	}
-	if g.need.udp {
-		b.Emit(asm.JEq.Imm(rProto, 17, ".udp"))
-	}
-	if g.need.icmp {
-		b.Emit(asm.JEq.Imm(rProto, 1, ".icmp"))
-	}
-	b.Emit(asm.Ja.Label(g.stop()))
+	// (No fall-through: the transport blocks come after IPv6.)
+	g.dispatch(rules.HdrIPv4, noFallThrough)
 }
 
 func (g *gen) ipv6() {
 	b := g.b
-	b.Label(".ipv6")
+	b.Label(label(rules.HdrIPv6))
 	b.Comment("ipv6: version 6, %d bytes present", ipv6Len)
 	g.bound(rCursor, ipv6Len, g.stop())
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, g.stop()))
-	g.setFact(FactIPv6)
+	g.setFact(rules.HdrIPv6.Def().Fact)
 	g.storeHeader(rules.HdrIPv6, rCursor)
 	g.l7L3()
 	if !g.need.l4 {
@@ -347,7 +386,10 @@ func (g *gen) ipv6() {
 	b.Emit(asm.LoadMem(rProto, rCursor, 6, asm.Byte))
 	b.Emit(asm.Add.Imm(rCursor, ipv6Len))
 	l4 := ".l4v6"
-	extMask := int64(1<<0 | 1<<43 | 1<<44 | 1<<51 | 1<<60)
+	var extMask int64
+	for _, nh := range rules.IPv6ExtHeaders {
+		extMask |= 1 << nh
+	}
 	// A bounded loop (R4 counts the headers walked). The body is branch-free
 	// on the header kind, so the verifier carries one state per iteration
 	// instead of one per chain shape: the walk costs a few hundred processed
@@ -389,16 +431,7 @@ func (g *gen) ipv6() {
 	// header in r2, which the dispatch below matches to nothing.
 	b.Label(l4)
 	// TCP last, so that it falls through to .tcp.
-	if g.need.udp {
-		b.Emit(asm.JEq.Imm(rProto, 17, ".udp"))
-	}
-	if g.need.icmpv6 {
-		b.Emit(asm.JEq.Imm(rProto, 58, ".icmpv6"))
-	}
-	if g.need.tcp {
-		b.Emit(asm.JEq.Imm(rProto, 6, ".tcp"))
-	}
-	b.Emit(asm.Ja.Label(g.stop()))
+	g.dispatch(rules.HdrIPv6, rules.HdrTCP)
 }
 
 // payloadUnknown is the IP payload length (R5) when the IP length fields say
@@ -423,12 +456,12 @@ func (g *gen) withinIP(n int32) {
 // cursor on the header, and the end of the parser.
 func (g *gen) l4() {
 	b, rec := g.b, g.rec
-	if g.need.tcp {
-		b.Label(".tcp")
+	if g.need.has(rules.HdrTCP) {
+		b.Label(label(rules.HdrTCP))
 		b.Comment("tcp: %d bytes, within the IP payload", tcpLen)
 		g.withinIP(tcpLen)
 		g.bound(rCursor, tcpLen, g.stop())
-		g.setFact(FactTCP)
+		g.setFact(rules.HdrTCP.Def().Fact)
 		g.storeHeader(rules.HdrTCP, rCursor)
 		g.l7Enter(rules.HdrTCP)
 		next := g.l7Next(rules.HdrTCP)
@@ -439,28 +472,25 @@ func (g *gen) l4() {
 			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, next))
 			b.Emit(asm.Sub.Reg(rPayload, asm.R4))
 			b.Emit(asm.StoreMem(asm.R10, s.off, rPayload, asm.Word))
-			g.setFact(FactTCPLen)
+			g.setFact(rules.FieldFact(tcpLenField, 1))
 		}
 		b.Emit(asm.Ja.Label(next))
 	}
-	simple := func(label string, h rules.Header, n int32, fact int) {
-		b.Label(label)
+	// The other transports have a fixed length: one block each, from the
+	// table.
+	for _, d := range rules.HeaderDefs() {
+		if d.Len != rules.LenFixed || !d.IsTransport() || !g.need.has(d.Header) {
+			continue
+		}
+		h, n := d.Header, int32(d.MinLen)
+		b.Label(label(h))
 		b.Comment("%s: %d bytes, within the IP payload", h, n)
 		g.withinIP(n)
 		g.bound(rCursor, n, g.stop())
-		g.setFact(fact)
+		g.setFact(d.Fact)
 		g.storeHeader(h, rCursor)
 		g.l7Enter(h)
 		b.Emit(asm.Ja.Label(g.l7Next(h)))
-	}
-	if g.need.udp {
-		simple(".udp", rules.HdrUDP, udpLen, FactUDP)
-	}
-	if g.need.icmp {
-		simple(".icmp", rules.HdrICMP, icmpLen, FactICMP)
-	}
-	if g.need.icmpv6 {
-		simple(".icmpv6", rules.HdrICMPv6, icmpv6Len, FactICMPv6)
 	}
 	g.l7Blocks()
 	g.parseEnd()
@@ -492,4 +522,22 @@ func (g *gen) parseEnd() {
 	// R7 keeps its value for the events; it is stored, never tested, so the
 	// verifier does not track it precisely. (No reload here: reading the
 	// slot right after two overlapping stores would stall store forwarding.)
+}
+
+// linkBlocks emits the blocks of the fixed-length headers that follow the
+// link layer directly (other than VLAN tags and IP), from the table.
+func (g *gen) linkBlocks() {
+	b := g.b
+	for _, d := range rules.Children(rules.HdrEth) {
+		if d.Len != rules.LenFixed || d.Header == rules.HdrVLAN || !g.need.has(d.Header) {
+			continue
+		}
+		h := d.Header
+		b.Label(label(h))
+		b.Comment("%s: %d bytes", h, d.MinLen)
+		g.bound(rCursor, int32(d.MinLen), g.stop())
+		g.setFact(d.Fact)
+		g.storeHeader(h, rCursor)
+		b.Emit(asm.Ja.Label(g.stop()))
+	}
 }

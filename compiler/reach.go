@@ -74,12 +74,14 @@ func factNeeds(p rules.Pred, want bool) []uint64 {
 	default:
 		return []uint64{0}
 	}
-	switch ref.Field.Header {
-	case rules.HdrHTTP, rules.HdrTLS:
-		// L7 facts are set after the transport header's.
-		return []uint64{1 << FactTCP}
-	case rules.HdrDNS:
-		return []uint64{1 << FactTCP, 1 << FactUDP}
+	if d := ref.Field.Header.Def(); d.Len == rules.LenL7 {
+		// L7 facts are set after the transport header's: the rule needs
+		// one of the transports the table carries the protocol on.
+		var alts []uint64
+		for _, l := range d.Under {
+			alts = append(alts, 1<<l.Parent.Def().Fact)
+		}
+		return alts
 	}
 	return []uint64{1 << FactOf(ref)}
 }

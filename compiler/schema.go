@@ -105,56 +105,37 @@ func (s *Schema) Validate() error {
 }
 
 // Facts: bits of the presence bitmap, one per thing a packet may or may not
-// have. A field is present when its fact is.
+// have. A field is present when its fact is. They are numbered by the header
+// table (rules/headers.go); these are their names in the compiler.
 const (
-	FactFrame   = 0
-	FactEth     = 1
-	FactEthType = 2 // eth.type: absent on 802.3 length frames
-	FactVLAN1   = 3
-	FactVLAN2   = 4
-	FactIPv4    = 5
-	FactIPv6    = 6
-	FactTCP     = 7
-	FactUDP     = 8
-	FactICMP    = 9
-	FactICMPv6  = 10
-	FactTCPLen  = 11 // tcp.len: the IP length fields are consistent
+	FactFrame        = rules.FactFrame
+	FactEth          = rules.FactEth
+	FactEthType      = rules.FactEthType
+	FactVLAN1        = rules.FactVLAN1
+	FactVLAN2        = rules.FactVLAN2
+	FactIPv4         = rules.FactIPv4
+	FactIPv6         = rules.FactIPv6
+	FactTCP          = rules.FactTCP
+	FactUDP          = rules.FactUDP
+	FactICMP         = rules.FactICMP
+	FactICMPv6       = rules.FactICMPv6
+	FactTCPLen       = rules.FactTCPLen
+	FactHTTP         = rules.FactHTTP
+	FactHTTPRequest  = rules.FactHTTPRequest
+	FactDNS          = rules.FactDNS
+	FactDNSQuery     = rules.FactDNSQuery
+	FactTLS          = rules.FactTLS
+	FactTLSHandshake = rules.FactTLSHandshake
+	FactTLSHello     = rules.FactTLSHello
+	FactDNSResponse  = rules.FactDNSResponse
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.
 func FactOf(ref rules.FieldRef) int {
-	switch ref.Field.Name {
-	case "eth.type":
-		return FactEthType
-	case "tcp.len":
-		return FactTCPLen
-	}
-	switch ref.Field.Header {
-	case rules.HdrFrame:
-		return FactFrame
-	case rules.HdrEth:
-		return FactEth
-	case rules.HdrVLAN:
-		if ref.Layer == 2 {
-			return FactVLAN2
-		}
-		return FactVLAN1
-	case rules.HdrIPv4:
-		return FactIPv4
-	case rules.HdrIPv6:
-		return FactIPv6
-	case rules.HdrTCP:
-		return FactTCP
-	case rules.HdrUDP:
-		return FactUDP
-	case rules.HdrICMP:
-		return FactICMP
-	case rules.HdrICMPv6:
-		return FactICMPv6
-	case rules.HdrHTTP, rules.HdrDNS, rules.HdrTLS:
+	if ref.Field.Header.IsL7() {
 		return l7Fact(ref)
 	}
-	panic("compiler: no fact for " + ref.String())
+	return rules.FieldFact(ref.Field, ref.Layer)
 }
 
 // renderOf gives a field's rendering and its size in events.

@@ -48,7 +48,7 @@ const (
 	HdrHTTP // L7 headers (l7.go): decoded from the transport payload
 	HdrDNS
 	HdrTLS
-	numHeaders
+	NumHeaders
 )
 
 var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls"}
@@ -224,6 +224,11 @@ func proto(h Header, doc string) *Field {
 }
 
 var byName = func() map[string]*Field {
+	// A field past its header's checked bytes would be read from beyond
+	// what the parser checked: refuse to start.
+	if err := checkHeaderFields(catalogue); err != nil {
+		panic(err)
+	}
 	m := make(map[string]*Field, len(catalogue))
 	for _, f := range catalogue {
 		if _, dup := m[f.Name]; dup {

@@ -314,15 +314,52 @@ func (w *world) clone() *world {
 	return c
 }
 
-var (
-	l4Headers = []Header{HdrTCP, HdrUDP, HdrICMP, HdrICMPv6}
-	// l4Proto is the ip.proto value each transport implies over IPv4.
-	l4Proto     = map[Header]uint64{HdrTCP: 6, HdrUDP: 17, HdrICMP: 1}
-	hdrArticles = map[Header]string{
-		HdrEth: "an Ethernet", HdrVLAN: "a VLAN", HdrIPv4: "an IPv4", HdrIPv6: "an IPv6",
-		HdrTCP: "a TCP", HdrUDP: "a UDP", HdrICMP: "an ICMP", HdrICMPv6: "an ICMPv6",
+// impliedWhy says why a header implies its only parent, where the table's
+// plain "follows" needs a word more.
+var impliedWhy = map[Header]string{
+	HdrICMP:   "ICMP runs over IPv4; over IPv6 it is icmpv6",
+	HdrICMPv6: "ICMPv6 runs over IPv6; over IPv4 it is icmp",
+}
+
+// onlyParent returns the one header h can follow, when the header table
+// gives it one (not the link layer: every frame the linter reasons about
+// has it).
+func onlyParent(h Header) (Header, bool) {
+	d := h.Def()
+	if len(d.Under) == 0 || d.Len == LenL7 {
+		return 0, false
 	}
+	p := d.Under[0].Parent
+	for _, l := range d.Under[1:] {
+		if l.Parent != p {
+			return 0, false
+		}
+	}
+	return p, p != HdrEth
+}
+
+// From the header table: the transports, the ip.proto value each implies
+// over IPv4, and how prose names the headers the linter models (not L7).
+var (
+	l4Headers   []Header
+	l4Proto     = map[Header]uint64{}
+	hdrArticles = map[Header]string{}
 )
+
+func init() {
+	for _, d := range headerTable {
+		if d.Header == HdrFrame || d.Len == LenL7 {
+			continue
+		}
+		hdrArticles[d.Header] = d.Article
+		if d.IsTransport() {
+			l4Headers = append(l4Headers, d.Header)
+		}
+		if v, ok := d.Value(HdrIPv4); ok {
+			l4Proto[d.Header] = uint64(v)
+		}
+	}
+}
 
 func (k hdrKey) String() string {
 	s, known := hdrArticles[k.h]
@@ -363,15 +400,16 @@ func (w *world) setHeader(l hdrLit) (string, bool) {
 	}
 	// What a present header implies.
 	var implied []hdrLit
-	switch l.key.h {
-	case HdrICMP:
-		implied = append(implied, hdrLit{key: hdrKey{HdrIPv4, 1}, present: true, by: l.by, why: "ICMP runs over IPv4; over IPv6 it is icmpv6"})
-	case HdrICMPv6:
-		implied = append(implied, hdrLit{key: hdrKey{HdrIPv6, 1}, present: true, by: l.by, why: "ICMPv6 runs over IPv6; over IPv4 it is icmp"})
-	case HdrVLAN:
+	if l.key.h == HdrVLAN {
 		if l.key.layer > 1 {
 			implied = append(implied, hdrLit{key: hdrKey{HdrVLAN, 1}, present: true, by: l.by, why: "an inner tag follows an outer one"})
 		}
+	} else if parent, ok := onlyParent(l.key.h); ok {
+		why := impliedWhy[l.key.h]
+		if why == "" {
+			why = fmt.Sprintf("%s follows %s only", l.key.h, parent)
+		}
+		implied = append(implied, hdrLit{key: hdrKey{parent, 1}, present: true, by: l.by, why: why})
 	}
 	for _, i := range implied {
 		if reason, ok := w.setHeader(i); !ok {
@@ -429,8 +467,8 @@ func (w *world) consistent() (string, bool) {
 		}
 	}
 	if len(l4) > 1 {
-		return fmt.Sprintf("%s needs %s and %s %s, but a packet has at most one of TCP, UDP, ICMP and ICMPv6",
-			l4[0].by, l4[0].key, l4[1].by, l4[1].key), false
+		return fmt.Sprintf("%s needs %s and %s %s, but a packet has at most one of %s",
+			l4[0].by, l4[0].key, l4[1].by, l4[1].key, l4Names()), false
 	}
 	v4, has4 := present(HdrIPv4)
 	v6, has6 := present(HdrIPv6)
@@ -451,4 +489,16 @@ func (w *world) consistent() (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// l4Names lists the transports in prose: "TCP, UDP, ICMP and ICMPv6".
+func l4Names() string {
+	var names []string
+	for _, h := range l4Headers {
+		names = append(names, strings.Replace(strings.ToUpper(h.String()), "V6", "v6", 1))
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -2,16 +2,13 @@ package reference
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/hdrlog/hdrlog/rules"
 )
-
-// MaxExtHeaders is how many IPv6 extension headers are walked before giving
-// up on finding the transport layer (the catalogue: "up to 8 headers").
-const MaxExtHeaders = 8
 
 // Packet is one frame as decoded for the rules: every header that is
 // present, as gopacket decoded it. A nil header is absent.
@@ -71,7 +68,7 @@ func Decode(frame []byte) *Packet {
 		return p
 	}
 	p.Eth = &eth
-	p.HeadersEnd = 14
+	p.HeadersEnd = rules.HdrEth.Def().MinLen
 	// gopacket turns a type field below 0x0600 into EthernetTypeLLC (0) and
 	// keeps the value as Length: on such a frame eth.type is absent.
 	next := eth.EthernetType
@@ -82,29 +79,60 @@ func Decode(frame []byte) *Packet {
 	// gopacket cut the payload of an 802.3 frame to its length; nothing of
 	// it is decoded, so that does not matter.
 
-	for len(p.VLAN) < 2 && (next == layers.EthernetTypeDot1Q || next == layers.EthernetTypeQinQ) {
+	parent, vlan := rules.HdrEth, rules.HdrVLAN.Def()
+	for len(p.VLAN) < vlan.Layers {
+		if h, ok := rules.ChildFor(parent, uint32(next)); !ok || h != rules.HdrVLAN {
+			break
+		}
 		tag := new(layers.Dot1Q)
 		if tag.DecodeFromBytes(rest, df) != nil {
 			return p
 		}
 		p.VLAN = append(p.VLAN, tag)
-		p.HeadersEnd += 4
-		next, rest = tag.Type, rest[4:]
+		p.HeadersEnd += vlan.MinLen
+		next, rest, parent = tag.Type, rest[vlan.MinLen:], rules.HdrVLAN
 	}
 	// A third tag leaves next at a TPID: no network layer.
 
-	l3 := p.HeadersEnd
-	switch next {
-	case layers.EthernetTypeIPv4:
-		p.decodeIPv4(rest, l3)
-	case layers.EthernetTypeIPv6:
-		p.decodeIPv6(rest, l3)
+	if h, ok := rules.ChildFor(parent, uint32(next)); ok && h != rules.HdrVLAN {
+		decoders[h](p, rest, p.HeadersEnd)
 	}
 	return p
 }
 
+// decoders decode each header the table reaches through a next-protocol
+// value, from b, which starts at frame offset off. They are the reference's
+// half of the header table: a row with no decoder here fails at start-up.
+var decoders map[rules.Header]func(p *Packet, b []byte, off int)
+
+func init() {
+	decoders = map[rules.Header]func(p *Packet, b []byte, off int){
+		rules.HdrIPv4:   (*Packet).decodeIPv4,
+		rules.HdrIPv6:   (*Packet).decodeIPv6,
+		rules.HdrTCP:    (*Packet).decodeTCP,
+		rules.HdrUDP:    (*Packet).decodeUDP,
+		rules.HdrICMP:   (*Packet).decodeICMP,
+		rules.HdrICMPv6: (*Packet).decodeICMPv6,
+	}
+	for _, d := range rules.HeaderDefs() {
+		if len(d.Under) > 0 && d.Len != rules.LenL7 && d.Header != rules.HdrVLAN && decoders[d.Header] == nil {
+			panic("reference: no decoder for header " + d.Header.String())
+		}
+	}
+}
+
+// fits reports whether header h is present at the start of b: its MinLen
+// bytes are there, and for a transport, within the stated IP payload.
+func (p *Packet) fits(h rules.Header, b []byte) bool {
+	d := h.Def()
+	if len(b) < d.MinLen {
+		return false
+	}
+	return !d.IsTransport() || p.inPayload(d.MinLen)
+}
+
 func (p *Packet) decodeIPv4(b []byte, off int) {
-	if len(b) < 20 || b[0]>>4 != 4 || b[0]&0x0f < 5 {
+	if !p.fits(rules.HdrIPv4, b) || b[0]>>4 != 4 || b[0]&0x0f < 5 {
 		return
 	}
 	ip := new(layers.IPv4)
@@ -118,7 +146,7 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 	// length; ip.len is the field as sent.
 	ip.Length = binary.BigEndian.Uint16(b[2:4])
 	p.IPv4 = ip
-	p.HeadersEnd = off + 20
+	p.HeadersEnd = off + rules.HdrIPv4.Def().MinLen
 
 	hlen := int(ip.IHL) * 4
 	if ip.Length != 0 {
@@ -133,17 +161,24 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 	if hlen > len(b) {
 		return
 	}
-	switch ip.Protocol {
-	case layers.IPProtocolTCP:
-		p.decodeTCP(b[hlen:], off+hlen)
-	case layers.IPProtocolUDP:
-		p.decodeUDP(b[hlen:], off+hlen)
-	case layers.IPProtocolICMPv4:
-		icmp := new(layers.ICMPv4)
-		if p.inPayload(8) && icmp.DecodeFromBytes(b[hlen:], gopacket.NilDecodeFeedback) == nil {
-			p.ICMP = icmp
-			p.HeadersEnd = off + hlen + 8
-		}
+	if h, ok := rules.ChildFor(rules.HdrIPv4, uint32(ip.Protocol)); ok {
+		decoders[h](p, b[hlen:], off+hlen)
+	}
+}
+
+func (p *Packet) decodeICMP(b []byte, off int) {
+	icmp := new(layers.ICMPv4)
+	if p.fits(rules.HdrICMP, b) && icmp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
+		p.ICMP = icmp
+		p.HeadersEnd = off + rules.HdrICMP.Def().MinLen
+	}
+}
+
+func (p *Packet) decodeICMPv6(b []byte, off int) {
+	icmp := new(layers.ICMPv6)
+	if p.fits(rules.HdrICMPv6, b) && icmp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
+		p.ICMPv6 = icmp
+		p.HeadersEnd = off + rules.HdrICMPv6.Def().MinLen
 	}
 }
 
@@ -173,7 +208,7 @@ func ipv4Fixed(b []byte) *layers.IPv4 {
 }
 
 func (p *Packet) decodeIPv6(b []byte, off int) {
-	if len(b) < 40 || b[0]>>4 != 6 {
+	if !p.fits(rules.HdrIPv6, b) || b[0]>>4 != 6 {
 		return
 	}
 	ip := new(layers.IPv6)
@@ -184,21 +219,21 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 		ip = ipv6Fixed(b)
 	}
 	p.IPv6 = ip
-	p.HeadersEnd = off + 40
+	p.HeadersEnd = off + rules.HdrIPv6.Def().MinLen
 
 	// Walk the extension headers on the frame's bytes (gopacket bounds them
 	// by the payload length and folds hop-by-hop into the IPv6 layer).
-	next, cur, payload := ip.NextHeader, 40, int(ip.Length)
+	next, cur, payload := ip.NextHeader, rules.HdrIPv6.Def().MinLen, int(ip.Length)
 	p.IPPayloadKnown = ip.Length != 0
 	for n := 0; ; n++ {
 		if !isExtension(next) {
 			break
 		}
-		if n == MaxExtHeaders || len(b)-cur < 8 {
+		if n == rules.MaxExtHeaders || len(b)-cur < rules.IPv6ExtMinLen {
 			return
 		}
 		p.ExtHeaders++
-		p.HeadersEnd = off + cur + 8
+		p.HeadersEnd = off + cur + rules.IPv6ExtMinLen
 		var hlen int
 		var nh layers.IPProtocol
 		switch next {
@@ -235,27 +270,13 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 	if cur > len(b) {
 		return
 	}
-	switch next {
-	case layers.IPProtocolTCP:
-		p.decodeTCP(b[cur:], off+cur)
-	case layers.IPProtocolUDP:
-		p.decodeUDP(b[cur:], off+cur)
-	case layers.IPProtocolICMPv6:
-		icmp := new(layers.ICMPv6)
-		if p.inPayload(4) && icmp.DecodeFromBytes(b[cur:], gopacket.NilDecodeFeedback) == nil {
-			p.ICMPv6 = icmp
-			p.HeadersEnd = off + cur + 4
-		}
+	if h, ok := rules.ChildFor(rules.HdrIPv6, uint32(next)); ok {
+		decoders[h](p, b[cur:], off+cur)
 	}
 }
 
 func isExtension(proto layers.IPProtocol) bool {
-	switch proto {
-	case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination,
-		layers.IPProtocolIPv6Fragment, layers.IPProtocolAH:
-		return true
-	}
-	return false
+	return slices.Contains(rules.IPv6ExtHeaders, uint8(proto))
 }
 
 // ipv6Fixed decodes the 40 fixed bytes of an IPv6 header.
@@ -274,7 +295,7 @@ func ipv6Fixed(b []byte) *layers.IPv6 {
 }
 
 func (p *Packet) decodeTCP(b []byte, off int) {
-	if len(b) < 20 || !p.inPayload(20) {
+	if !p.fits(rules.HdrTCP, b) {
 		return
 	}
 	tcp := new(layers.TCP)
@@ -286,7 +307,7 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 	p.TCP = tcp
 	p.L4 = b
 	p.TCPRes = b[12] >> 1 & 0x07
-	p.HeadersEnd = off + 20
+	p.HeadersEnd = off + rules.HdrTCP.Def().MinLen
 
 	hlen := int(tcp.DataOffset) * 4
 	if hlen >= 20 && p.IPPayloadKnown && p.IPPayload >= hlen {
@@ -318,7 +339,7 @@ func tcpFixed(b []byte) *layers.TCP {
 }
 
 func (p *Packet) decodeUDP(b []byte, off int) {
-	if len(b) < 8 || !p.inPayload(8) {
+	if !p.fits(rules.HdrUDP, b) {
 		return
 	}
 	udp := new(layers.UDP)
@@ -332,5 +353,5 @@ func (p *Packet) decodeUDP(b []byte, off int) {
 	}
 	p.UDP = udp
 	p.L4 = b
-	p.HeadersEnd = off + 8
+	p.HeadersEnd = off + rules.HdrUDP.Def().MinLen
 }

@@ -29,7 +29,7 @@
 //     (hop-by-hop, routing, destination options, fragment, AH) is walked on
 //     the frame's bytes, not bounded by the payload length, each header
 //     needing its first 8 bytes; a non-first fragment has no transport layer;
-//     at most MaxExtHeaders extension headers are walked.
+//     at most rules.MaxExtHeaders extension headers are walked.
 //   - TCP 20, UDP 8, ICMP 8 (over IPv4 only), ICMPv6 4 bytes (over IPv6 only),
 //     at the end of the IP header and its extensions, in the frame and
 //     within the IP payload the length fields state (ip.len less the IPv4
