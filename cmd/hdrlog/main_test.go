@@ -589,23 +589,7 @@ func TestDemo(t *testing.T) {
 // A refusal for lack of privileges is one line naming what is missing.
 func TestPrivilegeErrors(t *testing.T) {
 	kerneltest.RequireRoot(t)
-	// t.TempDir's parent is private to root; nobody must reach the binary.
-	dir, err := os.MkdirTemp("", "hdrlog-nobody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "hdrlog")
-	data, err := os.ReadFile(hdrlogBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin := nobodyCopy(t)
 	rules := writeFile(t, dir, "a.rules", "rule a { match udp  log udp.dstport }\n")
 	capture, err := os.ReadFile(filepath.Join("..", "..", "testdata", "captures", "tcpdump", "dns_udp.pcap"))
 	if err != nil {
@@ -644,4 +628,50 @@ func TestPrivilegeErrors(t *testing.T) {
 			t.Errorf("%s as nobody with capabilities %v: stderr %q, want one line with %q", tc.args[0], tc.ambient, msg, tc.want)
 		}
 	}
+}
+
+// nobodyCopy copies the hdrlog binary into a fresh directory that the user
+// nobody can reach (t.TempDir's parent is private to root).
+func nobodyCopy(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hdrlog-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "hdrlog")
+	data, err := os.ReadFile(hdrlogBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin
+}
+
+// runAsNobody runs bin as the user nobody with the given ambient
+// capabilities, and returns its exit status and output.
+func runAsNobody(t *testing.T, bin string, ambient []uintptr, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+		AmbientCaps: ambient,
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running %v as nobody: %v", args, err)
+	}
+	return code, o.String(), e.String()
 }
