@@ -11,7 +11,11 @@ import (
 //
 // A string is written as a JSON string of its bytes: control characters
 // escaped as JSON does (\n, \u0001), and each byte that is not valid UTF-8
-// as the four characters \xNN, as Wireshark shows such bytes. A value cut to
+// as the four characters \xNN, as Wireshark shows such bytes. So that the
+// two cannot be confused, a backslash of the value is written as two: the
+// byte 0xFF is `\xff` and the four characters \xff are `\\xff` once the
+// JSON string is read (in the JSON text: "\\xff" and "\\\\xff"). Reading a
+// value back is unambiguous: `\\` is a backslash, `\xNN` a byte. A value cut to
 // its field's maximum length is followed by two members, "NAME.truncated":
 // true and "NAME.len": its length in bytes; a redacted value is the string
 // "[redacted]" followed by "NAME.len". Absent values are null, with no other
@@ -78,8 +82,10 @@ func AppendJSONString(buf []byte, b []byte) []byte {
 	for len(b) > 0 {
 		c := b[0]
 		switch {
-		case c == '"' || c == '\\':
+		case c == '"':
 			buf = append(buf, '\\', c)
+		case c == '\\':
+			buf = append(buf, `\\\\`...) // the value's backslash, escaped, in JSON
 		case c == '\n':
 			buf = append(buf, '\\', 'n')
 		case c == '\r':

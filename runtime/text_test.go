@@ -12,7 +12,11 @@ import (
 func TestJSONString(t *testing.T) {
 	for in, want := range map[string]string{
 		"example.com":      `"example.com"`,
-		`a "quoted" \ b`:   `"a \"quoted\" \\ b"`,
+		`a "quoted" \ b`:   `"a \"quoted\" \\\\ b"`,
+		// A byte that is not UTF-8 and the four characters that spell
+		// it print differently.
+		"\xff":             `"\\xff"`,
+		`\xff`:             `"\\\\xff"`,
 		"tab\there\r\n":    `"tab\there\r\n"`,
 		"\x00\x01\x7f":     `"\u0000\u0001\u007f"`,
 		"caf\xc3\xa9":      `"café"`,
