@@ -341,6 +341,9 @@ func walkRefs(p rules.Pred, fn func(rules.FieldRef)) {
 		fn(p.Ref)
 	case *rules.PredText:
 		fn(p.Ref)
+	case *rules.PredFieldCompare:
+		fn(p.Left)
+		fn(p.Right)
 	}
 }
 

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -74,6 +75,9 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 	case *rules.PredText:
 		g.comment(p)
 		g.textTest(p, target, want)
+	case *rules.PredFieldCompare:
+		g.comment(p)
+		g.fieldCompare(p, target, want)
 	default:
 		panic(fmt.Sprintf("compiler: unexpected predicate %T", p))
 	}
@@ -133,6 +137,12 @@ func (g *gen) compare(p *rules.PredCompare, target string, want bool) {
 	}
 	if p.Op == rules.CmpEq {
 		g.guarded(fact, zeroCompare(p), target, want, func(t string, w bool) { g.equal(p, t, w) })
+		return
+	}
+	if f.Type == rules.TypeIPv6 || f.Type == rules.TypeMAC {
+		g.guarded(fact, zeroCompare(p), target, want, func(t string, w bool) {
+			g.orderBytes(g.rec.slots[keyOf(p.Ref)], nil, p.Value.Bytes(), p.Op, t, w)
+		})
 		return
 	}
 	// Ordering: integers and IPv4 addresses, in host order.
@@ -443,7 +453,15 @@ func (g *gen) inSet(p *rules.PredInSet, target string, want bool) {
 	f := p.Ref.Field
 	switch f.Type {
 	case rules.TypeIPv6, rules.TypeMAC:
+		s := g.rec.slots[keyOf(p.Ref)]
 		for _, it := range p.Items {
+			if it.IsRange() {
+				next := b.NewLabel("range")
+				g.orderBytes(s, nil, it.Lo.Bytes(), rules.CmpGe, next, false)
+				g.orderBytes(s, nil, it.Hi.Bytes(), rules.CmpLe, hit, true)
+				b.Label(next)
+				continue
+			}
 			chunks, _ := g.rawChunks(p.Ref, 0, it.Lo)
 			g.chunkTest(chunks, hit, true)
 		}
@@ -497,22 +515,18 @@ func (g *gen) inSet(p *rules.PredInSet, target string, want bool) {
 func zeroCompare(p *rules.PredCompare) bool {
 	v := p.Value
 	switch v.Type {
-	case rules.TypeIPv4, rules.TypeIPv6:
-		zero := zeroAddr(v)
-		in := v.Prefix().Contains(zero)
-		switch p.Op {
-		case rules.CmpEq:
-			return in
-		case rules.CmpNe:
-			return !in
+	case rules.TypeIPv4, rules.TypeIPv6, rules.TypeMAC:
+		zero := make([]byte, len(v.Bytes()))
+		if v.Type != rules.TypeMAC {
+			in := v.Prefix().Contains(zeroAddr(v))
+			switch p.Op {
+			case rules.CmpEq:
+				return in
+			case rules.CmpNe:
+				return !in
+			}
 		}
-		return cmpUint(0, p.Op, uint64(ipv4Host(v)))
-	case rules.TypeMAC:
-		isZero := v.MAC == [6]byte{}
-		if p.Op == rules.CmpEq {
-			return isZero
-		}
-		return !isZero
+		return cmpUint(uint64(bytes.Compare(zero, v.Bytes())+1), p.Op, 1)
 	}
 	return cmpUint(0, p.Op, v.U)
 }
@@ -545,8 +559,8 @@ func zeroInSet(p *rules.PredInSet) bool {
 				}
 				continue
 			}
-			if ipv4Host(it.Lo) == 0 {
-				return true
+			if it.Lo.Addr.IsUnspecified() {
+				return true // a range from the zero address
 			}
 		case rules.TypeMAC:
 			if it.Lo.MAC == [6]byte{} {

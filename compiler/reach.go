@@ -61,6 +61,9 @@ func factNeeds(p rules.Pred, want bool) []uint64 {
 	}
 	var ref rules.FieldRef
 	switch p := p.(type) {
+	case *rules.PredFieldCompare:
+		// Both sides are header fields (the checker refuses string pairs).
+		return []uint64{1<<FactOf(p.Left) | 1<<FactOf(p.Right)}
 	case *rules.PredExists:
 		ref = p.Ref
 	case *rules.PredCompare:

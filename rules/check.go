@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -347,6 +349,9 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	if !ok {
 		return &PredConst{}
 	}
+	if other, ok := c.fieldOperand(e.Value); ok {
+		return c.compareFields(e, f, layer, other)
+	}
 	if f.Type == TypeString || e.Field.Func != "" {
 		return c.compareText(e, f, layer)
 	}
@@ -364,9 +369,6 @@ func (c *checker) compare(e *CompareExpr) Pred {
 		switch f.Type {
 		case TypeBool:
 			c.errorf(e.OpSpan, "compare booleans with == or !=", "%s is a boolean; %s does not apply", f.Name, e.Op)
-			return &PredConst{}
-		case TypeIPv6, TypeMAC:
-			c.errorf(e.OpSpan, "use == with an address or a prefix", "ordering comparisons on %s fields are not supported", f.Type)
 			return &PredConst{}
 		}
 	}
@@ -423,13 +425,13 @@ func (c *checker) in(e *InExpr) Pred {
 		}
 		span := Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}
 		switch {
-		case f.Type != TypeUint && f.Type != TypeIPv4:
-			c.errorf(span, "list the values one by one", "ranges apply to integers and IPv4 addresses, not to %s fields", f.Type)
+		case f.Type == TypeBool:
+			c.errorf(span, "list the values one by one", "ranges apply to integers, addresses and MAC addresses, not to %s fields", f.Type)
 			continue
 		case lo.IsPrefix() || hi.IsPrefix():
 			c.errorf(span, "a range runs between two addresses", "a range cannot have a prefix bound")
 			continue
-		case rangeKey(lo) > rangeKey(hi):
+		case CompareValues(lo, hi) > 0:
 			c.errorf(span, fmt.Sprintf("write %s..%s", el.Hi.Text, el.Lo.Text), "empty range: %s is greater than %s", el.Lo.Text, el.Hi.Text)
 			continue
 		}
@@ -438,13 +440,14 @@ func (c *checker) in(e *InExpr) Pred {
 	return anyOf(occurrences(f, layer), func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items} })
 }
 
-// rangeKey orders integer and IPv4 values.
-func rangeKey(v Value) uint64 {
-	if v.Type == TypeIPv4 {
-		b := v.Addr.As4()
-		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+// CompareValues orders two values of one type: integers by value,
+// addresses and MAC addresses byte by byte as unsigned big-endian numbers
+// (Wireshark's order). It returns -1, 0 or +1.
+func CompareValues(a, b Value) int {
+	if ab := a.Bytes(); ab != nil {
+		return bytes.Compare(ab, b.Bytes())
 	}
-	return v.U
+	return cmp.Compare(a.U, b.U)
 }
 
 // value types a literal by the field it is compared with.

@@ -136,6 +136,17 @@ type PredBitTest struct {
 	Mask uint64
 }
 
+// PredFieldCompare holds when both field occurrences are present and
+// Left Op Right (Wireshark's field-to-field comparison, ip.src == ip.dst).
+// Both have the same type; addresses and MACs order byte by byte, as
+// unsigned big-endian numbers.
+type PredFieldCompare struct {
+	Left, Right FieldRef
+	Op          CmpOp
+}
+
+func (*PredFieldCompare) isPred() {}
+
 func (*PredAnd) isPred()     {}
 func (*PredOr) isPred()      {}
 func (*PredNot) isPred()     {}
@@ -165,6 +176,18 @@ type Value struct {
 	Bits int
 	// MAC holds a MAC address.
 	MAC [6]byte
+}
+
+// Bytes returns an address or MAC value in network order (nil for other
+// types).
+func (v Value) Bytes() []byte {
+	switch v.Type {
+	case TypeIPv4, TypeIPv6:
+		return v.Addr.AsSlice()
+	case TypeMAC:
+		return v.MAC[:]
+	}
+	return nil
 }
 
 // IsPrefix reports whether v is an address prefix shorter than a full address.
@@ -224,6 +247,8 @@ func PredString(p Pred) string {
 		return fmt.Sprintf("%s in {%s}", maskedString(p.Ref, p.Mask), strings.Join(items, ", "))
 	case *PredBitTest:
 		return fmt.Sprintf("%s & %#x", p.Ref, p.Mask)
+	case *PredFieldCompare:
+		return fmt.Sprintf("%s %s %s", p.Left, p.Op, p.Right)
 	case *PredText:
 		return p.String()
 	}

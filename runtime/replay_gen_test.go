@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -378,13 +379,16 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 		}
 		mask = &rules.Literal{Kind: rules.LitNumber, Text: fmt.Sprintf("%#x", m)}
 	}
+	if mask == nil && c.chance(1, 6) {
+		return genFieldCompare(c, fields, f, name)
+	}
 	switch c.intn(6) {
 	case 0:
 		return &rules.TestExpr{Field: name, Mask: mask}
 	case 1, 2:
 		var elems []rules.SetElem
 		for k := 1 + c.intn(4); k > 0; k-- {
-			if (f.Type == rules.TypeUint || f.Type == rules.TypeIPv4) && c.chance(1, 3) {
+			if f.Type != rules.TypeBool && c.chance(1, 3) {
 				elems = append(elems, genRange(c, f))
 			} else {
 				elems = append(elems, rules.SetElem{Lo: genLiteral(c, f)})
@@ -393,21 +397,57 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 		return &rules.InExpr{Field: name, Mask: mask, Elems: elems}
 	}
 	ops := []rules.CmpOp{rules.CmpEq, rules.CmpNe}
-	if f.Type == rules.TypeUint || f.Type == rules.TypeIPv4 {
+	if f.Type != rules.TypeBool {
 		ops = append(ops, rules.CmpLt, rules.CmpLe, rules.CmpGt, rules.CmpGe)
 	}
-	return &rules.CompareExpr{Field: name, Mask: mask, Op: pick(c, ops...), Value: genLiteral(c, f)}
+	op := pick(c, ops...)
+	lit := genLiteral(c, f)
+	if op != rules.CmpEq && op != rules.CmpNe {
+		lit = genExactLiteral(c, f) // prefixes compare with == and != only
+	}
+	return &rules.CompareExpr{Field: name, Mask: mask, Op: op, Value: lit}
 }
 
-// genRange returns an inclusive range of integers or IPv4 addresses, low
-// bound first.
+// genFieldCompare compares f with another field of its type (any two
+// integer fields compare), or with itself.
+func genFieldCompare(c *chooser, fields []*rules.Field, f *rules.Field, name rules.FieldName) rules.Expr {
+	var others []*rules.Field
+	for _, g := range fields {
+		if g.Type == f.Type {
+			others = append(others, g)
+		}
+	}
+	g := pick(c, others...)
+	other := g.Name
+	if g.MaxLayers() > 1 && c.chance(1, 2) {
+		other += fmt.Sprintf("#%d", 1+c.intn(g.MaxLayers()))
+	}
+	ops := []rules.CmpOp{rules.CmpEq, rules.CmpNe}
+	if f.Type != rules.TypeBool {
+		ops = append(ops, rules.CmpLt, rules.CmpLe, rules.CmpGt, rules.CmpGe)
+	}
+	return &rules.CompareExpr{Field: name, Op: pick(c, ops...), Value: &rules.Literal{Kind: rules.LitWord, Text: other}}
+}
+
+// genExactLiteral is genLiteral without prefixes.
+func genExactLiteral(c *chooser, f *rules.Field) *rules.Literal {
+	lit := genLiteral(c, f)
+	if i := strings.IndexByte(lit.Text, '/'); i >= 0 {
+		lit.Text = lit.Text[:i]
+	}
+	return lit
+}
+
+// genRange returns an inclusive range of integers, addresses or MAC
+// addresses, low bound first.
 func genRange(c *chooser, f *rules.Field) rules.SetElem {
-	if f.Type == rules.TypeIPv4 {
-		a, b := pick(c, genIPv4...), pick(c, genIPv4...)
-		if ipv4Less(b, a) {
+	switch f.Type {
+	case rules.TypeIPv4, rules.TypeIPv6, rules.TypeMAC:
+		a, b := genExactLiteral(c, f), genExactLiteral(c, f)
+		if addrKey(b.Text) < addrKey(a.Text) {
 			a, b = b, a
 		}
-		return rules.SetElem{Lo: &rules.Literal{Kind: rules.LitDotted, Text: a}, Hi: &rules.Literal{Kind: rules.LitDotted, Text: b}}
+		return rules.SetElem{Lo: a, Hi: b}
 	}
 	lo, hi := genUint(c, f), genUint(c, f)
 	if lo > hi {
@@ -416,8 +456,17 @@ func genRange(c *chooser, f *rules.Field) rules.SetElem {
 	return rules.SetElem{Lo: uintLiteral(c, lo), Hi: uintLiteral(c, hi)}
 }
 
-func ipv4Less(a, b string) bool {
-	return netip.MustParseAddr(a).Less(netip.MustParseAddr(b))
+// addrKey orders addresses and MAC addresses as Wireshark does: byte by
+// byte.
+func addrKey(text string) string {
+	if a, err := netip.ParseAddr(text); err == nil {
+		return string(a.AsSlice())
+	}
+	mac, err := net.ParseMAC(text)
+	if err != nil {
+		panic(err)
+	}
+	return string(mac)
 }
 
 func clz(v uint64) int {

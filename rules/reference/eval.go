@@ -2,6 +2,7 @@ package reference
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -154,6 +155,9 @@ func holds(pred rules.Pred, p *Packet) bool {
 	case *rules.PredText:
 		v := value(pred.Ref, p)
 		return v.Present && pred.Holds(v.Bytes)
+	case *rules.PredFieldCompare:
+		a, b := value(pred.Left, p), value(pred.Right, p)
+		return a.Present && b.Present && ordered(cmpValues(pred.Left.Field, a, b), pred.Op)
 	}
 	panic(fmt.Sprintf("reference: unexpected predicate %T", pred))
 }
@@ -176,15 +180,26 @@ func compare(f *rules.Field, v Value, mask uint64, op rules.CmpOp, lit rules.Val
 			}
 			return in // the checker allows only == and != on prefixes
 		}
-		return order(uint64(ipv4Uint(v.Bytes)), op, uint64(ipv4Uint(lit.Addr.AsSlice())))
+		// Addresses order as unsigned big-endian numbers.
+		return ordered(bytes.Compare(v.Bytes, lit.Addr.AsSlice()), op)
 	case rules.TypeMAC:
-		eq := bytes.Equal(v.Bytes, lit.MAC[:])
-		if op == rules.CmpNe {
-			return !eq
-		}
-		return eq
+		return ordered(bytes.Compare(v.Bytes, lit.MAC[:]), op)
 	}
 	return order(masked(v.U, mask), op, lit.U)
+}
+
+// ordered reports whether a three-way comparison's result (-1, 0, +1)
+// satisfies op.
+func ordered(c int, op rules.CmpOp) bool { return order(uint64(c+1), op, 1) }
+
+// cmpValues compares two present values of one type (a field-to-field
+// comparison): -1, 0 or +1.
+func cmpValues(f *rules.Field, a, b Value) int {
+	switch f.Type {
+	case rules.TypeIPv4, rules.TypeIPv6, rules.TypeMAC:
+		return bytes.Compare(a.Bytes, b.Bytes)
+	}
+	return cmp.Compare(a.U, b.U)
 }
 
 func order(a uint64, op rules.CmpOp, b uint64) bool {
@@ -211,10 +226,9 @@ func inItem(f *rules.Field, v Value, mask uint64, it rules.SetItem) bool {
 		if !it.IsRange() {
 			return it.Lo.Prefix().Contains(addrOf(v))
 		}
-		u := ipv4Uint(v.Bytes)
-		return ipv4Uint(it.Lo.Addr.AsSlice()) <= u && u <= ipv4Uint(it.Hi.Addr.AsSlice())
+		return bytes.Compare(it.Lo.Addr.AsSlice(), v.Bytes) <= 0 && bytes.Compare(v.Bytes, it.Hi.Addr.AsSlice()) <= 0
 	case rules.TypeMAC:
-		return bytes.Equal(v.Bytes, it.Lo.MAC[:])
+		return bytes.Compare(it.Lo.MAC[:], v.Bytes) <= 0 && bytes.Compare(v.Bytes, it.Hi.MAC[:]) <= 0
 	}
 	u := masked(v.U, mask)
 	return it.Lo.U <= u && u <= it.Hi.U
@@ -250,5 +264,8 @@ func walk(pred rules.Pred, fn func(rules.FieldRef)) {
 		fn(pred.Ref)
 	case *rules.PredText:
 		fn(pred.Ref)
+	case *rules.PredFieldCompare:
+		fn(pred.Left)
+		fn(pred.Right)
 	}
 }

@@ -1,0 +1,190 @@
+package compiler_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/lang"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/rules/reference"
+)
+
+// ktLangTable runs a table of "T expr" / "F expr" lines on one frame in the
+// kernel (each expression as a rule and negated, tc ingress and XDP) and in
+// the reference evaluator: both must give the table's verdict.
+func ktLangTable(t *testing.T, name string, frame []byte, table string) {
+	t.Helper()
+	var exprs []ktExpr
+	for _, line := range strings.Split(table, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		verdict, text, _ := strings.Cut(line, " ")
+		if verdict != "T" && verdict != "F" {
+			t.Fatalf("bad table line %q", line)
+		}
+		exprs = append(exprs, ktExpr{Text: text, Holds: verdict == "T"})
+	}
+	var src strings.Builder
+	for i, e := range exprs {
+		fmt.Fprintf(&src, "rule e%d { match %s log frame.len }\n", i, e.Text)
+	}
+	f, diags := lang.ParseDSL(name+".rules", []byte(src.String()))
+	rs, cdiags := rules.Check(f)
+	if diags = append(diags, cdiags...); diags.HasErrors() {
+		t.Fatalf("%s: %v", name, diags)
+	}
+	ev, err := reference.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := map[int]bool{}
+	for _, e := range ev.Eval(rules.HookTCIngress, frame) {
+		fired[e.Rule] = true
+	}
+	for i, e := range exprs {
+		if fired[i] != e.Holds {
+			t.Errorf("reference: %s is %v, want %v", e.Text, fired[i], e.Holds)
+		}
+	}
+	kerneltest.Require(t)
+	if wrong := ktCheckExprs(t, name, frame, exprs); len(wrong) > 0 {
+		t.Errorf("frame %s: %d of %d kernel outcome(s) wrong:\n\t%s", ktHex(frame), len(wrong), 2*len(exprs), strings.Join(wrong, "\n\t"))
+	}
+}
+
+// TestKernelAddressOrder: <, <=, >, >= and ranges on MAC and IPv6
+// addresses order them byte by byte, as unsigned big-endian numbers (as
+// Wireshark does); every piece of the address can decide. Expressions from
+// Wireshark's display-filter suite (group_ether, group_ipv6) are among them.
+func TestKernelAddressOrder(t *testing.T) {
+	eth := testpkt.New().Eth("00:aa:00:a3:e3:a4", "ff:ff:ff:ff:ff:ff").
+		IPv6("2001:db8::1", "ff05::9999").UDP(5000, 53).Payload(ktPayload(8)).Bytes()
+	ktLangTable(t, "order", eth, `
+		T eth.src > 00:aa:00:a3:e3:00
+		F eth.src > 00:aa:00:a3:e3:a4
+		F eth.src > 00:aa:00:a3:e3:ff
+		T eth.src >= 00:aa:00:a3:e3:00
+		T eth.src >= 00:aa:00:a3:e3:a4
+		F eth.src >= 00:aa:00:a3:e3:ff
+		F eth.src < 00:aa:00:a3:e3:00
+		F eth.src < 00:aa:00:a3:e3:a4
+		T eth.src < 00:aa:00:a3:e3:ff
+		F eth.src <= 00:aa:00:a3:e3:00
+		T eth.src <= 00:aa:00:a3:e3:a4
+		T eth.src <= 00:aa:00:a3:e3:ff
+		T eth.src < 00:ab:00:00:00:00
+		F eth.src < 00:aa:00:a3:00:ff
+		T eth.src > 00:a9:ff:ff:ff:ff
+		T eth.src lt 01:00:00:00:00:00
+		T eth.dst > eth.src
+		T eth.dst >= 00:00:00:00:00:00
+		F eth.dst < ff:ff:ff:ff:ff:ff
+		T eth.addr < 00:aa:00:a3:e3:a5
+		T eth.addr > fe:ff:ff:ff:ff:ff
+		T eth.src in {00:aa:00:00:00:00..00:aa:00:ff:ff:ff}
+		F eth.src in {00:aa:00:a3:e3:a5..00:aa:00:ff:ff:ff}
+		T eth.src in {00:00:00:00:00:00..00:aa:00:a3:e3:a4}
+		T eth.src in {11:11:11:11:11:11, 00:aa:00:a3:e3:a4..00:aa:00:a3:e3:a4}
+		T ipv6.dst > ff05::0000
+		F ipv6.dst > ff05::9999
+		T ipv6.dst >= ff05::9999
+		F ipv6.dst >= ff05::a000
+		T ipv6.dst < ff05::a000
+		F ipv6.dst < ff05::9999
+		T ipv6.dst <= ff05::9999
+		F ipv6.dst <= ff05::9998
+		T ipv6.dst > ff04:ffff:ffff:ffff:ffff:ffff:ffff:ffff
+		F ipv6.dst > ff05:0:0:1::
+		T ipv6.dst < ff05:0:0:0:1::
+		T ipv6.src < ipv6.dst
+		F ipv6.src >= ipv6.dst
+		T ipv6.addr > fe00::
+		T ipv6.dst in {ff05::1..ff05::ffff}
+		F ipv6.dst in {ff05::1..ff05::9998, ff06::..ff07::}
+		T ipv6.dst in {::..ff05::9999}
+		F ip.src < 255.255.255.255
+	`)
+	// Absent: every comparison is false, != and ordering against zero included.
+	v4 := testpkt.New().Eth("02:00:00:00:00:01", "02:00:00:00:00:02").IPv4("10.0.0.1", "10.0.0.2").UDP(1, 2).Bytes()
+	ktLangTable(t, "order_absent", v4, `
+		F ipv6.dst >= ::
+		F ipv6.dst < ffff::
+		F ipv6.dst in {::..ffff::}
+		F ipv6.src <= ipv6.dst
+		T eth.src < eth.dst
+		T eth.src >= 00:00:00:00:00:00
+	`)
+}
+
+// TestKernelFieldCompare: comparisons between two fields, false when either
+// side is absent; Wireshark's any (==, ordering) and all-not-equal (!=)
+// over fields with several occurrences.
+func TestKernelFieldCompare(t *testing.T) {
+	same := testpkt.New().Eth("02:00:00:00:00:01", "02:00:00:00:00:01").
+		IPv4("10.0.0.7", "10.0.0.7").TTL(64).TCP(8080, 8080).Payload(ktPayload(4)).Bytes()
+	ktLangTable(t, "fcmp_same", same, `
+		T ip.src == ip.dst
+		F ip.src != ip.dst
+		T tcp.srcport == tcp.dstport
+		F tcp.srcport > tcp.dstport
+		T tcp.srcport >= tcp.dstport
+		T eth.src == eth.dst
+		F eth.src != eth.dst
+		F ip.addr != ip.src
+		T ip.addr == ip.dst
+		T tcp.port == tcp.srcport
+		F tcp.port != tcp.dstport
+		F udp.srcport == udp.dstport
+		F udp.srcport != udp.dstport
+		F udp.port != tcp.port
+		F tcp.srcport == udp.srcport
+		T tcp.flags.syn == tcp.flags.ack
+		F tcp.hdr_len > ip.ttl
+		T ip.ttl > tcp.hdr_len
+		F tcp.len == ip.ttl
+		T ip.hdr_len == tcp.hdr_len
+	`)
+	diff := ktFrameIPv4TCP() // 10.1.2.3:40000 -> 192.168.100.200:22, SYN, no ACK
+	ktLangTable(t, "fcmp_diff", diff, `
+		F ip.src == ip.dst
+		T ip.src != ip.dst
+		T ip.src < ip.dst
+		F ip.dst <= ip.src
+		T tcp.srcport > tcp.dstport
+		F tcp.srcport <= tcp.dstport
+		T tcp.srcport != tcp.dstport
+		T eth.src < eth.dst
+		T eth.src != eth.dst
+		F tcp.flags.syn == tcp.flags.ack
+		T tcp.flags.syn != tcp.flags.ack
+		T tcp.flags.res == tcp.flags.ece
+		T ip.addr == ip.src
+		F ip.addr != ip.src
+		T tcp.port > tcp.dstport
+		F ipv6.src == ipv6.dst
+		F ipv6.src != ipv6.dst
+	`)
+	// Two tags (100 outer, 4095 inner): == holds when any pair matches, !=
+	// when every pair of present occurrences differs.
+	ktLangTable(t, "fcmp_vlan", ktFrameQinQICMP(), `
+		F vlan.id#1 == vlan.id#2
+		T vlan.id == vlan.id#2
+		F vlan.id != vlan.id#2
+		T vlan.id#1 != vlan.id#2
+		T vlan.id#2 > vlan.id#1
+		T vlan.priority#1 > vlan.priority#2
+	`)
+	one := testpkt.New().VLAN(testpkt.TPID8021Q, 3, true, 42).IPv4("10.0.0.1", "10.0.0.2").UDP(1, 2).Bytes()
+	ktLangTable(t, "fcmp_vlan1", one, `
+		F vlan.id#1 == vlan.id#2
+		F vlan.id#1 != vlan.id#2
+		T vlan.id == vlan.id
+		F vlan.id != vlan.id
+		T vlan.id != vlan.priority
+	`)
+}
