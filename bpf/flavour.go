@@ -17,6 +17,12 @@ type Flavour struct {
 	CtxDataEnd  int16
 	CtxIfindex  int16
 	CtxLen      int16 // offset of the u32 packet length; -1: data_end - data
+	// CtxWireLen is the offset of the u32 length on the wire a test run's
+	// context sets (__sk_buff.wire_len); -1: the program type has none, and
+	// a test run passes the length as a u32 of metadata before the frame
+	// (CtxDataMeta).
+	CtxWireLen  int16
+	CtxDataMeta int16 // offset of the u32 data_meta pointer; -1: none
 	VLANInMeta  bool  // the outer VLAN tag may sit in context metadata
 	CtxVLANPres int16 // __sk_buff.vlan_present
 	CtxVLANTCI  int16 // __sk_buff.vlan_tci (host order)
@@ -36,9 +42,11 @@ const (
 	skbIfindex     = 40
 	skbData        = 76
 	skbDataEnd     = 80
+	skbWireLen     = 160
 
 	xdpData           = 0
 	xdpDataEnd        = 4
+	xdpDataMeta       = 8
 	xdpIngressIfindex = 12
 
 	xdpPass   = 2  // XDP_PASS
@@ -49,6 +57,7 @@ const (
 var XDP = Flavour{
 	Name: "hdrlog_xdp", Type: ebpf.XDP, AttachType: ebpf.AttachXDP,
 	CtxData: xdpData, CtxDataEnd: xdpDataEnd, CtxIfindex: xdpIngressIfindex, CtxLen: -1,
+	CtxWireLen: -1, CtxDataMeta: xdpDataMeta,
 	Pass: xdpPass, LoadBytes: asm.FnXdpLoadBytes,
 }
 
@@ -62,6 +71,7 @@ func tcFlavour(name string, at ebpf.AttachType) Flavour {
 	return Flavour{
 		Name: name, Type: ebpf.SchedCLS, AttachType: at,
 		CtxData: skbData, CtxDataEnd: skbDataEnd, CtxIfindex: skbIfindex, CtxLen: skbLen,
+		CtxWireLen: skbWireLen, CtxDataMeta: -1,
 		VLANInMeta: true, CtxVLANPres: skbVLANPresent, CtxVLANTCI: skbVLANTCI, CtxVLANProt: skbVLANProto,
 		Pass: tcActNext, LoadBytes: asm.FnSkbLoadBytes,
 	}

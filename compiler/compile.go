@@ -20,6 +20,14 @@ type Options struct {
 	// power of two). Other events wait for the reader's next poll, so the
 	// reader is woken at most once per WakeupBytes of events. Default 64 KiB.
 	WakeupBytes int
+	// TestRun builds programs for replays with BPF_PROG_TEST_RUN, where the
+	// frame may be a capture's first bytes only (a snap length): frame.len
+	// is then the length on the wire the test run passes, not the bytes
+	// the program is given. tc programs read it from the context's
+	// wire_len; XDP programs from a u32 of metadata before the frame (the
+	// buffer's length when there is none). Nothing else differs. Programs
+	// built so are not meant to be attached.
+	TestRun bool
 }
 
 // SmallProgram is the number of rule-phase steps (chained rules and groups)
@@ -71,6 +79,7 @@ func (p *Program) RuleAt(offset int) int {
 type Output struct {
 	Programs []*Program
 	Schema   *Schema
+	Options  Options // as compiled with (defaults filled in)
 }
 
 // FlavourOf returns the program flavour of a hook.
@@ -102,7 +111,7 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 			break
 		}
 	}
-	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}}
+	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}, Options: opts}
 	for _, r := range rs.Rules {
 		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
 	}

@@ -247,6 +247,10 @@ func (g *gen) metaVLAN(ethType *slot, hasEthType bool, l3 string) {
 // frameLen loads the frame's length on the wire into dst.
 func (g *gen) frameLen(dst asm.Register) {
 	b, fl := g.b, g.fl
+	if g.opts.TestRun {
+		g.testRunLen(dst)
+		return
+	}
 	if fl.CtxLen < 0 {
 		// XDP: the whole buffer, fragments included.
 		b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.FnXdpGetBuffLen.Call())
@@ -267,6 +271,30 @@ func (g *gen) frameLen(dst asm.Register) {
 		b.Emit(asm.LoadMem(scratch, rCtx, fl.CtxVLANPres, asm.Word))
 		b.Emit(asm.LSh.Imm(scratch, 2), asm.Add.Reg(dst, scratch))
 	}
+}
+
+// testRunLen puts the length on the wire a test run passes in dst (see
+// Options.TestRun). It may call a helper: R1-R5 are clobbered.
+func (g *gen) testRunLen(dst asm.Register) {
+	b, fl := g.b, g.fl
+	if fl.CtxWireLen >= 0 {
+		b.Emit(asm.LoadMem(dst, rCtx, fl.CtxWireLen, asm.Word))
+		return
+	}
+	if dst >= asm.R2 && dst <= asm.R4 {
+		panic("testRunLen: dst must not be R2, R3 or R4")
+	}
+	noMeta, done := b.NewLabel("nometa"), b.NewLabel("wirelen")
+	b.Comment("frame.len: the u32 of metadata a test run passes, else the buffer's length")
+	b.Emit(asm.LoadMem(asm.R2, rCtx, fl.CtxDataMeta, asm.Word), asm.LoadMem(asm.R3, rCtx, fl.CtxData, asm.Word))
+	b.Emit(asm.Mov.Reg(asm.R4, asm.R2), asm.Add.Imm(asm.R4, 4), asm.JGT.Reg(asm.R4, asm.R3, noMeta))
+	b.Emit(asm.LoadMem(dst, asm.R2, 0, asm.Word), asm.Ja.Label(done))
+	b.Label(noMeta)
+	b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.FnXdpGetBuffLen.Call())
+	if dst != asm.R0 {
+		b.Emit(asm.Mov.Reg(dst, asm.R0))
+	}
+	b.Label(done)
 }
 
 // bound emits "if base+n > packet end goto fail".

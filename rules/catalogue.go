@@ -134,7 +134,7 @@ var catalogue = append(headerFields, l7Fields...)
 var headerFields = []*Field{
 	proto(HdrFrame, "Every frame."),
 	{Name: "frame.len", Type: TypeUint, Bits: 32, Header: HdrFrame, Computed: true,
-		Doc: "Length of the frame on the wire, in bytes (at tc, skb->len plus a VLAN tag the kernel moved to metadata)."},
+		Doc: "Length of the frame on the wire, in bytes (at tc, skb->len plus a VLAN tag the kernel moved to metadata; in hdrlog test, the capture's original length, also for frames its snap length cut short)."},
 
 	proto(HdrEth, "Ethernet II header (14 bytes)."),
 	{Name: "eth.dst", Type: TypeMAC, Header: HdrEth, Offset: 0, Size: 6, Doc: "Destination MAC address."},

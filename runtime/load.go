@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -144,6 +145,46 @@ func (c *Collection) Run(h rules.Hook, frame []byte) error {
 		return fmt.Errorf("no program for hook %s", h)
 	}
 	_, err := p.Run(&ebpf.RunOptions{Data: frame, Repeat: 1})
+	return err
+}
+
+// TCMaxWireLen is the longest length on the wire a tc test run's context
+// carries (GSO_LEGACY_MAX_SIZE); a longer frame is replayed through XDP.
+const TCMaxWireLen = 65536
+
+// RunWire is Run for programs compiled with compiler.Options.TestRun: the
+// frame holds the first bytes of a frame of wireLen bytes on the wire (a
+// capture's snap length), and frame.len is wireLen. tc programs get it in
+// the context's wire_len, XDP programs as a u32 of metadata before the
+// frame.
+func (c *Collection) RunWire(h rules.Hook, frame []byte, wireLen int) error {
+	p, ok := c.Programs[h]
+	if !ok {
+		return fmt.Errorf("no program for hook %s", h)
+	}
+	if !c.Output.Options.TestRun {
+		return fmt.Errorf("the %s program was not compiled for test runs", h)
+	}
+	wireLen = max(wireLen, len(frame))
+	opts := &ebpf.RunOptions{Data: frame, Repeat: 1}
+	if fl := compiler.FlavourOf(h); fl.CtxWireLen >= 0 {
+		if wireLen > TCMaxWireLen {
+			return fmt.Errorf("a tc test run carries at most %d bytes on the wire, not %d", TCMaxWireLen, wireLen)
+		}
+		ctx := make([]byte, fl.CtxWireLen+4)
+		binary.NativeEndian.PutUint32(ctx[fl.CtxWireLen:], uint32(wireLen))
+		opts.Context = ctx
+	} else {
+		// struct xdp_md: data is the metadata's length, data_end the size.
+		data := make([]byte, 4+len(frame))
+		binary.NativeEndian.PutUint32(data, uint32(wireLen))
+		copy(data[4:], frame)
+		ctx := make([]byte, 8)
+		binary.NativeEndian.PutUint32(ctx[0:], 4)
+		binary.NativeEndian.PutUint32(ctx[4:], uint32(len(data)))
+		opts.Data, opts.Context = data, ctx
+	}
+	_, err := p.Run(opts)
 	return err
 }
 

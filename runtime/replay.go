@@ -22,11 +22,12 @@ import (
 //     for every hook, with a reason;
 //   - tc hooks, up to TCMaxFrame (3,712 bytes), unless the frame is an IPv4
 //     or IPv6 frame shorter than the network header the tc test run insists
-//     on (TCMinIPv4, TCMinIPv6): the hook's tc program;
+//     on (TCMinIPv4, TCMinIPv6), or longer on the wire than a tc test run's
+//     context carries (TCMaxWireLen): the hook's tc program;
 //   - tc hooks, other frames: an XDP build of the same rules (compiled once,
 //     on the first such frame). That is faithful in a test run: both program
 //     types get the same bytes with VLAN tags inline, and frame.len is the
-//     whole frame in both (skb->len, bpf_xdp_get_buff_len). The header
+//     length on the wire in both (compiler.Options.TestRun). The header
 //     parser reads only the XDP program's linear part, so the frame must
 //     also pass the next condition (L7 fields are read with
 //     bpf_xdp_load_bytes, fragments included);
@@ -118,6 +119,16 @@ func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*
 		return nil, err
 	}
 	r.limits = limits
+	if !out.Options.TestRun {
+		// frame.len must be the capture's length on the wire (a snap
+		// length cuts frames): a build for test runs reads it from the
+		// test run's context. Same rules, same schema.
+		opts := out.Options
+		opts.TestRun = true
+		if out, err = compiler.Compile(rs, opts); err != nil {
+			return nil, err
+		}
+	}
 	if r.coll, err = Load(out, LoadOptions{}); err != nil {
 		return nil, err
 	}
@@ -167,12 +178,12 @@ func (l TestRunLimits) tcTakes(frame []byte) bool {
 
 // route is how a frame goes through hook h: the hook's own program, the XDP
 // build of its rules (viaXDP), or not at all (skip.Reason set).
-func (r *Replayer) route(h rules.Hook, frame []byte, pkt func() *reference.Packet) (viaXDP bool, skip Skip) {
+func (r *Replayer) route(h rules.Hook, frame []byte, wireLen int, pkt func() *reference.Packet) (viaXDP bool, skip Skip) {
 	n, l := len(frame), r.limits
 	switch {
 	case n < l.MinFrame:
 		skip.Reason = fmt.Sprintf("shorter than the %d bytes a test run takes", l.MinFrame)
-	case h != rules.HookXDP && l.tcTakes(frame):
+	case h != rules.HookXDP && l.tcTakes(frame) && wireLen <= TCMaxWireLen:
 	case n > l.XDPMaxFrame:
 		skip.Reason = fmt.Sprintf("longer than the %d bytes an XDP test run takes", l.XDPMaxFrame)
 	case n > l.XDPLinear && pkt().HeadersEnd > l.XDPLinear:
@@ -184,20 +195,28 @@ func (r *Replayer) route(h rules.Hook, frame []byte, pkt func() *reference.Packe
 	return viaXDP, skip
 }
 
-// Frame replays one frame through every hook: fn gets each event, in hook
-// order (rules.Hooks) and rule order. The events are valid only during the
-// call.
+// Frame replays one whole frame through every hook: fn gets each event, in
+// hook order (rules.Hooks) and rule order. The events are valid only during
+// the call.
 func (r *Replayer) Frame(number int, frame []byte, fn func(*Event) error) (FrameReport, error) {
+	return r.ReplayFrame(&CapturedFrame{Number: number, Data: frame, OrigLen: len(frame)}, fn)
+}
+
+// ReplayFrame is Frame on a frame of a capture, which may hold only the
+// first bytes of the frame (OrigLen is its length on the wire, frame.len).
+func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameReport, error) {
+	number, frame, wireLen := fr.Number, fr.Data, max(fr.OrigLen, len(fr.Data))
 	var decoded *reference.Packet
 	pkt := func() *reference.Packet {
 		if decoded == nil {
 			decoded = reference.Decode(frame)
+			decoded.Len = wireLen
 		}
 		return decoded
 	}
 	var rep FrameReport
 	for _, h := range r.hooks {
-		viaXDP, skip := r.route(h, frame, pkt)
+		viaXDP, skip := r.route(h, frame, wireLen, pkt)
 		if skip.Reason != "" {
 			skip.Frame, skip.Len, skip.Hook = number, len(frame), h
 			rep.Skips = append(rep.Skips, skip)
@@ -210,7 +229,7 @@ func (r *Replayer) Frame(number int, frame []byte, fn func(*Event) error) (Frame
 		if r.ref != nil {
 			err = r.evalReference(h, pkt(), fn)
 		} else {
-			err = r.runKernel(h, viaXDP, frame, fn)
+			err = r.runKernel(h, viaXDP, frame, wireLen, fn)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("frame %d, %s: %w", number, h, err)
@@ -219,7 +238,7 @@ func (r *Replayer) Frame(number int, frame []byte, fn func(*Event) error) (Frame
 	return rep, nil
 }
 
-func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, fn func(*Event) error) error {
+func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen int, fn func(*Event) error) error {
 	c, runAs := r.coll, h
 	if viaXDP {
 		var err error
@@ -228,7 +247,7 @@ func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, fn func(*E
 		}
 		runAs = rules.HookXDP
 	}
-	if err := c.Run(runAs, frame); err != nil {
+	if err := c.RunWire(runAs, frame, wireLen); err != nil {
 		return fmt.Errorf("test run of %d bytes: %w", len(frame), err)
 	}
 	return c.Drain(fn)
@@ -252,7 +271,9 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 		}
 		swapped.Rules = append(swapped.Rules, &cp)
 	}
-	out, err := compiler.Compile(swapped, compiler.Options{})
+	opts := r.out.Options
+	opts.TestRun = true
+	out, err := compiler.Compile(swapped, opts)
 	if err != nil {
 		return nil, fmt.Errorf("compile the %s rules for XDP (long frames): %w", h, err)
 	}
@@ -351,7 +372,7 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 			s.CutShort++
 		}
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
-		rep, err := r.Frame(fr.Number, fr.Data, func(ev *Event) error {
+		rep, err := r.ReplayFrame(fr, func(ev *Event) error {
 			s.Events[ev.Rule]++
 			buf = AppendJSON(buf[:0], r.out.Schema, ev, meta)
 			buf = append(buf, '\n')

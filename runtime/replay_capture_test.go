@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -191,7 +192,7 @@ rule x { hook xdp match frame.len > 100 log frame.len }`)
 {"time":"2025-01-01T00:00:00.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":1,"frame.len":54,"tcp.len":0,"udp.dstport":null}
 {"time":"2025-01-01T00:00:02.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":3,"frame.len":4054,"tcp.len":4000,"udp.dstport":null}
 {"time":"2025-01-01T00:00:02.000000123Z","rule":"x","iface":"","hook":"xdp","frame":3,"frame.len":4054}
-{"time":"2025-01-01T00:00:03.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":4,"frame.len":40,"tcp.len":null,"udp.dstport":null}
+{"time":"2025-01-01T00:00:03.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":4,"frame.len":54,"tcp.len":null,"udp.dstport":null}
 {"time":"2025-01-01T00:00:04.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":5,"frame.len":62,"tcp.len":null,"udp.dstport":53}
 `
 	wantSkips := []string{
@@ -232,5 +233,72 @@ func TestTestRunLimits(t *testing.T) {
 	t.Logf("measured: %+v", got)
 	if got != runtime.DefaultTestRunLimits {
 		t.Errorf("this kernel's test-run limits %+v differ from DefaultTestRunLimits %+v", got, runtime.DefaultTestRunLimits)
+	}
+}
+
+// TestReplaySnapLength: frame.len is the length on the wire, as Wireshark's,
+// also for frames the capture cut short (tcpdump -s 128); rules match on it
+// at every hook, in the kernel and in the reference. A frame longer on the
+// wire than a tc test run's context carries goes through the XDP build.
+func TestReplaySnapLength(t *testing.T) {
+	const snap = 128
+	cut := func(data []byte) testFrame {
+		return testFrame{data: data[:min(snap, len(data))], origLen: len(data)}
+	}
+	jumbo := testFrame{data: ipv4TCP().Bytes(), origLen: 70000} // a GRO/BIG TCP frame, as captured on the host
+	path := writePcap(t, layers.LinkTypeEthernet,
+		cut(ipv4TCP().Payload(make([]byte, 1400)).Bytes()),
+		cut(ipv4TCP().Payload(make([]byte, 20)).Bytes()),
+		cut(testpkt.New().IPv6("2001:db8::1", "2001:db8::2").UDP(1, 53).Payload(make([]byte, 3000)).Bytes()),
+		jumbo,
+	)
+	rs := mustRules(t, `
+rule inb { match frame.len > 1000 log frame.len }
+rule outb { hook tc egress match frame.len == 1454 log frame.len }
+rule x   { hook xdp match frame.len >= 3062 log frame.len }`)
+	out, err := compiler.Compile(rs, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `inb tc ingress 1 1454
+outb tc egress 1 1454
+inb tc ingress 3 3062
+x xdp 3 3062
+inb tc ingress 4 70000
+x xdp 4 70000
+`
+	for _, noKernel := range []bool{true, false} {
+		if !noKernel {
+			kerneltest.Require(t)
+		}
+		r, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{NoKernel: noKernel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := runtime.OpenCapture(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		for {
+			fr, err := c.Next()
+			if err != nil {
+				break
+			}
+			if _, err := r.ReplayFrame(fr, func(ev *runtime.Event) error {
+				fmt.Fprintf(&got, "%s %s %d %d\n", rs.Rules[ev.Rule].Name, rs.Rules[ev.Rule].Hook, fr.Number, ev.FrameLen)
+				if ev.Values[0].U != uint64(ev.FrameLen) {
+					t.Errorf("frame %d: logged frame.len %d, event header %d", fr.Number, ev.Values[0].U, ev.FrameLen)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+		r.Close()
+		if got.String() != want {
+			t.Errorf("noKernel=%v:\n%swant:\n%s", noKernel, got.String(), want)
+		}
 	}
 }

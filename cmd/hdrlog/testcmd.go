@@ -164,7 +164,7 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 		fmt.Fprintf(w, "%s of tc rules went through their XDP build (frames a tc test run refuses)\n", plural(s.ViaXDP, "run"))
 	}
 	if s.CutShort > 0 {
-		fmt.Fprintf(w, "%s cut short by the capture's snap length: replayed as captured (frame.len is the captured length)\n", plural(s.CutShort, "frame"))
+		fmt.Fprintf(w, "%s cut short by the capture's snap length: their captured bytes replayed, frame.len the length on the wire\n", plural(s.CutShort, "frame"))
 	}
 }
 
