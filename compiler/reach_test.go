@@ -165,7 +165,7 @@ func factsAt(insns asm.Instructions) []uint64 {
 // transport header).
 func TestEarlyExitsAreSound(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "listings", "*.rules"))
-	ex, _ := filepath.Glob(filepath.Join("..", "examples", "*.rules"))
+	ex, _ := filepath.Glob(filepath.Join("..", "examples", "rules", "*.rules"))
 	files = append(files, ex...)
 	if len(files) < 10 {
 		t.Fatalf("only %d rule files found", len(files))

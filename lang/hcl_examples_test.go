@@ -14,15 +14,15 @@ import (
 )
 
 // TestExamplesSameInBothSyntaxes: every example written in both syntaxes
-// (examples/NAME.rules and examples/NAME.hcl) gives the same typed rule set,
+// (examples/rules/NAME.rules and examples/hcl/NAME.hcl) gives the same typed rule set,
 // source positions aside, and byte-identical programs.
 func TestExamplesSameInBothSyntaxes(t *testing.T) {
-	hcls, err := filepath.Glob("../examples/*.hcl")
+	hcls, err := filepath.Glob("../examples/hcl/*.hcl")
 	if err != nil || len(hcls) < 8 {
 		t.Fatalf("want at least 8 examples in HCL, found %d (%v)", len(hcls), err)
 	}
 	for _, hclPath := range hcls {
-		dslPath := strings.TrimSuffix(hclPath, ".hcl") + ".rules"
+		dslPath := filepath.Join("..", "examples", "rules", strings.TrimSuffix(filepath.Base(hclPath), ".hcl")+".rules")
 		t.Run(filepath.Base(dslPath), func(t *testing.T) {
 			dsl := checkExample(t, dslPath, ParseDSL)
 			hcl := checkExample(t, hclPath, ParseHCL)

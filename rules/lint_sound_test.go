@@ -21,7 +21,7 @@ import (
 func TestLintSound(t *testing.T) {
 	frames := lintFrames(4000)
 	files, _ := filepath.Glob(filepath.Join("testdata", "lint", "*.rules"))
-	examples, _ := filepath.Glob(filepath.Join("..", "examples", "*.rules"))
+	examples, _ := filepath.Glob(filepath.Join("..", "examples", "rules", "*.rules"))
 	checked := 0
 	for _, path := range append(files, examples...) {
 		src, err := os.ReadFile(path)

@@ -242,8 +242,8 @@ var programLine = regexp.MustCompile(`(?m)^(tc ingress|tc egress|xdp)\s+(\S+)\s+
 // same with the built binary.
 func TestCheckExamples(t *testing.T) {
 	kerneltest.Require(t)
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "*.rules"))
-	hcls, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "*.hcl"))
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "rules", "*.rules"))
+	hcls, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "hcl", "*.hcl"))
 	files = append(files, hcls...)
 	if len(files) < 17 {
 		t.Fatalf("only %d example files", len(files))
@@ -261,6 +261,19 @@ func TestCheckExamples(t *testing.T) {
 		}
 		for _, p := range progs {
 			t.Logf("%s: %s %s instructions, %s processed (%s)", rel, p[1], p[3], p[4], p[5])
+		}
+	}
+}
+
+// TestCheckExampleDirectories: each directory of examples/ is a rule set
+// that runs as a whole (the library in one syntax, or the demo), so that
+// `hdrlog run -i IFACE examples/rules` works; no rule is defined twice.
+func TestCheckExampleDirectories(t *testing.T) {
+	kerneltest.Require(t)
+	for dir, files := range map[string]string{"examples": "1 file", "examples/rules": "11 files", "examples/hcl": "11 files"} {
+		code, stdout, stderr := hdrlog(t, repoRoot, "check", "--strict", dir)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, " rules in "+files+", ") || !strings.Contains(stdout, "verified by the kernel") {
+			t.Errorf("check %s: exit %d\n%s%s", dir, code, stdout, stderr)
 		}
 	}
 }

@@ -9,17 +9,20 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/examples"
 	"github.com/hdrlog/hdrlog/internal/netns"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
-// DemoRules is the rule file the demo attaches unless given others.
+// demoRules names the rule file the demo attaches unless given others; its
+// text is compiled into the binary (examples.DemoRules).
 const demoRules = "examples/demo.rules"
 
 func init() {
@@ -29,8 +32,8 @@ func init() {
 		summary: "show hdrlog at work on real traffic between two throw-away network namespaces",
 		detail: `
 Demo creates two network namespaces, A and B, joined by a veth pair;
-attaches the rules (by default ` + demoRules + `, relative to the current
-directory) to the veth end in B; sends real traffic from A for a few seconds
+attaches the rules (by default ` + demoRules + `, built into hdrlog)
+to the veth end in B; sends real traffic from A for a few seconds
 (TCP connections over IPv4 and IPv6, one to a closed port, UDP datagrams,
 ICMP echo requests); prints the JSON lines and the summary; and removes
 everything it created. Nothing happens outside the two namespaces.
@@ -43,15 +46,31 @@ It needs root (network namespaces, raw sockets, BPF) and iproute2's ip.`,
 					return usagef("--duration must be positive")
 				}
 				if len(args) == 0 {
-					if _, err := os.Stat(demoRules); err != nil {
-						return fmt.Errorf("%s not found: run the demo from the repository root, or name a rule file", demoRules)
+					dir, err := builtinDemoRules()
+					if err != nil {
+						return err
 					}
-					args = []string{demoRules}
+					defer os.RemoveAll(dir)
+					args = []string{filepath.Join(dir, filepath.Base(demoRules))}
 				}
 				return runDemo(args, *d)
 			}
 		},
 	})
+}
+
+// builtinDemoRules writes the built-in demo rules into a new temporary
+// directory (the rule loader reads files) and returns the directory.
+func builtinDemoRules() (string, error) {
+	dir, err := os.MkdirTemp("", "hdrlog-demo-")
+	if err != nil {
+		return "", fmt.Errorf("writing the built-in demo rules: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(demoRules)), examples.DemoRules, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("writing the built-in demo rules: %w", err)
+	}
+	return dir, nil
 }
 
 // Ports of the demo's services in namespace B.
