@@ -173,6 +173,9 @@ func explainAttachError(a *Attachment, err error) error {
 	case errors.Is(err, unix.ENODEV):
 		return fmt.Errorf("%s: interface %s (#%d) has gone away", where, a.Iface, a.Ifindex)
 	case a.Hook == rules.HookXDP && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)):
+		if h := XDPHolderOf(a.Ifindex); h != nil {
+			return fmt.Errorf("%s: the XDP hook of %s is taken by %s; %s", where, a.Iface, h, h.Advice(a.Iface))
+		}
 		return fmt.Errorf("%s: the interface already has an XDP program in another mode or without a link; hdrlog does not replace programs it did not attach", where)
 	case errors.Is(err, link.ErrNotSupported):
 		return fmt.Errorf("%s: this kernel does not support %s links (tcx needs Linux 6.6 or later)", where, a.Mode)

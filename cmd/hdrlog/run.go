@@ -117,6 +117,15 @@ func runRun(args []string, o runOptions) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A service manager sends SIGHUP to reload; it must not end the stream.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			fmt.Fprintf(stderr, "hdrlog: SIGHUP: rules are not reloaded by this version; still running\n")
+		}
+	}()
 	st, err := streamUntil(ctx, stop, c, atts, runtime.StreamOptions{PollInterval: o.poll, Interfaces: atts.Interfaces()})
 	writeSummary(stderr, st)
 	return err
