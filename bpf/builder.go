@@ -18,6 +18,7 @@ type Builder struct {
 	alias   map[string]string
 	comment string
 	seq     int
+	marks   []mark
 	err     error
 }
 
@@ -55,9 +56,23 @@ func (b *Builder) Comment(format string, args ...any) {
 	}
 }
 
+type mark struct{ key, value any }
+
+// Mark attaches key=value to the metadata of the next emitted instruction
+// (asm.Instruction.Metadata.Get(key) reads it). A mark survives label
+// aliasing and the peephole, which removes only unlabelled jumps: mark
+// instructions that are not such jumps, or that carry a label.
+func (b *Builder) Mark(key, value any) {
+	b.marks = append(b.marks, mark{key, value})
+}
+
 // Emit appends instructions.
 func (b *Builder) Emit(insns ...asm.Instruction) {
 	for _, ins := range insns {
+		for _, m := range b.marks {
+			ins.Metadata.Set(m.key, m.value)
+		}
+		b.marks = b.marks[:0]
 		if len(b.pending) > 0 {
 			primary := b.pending[0]
 			ins = ins.WithSymbol(primary)
@@ -142,6 +157,9 @@ func (b *Builder) Remove(from, n int) {
 func (b *Builder) Instructions() (asm.Instructions, error) {
 	if len(b.pending) > 0 {
 		return nil, fmt.Errorf("labels %v mark no instruction", b.pending)
+	}
+	if len(b.marks) > 0 {
+		return nil, fmt.Errorf("marks %v mark no instruction", b.marks)
 	}
 	out := make(asm.Instructions, len(b.insns))
 	copy(out, b.insns)

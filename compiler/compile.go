@@ -50,7 +50,10 @@ type Program struct {
 	// RuleStarts maps raw instruction offsets to rules: the code of rule
 	// RuleStarts[i].Rule starts at RuleStarts[i].Offset.
 	RuleStarts []RuleStart
-	epilogue   int
+	// Phases says which part of the generator each instruction comes from
+	// (contract.go).
+	Phases   []PhaseSpan
+	epilogue int
 }
 
 // RuleStart marks where a rule's code begins in a program.
@@ -208,7 +211,9 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	g.rec = layoutRecord(keys)
 
 	g.planEarlyExit(rr)
+	g.markPhase(PhaseParser)
 	g.parse()
+	g.markPhase(PhaseRules)
 	units := planUnits(rr)
 	hasGroups := false
 	for _, u := range units {
@@ -245,6 +250,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
+	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
@@ -280,6 +286,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.l7FuncBTF(insns)
 	}
 	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
+	p.Phases = phaseSpans(insns)
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()
 	}

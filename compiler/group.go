@@ -358,6 +358,7 @@ func (g *gen) leaf(gr *group, dim int, set []int, end string) {
 func (g *gen) groupFunc(gr *group, schema *Schema) {
 	b := g.b
 	ret := b.NewLabel("ret")
+	g.markPhase(PhaseGroup)
 	b.Label(gr.fn)
 	b.Comment("group %s: shared tests (%s) and event", gr.fn, rules.PredString(gr.residual))
 	g.inFunc = true

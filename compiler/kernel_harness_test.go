@@ -87,6 +87,11 @@ func ktCompile(t testing.TB, filename, src string) *compiler.Output {
 	if err != nil {
 		t.Fatalf("compile %s: %v", filename, err)
 	}
+	for _, p := range out.Programs {
+		if err := compiler.CheckContract(p); err != nil {
+			t.Fatalf("compile %s: %v", filename, err)
+		}
+	}
 	return out
 }
 

@@ -90,6 +90,7 @@ func (g *gen) l7EmitFuncs() {
 	g.inFunc = true
 	for i := 0; i < len(g.l7.funcs); i++ {
 		f := g.l7.funcs[i]
+		g.markPhase(PhaseCallback)
 		b.Label(f.name)
 		b.Comment("L7 callback %s(index, ctx): r6 = ctx, r9 = l7 value", f.name)
 		b.Emit(asm.Mov.Reg(asm.R6, asm.R2), asm.LoadMem(asm.R9, asm.R2, 0, asm.DWord))

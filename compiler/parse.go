@@ -17,6 +17,10 @@ import (
 //	R10 frame pointer; the packet record lives below it
 //	R1-R5 scratch; during parsing R2 holds the current next-protocol value,
 //	      R3 the cursor (start of the current header), R5 the IP payload length
+//
+// Which phase (parser, L7 stage, rules, subprograms) may write which of them,
+// and which stack slots, is the contract of contract.go, checked on every
+// program the tests compile.
 const (
 	rCtx      = asm.R6
 	rPresence = asm.R7
@@ -520,7 +524,11 @@ func (g *gen) l4() {
 		g.l7Enter(h)
 		b.Emit(asm.Ja.Label(g.l7Next(h)))
 	}
+	if g.l7 != nil {
+		g.markPhase(PhaseL7)
+	}
 	g.l7Blocks()
+	g.markPhase(PhaseParser) // the presence spill ends the parser
 	g.parseEnd()
 }
 

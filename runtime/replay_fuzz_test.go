@@ -121,6 +121,12 @@ func diffFrames(rs *rules.RuleSet, frames [][]byte) (diff string, known []string
 	if err != nil {
 		return "", nil, fmt.Errorf("compile: %w", err)
 	}
+	// Random rule sets hold the code generator to its contract too.
+	for _, p := range out.Programs {
+		if err := compiler.CheckContract(p); err != nil {
+			return "", nil, err
+		}
+	}
 	kern, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{})
 	if err != nil {
 		if id := explainLoad(rs, err); id != "" {
