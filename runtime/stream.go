@@ -49,6 +49,13 @@ type StreamOptions struct {
 	// Interfaces names interfaces by index (Attachments.Interfaces); other
 	// indexes are looked up in the reader's network namespace.
 	Interfaces map[uint32]string
+	// IfName names the interfaces of another network namespace, or of
+	// interfaces that come and go (Watcher.IfName); it is asked before
+	// Interfaces and the reader's namespace.
+	IfName func(ifindex uint32) (string, bool)
+	// Records are lines to write into the stream besides events
+	// (interfaces attached and gone, reloads).
+	Records *Records
 	// Notices receives one line per lost-event report and decode error, for
 	// people watching the terminal; nil means os.Stderr.
 	Notices io.Writer
@@ -202,6 +209,7 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 				return fmt.Errorf("wait for events: %w", err)
 			}
 		}
+		s.out = s.opts.Records.appendTo(s.out)
 		_, err := ring.readBatch(s.handle)
 		for try := 0; final && err == nil && ring.backlog() > 0 && try < 100; try++ {
 			// A program still writing its last record (the batch
@@ -328,6 +336,11 @@ func (s *streamer) ifname(ifindex uint32) string {
 }
 
 func (s *streamer) ifnameSlow(ifindex uint32) string {
+	if s.opts.IfName != nil {
+		if n, ok := s.opts.IfName(ifindex); ok {
+			return n
+		}
+	}
 	if n, ok := s.ifnames[ifindex]; ok {
 		return n
 	}

@@ -11,8 +11,8 @@ import (
 // characters escaped, bytes that are not UTF-8 written as \xNN.
 func TestJSONString(t *testing.T) {
 	for in, want := range map[string]string{
-		"example.com":      `"example.com"`,
-		`a "quoted" \ b`:   `"a \"quoted\" \\\\ b"`,
+		"example.com":    `"example.com"`,
+		`a "quoted" \ b`: `"a \"quoted\" \\\\ b"`,
 		// A byte that is not UTF-8 and the four characters that spell
 		// it print differently.
 		"\xff":             `"\\xff"`,

@@ -127,7 +127,7 @@ func runDemo(args []string, duration time.Duration) (err error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		st, err := streamUntil(streamCtx, func() {}, c, atts, runtime.StreamOptions{Interfaces: atts.Interfaces()})
+		st, err := streamUntil(streamCtx, func() {}, c, atts.Close, runtime.StreamOptions{Interfaces: atts.Interfaces()})
 		done <- result{st, err}
 	}()
 

@@ -20,13 +20,24 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "-i IFACE [-i IFACE...] [flags] FILE|DIR...",
+		args:    "-i IFACE|PATTERN [-i ...] | --all  [flags] FILE|DIR...",
 		summary: "compile, load and attach rules, and stream their events as JSON lines",
 		detail: `
 Run compiles the rules, loads them into the kernel, attaches them to every
 interface named with -i (XDP in driver mode where the driver has it, generic
 mode otherwise; tc ingress and egress through tcx), and writes one JSON line
-per event to standard output. When the ring buffer overflows, a line
+per event to standard output.
+
+-i takes names and shell patterns (-i 'veth*' -i 'lxc*'); --all selects
+every interface but loopback. Interfaces are followed as they come and go
+(netlink notifications): one that appears and matches is attached, one that
+goes away is reported, and one that comes back under a watched name is
+attached again. Each change is a line in the stream, e.g.
+{"time":…,"interface":"veth1","ifindex":7,"event":"gone","hooks":["xdp"]}
+(events: attached, gone, attach_failed, detached), and a notice on standard
+error. A name without pattern characters must exist when run starts.
+--netns attaches in another network namespace (a name of ip netns, or a
+path such as /proc/PID/ns/net); entering it needs CAP_SYS_ADMIN. When the ring buffer overflows, a line
 {"time":…,"lost":{"rule":N},"total_lost":N} says so in the stream, and a
 notice goes to standard error.
 
@@ -36,7 +47,9 @@ error. Attachments are bpf_links owned by the process: however it ends, even
 by SIGKILL, nothing stays attached.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
 			var o runOptions
-			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to (repeat for several)")
+			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to, or a shell pattern of names (repeat for several)")
+			fs.BoolVar(&o.all, "all", false, "attach to every interface but loopback, present and future")
+			fs.StringVar(&o.netns, "netns", "", "attach in this network namespace (NAME under /run/netns, or a PATH)")
 			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 1ms)")
 			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
 			fs.StringVar(&o.wakeup, "wakeup-bytes", "64K", "ring-buffer fill level from which an event wakes the reader before its poll interval")
@@ -47,6 +60,8 @@ by SIGKILL, nothing stays attached.`,
 
 type runOptions struct {
 	ifaces   []string
+	all      bool
+	netns    string
 	poll     time.Duration
 	ringSize string
 	wakeup   string
@@ -73,8 +88,12 @@ func (o runOptions) settings() (ring, wakeup int, err error) {
 }
 
 func runRun(args []string, o runOptions) error {
-	if len(o.ifaces) == 0 {
-		return usagef("name the interface to attach to with -i IFACE")
+	if len(o.ifaces) == 0 && !o.all {
+		return usagef("name the interface to attach to with -i IFACE (or a pattern, -i 'veth*'), or use --all")
+	}
+	set := runtime.IfaceSet{Names: o.ifaces, All: o.all}
+	if err := set.Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	if len(args) == 0 {
 		return usagef("name at least one rule file or directory")
@@ -99,21 +118,33 @@ func runRun(args []string, o runOptions) error {
 	}
 	defer c.Close()
 
-	var atts runtime.Attachments
-	seen := map[string]bool{}
-	for _, ifname := range o.ifaces {
-		if seen[ifname] {
-			continue
+	var ns *runtime.Netns
+	if o.netns != "" {
+		if ns, err = runtime.OpenNetns(o.netns); err != nil {
+			return err
 		}
-		seen[ifname] = true
-		as, err := c.Attach(ifname)
-		if err != nil {
-			return errors.Join(err, atts.Close())
-		}
-		atts = append(atts, as...)
+		defer ns.Close()
 	}
-	fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
+	records := new(runtime.Records)
+	w, err := runtime.NewWatcher(c.Programs, runtime.WatcherOptions{Set: set, Netns: ns, Records: records, Notices: stderr})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if atts := w.Attachments(); len(atts) > 0 {
+		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
+	} else {
+		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
+	}
 	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
+	watchCtx, endWatch := context.WithCancel(context.Background())
+	defer endWatch()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- w.Run(watchCtx) }()
+	detach := func() error {
+		endWatch()
+		return errors.Join(<-watchDone, w.Close())
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -126,7 +157,7 @@ func runRun(args []string, o runOptions) error {
 			fmt.Fprintf(stderr, "hdrlog: SIGHUP: rules are not reloaded by this version; still running\n")
 		}
 	}()
-	st, err := streamUntil(ctx, stop, c, atts, runtime.StreamOptions{PollInterval: o.poll, Interfaces: atts.Interfaces()})
+	st, err := streamUntil(ctx, stop, c, detach, runtime.StreamOptions{PollInterval: o.poll, IfName: w.IfName, Records: records})
 	writeSummary(stderr, st)
 	return err
 }
@@ -136,7 +167,7 @@ func runRun(args []string, o runOptions) error {
 // drains the ring and returns the stream's counts. A stream that fails on
 // its own (stdout closed) detaches too. release is called once ctx is done,
 // so that a second Ctrl-C kills at once.
-func streamUntil(ctx context.Context, release func(), c *runtime.Collection, atts runtime.Attachments, opts runtime.StreamOptions) (runtime.Stats, error) {
+func streamUntil(ctx context.Context, release func(), c *runtime.Collection, detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
 	streamCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
@@ -152,12 +183,12 @@ func streamUntil(ctx context.Context, release func(), c *runtime.Collection, att
 	select {
 	case <-ctx.Done():
 		release()
-		derr := atts.Close()
+		derr := detach()
 		cancel()
 		r = <-done
 		r.err = errors.Join(r.err, derr)
 	case r = <-done:
-		r.err = errors.Join(r.err, atts.Close())
+		r.err = errors.Join(r.err, detach())
 	}
 	return r.st, r.err
 }
