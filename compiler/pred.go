@@ -67,11 +67,11 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.compare(p, target, want)
 	case *rules.PredInSet:
 		g.comment(p)
-		g.guarded(FactOf(p.Ref), zeroInSet(p), target, want, func(t string, w bool) { g.inSet(p, t, w) })
+		g.guarded(FactOf(p.Ref), zeroInSet(p) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.inSet(p, t, w) })
 	case *rules.PredBitTest:
 		g.comment(p)
 		// A zero value never has a bit of the mask set: no presence check.
-		g.bitTest(p.Ref, p.Mask, target, want)
+		g.guarded(FactOf(p.Ref), !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.bitTest(p.Ref, p.Mask, t, w) })
 	case *rules.PredText:
 		g.comment(p)
 		g.textTest(p, target, want)
@@ -123,7 +123,7 @@ func (g *gen) compare(p *rules.PredCompare, target string, want bool) {
 		// A boolean is a bit test: == 1 / != 0 ask for the bit, the others for its absence.
 		set := (p.Op == rules.CmpEq) == (p.Value.U != 0)
 		if set {
-			g.bitTest(p.Ref, 0, target, want)
+			g.guarded(fact, !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.bitTest(p.Ref, 0, t, w) })
 			return
 		}
 		g.guarded(fact, true, target, want, func(t string, w bool) { g.bitTest(p.Ref, 0, t, !w) })
@@ -132,21 +132,21 @@ func (g *gen) compare(p *rules.PredCompare, target string, want bool) {
 	if p.Op == rules.CmpNe {
 		eq := *p
 		eq.Op = rules.CmpEq
-		g.guarded(fact, !zeroCompare(&eq), target, want, func(t string, w bool) { g.equal(&eq, t, !w) })
+		g.guarded(fact, !zeroCompare(&eq) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.equal(&eq, t, !w) })
 		return
 	}
 	if p.Op == rules.CmpEq {
-		g.guarded(fact, zeroCompare(p), target, want, func(t string, w bool) { g.equal(p, t, w) })
+		g.guarded(fact, zeroCompare(p) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.equal(p, t, w) })
 		return
 	}
 	if f.Type == rules.TypeIPv6 || f.Type == rules.TypeMAC {
-		g.guarded(fact, zeroCompare(p), target, want, func(t string, w bool) {
+		g.guarded(fact, zeroCompare(p) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) {
 			g.orderBytes(g.rec.slots[keyOf(p.Ref)], nil, p.Value.Bytes(), p.Op, t, w)
 		})
 		return
 	}
 	// Ordering: integers and IPv4 addresses, in host order.
-	g.guarded(fact, zeroCompare(p), target, want, func(t string, w bool) {
+	g.guarded(fact, zeroCompare(p) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) {
 		g.loadValue(p.Ref, asm.R1)
 		if p.Mask != 0 {
 			g.b.Emit(asm.And.Imm32(asm.R1, int32(uint32(p.Mask))))
@@ -509,6 +509,13 @@ func (g *gen) inSet(p *rules.PredInSet, target string, want bool) {
 		b.Label(hit)
 	}
 }
+
+// zeroWhenAbsent reports whether a field's slot is zero whenever the field
+// is absent, so that a test false on zero needs no presence check. Header
+// slots are written exactly when their header's fact holds; L7 slots are
+// not: the DNS header's bytes are copied for queries too, where
+// dns.flags.rcode (a response's field) is absent.
+func zeroWhenAbsent(ref rules.FieldRef) bool { return !ref.Field.Header.IsL7() }
 
 // zeroCompare reports whether a comparison holds for the zero an absent
 // field leaves in its slot.
