@@ -188,3 +188,62 @@ func TestKernelFieldCompare(t *testing.T) {
 		T vlan.id != vlan.priority
 	`)
 }
+
+// TestKernelQuantifiers: Wireshark's any and all before a comparison, and
+// ~= (some occurrence differs), on fields with several occurrences (the
+// VLAN tags of a QinQ frame, both directions of ip.addr) and on fields with
+// one, where they change nothing.
+func TestKernelQuantifiers(t *testing.T) {
+	// Outer tag 100 (pcp 5), inner 4095 (pcp 0, dei 1); 198.51.100.7 -> 203.0.113.9.
+	ktLangTable(t, "quant_qinq", ktFrameQinQICMP(), `
+		T any vlan.id == 100
+		T any vlan.id == 4095
+		F all vlan.id == 100
+		F all vlan.id == 4095
+		T all vlan.id >= 100
+		F all vlan.id > 100
+		T any vlan.id > 100
+		T all vlan.id in {100, 4000..4095}
+		F all vlan.id in {4000..4095}
+		T any vlan.id in {4000..4095}
+		F vlan.id != 100
+		T vlan.id ~= 100
+		T any vlan.id != 100
+		F all vlan.id != 100
+		F vlan.id ~= 100 && vlan.id ~= 4095 && !(vlan.id ~= 5)
+		T vlan.id ~= 5
+		T all vlan.id != 5
+		T all vlan.id#1 == 100
+		F all vlan.id#2 == 100
+		T all ip.addr != 10.0.0.1
+		F all ip.addr == 198.51.100.7
+		T any ip.addr == 198.51.100.7
+		T ip.addr ~= 198.51.100.7
+		F ip.addr != 198.51.100.7
+		T all ip.addr > 198.0.0.0
+		T all ip.ttl == 255
+		T ip.ttl ~= 254
+		F ip.ttl ~= 255
+		T all vlan.id#2 > vlan.id#1
+		F all vlan.id > vlan.id#1
+		T any vlan.id > vlan.id#1
+		T all vlan.priority >= vlan.priority#2
+		F all icmpv6.type == 128
+		F icmpv6.type ~= 128
+		F all tcp.port != 1
+	`)
+	// One tag (42): all holds when every present tag does; the inner one
+	// is absent.
+	one := testpkt.New().VLAN(testpkt.TPID8021Q, 3, true, 42).IPv4("10.0.0.1", "10.0.0.2").UDP(1, 2).Bytes()
+	ktLangTable(t, "quant_vlan1", one, `
+		T all vlan.id == 42
+		F all vlan.id#2 == 42
+		T all vlan.id in {42}
+		F vlan.id ~= 42
+		T vlan.id ~= 41
+		F all vlan.id#2 != 1
+		T all udp.port < 3
+		F all udp.port < 2
+		T any udp.port < 2
+	`)
+}

@@ -16,6 +16,7 @@ type converter struct {
 var cmpOps = map[string]rules.CmpOp{
 	"==": rules.CmpEq, "eq": rules.CmpEq,
 	"!=": rules.CmpNe, "ne": rules.CmpNe,
+	"~=": rules.CmpAnyNe,
 	"<": rules.CmpLt, "lt": rules.CmpLt,
 	"<=": rules.CmpLe, "le": rules.CmpLe,
 	">": rules.CmpGt, "gt": rules.CmpGt,
@@ -129,6 +130,10 @@ func setSpan(e rules.Expr, span rules.Span) {
 func (c *converter) test(n *testNode) rules.Expr {
 	span := c.src.tokensSpan(n.Tokens)
 	field := c.field(n.Field)
+	quant, quantSpan := quantifiers[n.Quant], rules.Span{}
+	if n.Quant != "" {
+		quantSpan = c.src.tokenSpan(n.Tokens[0])
+	}
 	var mask *rules.Literal
 	if n.Mask != nil {
 		mask = c.literal(n.Mask.Tokens[0])
@@ -136,13 +141,14 @@ func (c *converter) test(n *testNode) rules.Expr {
 	switch {
 	case n.Op != nil:
 		return &rules.CompareExpr{
+			Quant: quant, QuantSpan: quantSpan,
 			Field: field, Mask: mask,
 			Op: cmpOps[n.Op.Op], OpSpan: c.src.tokenSpan(n.Op.Tokens[0]),
 			Value: c.literal(n.Value.Tokens[0]),
 			Span:  span,
 		}
 	case n.In:
-		e := &rules.InExpr{Field: field, Mask: mask, Span: span, Elems: []rules.SetElem{}}
+		e := &rules.InExpr{Quant: quant, QuantSpan: quantSpan, Field: field, Mask: mask, Span: span, Elems: []rules.SetElem{}}
 		for _, el := range n.Elems {
 			se := rules.SetElem{Lo: c.literal(el.Lo.Tokens[0])}
 			if el.Hi != nil {
@@ -152,8 +158,17 @@ func (c *converter) test(n *testNode) rules.Expr {
 		}
 		return e
 	}
+	if n.Quant != "" {
+		c.diags = append(c.diags, rules.Diagnostic{
+			Severity: rules.Error, Span: quantSpan,
+			Message: n.Quant + " applies to a comparison, not to a bare field",
+			Hint:    "compare the field, e.g. " + n.Quant + " vlan.id == 5; a bare field tests presence",
+		})
+	}
 	return &rules.TestExpr{Field: field, Mask: mask, Span: span}
 }
+
+var quantifiers = map[string]rules.Quantifier{"": rules.QuantNone, "any": rules.QuantAny, "all": rules.QuantAll}
 
 var litKinds = map[lexer.TokenType]rules.LitKind{
 	tokNumber:    rules.LitNumber,

@@ -58,6 +58,11 @@ func dumpExpr(b *strings.Builder, e rules.Expr, indent int) {
 			fmt.Fprintf(b, "%s  mask %s\n", pad, litString(mask))
 		}
 	}
+	quant := func(q rules.Quantifier, span rules.Span) {
+		if q != rules.QuantNone {
+			fmt.Fprintf(b, "%s  quantifier %s %s\n", pad, map[rules.Quantifier]string{rules.QuantAny: "any", rules.QuantAll: "all"}[q], spanString(span))
+		}
+	}
 	switch e := e.(type) {
 	case *rules.LogicalExpr:
 		fmt.Fprintf(b, "%s%s %s\n", pad, e.Op, spanString(e.Span))
@@ -71,10 +76,12 @@ func dumpExpr(b *strings.Builder, e rules.Expr, indent int) {
 		field(e.Field, e.Mask)
 	case *rules.CompareExpr:
 		fmt.Fprintf(b, "%scompare %s %s op %s\n", pad, e.Op, spanString(e.Span), spanString(e.OpSpan))
+		quant(e.Quant, e.QuantSpan)
 		field(e.Field, e.Mask)
 		fmt.Fprintf(b, "%s  value %s\n", pad, litString(e.Value))
 	case *rules.InExpr:
 		fmt.Fprintf(b, "%sin %s\n", pad, spanString(e.Span))
+		quant(e.Quant, e.QuantSpan)
 		field(e.Field, e.Mask)
 		for _, el := range e.Elems {
 			if el.Hi == nil {
@@ -158,11 +165,17 @@ func allSpans(f *rules.File) map[string]rules.Span {
 			add("field "+e.Field.Name, e.Field.Span)
 			lit(e.Mask)
 		case *rules.CompareExpr:
+			if e.Quant != rules.QuantNone {
+				add("quantifier", e.QuantSpan)
+			}
 			add("field "+e.Field.Name, e.Field.Span)
 			add("op", e.OpSpan)
 			lit(e.Mask)
 			lit(e.Value)
 		case *rules.InExpr:
+			if e.Quant != rules.QuantNone {
+				add("quantifier", e.QuantSpan)
+			}
 			add("field "+e.Field.Name, e.Field.Span)
 			lit(e.Mask)
 			for _, el := range e.Elems {

@@ -15,7 +15,7 @@ import (
 //	or     = and (("||" | "or") and)*
 //	and    = unary (("&&" | "and") unary)*
 //	unary  = ("!" | "not") unary | "(" or ")" | test
-//	test   = field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
+//	test   = ("any" | "all")? field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
 //	field  = Ident ("(" Ident ")")?     (lower(http.host): a function of a field)
 //	elem   = value (".." value)?
 //
@@ -30,7 +30,7 @@ type ruleNode struct {
 	Tokens []lexer.Token
 	// The words that start L7 statements are reserved only inside rules:
 	// a rule may still be called ports.
-	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact') '{'"`
+	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all') '{'"`
 	Stmts []*stmtNode `parser:"@@* '}'"`
 }
 
@@ -99,7 +99,9 @@ type unaryNode struct {
 
 type testNode struct {
 	Tokens []lexer.Token
-	Field  *fieldNode `parser:"@@"`
+	// Quant is Wireshark's quantifier: any vlan.id == 5, all vlan.id == 5.
+	Quant string     `parser:"@( 'any' | 'all' )?"`
+	Field *fieldNode `parser:"@@"`
 	// A mask is never a bare word: `tcp.flags.syn & tcp.flags.ack` is a
 	// mistyped &&, and says so (syntaxerr.go).
 	Mask  *maskNode   `parser:"( '&' @@ )?"`
@@ -111,7 +113,7 @@ type testNode struct {
 
 type cmpOpNode struct {
 	Tokens []lexer.Token
-	Op     string `parser:"@( '==' | '!=' | '<=' | '>=' | '<' | '>' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'contains' | 'matches' )"`
+	Op     string `parser:"@( '==' | '!=' | '~=' | '<=' | '>=' | '<' | '>' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'contains' | 'matches' )"`
 }
 
 type valueNode struct {

@@ -363,12 +363,18 @@ func remapExpr(e rules.Expr, f func(rules.Span) rules.Span) {
 		lit(e.Mask)
 		e.Span = f(e.Span)
 	case *rules.CompareExpr:
+		if e.Quant != rules.QuantNone {
+			e.QuantSpan = f(e.QuantSpan)
+		}
 		field(&e.Field)
 		lit(e.Mask)
 		e.OpSpan = f(e.OpSpan)
 		lit(e.Value)
 		e.Span = f(e.Span)
 	case *rules.InExpr:
+		if e.Quant != rules.QuantNone {
+			e.QuantSpan = f(e.QuantSpan)
+		}
 		field(&e.Field)
 		lit(e.Mask)
 		for _, el := range e.Elems {

@@ -37,7 +37,7 @@ var dslLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "comment", Pattern: `#[^\n]*`},
 	{Name: "String", Pattern: `"(?:\\.|[^"\\\n])*"`},
 	{Name: "BadString", Pattern: `"[^\n]*`},
-	{Name: "Punct", Pattern: `==|!=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},]`},
+	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},]`},
 	{Name: "Unknown", Pattern: `.`},
 })
 
@@ -49,7 +49,7 @@ var keywords = map[string]bool{
 	"rule": true, "hook": true, "match": true, "log": true,
 	"and": true, "or": true, "not": true, "in": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
-	"contains": true, "matches": true,
+	"contains": true, "matches": true, "any": true, "all": true,
 	"ports": true, "maxlen": true, "unredact": true,
 }
 

@@ -70,7 +70,7 @@ func scanContext(mode parseMode, ts []lexer.Token) syntaxContext {
 
 var (
 	logicalOps = []string{"&&", "||", "!", "(", "and", "or", "not"}
-	compareOps = []string{"==", "!=", "<", "<=", ">", ">=", "eq", "ne", "lt", "le", "gt", "ge", "contains", "matches"}
+	compareOps = []string{"==", "!=", "~=", "<", "<=", ">", ">=", "eq", "ne", "lt", "le", "gt", "ge", "contains", "matches"}
 )
 
 func isOneOf(t lexer.Token, values []string) bool {
@@ -283,7 +283,7 @@ func (s *source) matchError(mode parseMode, c syntaxContext, seg []lexer.Token, 
 	case isPunct(*tok, ")") && len(c.parens) == 0:
 		return diag(`remove it, or add the matching "(" before it`, `unbalanced parentheses: ")" has no matching "("`), true
 	case prevIsField && isValue(*tok):
-		return diag("e.g. tcp.dstport == 22; the operators are == != < <= > >= contains matches in",
+		return diag("e.g. tcp.dstport == 22; the operators are == != ~= < <= > >= contains matches in",
 			"expected a comparison operator between %q and %s", prev.Value, found), true
 	case prevIsField && isPunct(*tok, "{"):
 		return diag("test membership with in, e.g. tcp.dstport in {22, 80}", `expected "in" before "{"`), true

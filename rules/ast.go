@@ -123,15 +123,33 @@ const (
 	CmpGe
 	CmpContains
 	CmpMatches
+	// CmpAnyNe is Wireshark's ~= ("any not equal"): some occurrence of the
+	// field differs. (!= is "all not equal".) The checker expands it into
+	// != on single occurrences.
+	CmpAnyNe
 )
 
-var cmpNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "contains", "matches"}
+var cmpNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "contains", "matches", "~="}
+
+// Quantifier is Wireshark's any or all before a comparison: whether some
+// or every occurrence of a field with several (the VLAN tags of a QinQ
+// frame, both sides of ip.addr) must satisfy it.
+type Quantifier int
+
+const (
+	// QuantNone is the default: any, except for != (all not equal).
+	QuantNone Quantifier = iota
+	QuantAny
+	QuantAll
+)
 
 func (o CmpOp) String() string { return cmpNames[o] }
 
-// CompareExpr is Field [& Mask] Op Value.
+// CompareExpr is [Quant] Field [& Mask] Op Value.
 type CompareExpr struct {
-	Field  FieldName
+	Quant     Quantifier
+	QuantSpan Span
+	Field     FieldName
 	Mask   *Literal // optional bitwise-and mask: (field & mask) op value
 	Op     CmpOp
 	OpSpan Span
@@ -139,9 +157,11 @@ type CompareExpr struct {
 	Span   Span
 }
 
-// InExpr is Field [& Mask] in { elems }.
+// InExpr is [Quant] Field [& Mask] in { elems }.
 type InExpr struct {
-	Field FieldName
+	Quant     Quantifier
+	QuantSpan Span
+	Field     FieldName
 	Mask  *Literal
 	Elems []SetElem
 	Span  Span

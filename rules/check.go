@@ -349,8 +349,18 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	if !ok {
 		return &PredConst{}
 	}
+	all, ok := c.quantified(e)
+	if !ok {
+		return &PredConst{}
+	}
+	if e.Op == CmpAnyNe {
+		// The quantifier says "some occurrence"; each occurrence tests !=.
+		ne := *e
+		ne.Op = CmpNe
+		e = &ne
+	}
 	if other, ok := c.fieldOperand(e.Value); ok {
-		return c.compareFields(e, f, layer, other)
+		return c.compareFields(e, f, layer, other, all)
 	}
 	if f.Type == TypeString || e.Field.Func != "" {
 		return c.compareText(e, f, layer)
@@ -385,15 +395,35 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	}
 	mk := func(r FieldRef) Pred { return &PredCompare{Ref: r, Mask: mask, Op: e.Op, Value: v} }
 	refs := occurrences(f, layer)
-	if e.Op == CmpNe {
+	if all {
 		return allOf(f, refs, mk)
 	}
 	return anyOf(refs, mk)
 }
 
+// quantified reports whether a comparison must hold for every occurrence
+// of its field (all) rather than for some (any), after Wireshark: any by
+// default, all for != (all not equal); ~= is any not equal.
+func (c *checker) quantified(e *CompareExpr) (all, ok bool) {
+	switch {
+	case e.Op == CmpAnyNe && e.Quant == QuantAll:
+		c.errorf(e.OpSpan, "write all FIELD != VALUE for \"every occurrence differs\"", "~= means \"some occurrence differs\" and takes no all")
+		return false, false
+	case e.Quant == QuantAll:
+		return true, true
+	case e.Quant == QuantAny || e.Op == CmpAnyNe:
+		return false, true
+	}
+	return e.Op == CmpNe, true
+}
+
 func (c *checker) in(e *InExpr) Pred {
 	f, layer, ok := c.fieldForValue(e.Field)
 	if !ok {
+		return &PredConst{}
+	}
+	if other, ok := c.fieldInSet(e); ok {
+		c.errorf(other.Span, "a set holds values; compare two fields with ==, e.g. tcp.srcport == tcp.dstport", "%s is a field: sets hold values", other.Name)
 		return &PredConst{}
 	}
 	if f.Type == TypeString || e.Field.Func != "" {
@@ -437,7 +467,23 @@ func (c *checker) in(e *InExpr) Pred {
 		}
 		items = append(items, SetItem{Lo: lo, Hi: hi})
 	}
-	return anyOf(occurrences(f, layer), func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items} })
+	mk := func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items} }
+	if e.Quant == QuantAll {
+		return allOf(f, occurrences(f, layer), mk)
+	}
+	return anyOf(occurrences(f, layer), mk)
+}
+
+// fieldInSet returns the first element of a set that names a field.
+func (c *checker) fieldInSet(e *InExpr) (FieldName, bool) {
+	for _, el := range e.Elems {
+		for _, lit := range []*Literal{el.Lo, el.Hi} {
+			if fn, ok := c.fieldOperand(lit); ok {
+				return fn, true
+			}
+		}
+	}
+	return FieldName{}, false
 }
 
 // CompareValues orders two values of one type: integers by value,

@@ -9,7 +9,8 @@ import (
 // two integers compare), and the comparison is false when either side is
 // absent. A field with several occurrences (ip.addr, vlan.id) stands for
 // any of them with ==, and with != for "every pair of present occurrences
-// differs" (Wireshark's all-not-equal).
+// differs" (Wireshark's all-not-equal); the quantifiers any and all and ~=
+// choose.
 
 // fieldOperand reports whether the value of a comparison names a field: a
 // bare word that is a catalogue field (with an optional layer suffix), a
@@ -36,7 +37,7 @@ func (c *checker) fieldOperand(lit *Literal) (FieldName, bool) {
 	return FieldName{Name: lit.Text, Span: lit.Span}, true
 }
 
-func (c *checker) compareFields(e *CompareExpr, f *Field, layer int, rhs FieldName) Pred {
+func (c *checker) compareFields(e *CompareExpr, f *Field, layer int, rhs FieldName, all bool) Pred {
 	g, glayer, ok := c.fieldForValue(rhs)
 	if !ok {
 		return &PredConst{}
@@ -69,7 +70,7 @@ func (c *checker) compareFields(e *CompareExpr, f *Field, layer int, rhs FieldNa
 	}
 	left, right := occurrences(f, layer), occurrences(g, glayer)
 	mk := func(l, r FieldRef) Pred { return &PredFieldCompare{Left: l, Right: r, Op: e.Op} }
-	if e.Op != CmpNe {
+	if !all {
 		or := &PredOr{}
 		for _, l := range left {
 			for _, r := range right {
@@ -81,10 +82,10 @@ func (c *checker) compareFields(e *CompareExpr, f *Field, layer int, rhs FieldNa
 		}
 		return or
 	}
-	// All not equal: the first occurrence of each side is present, and
-	// every pair of present occurrences differs. Inner layers count only
-	// when present; both fields of an either-direction pair are present
-	// together.
+	// All (and all not equal): the first occurrence of each side is
+	// present, and every pair of present occurrences satisfies the
+	// operator. Inner layers count only when present; both fields of an
+	// either-direction pair are present together.
 	optional := func(f *Field, i int) bool { return i > 0 && !f.IsEither() }
 	and := &PredAnd{}
 	if len(left) > 1 {

@@ -394,18 +394,33 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 				elems = append(elems, rules.SetElem{Lo: genLiteral(c, f)})
 			}
 		}
-		return &rules.InExpr{Field: name, Mask: mask, Elems: elems}
+		return &rules.InExpr{Quant: genQuant(c), Field: name, Mask: mask, Elems: elems}
 	}
-	ops := []rules.CmpOp{rules.CmpEq, rules.CmpNe}
+	op, quant := genOp(c, f)
+	lit := genLiteral(c, f)
+	if op != rules.CmpEq && op != rules.CmpNe && op != rules.CmpAnyNe {
+		lit = genExactLiteral(c, f) // prefixes compare with == and != only
+	}
+	return &rules.CompareExpr{Quant: quant, Field: name, Mask: mask, Op: op, Value: lit}
+}
+
+// genOp picks a comparison operator for f, and a quantifier (~= takes no
+// all).
+func genOp(c *chooser, f *rules.Field) (rules.CmpOp, rules.Quantifier) {
+	ops := []rules.CmpOp{rules.CmpEq, rules.CmpNe, rules.CmpAnyNe}
 	if f.Type != rules.TypeBool {
 		ops = append(ops, rules.CmpLt, rules.CmpLe, rules.CmpGt, rules.CmpGe)
 	}
-	op := pick(c, ops...)
-	lit := genLiteral(c, f)
-	if op != rules.CmpEq && op != rules.CmpNe {
-		lit = genExactLiteral(c, f) // prefixes compare with == and != only
+	op, quant := pick(c, ops...), genQuant(c)
+	if op == rules.CmpAnyNe && quant == rules.QuantAll {
+		quant = rules.QuantAny
 	}
-	return &rules.CompareExpr{Field: name, Mask: mask, Op: op, Value: lit}
+	return op, quant
+}
+
+// genQuant is most often no quantifier.
+func genQuant(c *chooser) rules.Quantifier {
+	return pick(c, rules.QuantNone, rules.QuantNone, rules.QuantNone, rules.QuantAny, rules.QuantAll)
 }
 
 // genFieldCompare compares f with another field of its type (any two
@@ -422,11 +437,8 @@ func genFieldCompare(c *chooser, fields []*rules.Field, f *rules.Field, name rul
 	if g.MaxLayers() > 1 && c.chance(1, 2) {
 		other += fmt.Sprintf("#%d", 1+c.intn(g.MaxLayers()))
 	}
-	ops := []rules.CmpOp{rules.CmpEq, rules.CmpNe}
-	if f.Type != rules.TypeBool {
-		ops = append(ops, rules.CmpLt, rules.CmpLe, rules.CmpGt, rules.CmpGe)
-	}
-	return &rules.CompareExpr{Field: name, Op: pick(c, ops...), Value: &rules.Literal{Kind: rules.LitWord, Text: other}}
+	op, quant := genOp(c, f)
+	return &rules.CompareExpr{Quant: quant, Field: name, Op: op, Value: &rules.Literal{Kind: rules.LitWord, Text: other}}
 }
 
 // genExactLiteral is genLiteral without prefixes.
@@ -573,7 +585,7 @@ func exprString(e rules.Expr) string {
 	case *rules.TestExpr:
 		return masked(e.Field, e.Mask)
 	case *rules.CompareExpr:
-		return masked(e.Field, e.Mask) + " " + e.Op.String() + " " + litText(e.Value)
+		return quantText[e.Quant] + masked(e.Field, e.Mask) + " " + e.Op.String() + " " + litText(e.Value)
 	case *rules.InExpr:
 		var items []string
 		for _, el := range e.Elems {
@@ -583,7 +595,9 @@ func exprString(e rules.Expr) string {
 			}
 			items = append(items, s)
 		}
-		return masked(e.Field, e.Mask) + " in {" + strings.Join(items, ", ") + "}"
+		return quantText[e.Quant] + masked(e.Field, e.Mask) + " in {" + strings.Join(items, ", ") + "}"
 	}
 	return fmt.Sprintf("%T", e)
 }
+
+var quantText = map[rules.Quantifier]string{rules.QuantAny: "any ", rules.QuantAll: "all "}
