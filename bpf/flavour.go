@@ -10,13 +10,13 @@ import (
 // Everything hook-specific lives in this table, not in conditionals spread
 // through the code generator.
 type Flavour struct {
-	Name        string // program name (at most 15 bytes)
-	Type        ebpf.ProgramType
-	AttachType  ebpf.AttachType
-	CtxData     int16 // offset of the u32 data pointer in the context
-	CtxDataEnd  int16
-	CtxIfindex  int16
-	CtxLen      int16 // offset of the u32 packet length; -1: data_end - data
+	Name       string // program name (at most 15 bytes)
+	Type       ebpf.ProgramType
+	AttachType ebpf.AttachType
+	CtxData    int16 // offset of the u32 data pointer in the context
+	CtxDataEnd int16
+	CtxIfindex int16
+	CtxLen     int16 // offset of the u32 packet length; -1: data_end - data
 	// CtxWireLen is the offset of the u32 length on the wire a test run's
 	// context sets (__sk_buff.wire_len); -1: the program type has none, and
 	// a test run passes the length as a u32 of metadata before the frame

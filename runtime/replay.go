@@ -61,7 +61,8 @@ func (s Skip) String() string {
 // FrameReport says how one frame went through the hooks.
 type FrameReport struct {
 	Skips  []Skip
-	ViaXDP int // tc hooks whose rules ran through their XDP build
+	ViaXDP int       // tc hooks whose rules ran through their XDP build
+	Dir    Direction // the hooks it went to: those of its direction, or all
 }
 
 // ReplayOptions tune a replay.
@@ -72,6 +73,12 @@ type ReplayOptions struct {
 	// Hooks restricts the replay to these hooks; nil means every hook that
 	// has rules.
 	Hooks []rules.Hook
+	// Direction, when set, is the direction of every frame (hdrlog test
+	// --direction), whatever the capture says.
+	Direction Direction
+	// Local gives a direction to the frames the capture gives none
+	// (--local-mac, --local-addr).
+	Local Local
 }
 
 // Replayer runs frames through a rule set's programs, or through the
@@ -81,6 +88,8 @@ type Replayer struct {
 	out    *compiler.Output
 	hooks  []rules.Hook
 	limits TestRunLimits
+	dir    Direction // forced direction, or DirUnknown
+	local  Local
 
 	coll     *Collection                // nil without the kernel
 	viaXDP   map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
@@ -91,7 +100,7 @@ type Replayer struct {
 // NewReplayer prepares a replay of rule set rs, compiled as out. With the
 // kernel it loads the programs and measures the test-run limits.
 func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*Replayer, error) {
-	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}}
+	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local}
 	for _, h := range rules.Hooks {
 		if len(rs.ForHook(h)) == 0 {
 			continue
@@ -204,6 +213,8 @@ func (r *Replayer) Frame(number int, frame []byte, fn func(*Event) error) (Frame
 
 // ReplayFrame is Frame on a frame of a capture, which may hold only the
 // first bytes of the frame (OrigLen is its length on the wire, frame.len).
+// The frame goes to the hooks of its direction (Direction), or to every
+// hook when its direction is not known.
 func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameReport, error) {
 	number, frame, wireLen := fr.Number, fr.Data, max(fr.OrigLen, len(fr.Data))
 	var decoded *reference.Packet
@@ -214,8 +225,11 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 		}
 		return decoded
 	}
-	var rep FrameReport
+	rep := FrameReport{Dir: r.Direction(fr)}
 	for _, h := range r.hooks {
+		if !hookSees(h, rep.Dir) {
+			continue
+		}
 		viaXDP, skip := r.route(h, frame, wireLen, pkt)
 		if skip.Reason != "" {
 			skip.Frame, skip.Len, skip.Hook = number, len(frame), h
@@ -236,6 +250,18 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 		}
 	}
 	return rep, nil
+}
+
+// Direction is the direction a frame is replayed in: the one the options
+// force, else the capture's, else the one its addresses give (Local).
+func (r *Replayer) Direction(fr *CapturedFrame) Direction {
+	switch {
+	case r.dir != DirUnknown:
+		return r.dir
+	case fr.Dir != DirUnknown:
+		return fr.Dir
+	}
+	return r.local.Direction(fr.Data)
 }
 
 func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen int, fn func(*Event) error) error {
@@ -334,12 +360,16 @@ func (r *Replayer) LostCounts() ([]uint64, error) {
 
 // ReplaySummary counts what a replay did.
 type ReplaySummary struct {
-	Frames    int            // frames read from the capture
-	Events    []int          // per rule index
-	Skipped   map[string]int // "hook: reason" -> frames
-	ViaXDP    int            // runs of tc rules through their XDP build (long frames)
-	CutShort  int            // frames the capture holds fewer bytes of than were on the wire
-	Lost      []uint64       // per rule index; nil without the kernel
+	Frames   int            // frames read from the capture
+	Events   []int          // per rule index
+	Skipped  map[string]int // "hook: reason" -> frames
+	ViaXDP   int            // runs of tc rules through their XDP build (long frames)
+	CutShort int            // frames the capture holds fewer bytes of than were on the wire
+	// Direction counts the frames by the direction they were replayed in
+	// (DirUnknown: no known direction, through every hook).
+	Direction [3]int
+	Cooked    int      // frames rebuilt as Ethernet from a Linux cooked capture
+	Lost      []uint64 // per rule index; nil without the kernel
 	NoKernel  bool
 	Limits    TestRunLimits
 	RuleNames []string // per rule index
@@ -383,6 +413,10 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 			return s, err
 		}
 		s.ViaXDP += rep.ViaXDP
+		s.Direction[rep.Dir]++
+		if fr.Cooked {
+			s.Cooked++
+		}
 		for _, sk := range rep.Skips {
 			s.Skipped[sk.Hook.String()+": "+sk.Reason]++
 			if skipped != nil {

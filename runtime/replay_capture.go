@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -20,6 +21,12 @@ type CapturedFrame struct {
 	Data    []byte // the captured bytes
 	OrigLen int    // length on the wire; more than len(Data) when the capture cut the frame short
 	Iface   string // capturing interface, when the file names it (pcapng)
+	// Dir is the direction the capture gives (pcapng epb_flags, the packet
+	// type of a Linux cooked capture), or DirUnknown.
+	Dir Direction
+	// Cooked is set when the frame was rebuilt from a Linux cooked capture
+	// (uncook).
+	Cooked bool
 }
 
 // Capture reads a pcap or pcapng file frame by frame; it never holds more
@@ -51,7 +58,8 @@ const (
 	pcapngMagic    = 0x0a0d0d0a // section header block type, the same in either byte order
 )
 
-// OpenCapture opens a pcap or pcapng file of Ethernet frames. A file of
+// OpenCapture opens a pcap or pcapng file of Ethernet frames or of Linux
+// cooked frames (SLL, SLL2; replayed as Ethernet, see uncook). A file of
 // another link type is an error naming it.
 func OpenCapture(path string) (*Capture, error) {
 	f, err := os.Open(path)
@@ -76,7 +84,7 @@ func OpenCapture(path string) (*Capture, error) {
 		if err == nil {
 			for i := 0; i < c.ng.NInterfaces(); i++ {
 				iface, _ := c.ng.Interface(i)
-				if iface.LinkType != layers.LinkTypeEthernet {
+				if !replayable(iface.LinkType) {
 					err = linkTypeError(iface.LinkType)
 					break
 				}
@@ -84,7 +92,7 @@ func OpenCapture(path string) (*Capture, error) {
 		}
 	case le == pcapMagicMicro || be == pcapMagicMicro || le == pcapMagicNano || be == pcapMagicNano:
 		c.pcap, err = pcapgo.NewReader(br)
-		if err == nil && c.pcap.LinkType() != layers.LinkTypeEthernet {
+		if err == nil && !replayable(c.pcap.LinkType()) {
 			err = linkTypeError(c.pcap.LinkType())
 		}
 	default:
@@ -97,13 +105,23 @@ func OpenCapture(path string) (*Capture, error) {
 	return c, nil
 }
 
+func replayable(lt layers.LinkType) bool {
+	return lt == layers.LinkTypeEthernet || isCooked(lt)
+}
+
 func linkTypeError(lt layers.LinkType) error {
-	return fmt.Errorf("link type %s (%d) is not supported: hdrlog replays Ethernet frames only (link type EN10MB, 1)", lt, uint8(lt))
+	// The number in full: link types go beyond 255 (SLL2 is 276).
+	what := fmt.Sprintf("%d", uint16(lt))
+	if name := lt.String(); !strings.HasPrefix(name, "Unknown") {
+		what = fmt.Sprintf("%s (%d)", name, uint16(lt))
+	}
+	return fmt.Errorf("link type %s is not supported: hdrlog replays Ethernet frames (link type EN10MB, 1) and Linux cooked captures (LINUX_SLL, 113; LINUX_SLL2, 276)", what)
 }
 
 // Next returns the next frame, or io.EOF at the end of the file.
 func (c *Capture) Next() (*CapturedFrame, error) {
 	fr := &CapturedFrame{Number: c.n + 1}
+	lt := layers.LinkTypeEthernet
 	switch {
 	case c.pcap != nil:
 		data, ci, err := c.pcap.ReadPacketData()
@@ -111,21 +129,26 @@ func (c *Capture) Next() (*CapturedFrame, error) {
 			return nil, c.readErr(err)
 		}
 		fr.Data, fr.Time, fr.OrigLen = data, ci.Timestamp, ci.Length
+		lt = c.pcap.LinkType()
 	default:
-		data, ci, err := c.ng.ReadPacketData()
+		data, ci, opts, err := c.ng.ReadPacketDataWithOptions()
 		if err != nil {
 			return nil, c.readErr(err)
 		}
-		fr.Data, fr.Time, fr.OrigLen = data, ci.Timestamp, ci.Length
+		fr.Data, fr.Time, fr.OrigLen, fr.Dir = data, ci.Timestamp, ci.Length, epbDirection(opts)
 		if iface, err := c.ng.Interface(ci.InterfaceIndex); err == nil {
-			if iface.LinkType != layers.LinkTypeEthernet {
+			if !replayable(iface.LinkType) {
 				return nil, fmt.Errorf("frame %d: %w", fr.Number, linkTypeError(iface.LinkType))
 			}
-			fr.Iface = iface.Name
+			fr.Iface, lt = iface.Name, iface.LinkType
 		}
 	}
 	if fr.OrigLen < len(fr.Data) {
 		fr.OrigLen = len(fr.Data)
+	}
+	if isCooked(lt) {
+		fr.Cooked = true
+		uncook(lt, fr)
 	}
 	c.n++
 	return fr, nil

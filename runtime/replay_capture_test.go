@@ -22,7 +22,8 @@ import (
 
 type testFrame struct {
 	data    []byte
-	origLen int // 0: len(data)
+	origLen int               // 0: len(data)
+	dir     runtime.Direction // pcapng: written as epb_flags
 }
 
 // writePcap writes frames as a pcap file (nanosecond timestamps) of link
@@ -67,7 +68,12 @@ func writePcapng(t *testing.T, ifaces []pcapgo.NgInterface, frames ...testFrame)
 	}
 	for i, fr := range frames {
 		ci := gopacket.CaptureInfo{Timestamp: replayEpoch.Add(time.Duration(i) * time.Second), CaptureLength: len(fr.data), Length: len(fr.data), InterfaceIndex: i % len(ifaces)}
-		if err := w.WritePacket(ci, fr.data); err != nil {
+		var opts pcapgo.NgPacketOptions
+		if fr.dir != runtime.DirUnknown {
+			opts.Flags = &pcapgo.NgEpbFlags{Direction: map[runtime.Direction]pcapgo.NgEpbFlag{
+				runtime.DirIn: pcapgo.NgEpbFlagDirectionInbound, runtime.DirOut: pcapgo.NgEpbFlagDirectionOutbound}[fr.dir]}
+		}
+		if err := w.WritePacketWithOptions(ci, fr.data, opts); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,9 +121,13 @@ func TestOpenCapture(t *testing.T) {
 		t.Errorf("pcapng: %+v", frames)
 	}
 
-	// Captures whose frames are not Ethernet are refused, naming the link type.
-	if _, err := runtime.OpenCapture(writePcap(t, layers.LinkTypeLinuxSLL, testFrame{data: a})); err == nil || !strings.Contains(err.Error(), "link type Linux SLL (113) is not supported") {
-		t.Errorf("pcap of Linux SLL: %v", err)
+	// Captures whose frames are neither Ethernet nor Linux cooked are
+	// refused, naming the link type in full (not cut to 8 bits).
+	if _, err := runtime.OpenCapture(writePcap(t, layers.LinkTypeIPv4, testFrame{data: a[14:]})); err == nil || !strings.Contains(err.Error(), "link type 228 is not supported") {
+		t.Errorf("pcap of raw IPv4: %v", err)
+	}
+	if _, err := runtime.OpenCapture(writePcap(t, layers.LinkType(290), testFrame{data: a})); err == nil || !strings.Contains(err.Error(), "link type 290 is not supported") {
+		t.Errorf("pcap of link type 290: %v", err)
 	}
 	// In pcapng, at the first frame of an interface that is not Ethernet.
 	c, err := runtime.OpenCapture(writePcapng(t, []pcapgo.NgInterface{eth, {Name: "wlan0", LinkType: layers.LinkTypeIEEE80211Radio}}, testFrame{data: a}, testFrame{data: b}))

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,10 +26,19 @@ func init() {
 		summary: "replay a capture through the real programs (BPF_PROG_TEST_RUN) and print or check the events",
 		detail: `
 Test compiles the rule files, loads the programs into the kernel and runs
-every frame of a pcap or pcapng capture (Ethernet link type) through the
-program of each hook that has rules, with BPF_PROG_TEST_RUN. It prints the
-events exactly as 'hdrlog run' does, with the frame number ("frame") and the
-capture time ("time") of the frame.
+every frame of a pcap or pcapng capture (Ethernet, or Linux cooked: tcpdump
+-i any, -y LINUX_SLL2) through the program of each hook that has rules, with
+BPF_PROG_TEST_RUN. It prints the events exactly as 'hdrlog run' does, with
+the frame number ("frame") and the capture time ("time") of the frame.
+
+A frame goes to the hooks of its direction, as on a live interface: a
+received frame to tc ingress and XDP, a sent one to tc egress. The direction
+is --direction if given, else the capture's (pcapng epb_flags, the packet
+type of a cooked capture), else the one --local-mac and --local-addr give
+(from a local address to another: out; to a local address from another:
+in). A frame with no known direction goes through every hook; the summary
+says how many did. frame.len is the length on the wire, also for frames the
+capture's snap length cut short.
 
 With --expect, it prints nothing but compares the events with a file of
 expected events (the reviewed output of an earlier run) and exits with status
@@ -51,16 +62,54 @@ silently. See docs/testing.md.`,
 			fs.StringVar(&o.expect, "expect", "", "compare the events with this JSON-lines file instead of printing them")
 			fs.BoolVar(&o.noKernel, "no-kernel", false, "evaluate with the reference evaluator instead of the kernel")
 			fs.StringArrayVar(&o.hooks, "hook", nil, `replay only the rules of this hook ("xdp", "tc ingress", "tc egress"); repeatable`)
+			fs.StringVar(&o.direction, "direction", "", `every frame was received ("in": tc ingress, xdp) or sent ("out": tc egress), whatever the capture says`)
+			fs.StringSliceVar(&o.localMACs, "local-mac", nil, "a MAC address of the capturing host, to tell sent from received frames when the capture does not; repeatable")
+			fs.StringSliceVar(&o.localAddrs, "local-addr", nil, "an IP address or prefix of the capturing host (10.0.0.1, 2001:db8::/64), as --local-mac; repeatable")
 			return func(args []string) error { return runTest(args, o) }
 		},
 	})
 }
 
 type testOptions struct {
-	pcap     string
-	expect   string
-	noKernel bool
-	hooks    []string
+	pcap       string
+	expect     string
+	noKernel   bool
+	hooks      []string
+	direction  string
+	localMACs  []string
+	localAddrs []string
+}
+
+// replayDirection reads --direction, --local-mac and --local-addr.
+func (o testOptions) replayDirection() (runtime.Direction, runtime.Local, error) {
+	var dir runtime.Direction
+	var local runtime.Local
+	if o.direction != "" {
+		d, err := runtime.ParseDirection(o.direction)
+		if err != nil {
+			return 0, local, usagef("--direction: %v", err)
+		}
+		dir = d
+	}
+	for _, s := range o.localMACs {
+		mac, err := net.ParseMAC(s)
+		if err != nil || len(mac) != 6 {
+			return 0, local, usagef("--local-mac %q: want a MAC address such as 02:00:00:00:00:01", s)
+		}
+		local.MACs = append(local.MACs, mac)
+	}
+	for _, s := range o.localAddrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return 0, local, usagef("--local-addr %q: want an IP address or prefix such as 10.0.0.1 or 2001:db8::/64", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		local.Prefixes = append(local.Prefixes, p.Masked())
+	}
+	return dir, local, nil
 }
 
 func runTest(args []string, o testOptions) error {
@@ -78,7 +127,11 @@ func runTest(args []string, o testOptions) error {
 		}
 		hooks = append(hooks, h)
 	}
-	src, out, err := loadAndCompile(stderr, args, compiler.Options{})
+	dir, local, err := o.replayDirection()
+	if err != nil {
+		return err
+	}
+	src, out, err := loadAndCompile(stderr, args, compiler.Options{TestRun: !o.noKernel})
 	if err != nil {
 		return err
 	}
@@ -96,7 +149,7 @@ func runTest(args []string, o testOptions) error {
 		defer f.Close()
 		expect = runtime.NewExpectation(f)
 	}
-	r, err := runtime.NewReplayer(src.RuleSet, out, runtime.ReplayOptions{NoKernel: o.noKernel, Hooks: hooks})
+	r, err := runtime.NewReplayer(src.RuleSet, out, runtime.ReplayOptions{NoKernel: o.noKernel, Hooks: hooks, Direction: dir, Local: local})
 	if err != nil {
 		return err
 	}
@@ -162,6 +215,14 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 	}
 	if s.ViaXDP > 0 {
 		fmt.Fprintf(w, "%s of tc rules went through their XDP build (frames a tc test run refuses)\n", plural(s.ViaXDP, "run"))
+	}
+	in, out, unknown := s.Direction[runtime.DirIn], s.Direction[runtime.DirOut], s.Direction[runtime.DirUnknown]
+	if s.Frames > 0 {
+		fmt.Fprintf(w, "direction: %s received (tc ingress, xdp), %s sent (tc egress), %s with no known direction, through every hook\n",
+			plural(in, "frame"), plural(out, "frame"), plural(unknown, "frame"))
+	}
+	if s.Cooked > 0 {
+		fmt.Fprintf(w, "%s rebuilt as Ethernet from a Linux cooked capture (eth.dst and, but for 6-byte addresses, eth.src are not in it: see docs/testing.md)\n", plural(s.Cooked, "frame"))
 	}
 	if s.CutShort > 0 {
 		fmt.Fprintf(w, "%s cut short by the capture's snap length: their captured bytes replayed, frame.len the length on the wire\n", plural(s.CutShort, "frame"))
