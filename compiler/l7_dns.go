@@ -63,6 +63,9 @@ func (g *gen) l7DNS(tcp bool) {
 	for i, k := range []slotKey{{computed: compDNSQType, size: 2, layer: 1}, {computed: compDNSQCls, size: 2, layer: 1}} {
 		if s, ok := g.rec.slots[k]; ok {
 			g.be16At(asm.R3, asm.R2, l7Win+int16(2*i))
+			if k.computed == compDNSQCls && !tcp {
+				g.mdnsClass(asm.R3)
+			}
 			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R3, asm.Half))
 		}
 	}
@@ -125,4 +128,24 @@ func (g *gen) emitDNSLabel() {
 	b.Label(fail)
 	b.Emit(asm.Mov.Imm(asm.R1, notFound), asm.StoreMem(asm.R9, stF(sRes), asm.R1, asm.DWord))
 	g.ret(1)
+}
+
+// mdnsClass clears the top bit (mDNS's unicast-response bit) of the class
+// in reg when the message is mDNS (rules.IsMDNS): the lower port decides
+// when it is 53, 5353 or 5355, the higher one otherwise. R0, R4 and R5 are
+// its scratch.
+func (g *gen) mdnsClass(reg asm.Register) {
+	b := g.b
+	keep, lo, decide := b.NewLabel("mdns.keep"), b.NewLabel("mdns.lo"), b.NewLabel("mdns.decide")
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sSport), asm.DWord), asm.LoadMem(asm.R5, asm.R9, stF(sDport), asm.DWord))
+	b.Comment("r4 = lower port, r5 = higher port")
+	b.Emit(asm.JLE.Reg(asm.R4, asm.R5, lo), asm.Mov.Reg(asm.R0, asm.R4), asm.Mov.Reg(asm.R4, asm.R5), asm.Mov.Reg(asm.R5, asm.R0))
+	b.Label(lo)
+	for _, p := range []int32{53, rules.MDNSPort, rules.LLMNRPort} {
+		b.Emit(asm.JEq.Imm(asm.R4, p, decide))
+	}
+	b.Emit(asm.Mov.Reg(asm.R4, asm.R5))
+	b.Label(decide)
+	b.Emit(asm.JNE.Imm(asm.R4, rules.MDNSPort, keep), asm.And.Imm(reg, 0x7fff))
+	b.Label(keep)
 }

@@ -134,7 +134,7 @@ func (o *Output) l7Maps(spec *ebpf.CollectionSpec) {
 	}
 	hooks := uint32(len(rules.Hooks))
 	if uses[L7Map] {
-		spec.Maps[L7Map] = &ebpf.MapSpec{Name: L7Map, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: l7Size, MaxEntries: hooks}
+		spec.Maps[L7Map] = &ebpf.MapSpec{Name: L7Map, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(l7Size), MaxEntries: hooks}
 	}
 	if uses[TLSHeldMap] {
 		spec.Maps[TLSHeldMap] = &ebpf.MapSpec{Name: TLSHeldMap, Type: ebpf.LRUHash, KeySize: l7KeySize, ValueSize: l7HeldValue, MaxEntries: l7HeldEntries}

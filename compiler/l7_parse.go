@@ -151,7 +151,7 @@ func (g *gen) l7Transport(tr rules.Header) {
 	for _, h := range rules.L7Protocols {
 		if l.protos[h] && (tcp || h == rules.HdrDNS) {
 			protos = append(protos, h)
-			g.l7PortBits(h, asm.R3)
+			g.l7PortBits(h, !tcp, asm.R3)
 			b.Emit(asm.StoreMem(asm.R9, stF(sSel)+selIndex(h), asm.R3, asm.Byte))
 		}
 	}
@@ -204,12 +204,12 @@ func (g *gen) l7Transport(tr rules.Header) {
 	b.Emit(asm.Ja.Label(l7Commit))
 }
 
-// l7PortBits sets dst to the selection bits of protocol h for the ports in
-// R1 (source) and R2 (destination), host order.
-func (g *gen) l7PortBits(h rules.Header, dst asm.Register) {
+// l7PortBits sets dst to the selection bits of protocol h over UDP (udp)
+// or TCP for the ports in R1 (source) and R2 (destination), host order.
+func (g *gen) l7PortBits(h rules.Header, udp bool, dst asm.Register) {
 	b := g.b
 	b.Emit(asm.Mov.Imm(dst, 0))
-	lists := append([][]uint16{rules.DefaultPorts[h]}, g.l7.lists[h]...)
+	lists := append([][]uint16{rules.DefaultPortsOver(h, udp)}, g.l7.lists[h]...)
 	for k, list := range lists {
 		hit, miss := b.NewLabel("port.hit"), b.NewLabel("port.miss")
 		for _, p := range list {

@@ -80,55 +80,6 @@ const (
 	TLSPendingMap = "tls_pending"
 )
 
-// Layout of an l7 map value. Offsets stored in string slots are from its
-// start; every string lies below l7OffMax, and at least MaxMaxLen bytes
-// follow l7OffMax, so a read of up to MaxMaxLen bytes from any valid offset
-// stays inside the value.
-const (
-	l7Held     = 0                       // 16 bytes: a held ClientHello's header (time, next seq, length), then its bytes
-	l7Win      = 16                      // the payload window
-	l7WinSize  = rules.L7Window          // 4096
-	l7Name     = l7Win + l7WinSize + 512 // the dotted DNS name (512: slack for over-reads past the window)
-	l7NameSize = 256
-	l7State    = l7Name + l7NameSize + 64 // decoder state (l7State* offsets)
-	l7OffMax   = l7State + 512
-	l7Size     = l7OffMax + rules.MaxMaxLen + 64
-)
-
-// Decoder state in the l7 value, from l7State. Results of the callbacks go
-// there; the main program copies them to the record.
-const (
-	sPOff   = 0  // payload offset from the frame's start
-	sPLen   = 8  // payload length
-	sAvail  = 16 // payload bytes in the window
-	sFLen   = 24 // frame bytes from the start of the packet data
-	sSport  = 32 // transport ports, host order
-	sDport  = 40
-	sSeq    = 48 // TCP sequence number, host order
-	sPeek   = 56 // the first 16 payload bytes (zero past the payload)
-	sPos    = 72 // byte finder: position, limit, pattern, result
-	sLim    = 80
-	sPat    = 88
-	sRes    = 96
-	sLS     = 104 // HTTP: start of the next line
-	sM      = 112 // HTTP: method length (request) or 0
-	sKind   = 120 // HTTP: 1 request, 2 status line
-	sWPos   = 128 // DNS: write position in the name; TLS: walk position
-	sWire   = 136 // DNS: name bytes on the wire; TLS: end of the extensions
-	sBase   = 144 // DNS: where the message starts in the window; TLS: 1 for a ClientHello
-	sSel    = 152 // 3 bytes: ports that selected HTTP, DNS, TLS (bit 0 default, bit k list k)
-	sCont   = 160 // 1: this segment continues a held ClientHello
-	sHash   = 168 // TLS: the flow's bucket in tls_pending (or more than l7Buckets: none)
-	sTmpLen = 256 // TLS: a continuation's length
-	sFacts  = 248 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
-	sHello  = 176 // TLS: the hello's handshake type (1, 2) when the window must be decoded
-	sKey    = 184 // TLS: flow key, l7KeySize bytes
-	sE      = 232 // HTTP: end of the current line, before its CR LF
-	sSP     = 240 // HTTP: the space after the request target
-	sStr    = 264 // string results, 8 bytes each, l7MaxStrings of them
-	sStrEnd = sStr + 8*l7MaxStrings
-)
-
 const (
 	l7MaxStrings  = 32
 	l7KeySize     = 48 // hook u32, family u32, source and destination addresses 16+16, ports u32, 4 zero
@@ -198,8 +149,11 @@ type l7gen struct {
 type l7Func struct {
 	name string
 	emit func()
-	// contains callbacks, shared by the tests of one literal
+	// contains callbacks, shared by the tests of one literal; list
+	// callbacks (l7_list.go), by the tests of one operator and literal
 	contains bool
+	list     bool
+	op       rules.TextOp
 	lit      string
 	fold     bool
 }

@@ -26,6 +26,11 @@ func (g *gen) textTest(p *rules.PredText, target string, want bool) {
 	at := s.off - g.delta
 	g.jumpIfAbsent(FactOf(p.Ref), no)
 	b.Emit(asm.LoadMem(asm.R1, g.base, at+4, asm.Byte), asm.JEq.Imm(asm.R1, 0, no))
+	if p.Ref.Field.L7.List {
+		g.textListTest(p, at, yes, no)
+		b.Label(skip)
+		return
+	}
 	n := int32(len(p.Lit))
 	b.Emit(asm.LoadMem(asm.R2, g.base, at+2, asm.Half))
 	if p.Op == rules.TextEq {

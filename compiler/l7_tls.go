@@ -20,7 +20,10 @@ import (
 // segment; the first segment shows no TLS. A count per hash bucket of flows
 // (tls_pending) spares other segments the LRU lookup.
 
-const fnTLSExt = "hdrlog_l7_tls_ext"
+const (
+	fnTLSExt   = "hdrlog_l7_tls_ext"
+	fnListText = "hdrlog_l7_list_text"
+)
 
 // tlsRawSlot copies a raw TLS field (offset within the record) from src+off.
 func (g *gen) tlsRawSlot(name string, src asm.Register, off int16) {
@@ -172,19 +175,65 @@ func (g *gen) emitTLSExt() {
 	}
 	if k := strKeyOf("tls.handshake.extensions_alpn_str"); l.hasString(k) {
 		i := l.strings[k]
-		b.Comment("application_layer_protocol_negotiation: list length, then the first protocol")
+		b.Comment("application_layer_protocol_negotiation: list length, then protocols walked into the list buffer, comma-joined")
 		b.Emit(asm.JNE.Imm(asm.R8, 16, next))
 		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sStr)+int16(8*i)+4, asm.Byte), asm.JNE.Imm(asm.R0, 0, next))
-		b.Emit(asm.JLT.Imm(asm.R5, 3, next))
+		b.Emit(asm.JLT.Imm(asm.R5, 2, next))
 		g.be16At(asm.R3, asm.R7, l7Win+4)
-		b.Emit(asm.Mov.Reg(asm.R0, asm.R3), asm.Add.Imm(asm.R0, 2), asm.JGT.Reg(asm.R0, asm.R5, next))
-		b.Emit(asm.LoadMem(asm.R4, asm.R7, l7Win+6, asm.Byte), asm.JEq.Imm(asm.R4, 0, next))
-		b.Emit(asm.Mov.Reg(asm.R0, asm.R4), asm.Add.Imm(asm.R0, 1), asm.JGT.Reg(asm.R0, asm.R3, next))
-		b.Emit(asm.Mov.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R3, l7Win+7))
+		b.Emit(asm.JLT.Imm(asm.R3, 2, next), asm.Mov.Reg(asm.R0, asm.R3), asm.Add.Imm(asm.R0, 2), asm.JGT.Reg(asm.R0, asm.R5, next))
+		b.Emit(asm.Add.Imm(asm.R1, 6), asm.StoreMem(asm.R9, stF(sLPos), asm.R1, asm.DWord))
+		b.Emit(asm.Add.Reg(asm.R1, asm.R3), asm.StoreMem(asm.R9, stF(sLEnd), asm.R1, asm.DWord))
+		b.Emit(storeDW(asm.R9, stF(sLOut), 0), storeDW(asm.R9, stF(sLRes), 0))
+		g.l7LoopFromCallback(l7WinSize/2+1, fnListText, g.emitListText)
+		b.Comment("every element valid, and the last one ends the list")
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLRes), asm.DWord), asm.JNE.Imm(asm.R1, 0, next))
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLEnd), asm.DWord), asm.JNE.Reg(asm.R1, asm.R2, next))
+		b.Comment("the text: length = list length - 1; the raw list's offset in the slot's last two bytes, for tests on elements")
+		g.be16At(asm.R4, asm.R7, l7Win+4)
+		b.Emit(asm.Sub.Imm(asm.R4, 1), asm.Mov.Imm(asm.R3, l7List))
 		g.strResult(k, asm.R3, asm.R4)
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLEnd), asm.DWord))
+		g.be16At(asm.R2, asm.R7, l7Win+4)
+		b.Emit(asm.Sub.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R1, l7Win))
+		b.Emit(asm.StoreMem(asm.R9, stF(sStr)+int16(8*i)+6, asm.R1, asm.Half))
 	}
 	b.Label(next)
 	g.ret(0)
 	b.Label(stop)
+	g.ret(1)
+}
+
+// emitListText is the callback for one element of a list (a length byte and
+// its bytes) at sLPos, before sLEnd (window offsets): it checks the element
+// and copies it, followed by a comma, to the list buffer at sLOut while the
+// text is shorter than the most an event shows (rules.MaxMaxLen). An empty
+// element, or one past the list's end, sets sLRes.
+func (g *gen) emitListText() {
+	b := g.b
+	fail, copied, skip := b.NewLabel("list.fail"), b.NewLabel("list.copied"), b.NewLabel("list.skip")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLEnd), asm.DWord))
+	more := b.NewLabel("list.more")
+	b.Emit(asm.JLT.Reg(asm.R1, asm.R2, more))
+	g.ret(1)
+	b.Label(more)
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, fail))
+	b.Emit(asm.Mov.Reg(asm.R7, asm.R9), asm.Add.Reg(asm.R7, asm.R1), asm.LoadMem(asm.R4, asm.R7, l7Win, asm.Byte))
+	b.Emit(asm.JEq.Imm(asm.R4, 0, fail))
+	b.Emit(asm.Mov.Reg(asm.R5, asm.R1), asm.Add.Imm(asm.R5, 1), asm.Add.Reg(asm.R5, asm.R4), asm.JGT.Reg(asm.R5, asm.R2, fail))
+	b.Emit(asm.StoreMem(asm.R9, stF(sLPos), asm.R5, asm.DWord))
+	b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sLOut), asm.DWord), asm.JGT.Imm(asm.R0, rules.MaxMaxLen-1, skip))
+	b.Emit(asm.Mov.Reg(asm.R8, asm.R9), asm.Add.Reg(asm.R8, asm.R0))
+	b.Comment("copy the element, eight bytes at a time (what lies past it is overwritten or never read)")
+	for k := int16(0); k < 32; k++ {
+		b.Emit(asm.JLE.Imm(asm.R4, int32(8*k), copied))
+		b.Emit(asm.LoadMem(asm.R3, asm.R7, l7Win+1+8*k, asm.DWord), asm.StoreMem(asm.R8, l7List+8*k, asm.R3, asm.DWord))
+	}
+	b.Label(copied)
+	b.Emit(asm.Add.Reg(asm.R8, asm.R4), asm.StoreImm(asm.R8, l7List, ',', asm.Byte))
+	b.Label(skip)
+	b.Emit(asm.Add.Reg(asm.R0, asm.R4), asm.Add.Imm(asm.R0, 1), asm.StoreMem(asm.R9, stF(sLOut), asm.R0, asm.DWord))
+	g.ret(0)
+	b.Label(fail)
+	b.Emit(storeDW(asm.R9, stF(sLRes), 1))
 	g.ret(1)
 }

@@ -35,6 +35,11 @@ type L7Field struct {
 	// Exists marks a boolean that is true whenever it is present, like
 	// Wireshark's FT_BOOLEAN fields without bits (http.request).
 	Exists bool
+	// List fields repeat in Wireshark (one occurrence per element of a
+	// list, as the ALPN protocols): hdrlog logs the elements comma-joined,
+	// as tshark prints them, and a test holds when it holds for one of
+	// them (Wireshark's meaning of a comparison on a repeated field).
+	List bool
 }
 
 // Limits of the L7 decoders. They are part of the semantics: the kernel
@@ -75,12 +80,50 @@ const (
 )
 
 // DefaultPorts are the ports on which a protocol is decoded without a
-// `ports` statement, Wireshark's defaults (either direction). HTTP requests
-// are also recognised on any TCP port by their method (HTTPMethods).
+// `ports` statement, Wireshark's defaults (either direction), over TCP and
+// UDP; DefaultUDPPorts adds those of UDP only. HTTP requests are also
+// recognised on any TCP port by their method (HTTPMethods).
 var DefaultPorts = map[Header][]uint16{
 	HdrHTTP: {80, 8000, 8080},
 	HdrDNS:  {53},
 	HdrTLS:  {443},
+}
+
+// Ports of the protocols Wireshark decodes with the DNS dissector over UDP
+// and shows as dns.* fields: multicast DNS and LLMNR.
+const (
+	MDNSPort  = 5353
+	LLMNRPort = 5355
+)
+
+// DefaultUDPPorts are default ports over UDP only: Wireshark decodes mDNS
+// and LLMNR (UDP only) as DNS.
+var DefaultUDPPorts = map[Header][]uint16{
+	HdrDNS: {MDNSPort, LLMNRPort},
+}
+
+// DefaultPortsOver are the default ports of protocol h over UDP (udp) or
+// TCP.
+func DefaultPortsOver(h Header, udp bool) []uint16 {
+	ports := append([]uint16(nil), DefaultPorts[h]...)
+	if udp {
+		ports = append(ports, DefaultUDPPorts[h]...)
+	}
+	return ports
+}
+
+// IsMDNS reports whether a DNS message over UDP between these ports is
+// multicast DNS, as Wireshark decides which dissector gets a UDP payload:
+// the lower port first when DNS, mDNS or LLMNR is registered on it, the
+// higher one otherwise. In mDNS, the top bit of a question's class is the
+// unicast-response (QU) bit, not part of dns.qry.class.
+func IsMDNS(sport, dport uint16) bool {
+	lo, hi := min(sport, dport), max(sport, dport)
+	decides := hi
+	if lo == 53 || lo == MDNSPort || lo == LLMNRPort {
+		decides = lo
+	}
+	return decides == MDNSPort
 }
 
 // L7Protocols are the L7 headers, in the order the decoders run.
@@ -103,12 +146,12 @@ func str(h Header, name string, l7 L7Field, doc string) *Field {
 }
 
 var l7Fields = []*Field{
-	proto(HdrHTTP, "HTTP/1.x message: a request line (a method of HTTPMethods, a space, the target, a space, HTTP/d.d) or a status line (HTTP/1.) at the start of a TCP segment's payload, on ports 80, 8000 and 8080 or those of `ports http`; a request is also recognised on any port by its method. Only what the segment holds is decoded."),
+	proto(HdrHTTP, "HTTP/1.x message: a request line (a method of HTTPMethods, a space, the target, then a space and HTTP/d.d or nothing) or a status line (HTTP/1.) at the start of a TCP segment's payload, on ports 80, 8000 and 8080 or those of `ports http`; a request is also recognised on any port by its method. Only what the segment holds is decoded."),
 	{Name: "http.request", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},
-		Doc: "True on a complete request line (method, target and version, ended by a line feed within the segment)."},
+		Doc: "True on a complete request line (method, target and version, or method and target alone as in HTTP/0.9, ended by a line feed within the segment)."},
 	str(HdrHTTP, "http.request.method", L7Field{MaxLen: 16}, "Request method (GET, POST, ...)."),
 	str(HdrHTTP, "http.request.uri", L7Field{MaxLen: 128}, "Request target as sent (path and query)."),
-	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1)."),
+	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1); absent in a version-less (HTTP/0.9) request line."),
 	str(HdrHTTP, "http.host", L7Field{MaxLen: 64, HostName: true, Header: "host"}, "Host header (first one), compared case-insensitively."),
 	str(HdrHTTP, "http.user_agent", L7Field{MaxLen: 128, Header: "user-agent"}, "User-Agent header (first one)."),
 	str(HdrHTTP, "http.referer", L7Field{MaxLen: 128, Header: "referer"}, "Referer header (first one)."),
@@ -118,7 +161,7 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.cookie", L7Field{MaxLen: 128, Redact: true, Header: "cookie"}, "Cookie header (first one); redacted unless the rule unredacts it."),
 	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted unless the rule unredacts them.`),
 
-	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 or those of `ports dns`: its 12-byte header at the start of the payload."),
+	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53, on UDP ports 5353 (mDNS) and 5355 (LLMNR), or on those of `ports dns`: its 12-byte header at the start of the payload."),
 	{Name: "dns.id", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Offset: 0, Size: 2, Doc: "Transaction ID."},
 	{Name: "dns.flags.response", Type: TypeBool, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x8000, Shift: 15, Doc: "Response (QR bit)."},
 	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code of a response (0 no error, 3 no such name); absent in a query, as in Wireshark."},
@@ -126,14 +169,14 @@ var l7Fields = []*Field{
 	{Name: "dns.count.answers", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 6, Size: 2, Doc: "Number of answer records."},
 	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); compression pointers are followed backwards only. Compared case-insensitively."),
 	{Name: "dns.qry.type", Type: TypeUint, Bits: 16, Header: HdrDNS, Computed: true, Doc: "Type of the first question (1 A, 28 AAAA, 65 HTTPS)."},
-	{Name: "dns.qry.class", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Computed: true, Doc: "Class of the first question (0x0001 IN)."},
+	{Name: "dns.qry.class", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Computed: true, Doc: "Class of the first question (0x0001 IN); in mDNS without its top bit (the unicast-response bit), as Wireshark shows it."},
 
 	proto(HdrTLS, "TLS record at the start of a TCP segment's payload (content type 20-24, version 3.x), on port 443 or those of `ports tls`. A ClientHello cut by the segment's end before its server_name is finished with the flow's next segment."),
 	{Name: "tls.record.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 1, Size: 2, Doc: "Version of the first record (0x0301 in most ClientHellos)."},
 	{Name: "tls.handshake.type", Type: TypeUint, Bits: 8, Header: HdrTLS, Offset: 5, Size: 1, Doc: "Type of the first handshake message of a handshake record (1 ClientHello, 2 ServerHello); its length must fit the record."},
 	{Name: "tls.handshake.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 9, Size: 2, Doc: "Legacy version of a ClientHello or ServerHello (0x0303 for TLS 1.2 and 1.3)."},
 	str(HdrTLS, "tls.handshake.extensions_server_name", L7Field{MaxLen: 64, HostName: true}, "Server name (SNI) of a ClientHello: the first host_name entry. Compared case-insensitively."),
-	str(HdrTLS, "tls.handshake.extensions_alpn_str", L7Field{MaxLen: 32}, "First protocol of the ALPN extension of a ClientHello, or the protocol a ServerHello selected."),
+	str(HdrTLS, "tls.handshake.extensions_alpn_str", L7Field{MaxLen: 32, List: true}, "Protocols of the ALPN extension of a ClientHello (or the one a ServerHello selected), comma-joined as tshark prints them (h2,http/1.1); a test holds when it holds for one of them (== \"http/1.1\" matches h2,http/1.1), as on Wireshark's repeated field. A list whose elements do not fill it exactly is absent."),
 }
 
 func init() {

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -51,6 +52,20 @@ rule tls_tests {
     ports tls 8443
     match tls.handshake.extensions_server_name contains "example" || tls.handshake.extensions_alpn_str == "h2" || tls.handshake.type == 2
     log tls.handshake.extensions_server_name, tls.handshake.extensions_alpn_str
+}
+rule alpn_eq {
+    match tls.handshake.extensions_alpn_str == "http/1.1"
+    log tls.handshake.extensions_alpn_str
+    maxlen tls.handshake.extensions_alpn_str 1024
+}
+rule alpn_ops {
+    hook xdp
+    match tls.handshake.extensions_alpn_str contains "dy/" || tls.handshake.extensions_alpn_str matches "^p-1" || tls.handshake.extensions_alpn_str matches "(?i)/1\\.1$" || tls.handshake.extensions_alpn_str != "h2"
+    log tls.handshake.extensions_alpn_str
+}
+rule mdns_class {
+    match dns.qry.class == 1 && udp
+    log udp.srcport, udp.dstport, dns.qry.class
 }
 `
 
@@ -139,6 +154,53 @@ func l7AdversarialFrames() [][]byte {
 	}
 	sh := testpkt.TLSHello{Type: 2, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2")}}.Bytes()
 	frames = append(frames, prefixes(sh, tcpTo(8443, 5), 40)...)
+	return append(frames, l7CaseFrames()...)
+}
+
+// l7CaseFrames are the cases real captures contain: mDNS and LLMNR, HTTP/0.9
+// request lines, ALPN lists (long, malformed), IPv6 atomic fragments.
+func l7CaseFrames() [][]byte {
+	var frames [][]byte
+	q := func(class uint16) []byte {
+		return testpkt.DNSMessage(0, 0, 1, 0, testpkt.DNSName("printer._ipp._tcp.local"), 12, class)
+	}
+	for _, ports := range [][2]uint16{{5353, 5353}, {40000, 5353}, {5353, 53}, {40000, 5355}, {5353, 5355}, {1000, 5353}, {5355, 5354}} {
+		for _, class := range []uint16{0x8001, 0x0001, 0xffff} {
+			frames = append(frames, testpkt.New().IPv4("10.0.0.1", "224.0.0.251").UDP(ports[0], ports[1]).Payload(q(class)).Bytes())
+		}
+	}
+	frames = append(frames, tcpTo(5353, 1)(testpkt.DNSOverTCP(q(0x8001))), tcpTo(5355, 1)(testpkt.DNSOverTCP(q(1))))
+	for _, line := range []string{"GET /index.html\r\n", "GET /\n", "GET \r\n", "GET  /\r\n", "POST /x \r\n", "HEAD /a HTTP/1.1 \r\n"} {
+		frames = append(frames, prefixes([]byte(line+"Host: h09.example\r\n\r\n"), tcpTo(80, 3), 30)...)
+	}
+	long := make([]string, 300)
+	for i := range long {
+		long[i] = fmt.Sprintf("p-%d", i)
+	}
+	for _, alpn := range []testpkt.TLSExt{
+		testpkt.ALPNExt("h2", "http/1.1", "spdy/3"), testpkt.ALPNExt("http/1.1"), testpkt.ALPNExt(strings.Repeat("x", 255), "h2"),
+		testpkt.ALPNExt(long...),
+		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 0}},          // an empty element
+		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 5}},          // past the list
+		{Type: 16, Data: []byte{0, 3, 2, 'h', '2', 9, 9}},       // the list shorter than its extension
+		{Type: 16, Data: []byte{0, 9, 2, 'h', '2'}},             // the list past its extension
+		{Type: 16, Data: []byte{0, 0}}, {Type: 16, Data: []byte{0}}, // empty, cut
+	} {
+		ch := testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.SNIExt("alpn.example"), alpn}}.Bytes()
+		frames = append(frames, tcpTo(443, 7)(ch))
+	}
+	ch := testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2", "http/1.1", "spdy/3")}}.Bytes()
+	frames = append(frames, prefixes(ch, tcpTo(443, 9), 60)...)
+	dns := testpkt.DNSMessage(9, 0x0100, 1, 0, testpkt.DNSName("frag.example"), 1, 1)
+	req := testpkt.HTTPRequest("GET", "/frag", "HTTP/1.1", "Host: frag.example")
+	for _, frag := range []struct {
+		off  uint16
+		more bool
+	}{{0, false}, {0, true}, {8, false}} {
+		frames = append(frames,
+			testpkt.New().IPv6("2001:db8::1", "2001:db8::2").Fragment(frag.off, frag.more, 7).UDP(40000, 53).Payload(dns).Bytes(),
+			testpkt.New().IPv6("2001:db8::1", "2001:db8::2").HopByHop(nil).Fragment(frag.off, frag.more, 8).TCP(40000, 80).Seq(1).Flags(testpkt.ACK).Payload(req).Bytes())
+	}
 	return frames
 }
 

@@ -39,20 +39,28 @@ type l7Filter struct {
 	expr       string
 	fields     []string
 	reassemble bool
+	// all compares every occurrence (tshark) with every event of the frame
+	// (hdrlog), in order: messages that hdrlog logs one event each, as the
+	// requests of a segment.
+	all bool
 }
+
+// l7Sep joins the occurrences of a field (tshark's aggregator) and the
+// values of a frame's events.
+const l7Sep = "\x1f"
 
 var l7Filters = []l7Filter{
 	{"http.request", []string{"http.request.method", "http.request.uri", "http.request.version", "http.host", "http.user_agent",
-		"http.referer", "http.content_type", "http.content_length_header", "http.authorization", "http.cookie"}, false},
-	{`http.host contains "example" || http.request.uri matches "^/hello"`, []string{"http.host", "http.request.uri"}, false},
-	{"http.content_type", []string{"http.content_type", "http.content_length_header"}, false},
+		"http.referer", "http.content_type", "http.content_length_header", "http.authorization", "http.cookie"}, false, false},
+	{`http.host contains "example" || http.request.uri matches "^/hello"`, []string{"http.host", "http.request.uri"}, false, false},
+	{"http.content_type", []string{"http.content_type", "http.content_length_header"}, false, false},
 	{"dns", []string{"dns.id", "dns.flags.response", "dns.flags.rcode", "dns.qry.name", "dns.qry.type", "dns.qry.class",
-		"dns.count.queries", "dns.count.answers"}, false},
-	{`(dns.qry.name matches "(?i)\\.org$" || dns.qry.name matches "(?i)\\.TEST$") && dns.flags.response == 0`, []string{"dns.qry.name", "dns.qry.type"}, false},
+		"dns.count.queries", "dns.count.answers"}, false, false},
+	{`(dns.qry.name matches "(?i)\\.org$" || dns.qry.name matches "(?i)\\.TEST$") && dns.flags.response == 0`, []string{"dns.qry.name", "dns.qry.type"}, false, false},
 	{"tls.handshake.type == 1", []string{"tls.record.version", "tls.handshake.version", "tls.handshake.extensions_server_name",
-		"tls.handshake.extensions_alpn_str"}, true},
-	{"tls.handshake.type == 2", []string{"tls.handshake.version", "tls.handshake.extensions_alpn_str"}, true},
-	{`tls.handshake.extensions_server_name == "held.hdrlog.test"`, []string{"tls.handshake.extensions_server_name"}, true},
+		"tls.handshake.extensions_alpn_str"}, true, false},
+	{"tls.handshake.type == 2", []string{"tls.handshake.version", "tls.handshake.extensions_alpn_str"}, true, false},
+	{`tls.handshake.extensions_server_name == "held.hdrlog.test"`, []string{"tls.handshake.extensions_server_name"}, true, false},
 }
 
 // l7Captures are the captures compared, under testdata/captures.
@@ -62,9 +70,9 @@ var l7Captures = []string{
 	"tcpdump/dns-zlip-1.pcap", "hdrlog/l7-clients.pcap",
 }
 
-func l7RulesFile(t *testing.T, dir string) string {
+func l7RulesFile(t *testing.T, dir string, filters []l7Filter) string {
 	var b strings.Builder
-	for i, f := range l7Filters {
+	for i, f := range filters {
 		fmt.Fprintf(&b, "rule f%d {\n  match %s\n  log %s\n", i, f.expr, strings.Join(f.fields, ", "))
 		var long, raw []string
 		for _, name := range f.fields {
@@ -90,13 +98,13 @@ func l7RulesFile(t *testing.T, dir string) string {
 // l7Side is, per filter, the frames reported and their values by field.
 type l7Side []map[int]map[string]string
 
-func hdrlogL7(t *testing.T, dir, capture string) l7Side {
+func hdrlogL7(t *testing.T, dir, capture string, filters []l7Filter) l7Side {
 	t.Helper()
-	code, out, errOut := hdrlog(t, dir, "test", l7RulesFile(t, dir), "--pcap", capture)
+	code, out, errOut := hdrlog(t, dir, "test", l7RulesFile(t, dir, filters), "--pcap", capture)
 	if code != 0 {
 		t.Fatalf("hdrlog test %s: exit %d\n%s", capture, code, errOut)
 	}
-	side := make(l7Side, len(l7Filters))
+	side := make(l7Side, len(filters))
 	for i := range side {
 		side[i] = map[int]map[string]string{}
 	}
@@ -111,10 +119,21 @@ func hdrlogL7(t *testing.T, dir, capture string) l7Side {
 		}
 		i, _ := strconv.Atoi(strings.TrimPrefix(ev["rule"].(string), "f"))
 		n, _ := ev["frame"].(json.Number).Int64()
-		vals := map[string]string{}
-		for _, name := range l7Filters[i].fields {
+		f := filters[i]
+		vals, seen := side[i][int(n)]
+		if seen && !f.all {
+			continue // the first message of the frame, as tshark's first occurrence
+		}
+		if !seen {
+			vals = map[string]string{}
+		}
+		for _, name := range f.fields {
 			if v := ev[name]; v != nil {
-				vals[name] = l7Normalise(fmt.Sprint(v))
+				if old, ok := vals[name]; ok {
+					vals[name] = old + l7Sep + l7Normalise(fmt.Sprint(v))
+				} else {
+					vals[name] = l7Normalise(fmt.Sprint(v))
+				}
 			}
 		}
 		side[i][int(n)] = vals
@@ -122,13 +141,14 @@ func hdrlogL7(t *testing.T, dir, capture string) l7Side {
 	return side
 }
 
-func tsharkL7(t *testing.T, capture string) l7Side {
+func tsharkL7(t *testing.T, capture string, filters []l7Filter) l7Side {
 	t.Helper()
-	side := make(l7Side, len(l7Filters))
-	for i, f := range l7Filters {
+	side := make(l7Side, len(filters))
+	for i, f := range filters {
 		side[i] = map[int]map[string]string{}
-		args := []string{"-n", "-r", capture, "-Y", f.expr, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
-			"-o", "ip.defragment:FALSE", "-o", "tcp.desegment_tcp_streams:" + strings.ToUpper(strconv.FormatBool(f.reassemble)), "-e", "frame.number"}
+		args := []string{"-n", "-r", capture, "-Y", f.expr, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=" + l7Sep,
+			"-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE", "-o", "tcp.analyze_sequence_numbers:FALSE",
+			"-o", "tcp.desegment_tcp_streams:" + strings.ToUpper(strconv.FormatBool(f.reassemble)), "-e", "frame.number"}
 		for _, name := range f.fields {
 			args = append(args, "-e", name)
 		}
@@ -145,7 +165,19 @@ func tsharkL7(t *testing.T, capture string) l7Side {
 			vals := map[string]string{}
 			for j, name := range f.fields {
 				if j+1 < len(cols) && cols[j+1] != "" {
-					vals[name] = l7Normalise(cols[j+1])
+					occ := strings.Split(cols[j+1], l7Sep)
+					for k := range occ {
+						occ[k] = l7Normalise(occ[k])
+					}
+					fld, _ := rules.LookupField(name)
+					switch {
+					case fld.L7 != nil && fld.L7.List:
+						vals[name] = strings.Join(occ, ",") // as hdrlog shows a list
+					case f.all:
+						vals[name] = strings.Join(occ, l7Sep)
+					default:
+						vals[name] = occ[0]
+					}
 				}
 			}
 			side[i][n] = vals
@@ -165,9 +197,9 @@ func l7Normalise(v string) string {
 	return v
 }
 
-func l7Compare(capture string, ts, hl l7Side) []string {
+func l7Compare(capture string, filters []l7Filter, ts, hl l7Side) []string {
 	var diffs []string
-	for i, f := range l7Filters {
+	for i, f := range filters {
 		frames := map[int]bool{}
 		for n := range ts[i] {
 			frames[n] = true
@@ -199,10 +231,10 @@ func l7Compare(capture string, ts, hl l7Side) []string {
 
 // l7Against compares the two sides on one capture and returns how many
 // frames tshark reported per filter.
-func l7Against(t *testing.T, dir, name, path string) []int {
+func l7Against(t *testing.T, dir, name, path string, filters []l7Filter) []int {
 	t.Helper()
-	ts := tsharkL7(t, path)
-	for _, d := range l7Compare(name, ts, hdrlogL7(t, dir, path)) {
+	ts := tsharkL7(t, path, filters)
+	for _, d := range l7Compare(name, filters, ts, hdrlogL7(t, dir, path, filters)) {
 		t.Errorf("%s", d)
 	}
 	var n []int
@@ -228,7 +260,7 @@ func TestL7CapturesAgainstWireshark(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, n := range l7Against(t, dir, c, path) {
+			for i, n := range l7Against(t, dir, c, path, l7Filters) {
 				matched[i] += n
 			}
 		})
@@ -263,7 +295,7 @@ func TestL7LiveCaptureAgainstWireshark(t *testing.T) {
 		}
 	}
 	recordL7Clients(t, path)
-	for i, n := range l7Against(t, dir, "live", path) {
+	for i, n := range l7Against(t, dir, "live", path, l7Filters) {
 		if n == 0 {
 			t.Errorf("filter %q matches no frame of the live capture", l7Filters[i].expr)
 		}

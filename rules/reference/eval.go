@@ -154,7 +154,18 @@ func holds(pred rules.Pred, p *Packet) bool {
 		return v.Present && v.U&pred.Mask != 0
 	case *rules.PredText:
 		v := value(pred.Ref, p)
-		return v.Present && pred.Holds(v.Bytes)
+		if !v.Present {
+			return false
+		}
+		if l7 := pred.Ref.Field.L7; l7 != nil && l7.List {
+			for _, e := range v.Elems {
+				if pred.Holds(e) {
+					return true
+				}
+			}
+			return false
+		}
+		return pred.Holds(v.Bytes)
 	case *rules.PredFieldCompare:
 		a, b := value(pred.Left, p), value(pred.Right, p)
 		return a.Present && b.Present && ordered(cmpValues(pred.Left.Field, a, b), pred.Op)

@@ -12,8 +12,11 @@ type Value struct {
 	// U holds integers, and booleans as 0 or 1.
 	U uint64
 	// Bytes holds addresses, in network order: 4 bytes for IPv4, 16 for IPv6,
-	// 6 for a MAC.
+	// 6 for a MAC; strings (a list's elements comma-joined).
 	Bytes []byte
+	// Elems are the elements of a list field (rules.L7Field.List): a test
+	// holds when it holds for one of them.
+	Elems [][]byte
 }
 
 // accessor reads one field from a decoded packet; layer is 1-based and

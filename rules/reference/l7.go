@@ -17,7 +17,9 @@ import (
 //     says (UDP: the UDP length, within it), within the frame. A length of
 //     0, or one too short for the extension headers, states nothing: the
 //     frame decides. The decoders see its first rules.L7Window bytes.
-//   - A protocol is decoded on its default ports (either direction) and on
+//   - A protocol is decoded on its default ports (either direction; DNS also
+//     on the UDP ports of mDNS and LLMNR, where a question's class loses its
+//     top bit in mDNS as rules.IsMDNS decides) and on
 //     the ports of `ports` lists; a rule sees it only on the default ports
 //     and its own list. An HTTP request (a method of rules.HTTPMethods and a
 //     space at the start of a TCP payload) is HTTP on any port, for every
@@ -25,7 +27,8 @@ import (
 //   - HTTP: a message is a request or a status line ("HTTP/1."); the start
 //     line and each header line count when their line feed is in the
 //     window; a CR before the line feed is dropped. The request line is
-//     METHOD SP target SP HTTP/d.d with a target of at least one byte. Up to
+//     METHOD SP target SP HTTP/d.d, or METHOD SP target without a version
+//     (HTTP/0.9), with a target of at least one byte. Up to
 //     128 header lines follow, to the empty line; a header is `name:` with
 //     the name in any case, its value after at most rules.MaxHeaderOWS
 //     spaces or tabs (more: absent); the first occurrence counts.
@@ -42,7 +45,7 @@ import (
 //     ServerHello (2) the version and, walking at most
 //     rules.MaxTLSExtensions extensions within the message, the record and
 //     the window, the ClientHello's first server name (a host_name entry)
-//     and the first ALPN protocol.
+//     and the ALPN protocols (alpnList).
 //   - A ClientHello whose handshake message or record does not end in its
 //     segment, whose server name was not found in it, from a segment of at
 //     most rules.TLSHoldBytes bytes, is held when the hook's rules use the
@@ -130,14 +133,15 @@ func (p *Packet) payload() []byte {
 	return b[off : off+n]
 }
 
-// ports of a rule's view of protocol h: the defaults and the rule's list.
-func rulePorts(r *rules.Rule, h rules.Header) []uint16 {
-	return append(append([]uint16(nil), rules.DefaultPorts[h]...), r.PortsFor(h)...)
+// ports of a rule's view of protocol h over UDP (udp) or TCP: the defaults
+// and the rule's list.
+func rulePorts(r *rules.Rule, h rules.Header, udp bool) []uint16 {
+	return append(rules.DefaultPortsOver(h, udp), r.PortsFor(h)...)
 }
 
 // hookPorts: the defaults and every list of the hook's rules.
-func (e *Evaluator) hookPorts(h rules.Hook, proto rules.Header) []uint16 {
-	ports := append([]uint16(nil), rules.DefaultPorts[proto]...)
+func (e *Evaluator) hookPorts(h rules.Hook, proto rules.Header, udp bool) []uint16 {
+	ports := rules.DefaultPortsOver(proto, udp)
 	for _, r := range e.rs.Rules {
 		if r.Hook == h {
 			ports = append(ports, r.PortsFor(proto)...)
@@ -185,7 +189,7 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 	plen := len(pl)
 	cont := false
 	var key heldKey
-	tlsOn := l.tcp && l.on(e.hookPorts(h, rules.HdrTLS))
+	tlsOn := l.tcp && l.on(e.hookPorts(h, rules.HdrTLS, false))
 	if tlsOn {
 		key = heldKey{hook: h, sport: l.sport, dpt: l.dport}
 		if p.IPv4 != nil {
@@ -201,14 +205,14 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 		}
 	}
 	if l.tcp && !cont {
-		l.http = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP)))
+		l.http = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP, false)))
 	}
-	if !cont && l.on(e.hookPorts(h, rules.HdrDNS)) {
+	if !cont && l.on(e.hookPorts(h, rules.HdrDNS, !l.tcp)) {
 		base := 0
 		if l.tcp {
 			base = 2
 		}
-		l.dns = decodeDNS(win, base)
+		l.dns = decodeDNS(win, base, !l.tcp && rules.IsMDNS(l.sport, l.dport))
 	}
 	if tlsOn {
 		var sni bool
@@ -247,7 +251,12 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 	}
 	e := end(0, lf)
 	if m > 0 {
-		if sp := bytes.IndexByte(w[m+1:e], ' '); sp > 0 {
+		if sp := bytes.IndexByte(w[m+1:e], ' '); sp < 0 && e > m+1 {
+			// A version-less (HTTP/0.9) request line.
+			msg.set("http.request", Value{Present: true, U: 1})
+			msg.set("http.request.method", text(w[:m]))
+			msg.set("http.request.uri", text(w[m+1:e]))
+		} else if sp > 0 {
 			sp += m + 1
 			v := w[sp+1 : e]
 			if len(v) == 8 && bytes.HasPrefix(v, []byte("HTTP/")) && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]) {
@@ -291,8 +300,9 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// decodeDNS decodes the message at w[base:].
-func decodeDNS(w []byte, base int) *l7Msg {
+// decodeDNS decodes the message at w[base:]; in mDNS, the question's class
+// loses its top bit (the unicast-response bit).
+func decodeDNS(w []byte, base int, mdns bool) *l7Msg {
 	lim := len(w)
 	if base == 2 && len(w) >= 2 {
 		lim = min(lim, int(binary.BigEndian.Uint16(w))+2)
@@ -348,7 +358,11 @@ func decodeDNS(w []byte, base int) *l7Msg {
 	}
 	msg.set("dns.qry.name", text([]byte(name)))
 	msg.set("dns.qry.type", u16(w[pos:]))
-	msg.set("dns.qry.class", u16(w[pos+2:]))
+	class := binary.BigEndian.Uint16(w[pos+2:])
+	if mdns {
+		class &= 0x7fff
+	}
+	msg.set("dns.qry.class", num(class))
 	return msg
 }
 
@@ -422,15 +436,40 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 				msg.set("tls.handshake.extensions_server_name", text(d[5:5+nlen]))
 				sni = true
 			}
-		case et == 16 && msg.values["tls.handshake.extensions_alpn_str"].Bytes == nil && len(d) >= 3:
-			list := int(binary.BigEndian.Uint16(d))
-			plen := int(d[2])
-			if list+2 <= len(d) && plen >= 1 && plen+1 <= list {
-				msg.set("tls.handshake.extensions_alpn_str", text(d[3:3+plen]))
+		case et == 16 && !msg.values["tls.handshake.extensions_alpn_str"].Present && len(d) >= 2:
+			if v, ok := alpnList(d); ok {
+				msg.set("tls.handshake.extensions_alpn_str", v)
 			}
 		}
 	}
 	return msg, sni
+}
+
+// alpnList decodes an ALPN extension's data: a 2-byte length, then that
+// many bytes of protocols, each a length byte (1 to 255) and its bytes,
+// filling the list exactly. The value is the protocols comma-joined.
+func alpnList(d []byte) (Value, bool) {
+	n := int(binary.BigEndian.Uint16(d))
+	if n < 2 || n+2 > len(d) {
+		return Value{}, false
+	}
+	list := d[2 : 2+n]
+	v := Value{Present: true}
+	var joined []byte
+	for p := 0; p < len(list); {
+		e := int(list[p])
+		if e == 0 || p+1+e > len(list) {
+			return Value{}, false
+		}
+		if p > 0 {
+			joined = append(joined, ',')
+		}
+		joined = append(joined, list[p+1:p+1+e]...)
+		v.Elems = append(v.Elems, append([]byte(nil), list[p+1:p+1+e]...))
+		p += 1 + e
+	}
+	v.Bytes = joined
+	return v, true
 }
 
 // helloCut reports whether the handshake message or its record goes on
@@ -474,7 +513,7 @@ func (p *Packet) l7Msg(h rules.Header) *l7Msg {
 	case rules.HdrTLS:
 		m = l.tls
 	}
-	if m == nil || !l.on(rulePorts(p.rule, h)) {
+	if m == nil || !l.on(rulePorts(p.rule, h, !l.tcp)) {
 		return nil
 	}
 	return m

@@ -1,0 +1,97 @@
+package compiler
+
+import (
+	"unsafe"
+
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// Layout of an l7 map value (one per hook and CPU): the held ClientHello's
+// header, the payload window, the buffers decoders write strings into, and
+// the decoder state. Offsets stored in string slots are from the value's
+// start; every string lies below l7OffMax, and at least MaxMaxLen + 64
+// bytes follow l7OffMax, so a read of up to MaxMaxLen bytes (plus a word)
+// from any valid offset stays inside the value.
+const (
+	l7Held     = 0                       // 16 bytes: a held ClientHello's header (time u64, next seq u32, length u32), then its bytes (the window's start)
+	l7Win      = l7Held + 16             // the payload window
+	l7WinSize  = rules.L7Window          // 4096
+	l7Name     = l7Win + l7WinSize + 512 // the dotted DNS name (512: slack for word reads past the window)
+	l7NameSize = 256
+	l7List     = l7Name + l7NameSize + 64 // a list rendered as text (ALPN protocols, comma-joined)
+	// l7ListSize: the MaxMaxLen bytes an event can show, and room for the
+	// word-wise copy of one more element (at most 255 bytes) past them.
+	l7ListSize = rules.MaxMaxLen + 256 + 64
+	l7State    = l7List + l7ListSize // the decoder state, l7Scratch
+	l7OffMax   = l7State
+	l7Size     = l7State + int(unsafe.Sizeof(l7Scratch{})) + rules.MaxMaxLen + 64
+)
+
+// l7Scratch is the decoder state at l7State in the l7 value: the results of
+// the callbacks, and what the main program and the callbacks share. Every
+// field is a word (or words), so that 8-byte loads and stores at its offset
+// are aligned; the s* offsets below are computed from it.
+type l7Scratch struct {
+	POff, PLen uint64   // the payload's offset from the frame's start, and its length
+	Avail      uint64   // payload bytes in the window
+	FLen       uint64   // frame bytes from the start of the packet data
+	Sport      uint64   // transport ports, host order
+	Dport      uint64   //
+	Seq        uint64   // TCP sequence number, host order
+	Peek       [16]byte // the first 16 payload bytes (zero past the payload)
+	Pos, Lim   uint64   // byte finder: position and limit (window offsets), pattern, result
+	Pat, Res   uint64   //
+	LS, E      uint64   // HTTP: start of the next line; end of the current line, before its CR LF
+	M, Kind    uint64   // HTTP: method length (request) or 0; 1 request, 2 status line
+	SP         uint64   // HTTP: the space after the request target; TLS: the hello message's end
+	WPos, Wire uint64   // DNS: write position in the name, name bytes on the wire; TLS: walk position, end of the extensions
+	Sel        uint64   // 3 bytes: ports that selected HTTP, DNS, TLS (bit 0 default, bit k list k)
+	Cont       uint64   // 1: this segment continues a held ClientHello
+	Hash       uint64   // TLS: the flow's bucket in tls_pending (or more than l7Buckets: none)
+	Hello      uint64   // TLS: the hello's handshake type (1, 2) when the window must be decoded
+	TmpLen     uint64   // TLS: a continuation's length
+	Key        [l7KeySize]byte
+	Facts      uint64 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
+	// A list walk (ALPN): the next element's length byte and the list's
+	// end (window offsets), the text written so far, the result of a test.
+	LPos, LEnd, LOut, LRes uint64
+	Str                    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+}
+
+// Offsets of the decoder state's fields, from l7State (stF adds it).
+const (
+	sPOff   = int16(unsafe.Offsetof(l7Scratch{}.POff))
+	sPLen   = int16(unsafe.Offsetof(l7Scratch{}.PLen))
+	sAvail  = int16(unsafe.Offsetof(l7Scratch{}.Avail))
+	sFLen   = int16(unsafe.Offsetof(l7Scratch{}.FLen))
+	sSport  = int16(unsafe.Offsetof(l7Scratch{}.Sport))
+	sDport  = int16(unsafe.Offsetof(l7Scratch{}.Dport))
+	sSeq    = int16(unsafe.Offsetof(l7Scratch{}.Seq))
+	sPeek   = int16(unsafe.Offsetof(l7Scratch{}.Peek))
+	sPos    = int16(unsafe.Offsetof(l7Scratch{}.Pos))
+	sLim    = int16(unsafe.Offsetof(l7Scratch{}.Lim))
+	sPat    = int16(unsafe.Offsetof(l7Scratch{}.Pat))
+	sRes    = int16(unsafe.Offsetof(l7Scratch{}.Res))
+	sLS     = int16(unsafe.Offsetof(l7Scratch{}.LS))
+	sE      = int16(unsafe.Offsetof(l7Scratch{}.E))
+	sM      = int16(unsafe.Offsetof(l7Scratch{}.M))
+	sKind   = int16(unsafe.Offsetof(l7Scratch{}.Kind))
+	sSP     = int16(unsafe.Offsetof(l7Scratch{}.SP))
+	sWPos   = int16(unsafe.Offsetof(l7Scratch{}.WPos))
+	sWire   = int16(unsafe.Offsetof(l7Scratch{}.Wire))
+	sSel    = int16(unsafe.Offsetof(l7Scratch{}.Sel))
+	sCont   = int16(unsafe.Offsetof(l7Scratch{}.Cont))
+	sHash   = int16(unsafe.Offsetof(l7Scratch{}.Hash))
+	sHello  = int16(unsafe.Offsetof(l7Scratch{}.Hello))
+	sTmpLen = int16(unsafe.Offsetof(l7Scratch{}.TmpLen))
+	sKey    = int16(unsafe.Offsetof(l7Scratch{}.Key))
+	sFacts  = int16(unsafe.Offsetof(l7Scratch{}.Facts))
+	sLPos   = int16(unsafe.Offsetof(l7Scratch{}.LPos))
+	sLEnd   = int16(unsafe.Offsetof(l7Scratch{}.LEnd))
+	sLOut   = int16(unsafe.Offsetof(l7Scratch{}.LOut))
+	sLRes   = int16(unsafe.Offsetof(l7Scratch{}.LRes))
+	sStr    = int16(unsafe.Offsetof(l7Scratch{}.Str))
+)
+
+// stF addresses a field of the decoder state from R9.
+func stF(f int16) int16 { return l7State + f }
