@@ -37,6 +37,7 @@ func (g *gen) l7DNS(tcp bool) {
 	}
 	b.Emit(asm.JLT.Imm(asm.R4, base+12, end), asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
 	g.l7SetFact(FactDNS)
+	g.dnsVariant(tcp)
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Imm(asm.R2, l7Win+base))
 	for _, s := range g.rec.headerSlots(rules.HdrDNS) {
 		g.copyRaw(asm.R2, int16(s.key.offset), asm.R10, s.off, s.size)
@@ -130,15 +131,20 @@ func (g *gen) emitDNSLabel() {
 	g.ret(1)
 }
 
-// mdnsClass clears the top bit (mDNS's unicast-response bit) of the class
-// in reg when the message is mDNS (rules.IsMDNS): the lower port decides
-// when it is 53, 5353 or 5355, the higher one otherwise. R0, R4 and R5 are
-// its scratch.
-func (g *gen) mdnsClass(reg asm.Register) {
+// dnsVariant sets the fact of the protocol (dns, mdns or llmnr) as
+// rules.DNSVariantOf decides, and sDNSMDNS for the question's class. R0, R4
+// and R5 are its scratch.
+func (g *gen) dnsVariant(tcp bool) {
 	b := g.b
-	keep, lo, decide := b.NewLabel("mdns.keep"), b.NewLabel("mdns.lo"), b.NewLabel("mdns.decide")
+	b.Emit(storeDW(asm.R9, stF(sDNSMDNS), 0))
+	if tcp {
+		g.l7SetFact(FactDNSProto)
+		return
+	}
+	lo, decide, done := b.NewLabel("dnsv.lo"), b.NewLabel("dnsv.decide"), b.NewLabel("dnsv.done")
+	mdns, llmnr := b.NewLabel("dnsv.mdns"), b.NewLabel("dnsv.llmnr")
+	b.Comment("dns, mdns or llmnr: the lower port decides when it is 53, 5353 or 5355, the higher one otherwise")
 	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sSport), asm.DWord), asm.LoadMem(asm.R5, asm.R9, stF(sDport), asm.DWord))
-	b.Comment("r4 = lower port, r5 = higher port")
 	b.Emit(asm.JLE.Reg(asm.R4, asm.R5, lo), asm.Mov.Reg(asm.R0, asm.R4), asm.Mov.Reg(asm.R4, asm.R5), asm.Mov.Reg(asm.R5, asm.R0))
 	b.Label(lo)
 	for _, p := range []int32{53, rules.MDNSPort, rules.LLMNRPort} {
@@ -146,6 +152,22 @@ func (g *gen) mdnsClass(reg asm.Register) {
 	}
 	b.Emit(asm.Mov.Reg(asm.R4, asm.R5))
 	b.Label(decide)
-	b.Emit(asm.JNE.Imm(asm.R4, rules.MDNSPort, keep), asm.And.Imm(reg, 0x7fff))
+	b.Emit(asm.JEq.Imm(asm.R4, rules.MDNSPort, mdns), asm.JEq.Imm(asm.R4, rules.LLMNRPort, llmnr))
+	g.l7SetFact(FactDNSProto)
+	b.Emit(asm.Ja.Label(done))
+	b.Label(mdns)
+	g.l7SetFact(FactMDNS)
+	b.Emit(storeDW(asm.R9, stF(sDNSMDNS), 1), asm.Ja.Label(done))
+	b.Label(llmnr)
+	g.l7SetFact(FactLLMNR)
+	b.Label(done)
+}
+
+// mdnsClass clears the top bit (mDNS's unicast-response bit) of the class
+// in reg in an mDNS message. R0 is its scratch.
+func (g *gen) mdnsClass(reg asm.Register) {
+	b := g.b
+	keep := b.NewLabel("mdns.keep")
+	b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sDNSMDNS), asm.DWord), asm.JEq.Imm(asm.R0, 0, keep), asm.And.Imm(reg, 0x7fff))
 	b.Label(keep)
 }

@@ -46,6 +46,12 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactDNSQuery
 		case "dns.flags.rcode":
 			return FactDNSResponse
+		case "dns":
+			return FactDNSProto
+		case "mdns":
+			return FactMDNS
+		case "llmnr":
+			return FactLLMNR
 		}
 		return FactDNS
 	case rules.HdrTLS:
@@ -64,7 +70,7 @@ func l7Fact(ref rules.FieldRef) int {
 // not see the protocol on a packet's ports).
 var l7Facts = map[rules.Header]int32{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest,
-	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse,
+	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR,
 	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
 }
 

@@ -128,6 +128,9 @@ const (
 	FactTLSHandshake = rules.FactTLSHandshake
 	FactTLSHello     = rules.FactTLSHello
 	FactDNSResponse  = rules.FactDNSResponse
+	FactDNSProto     = rules.FactDNSProto
+	FactMDNS         = rules.FactMDNS
+	FactLLMNR        = rules.FactLLMNR
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.

@@ -38,6 +38,9 @@ const (
 	FactTLSHandshake // a handshake message header that fits its record
 	FactTLSHello     // a ClientHello or ServerHello with its version
 	FactDNSResponse  // a DNS response: dns.flags.rcode (Wireshark shows it in responses only)
+	FactDNSProto     // the protocol dns: a DNS message that is not mDNS or LLMNR (Wireshark's dns)
+	FactMDNS         // the protocol mdns: a DNS message over UDP on mDNS's port (DNSVariantOf)
+	FactLLMNR        // the protocol llmnr: a DNS message over UDP on LLMNR's port
 	NumFacts
 )
 

@@ -85,21 +85,21 @@ const (
 // recognised on any TCP port by their method (HTTPMethods).
 var DefaultPorts = map[Header][]uint16{
 	HdrHTTP: {80, 8000, 8080},
-	HdrDNS:  {53},
+	HdrDNS:  {53, MDNSPort},
 	HdrTLS:  {443},
 }
 
-// Ports of the protocols Wireshark decodes with the DNS dissector over UDP
-// and shows as dns.* fields: multicast DNS and LLMNR.
+// Ports of multicast DNS and LLMNR, which Wireshark decodes with the DNS
+// dissector (dns.* fields) over UDP, as the protocols mdns and llmnr.
 const (
 	MDNSPort  = 5353
 	LLMNRPort = 5355
 )
 
-// DefaultUDPPorts are default ports over UDP only: Wireshark decodes mDNS
-// and LLMNR (UDP only) as DNS.
+// DefaultUDPPorts are default ports over UDP only (Wireshark registers
+// LLMNR on UDP only; 5353 is mDNS over UDP and plain DNS over TCP).
 var DefaultUDPPorts = map[Header][]uint16{
-	HdrDNS: {MDNSPort, LLMNRPort},
+	HdrDNS: {LLMNRPort},
 }
 
 // DefaultPortsOver are the default ports of protocol h over UDP (udp) or
@@ -112,18 +112,37 @@ func DefaultPortsOver(h Header, udp bool) []uint16 {
 	return ports
 }
 
-// IsMDNS reports whether a DNS message over UDP between these ports is
-// multicast DNS, as Wireshark decides which dissector gets a UDP payload:
-// the lower port first when DNS, mDNS or LLMNR is registered on it, the
-// higher one otherwise. In mDNS, the top bit of a question's class is the
+// DNSVariant is the protocol Wireshark calls a DNS message: dns, mdns or
+// llmnr. The dns.* fields are the same in all three.
+type DNSVariant int
+
+const (
+	DNSPlain DNSVariant = iota
+	DNSMulticast
+	DNSLLMNR
+)
+
+// DNSVariantOf says which variant a DNS message between these ports is,
+// as Wireshark picks the dissector of a UDP payload: by the lower port when
+// DNS, mDNS or LLMNR is registered on it, by the higher one otherwise. Over
+// TCP it is always DNS. In mDNS, the top bit of a question's class is the
 // unicast-response (QU) bit, not part of dns.qry.class.
-func IsMDNS(sport, dport uint16) bool {
+func DNSVariantOf(sport, dport uint16, udp bool) DNSVariant {
+	if !udp {
+		return DNSPlain
+	}
 	lo, hi := min(sport, dport), max(sport, dport)
 	decides := hi
 	if lo == 53 || lo == MDNSPort || lo == LLMNRPort {
 		decides = lo
 	}
-	return decides == MDNSPort
+	switch decides {
+	case MDNSPort:
+		return DNSMulticast
+	case LLMNRPort:
+		return DNSLLMNR
+	}
+	return DNSPlain
 }
 
 // L7Protocols are the L7 headers, in the order the decoders run.
@@ -161,7 +180,9 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.cookie", L7Field{MaxLen: 128, Redact: true, Header: "cookie"}, "Cookie header (first one); redacted unless the rule unredacts it."),
 	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted unless the rule unredacts them.`),
 
-	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53, on UDP ports 5353 (mDNS) and 5355 (LLMNR), or on those of `ports dns`: its 12-byte header at the start of the payload."),
+	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 (and TCP port 5353) or on those of `ports dns`: its 12-byte header at the start of the payload. mDNS and LLMNR messages have the dns.* fields but are the protocols mdns and llmnr, as in Wireshark."),
+	{Name: "mdns", Type: TypeProto, Header: HdrDNS, Doc: "Multicast DNS: a DNS message over UDP on port 5353 (the lower port decides when it is 53, 5353 or 5355, as in Wireshark); its fields are dns.*, the question's class without the unicast-response bit."},
+	{Name: "llmnr", Type: TypeProto, Header: HdrDNS, Doc: "LLMNR: a DNS message over UDP on port 5355 (the lower port decides when it is 53, 5353 or 5355); its fields are dns.*."},
 	{Name: "dns.id", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Offset: 0, Size: 2, Doc: "Transaction ID."},
 	{Name: "dns.flags.response", Type: TypeBool, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x8000, Shift: 15, Doc: "Response (QR bit)."},
 	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code of a response (0 no error, 3 no such name); absent in a query, as in Wireshark."},

@@ -40,7 +40,7 @@ rule dns_all {
 }
 rule dns_tests {
     hook xdp
-    ports dns 5353
+    ports dns 5300
     match dns.qry.name matches "(?i)\\.example\\.com$" || dns.qry.name == "<Root>" || dns.qry.type in {28, 65} || dns.flags.rcode == 3
     log dns.qry.name
 }
@@ -66,6 +66,15 @@ rule alpn_ops {
 rule mdns_class {
     match dns.qry.class == 1 && udp
     log udp.srcport, udp.dstport, dns.qry.class
+}
+rule dns_variants {
+    match dns || mdns || llmnr
+    log dns.id
+}
+rule mdns_only {
+    hook xdp
+    match mdns && !dns && !llmnr
+    log dns.id
 }
 `
 

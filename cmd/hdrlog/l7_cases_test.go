@@ -25,6 +25,8 @@ import (
 var l7CaseFilters = []l7Filter{
 	{"dns", []string{"dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.qry.class"}, false, false},
 	{"dns.qry.class == 1", []string{"dns.qry.name"}, false, false},
+	{"mdns", []string{"dns.id", "dns.qry.name", "dns.qry.class"}, false, false},
+	{"llmnr && dns.qry.class == 0x8001", []string{"dns.id", "dns.qry.name"}, false, false},
 	{"http.request", []string{"http.request.method", "http.request.uri", "http.request.version", "http.host"}, false, true},
 	{"tls.handshake.type == 1", []string{"tls.record.version", "tls.handshake.version", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str"}, true, false},
 	{`tls.handshake.extensions_alpn_str == "http/1.1"`, []string{"tls.handshake.extensions_alpn_str"}, true, false},
@@ -54,6 +56,7 @@ func l7CaseFrames() [][]byte {
 		udp(5355, 40000, testpkt.DNSMessage(5, 0x8000, 1, 0, testpkt.DNSName("wpad"), 1, 1)),
 		udp(1000, 5353, q(6, "high.local", 0x8001)),
 		tcp(5353, testpkt.DNSOverTCP(q(7, "tcp.local", 1))),
+		tcp(5355, testpkt.DNSOverTCP(q(8, "tcp.llmnr", 1))),
 		tcp(80, []byte("GET /\r\n")),
 		tcp(80, []byte("GET /index.html\n")),
 		tcp(8080, []byte("POST /form\r\nHost: h09.example\r\n\r\n")),

@@ -18,8 +18,9 @@ import (
 //     0, or one too short for the extension headers, states nothing: the
 //     frame decides. The decoders see its first rules.L7Window bytes.
 //   - A protocol is decoded on its default ports (either direction; DNS also
-//     on the UDP ports of mDNS and LLMNR, where a question's class loses its
-//     top bit in mDNS as rules.IsMDNS decides) and on
+//     on the UDP ports of mDNS and LLMNR, which rules.DNSVariantOf tells
+//     apart: the protocols mdns and llmnr, not dns, whose question class
+//     loses its top bit in mDNS) and on
 //     the ports of `ports` lists; a rule sees it only on the default ports
 //     and its own list. An HTTP request (a method of rules.HTTPMethods and a
 //     space at the start of a TCP payload) is HTTP on any port, for every
@@ -61,6 +62,7 @@ type l7Packet struct {
 	sport, dport uint16
 	tcp          bool
 	request      bool // an HTTP request: HTTP on any port, for every rule
+	variant      rules.DNSVariant
 
 	http, dns, tls *l7Msg
 }
@@ -212,7 +214,8 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 		if l.tcp {
 			base = 2
 		}
-		l.dns = decodeDNS(win, base, !l.tcp && rules.IsMDNS(l.sport, l.dport))
+		l.variant = rules.DNSVariantOf(l.sport, l.dport, !l.tcp)
+		l.dns = decodeDNS(win, base, l.variant == rules.DNSMulticast)
 	}
 	if tlsOn {
 		var sni bool
@@ -523,5 +526,12 @@ func init() {
 	for _, h := range rules.L7Protocols {
 		h := h
 		protocols[h.String()] = func(p *Packet) bool { m := p.l7Msg(h); return m != nil && m.present }
+	}
+	for name, v := range map[string]rules.DNSVariant{"dns": rules.DNSPlain, "mdns": rules.DNSMulticast, "llmnr": rules.DNSLLMNR} {
+		v := v
+		protocols[name] = func(p *Packet) bool {
+			m := p.l7Msg(rules.HdrDNS)
+			return m != nil && m.present && p.l7.variant == v
+		}
 	}
 }
