@@ -24,8 +24,9 @@ type Options struct {
 	// frame may be a capture's first bytes only (a snap length): frame.len
 	// is then the length on the wire the test run passes, not the bytes
 	// the program is given. tc programs read it from the context's
-	// wire_len; XDP programs from a u32 of metadata before the frame (the
-	// buffer's length when there is none). Nothing else differs. Programs
+	// wire_len (skb->len when the test run sets none); XDP programs from a
+	// u32 of metadata before the frame (the buffer's length when there is
+	// none). Nothing else differs. Programs
 	// built so are not meant to be attached.
 	TestRun bool
 }

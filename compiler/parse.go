@@ -282,7 +282,12 @@ func (g *gen) frameLen(dst asm.Register) {
 func (g *gen) testRunLen(dst asm.Register) {
 	b, fl := g.b, g.fl
 	if fl.CtxWireLen >= 0 {
-		b.Emit(asm.LoadMem(dst, rCtx, fl.CtxWireLen, asm.Word))
+		// wire_len is 0 in a test run given no context: then skb->len.
+		done := b.NewLabel("wirelen")
+		b.Comment("frame.len: the test run's wire_len, else skb->len")
+		b.Emit(asm.LoadMem(dst, rCtx, fl.CtxWireLen, asm.Word), asm.JNE.Imm(dst, 0, done))
+		b.Emit(asm.LoadMem(dst, rCtx, fl.CtxLen, asm.Word))
+		b.Label(done)
 		return
 	}
 	if dst >= asm.R2 && dst <= asm.R4 {

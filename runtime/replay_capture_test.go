@@ -17,6 +17,7 @@ import (
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
 	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
@@ -310,5 +311,46 @@ x xdp 4 70000
 		if got.String() != want {
 			t.Errorf("noKernel=%v:\n%swant:\n%s", noKernel, got.String(), want)
 		}
+	}
+}
+
+// A build for test runs reads frame.len from the context (RunWire); run
+// without it (no metadata before an XDP frame, wire_len left 0 in a tc
+// context), frame.len is the frame's length, as in a program built to attach.
+func TestTestRunBuildFrameLen(t *testing.T) {
+	const src = `rule a { log frame.len }
+rule b { hook xdp log frame.len }`
+	c, err := runtime.Load(compileDSL(t, src, compiler.Options{TestRun: true}), runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := ipv4TCP().Bytes()
+	for _, run := range []struct {
+		name string
+		fn   func(rules.Hook) error
+		want uint32
+	}{
+		{"RunWire", func(h rules.Hook) error { return c.RunWire(h, frame, 9000) }, 9000},
+		{"Run", func(h rules.Hook) error { return c.Run(h, frame) }, uint32(len(frame))},
+	} {
+		for _, h := range []rules.Hook{rules.HookTCIngress, rules.HookXDP} {
+			if err := run.fn(h); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := c.Drain(func(ev *runtime.Event) error {
+				n++
+				if ev.FrameLen != run.want || ev.Values[0].U != uint64(run.want) {
+					t.Errorf("%s at %s: frame.len %d (logged %d), want %d", run.name, h, ev.FrameLen, ev.Values[0].U, run.want)
+				}
+				return nil
+			}); err != nil || n != 1 {
+				t.Errorf("%s at %s: %d events, %v", run.name, h, n, err)
+			}
+		}
+	}
+	if err := c.RunWire(rules.HookTCIngress, frame, runtime.TCMaxWireLen+1); err == nil {
+		t.Error("RunWire at tc took a length on the wire beyond what a tc test run carries")
 	}
 }

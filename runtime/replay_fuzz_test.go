@@ -117,7 +117,8 @@ func diffCase(t *testing.T, rulesIn, framesIn []byte) {
 // describes the first frame where they differ ("" if none). Disagreements
 // that a documented kernel divergence explains are returned in known.
 func diffFrames(rs *rules.RuleSet, frames [][]byte) (diff string, known []string, err error) {
-	out, err := compiler.Compile(rs, compiler.Options{})
+	// The build the replay loads (frame.len from the test run's context).
+	out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
 	if err != nil {
 		return "", nil, fmt.Errorf("compile: %w", err)
 	}
