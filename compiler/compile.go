@@ -29,6 +29,11 @@ type Options struct {
 	// none). Nothing else differs. Programs
 	// built so are not meant to be attached.
 	TestRun bool
+	// Generation is written into every event (EvGeneration). When rules
+	// are reloaded, the old and the new programs share one ring buffer;
+	// the generation tells which rule set, hence which schema, an event
+	// belongs to. Zero for a rule set that is never replaced.
+	Generation uint32
 }
 
 // SmallProgram is the number of rule-phase steps (chained rules and groups)

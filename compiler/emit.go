@@ -99,7 +99,7 @@ func (g *gen) emit(ev eventSpec, next string) {
 		g.frameLen(asm.R1)
 	}
 	b.Emit(asm.StoreMem(rEvent, EvFrameLen, asm.R1, asm.Word))
-	b.Emit(asm.StoreImm(rEvent, EvFlags, 0, asm.Word))
+	b.Emit(asm.StoreImm(rEvent, EvGeneration, int64(g.opts.Generation), asm.Word))
 
 	for i, lf := range ev.log {
 		fs := rs.Fields[i]

@@ -10,13 +10,13 @@ import (
 // Event header layout. Integers in the header and in fields are in the host's
 // byte order (NativeEndian); addresses keep network byte order.
 const (
-	EvTime     = 0  // u64: CLOCK_BOOTTIME nanoseconds
-	EvPresence = 8  // u64: bitmap of facts (Fact*) true for the packet
-	EvRule     = 16 // u32: rule index
-	EvIfindex  = 20 // u32: interface index
-	EvFrameLen = 24 // u32: frame length on the wire
-	EvFlags    = 28 // u32: reserved, zero
-	HeaderSize = 32
+	EvTime       = 0  // u64: CLOCK_BOOTTIME nanoseconds
+	EvPresence   = 8  // u64: bitmap of facts (Fact*) true for the packet
+	EvRule       = 16 // u32: rule index
+	EvIfindex    = 20 // u32: interface index
+	EvFrameLen   = 24 // u32: frame length on the wire
+	EvGeneration = 28 // u32: Options.Generation, the rule set's number (reloads)
+	HeaderSize   = 32
 )
 
 // ByteOrder is the order of integers in events: the host's.
