@@ -24,6 +24,10 @@ const DefaultRingBytes = 8 << 20
 // LoadOptions tune loading.
 type LoadOptions struct {
 	RingBytes int // ring-buffer size, a power of two ≥ the page size; default DefaultRingBytes
+	// Events is the ring buffer of a running collection, for a reload:
+	// the new programs write into it, so the reader and its position stay.
+	// RingBytes must then be its size.
+	Events *ebpf.Map
 }
 
 // Collection is a compiled rule set loaded into the kernel: one program per
@@ -57,9 +61,11 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	}
 	_ = rlimit.RemoveMemlock() // only needed on kernels before 5.11
 	spec := out.Spec(opts.RingBytes)
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20},
-	})
+	copts := ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20}}
+	if opts.Events != nil {
+		copts.MapReplacements = map[string]*ebpf.Map{compiler.EventsMap: opts.Events}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
 	if err != nil {
 		return nil, explainLoadError(out, err)
 	}

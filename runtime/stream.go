@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -56,6 +57,8 @@ type StreamOptions struct {
 	// Records are lines to write into the stream besides events
 	// (interfaces attached and gone, reloads).
 	Records *Records
+	// Swaps hands the stream the rule sets of reloads (see Swaps).
+	Swaps *Swaps
 	// Notices receives one line per lost-event report and decode error, for
 	// people watching the terminal; nil means os.Stderr.
 	Notices io.Writer
@@ -138,16 +141,20 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	// Cancelling interrupts the wait at once.
 	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
+	defer s.opts.Swaps.end()
 	return s.stats, s.run(ctx, ring)
 }
 
 type streamer struct {
-	c     *Collection
 	opts  StreamOptions
 	w     io.Writer // the output, raw where possible (directOutput)
 	out   []byte    // lines not yet written to w
-	keys  *jsonKeys
 	stats Stats
+	// The rule sets whose events may be in the ring: the current one, and
+	// older ones until they are retired (generations.go).
+	gen  *generation
+	gens map[uint32]*generation
+	rows map[ruleKey]int // rule -> index in stats.Rules
 
 	ev      Event
 	handle  func([]byte) error // s.event, bound once
@@ -157,7 +164,6 @@ type streamer struct {
 	lastIfindex uint32
 	lastIfname  string
 	clockOff    int64 // wall-clock ns minus CLOCK_BOOTTIME ns
-	lostSeen    []uint64
 	waiter      *ringWaiter
 }
 
@@ -178,21 +184,16 @@ func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, err
 		opts.Notices = os.Stderr
 	}
 	s := &streamer{
-		c:        c,
-		opts:     opts,
-		w:        directOutput(w),
-		out:      make([]byte, 0, outBufferSize+4<<10),
-		keys:     keysOf(c.Output.Schema),
-		ifnames:  map[uint32]string{},
-		lostSeen: make([]uint64, len(c.Output.Schema.Rules)),
+		opts:    opts,
+		w:       directOutput(w),
+		out:     make([]byte, 0, outBufferSize+4<<10),
+		ifnames: map[uint32]string{},
 	}
 	s.handle = s.event
 	for i, n := range opts.Interfaces {
 		s.ifnames[i] = n
 	}
-	for _, r := range c.Output.Schema.Rules {
-		s.stats.Rules = append(s.stats.Rules, RuleStats{Name: r.Name, Hook: r.Hook})
-	}
+	s.addGeneration(c)
 	return s, nil
 }
 
@@ -210,6 +211,7 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 			}
 		}
 		s.out = s.opts.Records.appendTo(s.out)
+		s.applyAdopted()
 		_, err := ring.readBatch(s.handle)
 		for try := 0; final && err == nil && ring.backlog() > 0 && try < 100; try++ {
 			// A program still writing its last record (the batch
@@ -224,6 +226,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 			return err
 		}
 		now := time.Now()
+		if err := s.applyRetired(now); err != nil {
+			return err
+		}
 		if final || !now.Before(nextLost) {
 			if err := s.checkLost(now); err != nil {
 				return err
@@ -242,7 +247,17 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 
 // event decodes one ring-buffer record and writes it as a JSON line.
 func (s *streamer) event(raw []byte) error {
-	if err := s.c.Decoder.Decode(raw, &s.ev); err != nil {
+	g := s.gen
+	if n := eventGeneration(raw); n != g.num {
+		if g = s.generationOf(n); g == nil {
+			s.stats.DecodeErrors++
+			if s.stats.DecodeErrors <= 3 {
+				fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: it belongs to rule set %d, which is no longer loaded\n", n)
+			}
+			return nil
+		}
+	}
+	if err := g.c.Decoder.Decode(raw, &s.ev); err != nil {
 		s.stats.DecodeErrors++
 		if s.stats.DecodeErrors <= 3 {
 			fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: %v\n", err)
@@ -250,9 +265,9 @@ func (s *streamer) event(raw []byte) error {
 		return nil
 	}
 	m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex)}
-	s.out = appendJSON(s.out, s.keys, &s.ev, m)
+	s.out = appendJSON(s.out, g.keys, &s.ev, m)
 	s.out = append(s.out, '\n')
-	s.stats.Rules[s.ev.Rule].Events++
+	s.stats.Rules[g.stat[s.ev.Rule]].Events++
 	if len(s.out) >= outBufferSize {
 		return s.flush()
 	}
@@ -279,39 +294,50 @@ func (s *streamer) flush() error {
 // checkLost reads the lost-event counters and reports any growth, in the
 // stream and on the notices writer.
 func (s *streamer) checkLost(now time.Time) error {
-	counts, err := s.c.LostCounts()
-	if err != nil {
-		return err
-	}
-	var grown, total uint64
-	for i, n := range counts {
-		total += n
-		s.stats.Rules[i].Lost = n
-		if n > s.lostSeen[i] {
-			grown += n - s.lostSeen[i]
+	// Growth per row of the statistics, over every rule set still loaded.
+	grownBy := map[int]uint64{}
+	var rows []int
+	for _, g := range s.generationsInOrder() {
+		counts, err := g.c.LostCounts()
+		if err != nil {
+			return err
+		}
+		for i, n := range counts {
+			if n <= g.lostSeen[i] {
+				continue
+			}
+			row := g.stat[i]
+			if _, ok := grownBy[row]; !ok {
+				rows = append(rows, row)
+			}
+			grownBy[row] += n - g.lostSeen[i]
+			g.lostSeen[i] = n
 		}
 	}
-	if grown == 0 {
+	if len(rows) == 0 {
 		return nil
 	}
+	sort.Ints(rows)
+	var grown, total uint64
+	for _, row := range rows {
+		s.stats.Rules[row].Lost += grownBy[row]
+		grown += grownBy[row]
+	}
+	total = s.stats.TotalLost()
 	line := append(s.line[:0], `{"time":"`...)
 	line = now.UTC().AppendFormat(line, time.RFC3339Nano)
 	line = append(line, `","lost":{`...)
 	var notice []byte
-	for i, n := range counts {
-		if n <= s.lostSeen[i] {
-			continue
-		}
+	for _, row := range rows {
 		if len(notice) > 0 {
 			line = append(line, ',')
 			notice = append(notice, ", "...)
 		}
-		d := n - s.lostSeen[i]
-		line = strconv.AppendQuote(line, s.stats.Rules[i].Name)
+		d := grownBy[row]
+		line = strconv.AppendQuote(line, s.stats.Rules[row].Name)
 		line = append(line, ':')
 		line = strconv.AppendUint(line, d, 10)
-		notice = fmt.Appendf(notice, "%s %d", s.stats.Rules[i].Name, d)
-		s.lostSeen[i] = n
+		notice = fmt.Appendf(notice, "%s %d", s.stats.Rules[row].Name, d)
 	}
 	line = append(line, `},"total_lost":`...)
 	line = strconv.AppendUint(line, total, 10)

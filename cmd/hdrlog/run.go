@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	goruntime "runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -50,6 +48,7 @@ by SIGKILL, nothing stays attached.`,
 			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to, or a shell pattern of names (repeat for several)")
 			fs.BoolVar(&o.all, "all", false, "attach to every interface but loopback, present and future")
 			fs.StringVar(&o.netns, "netns", "", "attach in this network namespace (NAME under /run/netns, or a PATH)")
+			fs.BoolVar(&o.watch, "watch", false, "reload the rules when a rule file or directory named changes (as SIGHUP does)")
 			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 1ms)")
 			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
 			fs.StringVar(&o.wakeup, "wakeup-bytes", "64K", "ring-buffer fill level from which an event wakes the reader before its poll interval")
@@ -62,6 +61,7 @@ type runOptions struct {
 	ifaces   []string
 	all      bool
 	netns    string
+	watch    bool
 	poll     time.Duration
 	ringSize string
 	wakeup   string
@@ -108,57 +108,23 @@ func runRun(args []string, o runOptions) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		goruntime.GOMAXPROCS(1)
 	}
-	_, out, err := loadAndCompile(stderr, args, compiler.Options{WakeupBytes: wakeup})
+	copts := compiler.Options{WakeupBytes: wakeup}
+	lopts := runtime.LoadOptions{RingBytes: ring}
+	rs, out, err := loadAndCompile(stderr, args, copts)
 	if err != nil {
 		return err
 	}
-	c, err := runtime.Load(out, runtime.LoadOptions{RingBytes: ring})
+	c, err := runtime.Load(out, lopts)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-
-	var ns *runtime.Netns
-	if o.netns != "" {
-		if ns, err = runtime.OpenNetns(o.netns); err != nil {
-			return err
-		}
-		defer ns.Close()
+	st, err := supervise(args, o, set, copts, lopts, c, rs, func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
+		opts.PollInterval = o.poll
+		return streamUntil(ctx, release, c, detach, opts)
+	})
+	if st != nil {
+		writeSummary(stderr, *st)
 	}
-	records := new(runtime.Records)
-	w, err := runtime.NewWatcher(c.Programs, runtime.WatcherOptions{Set: set, Netns: ns, Records: records, Notices: stderr})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if atts := w.Attachments(); len(atts) > 0 {
-		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
-	} else {
-		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
-	}
-	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
-	watchCtx, endWatch := context.WithCancel(context.Background())
-	defer endWatch()
-	watchDone := make(chan error, 1)
-	go func() { watchDone <- w.Run(watchCtx) }()
-	detach := func() error {
-		endWatch()
-		return errors.Join(<-watchDone, w.Close())
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// A service manager sends SIGHUP to reload; it must not end the stream.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			fmt.Fprintf(stderr, "hdrlog: SIGHUP: rules are not reloaded by this version; still running\n")
-		}
-	}()
-	st, err := streamUntil(ctx, stop, c, detach, runtime.StreamOptions{PollInterval: o.poll, IfName: w.IfName, Records: records})
-	writeSummary(stderr, st)
 	return err
 }
 

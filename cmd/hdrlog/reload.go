@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// reloader replaces the running rules with those the rule files hold now
+// (SIGHUP, --watch): read, check, compile, load (the verifier checks them),
+// then swap each hook's program in place. The ring buffer, the reader and
+// the outputs stay; on any error the old rules keep running. Each reload,
+// done or refused, is a record in the stream and a notice:
+//
+//	{"time":…,"reload":"done","generation":2,"rules":5,"added":["a"],"changed":["b"],
+//	 "removed":[{"rule":"c","hook":"xdp","events":12,"lost":0}]}
+//	{"time":…,"reload":"failed","generation":3,"error":"a.rules:3:9: unknown field …"}
+type reloader struct {
+	args    []string
+	copts   compiler.Options
+	lopts   runtime.LoadOptions
+	w       *runtime.Watcher
+	swaps   *runtime.Swaps
+	records *runtime.Records
+	notices io.Writer
+	// settle is how long the old programs may still be running after the
+	// swap (a run that started before it); their last events are read
+	// after it, before the old rule set is let go.
+	settle time.Duration
+
+	mu      sync.Mutex
+	stopped bool
+	cur     *runtime.Collection
+	defs    map[string]string // rule name -> definition, of cur
+	gen     uint32
+	counts  struct{ done, failed uint64 }
+}
+
+func newReloader(args []string, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
+	w *runtime.Watcher, swaps *runtime.Swaps, records *runtime.Records, settle time.Duration) *reloader {
+	return &reloader{args: args, copts: copts, lopts: lopts, w: w, swaps: swaps, records: records, notices: stderr,
+		settle: settle, cur: c, defs: definitions(rs, c.Output)}
+}
+
+// current is the running collection.
+func (r *reloader) current() *runtime.Collection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
+}
+
+// stop refuses further reloads (waiting for one under way) and returns
+// the running collection.
+func (r *reloader) stop() *runtime.Collection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	return r.cur
+}
+
+// reload does one reload; why says what asked for it.
+func (r *reloader) reload(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	r.gen++
+	gen := r.gen
+	fmt.Fprintf(r.notices, "hdrlog: %s: reloading the rules\n", why)
+	next, rs, err := r.load(gen)
+	if err != nil {
+		r.failed(gen, err)
+		return
+	}
+	// The stream must know the new rule set before its first event.
+	r.swaps.Adopt(next)
+	if err := r.w.Update(next.Programs); err != nil {
+		// Some interfaces may have run the new programs for a moment.
+		r.retire(next)
+		r.failed(gen, err)
+		return
+	}
+	old := r.cur
+	gone := r.retire(old)
+	r.cur = next
+	defs := definitions(rs, next.Output)
+	r.done(gen, defs, gone)
+	r.defs = defs
+}
+
+// load reads, checks, compiles and loads the rule files, sharing the
+// running collection's ring buffer.
+func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
+	copts := r.copts
+	copts.Generation = gen
+	rs, err := loadRules(r.args)
+	if err != nil {
+		return nil, nil, err
+	}
+	reportDiagnostics(r.notices, rs)
+	if rs.RuleSet == nil {
+		return nil, nil, firstError(rs.Diags)
+	}
+	out, err := compiler.Compile(rs.RuleSet, copts)
+	if err != nil {
+		return nil, nil, err
+	}
+	lopts := r.lopts
+	lopts.Events = r.cur.Events
+	c, err := runtime.Load(out, lopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, rs, nil
+}
+
+// firstError sums up rule-file errors in one line for the stream record:
+// the first, and how many more (all are on standard error).
+func firstError(ds rules.Diagnostics) error {
+	for _, d := range ds {
+		if d.Severity == rules.Error {
+			if n := ds.ErrorCount() - 1; n > 0 {
+				return fmt.Errorf("%s (and %s)", d.Error(), plural(n, "more error"))
+			}
+			return d
+		}
+	}
+	return diagnosticsError(ds)
+}
+
+// retire waits for the last events of a replaced rule set, lets it go and
+// returns the statistics of its rules.
+func (r *reloader) retire(c *runtime.Collection) []runtime.RuleStats {
+	time.Sleep(r.settle)
+	st, _ := r.swaps.Retire(c)
+	c.Close()
+	return st
+}
+
+func (r *reloader) failed(gen uint32, err error) {
+	r.counts.failed++
+	msg := oneLine(err.Error())
+	r.records.Add(fmt.Sprintf(`"reload":"failed","generation":%d,"error":%s`, gen, jsonText(msg)))
+	fmt.Fprintf(r.notices, "hdrlog: reload failed; the previous rules keep running: %s\n", msg)
+}
+
+func (r *reloader) done(gen uint32, defs map[string]string, old []runtime.RuleStats) {
+	r.counts.done++
+	var added, changed []string
+	for name, def := range defs {
+		switch prev, ok := r.defs[name]; {
+		case !ok:
+			added = append(added, name)
+		case prev != def:
+			changed = append(changed, name)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(changed)
+	type removed struct {
+		Rule   string `json:"rule"`
+		Hook   string `json:"hook"`
+		Events uint64 `json:"events"`
+		Lost   uint64 `json:"lost"`
+	}
+	var gone []removed
+	var goneText []string
+	for _, s := range old {
+		if _, ok := defs[s.Name]; !ok {
+			gone = append(gone, removed{s.Name, s.Hook, s.Events, s.Lost})
+			goneText = append(goneText, fmt.Sprintf("%s (%d events, %d lost)", s.Name, s.Events, s.Lost))
+		}
+	}
+	rec := fmt.Sprintf(`"reload":"done","generation":%d,"rules":%d,"added":%s,"changed":%s,"removed":%s`,
+		gen, len(defs), jsonValue(added), jsonValue(changed), jsonValue(gone))
+	r.records.Add(rec)
+	fmt.Fprintf(r.notices, "hdrlog: reloaded: %d rules; added: %s; changed: %s; removed: %s\n",
+		len(defs), listOrNone(added), listOrNone(changed), listOrNone(goneText))
+}
+
+// definitions fingerprints each rule, to tell a changed rule from a kept one.
+func definitions(rs *ruleSources, out *compiler.Output) map[string]string {
+	defs := map[string]string{}
+	for i, r := range rs.RuleSet.Rules {
+		var fields []string
+		for _, f := range out.Schema.Rules[i].Fields {
+			fields = append(fields, f.Name)
+		}
+		defs[r.Name] = fmt.Sprintf("%s|%s|%s|%v", r.Hook, rules.PredString(r.Match), strings.Join(fields, ","), r.Ports)
+	}
+	return defs
+}
+
+func jsonValue(v any) string {
+	b, _ := json.Marshal(v)
+	if string(b) == "null" {
+		return "[]"
+	}
+	return string(b)
+}
+
+func jsonText(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func listOrNone(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	return strings.Join(ss, ", ")
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// streamFunc streams the events until ctx is done (streamUntil with the
+// run's outputs).
+type streamFunc func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions) (runtime.Stats, error)
+
+// reloadSettle is how long a replaced program may still be running a
+// packet that reached it before the swap; its events are read after that.
+const reloadSettle = 20 * time.Millisecond
+
+// supervise keeps a loaded collection running as a service would: attached
+// to the selected interfaces as they come and go, its rules reloaded on
+// SIGHUP and (with --watch) when the rule files change, until SIGINT or
+// SIGTERM. The statistics are nil if it failed before streaming. It owns c (and the collections of reloads) and closes them.
+func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler.Options, lopts runtime.LoadOptions,
+	c *runtime.Collection, rs *ruleSources, stream streamFunc) (*runtime.Stats, error) {
+	var ns *runtime.Netns
+	if o.netns != "" {
+		var err error
+		if ns, err = runtime.OpenNetns(o.netns); err != nil {
+			c.Close()
+			return nil, err
+		}
+		defer ns.Close()
+	}
+	records := new(runtime.Records)
+	w, err := runtime.NewWatcher(c.Programs, runtime.WatcherOptions{Set: set, Netns: ns, Records: records, Notices: stderr})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	defer w.Close()
+	swaps := runtime.NewSwaps()
+	rl := newReloader(args, copts, lopts, c, rs, w, swaps, records, reloadSettle)
+	defer func() { rl.stop().Close() }()
+
+	if atts := w.Attachments(); len(atts) > 0 {
+		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
+	} else {
+		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
+	}
+	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
+
+	bg, endBg := context.WithCancel(context.Background())
+	defer endBg()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- w.Run(bg) }()
+
+	// A service manager sends SIGHUP to reload (systemctl reload).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan string, 1)
+	go func() {
+		for range hup {
+			select {
+			case reloads <- "SIGHUP":
+			default: // one is already waiting
+			}
+		}
+	}()
+	if o.watch {
+		fw, err := newFileWatcher(args)
+		if err != nil {
+			return nil, err
+		}
+		defer fw.close()
+		go fw.run(bg, reloads)
+	}
+	go func() {
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case why := <-reloads:
+				rl.reload(why)
+			}
+		}
+	}()
+
+	detach := func() error {
+		rl.stop()
+		endBg()
+		return errors.Join(<-watchDone, w.Close())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := stream(ctx, stop, detach, runtime.StreamOptions{IfName: w.IfName, Records: records, Swaps: swaps})
+	return &st, err
+}
