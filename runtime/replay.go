@@ -79,6 +79,9 @@ type ReplayOptions struct {
 	// Local gives a direction to the frames the capture gives none
 	// (--local-mac, --local-addr).
 	Local Local
+	// Workers is how many workers Replay spreads the frames over; 0: one
+	// per CPU (GOMAXPROCS). Rules that keep state between frames take one.
+	Workers int
 }
 
 // Replayer runs frames through a rule set's programs, or through the
@@ -91,6 +94,11 @@ type Replayer struct {
 	dir    Direction // forced direction, or DirUnknown
 	local  Local
 
+	loaded  *compiler.Output // what coll was loaded from (a test-run build)
+	workers int              // ReplayOptions.Workers
+	forks   []*Replayer      // other workers' replayers (replay_parallel.go)
+	runners map[*Collection]*testRunner
+
 	coll     *Collection                // nil without the kernel
 	viaXDP   map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
 	ref      *reference.Evaluator       // nil with the kernel
@@ -100,7 +108,7 @@ type Replayer struct {
 // NewReplayer prepares a replay of rule set rs, compiled as out. With the
 // kernel it loads the programs and measures the test-run limits.
 func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*Replayer, error) {
-	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local}
+	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local, workers: opts.Workers}
 	for _, h := range rules.Hooks {
 		if len(rs.ForHook(h)) == 0 {
 			continue
@@ -138,6 +146,7 @@ func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*
 			return nil, err
 		}
 	}
+	r.loaded = out
 	if r.coll, err = Load(out, LoadOptions{}); err != nil {
 		return nil, err
 	}
@@ -166,6 +175,9 @@ func (r *Replayer) Close() error {
 	}
 	for _, c := range r.viaXDP {
 		c.Close()
+	}
+	for _, f := range r.forks {
+		f.Close()
 	}
 	return nil
 }
@@ -273,7 +285,15 @@ func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen in
 		}
 		runAs = rules.HookXDP
 	}
-	if err := c.RunWire(runAs, frame, wireLen); err != nil {
+	t := r.runners[c]
+	if t == nil {
+		if r.runners == nil {
+			r.runners = map[*Collection]*testRunner{}
+		}
+		t = newTestRunner(c)
+		r.runners[c] = t
+	}
+	if err := t.run(runAs, frame, wireLen); err != nil {
 		return fmt.Errorf("test run of %d bytes: %w", len(frame), err)
 	}
 	return c.Drain(fn)
@@ -355,6 +375,15 @@ func (r *Replayer) LostCounts() ([]uint64, error) {
 			total[i] += n
 		}
 	}
+	for _, f := range r.forks {
+		lost, err := f.LostCounts()
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range lost {
+			total[i] += n
+		}
+	}
 	return total, nil
 }
 
@@ -376,10 +405,7 @@ type ReplaySummary struct {
 	RuleHooks []string // per rule index
 }
 
-// Replay replays every frame of a capture and writes one JSON line per event
-// to w. Each skip goes to skipped (which may be nil) as it happens; progress,
-// if not nil, is called after every frame.
-func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
+func newReplaySummary(r *Replayer) *ReplaySummary {
 	s := &ReplaySummary{
 		Events: make([]int, len(r.rs.Rules)), Skipped: map[string]int{},
 		NoKernel: r.ref != nil, Limits: r.limits,
@@ -388,6 +414,33 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 		s.RuleNames = append(s.RuleNames, rule.Name)
 		s.RuleHooks = append(s.RuleHooks, rule.Hook.String())
 	}
+	return s
+}
+
+// addFrame counts a replayed frame (its events are counted as they are
+// written) and reports its skips.
+func (s *ReplaySummary) addFrame(fr *CapturedFrame, rep FrameReport, skipped func(Skip)) {
+	s.Frames++
+	if fr.OrigLen > len(fr.Data) {
+		s.CutShort++
+	}
+	s.ViaXDP += rep.ViaXDP
+	s.Direction[rep.Dir]++
+	if fr.Cooked {
+		s.Cooked++
+	}
+	for _, sk := range rep.Skips {
+		s.Skipped[sk.Hook.String()+": "+sk.Reason]++
+		if skipped != nil {
+			skipped(sk)
+		}
+	}
+}
+
+// ReplaySerial is Replay one frame at a time on one goroutine: the plain
+// path Replay is held to (its output is the same, byte for byte).
+func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
+	s := newReplaySummary(r)
 	var buf []byte
 	for {
 		fr, err := c.Next()
@@ -396,10 +449,6 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 		}
 		if err != nil {
 			return s, err
-		}
-		s.Frames++
-		if fr.OrigLen > len(fr.Data) {
-			s.CutShort++
 		}
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
 		rep, err := r.ReplayFrame(fr, func(ev *Event) error {
@@ -410,19 +459,10 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 			return err
 		})
 		if err != nil {
+			s.Frames++
 			return s, err
 		}
-		s.ViaXDP += rep.ViaXDP
-		s.Direction[rep.Dir]++
-		if fr.Cooked {
-			s.Cooked++
-		}
-		for _, sk := range rep.Skips {
-			s.Skipped[sk.Hook.String()+": "+sk.Reason]++
-			if skipped != nil {
-				skipped(sk)
-			}
-		}
+		s.addFrame(fr, rep, skipped)
 		if progress != nil {
 			progress(s.Frames)
 		}

@@ -1,0 +1,300 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"sync"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/rules/reference"
+)
+
+// A replay spreads the frames over every CPU: a reader cuts the capture
+// into batches of consecutive frames, workers replay whole batches, each
+// with programs (or a reference evaluator) of its own, and the batches are
+// written back in capture order. Each frame still goes through the real
+// programs, one BPF_PROG_TEST_RUN per frame and hook, its events drained
+// right after its test run; only the order of the writing is restored.
+// The output is byte for byte that of ReplaySerial, the one-frame-at-a-time
+// path (TestParallelReplayMatchesSerial).
+//
+// Rules that keep state from one frame to the next (a TLS ClientHello held
+// for the flow's next segment) must see every frame in order: their replay
+// takes one worker. The reader and the writer still run beside it.
+//
+// Memory stays bounded whatever the capture's size: at most
+// batchesInFlight batches of batchFrames frames exist at once, and a
+// batch's frames are copied into its own buffer.
+const (
+	batchesPerLane  = 4
+	maxBatchPayload = 4 << 20 // a batch is cut short when its frames hold this many bytes
+)
+
+// batchFrames is the most frames a batch holds (tests make it small, so that
+// a short capture spans many batches).
+var batchFrames = 256
+
+// Workers reports how many workers a replay spreads frames over.
+func (r *Replayer) Workers() int {
+	if r.stateful() {
+		return 1
+	}
+	if r.workers > 0 {
+		return r.workers
+	}
+	return goruntime.GOMAXPROCS(0)
+}
+
+// stateful reports whether the rules keep state between frames (in the
+// kernel, a map the programs write and read across frames; the reference
+// evaluator models the same state).
+func (r *Replayer) stateful() bool {
+	for _, p := range r.out.Programs {
+		for _, ins := range p.Insns {
+			if ins.Reference() == compiler.TLSHeldMap {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lanes returns n replayers of the same rules, r first, the others with
+// programs (or a reference evaluator) of their own, made once and kept for
+// the next replay.
+func (r *Replayer) lanes(n int) ([]*Replayer, error) {
+	for len(r.forks) < n-1 {
+		f := *r
+		f.forks, f.viaXDP, f.coll, f.ref, f.runners = nil, map[rules.Hook]*Collection{}, nil, nil, nil
+		var err error
+		if r.ref != nil {
+			f.ref, err = reference.New(r.rs)
+		} else {
+			f.coll, err = Load(r.loaded, LoadOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replay worker %d: %w", len(r.forks)+2, err)
+		}
+		r.forks = append(r.forks, &f)
+	}
+	return append([]*Replayer{r}, r.forks[:n-1]...), nil
+}
+
+// replayBatch is a run of consecutive frames and what their replay gave.
+type replayBatch struct {
+	seq    int
+	frames []CapturedFrame
+	data   []byte // the frames' bytes, one after the other
+
+	out   []byte // JSON lines of every event, in order
+	lines []int  // end of each line in out
+	done  []frameDone
+	err   error // the error that stopped the batch at frame len(done)
+}
+
+// frameDone is what one frame gave: its events (lines up to lineEnd) and
+// how it went through the hooks.
+type frameDone struct {
+	lineEnd int
+	rep     FrameReport
+	events  []int32 // rule index of each event (summary counts)
+}
+
+func (b *replayBatch) reset() {
+	b.frames, b.data, b.out, b.lines, b.done, b.err = b.frames[:0], b.data[:0], b.out[:0], b.lines[:0], b.done[:0], nil
+}
+
+// add copies fr into the batch.
+func (b *replayBatch) add(fr *CapturedFrame) {
+	b.data = append(b.data, fr.Data...)
+	b.frames = append(b.frames, *fr) // Data re-pointed by fixData
+}
+
+// fixData points every frame at its bytes in data (append may have moved
+// it).
+func (b *replayBatch) fixData() {
+	off := 0
+	for i := range b.frames {
+		n := len(b.frames[i].Data)
+		b.frames[i].Data = b.data[off : off+n : off+n]
+		off += n
+	}
+}
+
+// replay runs the batch's frames through r.
+func (b *replayBatch) replay(r *Replayer) {
+	var ev []int32
+	for i := range b.frames {
+		fr := &b.frames[i]
+		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
+		ev = ev[:0]
+		rep, err := r.ReplayFrame(fr, func(e *Event) error {
+			b.out = AppendJSON(b.out, r.out.Schema, e, meta)
+			b.out = append(b.out, '\n')
+			b.lines = append(b.lines, len(b.out))
+			ev = append(ev, int32(e.Rule))
+			return nil
+		})
+		d := frameDone{lineEnd: len(b.lines), rep: rep}
+		if len(ev) > 0 {
+			d.events = append([]int32(nil), ev...)
+		}
+		if err != nil {
+			// The events before the error are written, as the serial
+			// path writes them before it stops.
+			b.done = append(b.done, d)
+			b.err = err
+			return
+		}
+		b.done = append(b.done, d)
+	}
+}
+
+// Replay replays every frame of a capture and writes one JSON line per event
+// to w (one Write per line). Each skip goes to skipped (which may be nil)
+// after the frame's events, as it happens in capture order; progress, if
+// not nil, is called after every frame. The frames are spread over
+// r.Workers() workers (see above); the output is that of ReplaySerial.
+func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
+	workers := r.Workers()
+	lanes, err := r.lanes(workers)
+	if err != nil {
+		return nil, err
+	}
+	s := newReplaySummary(r)
+	inFlight := batchesPerLane * workers
+	free := make(chan *replayBatch, inFlight)
+	for i := 0; i < inFlight; i++ {
+		free <- &replayBatch{}
+	}
+	todo := make(chan *replayBatch, inFlight)
+	done := make(chan *replayBatch, inFlight)
+	stop := make(chan struct{})
+	var readErr error
+
+	// Reader: cuts the capture into batches.
+	go func() {
+		defer close(todo)
+		seq := 0
+		for {
+			var b *replayBatch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			b.reset()
+			b.seq = seq
+			seq++
+			for len(b.frames) < batchFrames && len(b.data) < maxBatchPayload {
+				fr, err := c.Next()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						readErr = err
+					}
+					break
+				}
+				b.add(fr)
+			}
+			b.fixData()
+			if len(b.frames) == 0 {
+				return
+			}
+			select {
+			case todo <- b:
+			case <-stop:
+				return
+			}
+			if readErr != nil {
+				return
+			}
+		}
+	}()
+
+	// Workers.
+	var wg sync.WaitGroup
+	for _, lane := range lanes {
+		wg.Add(1)
+		go func(lane *Replayer) {
+			defer wg.Done()
+			if lane.coll != nil {
+				// A test run is quickest on the CPU the thread
+				// stays on (per-CPU maps stay warm).
+				goruntime.LockOSThread()
+				defer goruntime.UnlockOSThread()
+			}
+			for b := range todo {
+				b.replay(lane)
+				done <- b
+			}
+		}(lane)
+	}
+	go func() { wg.Wait(); close(done) }()
+
+	// Writer: batches in capture order.
+	pending := map[int]*replayBatch{}
+	next := 0
+	for b := range done {
+		if err != nil {
+			continue // drain: the workers finish what they hold
+		}
+		pending[b.seq] = b
+		for err == nil {
+			nb, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err = s.writeBatch(nb, w, skipped, progress); err != nil {
+				close(stop)
+				break
+			}
+			free <- nb
+		}
+	}
+	if err != nil {
+		return s, err
+	}
+	if readErr != nil {
+		return s, readErr
+	}
+	lost, err := r.LostCounts()
+	if err != nil {
+		return s, err
+	}
+	s.Lost = lost
+	return s, nil
+}
+
+// writeBatch writes a replayed batch's events, frame by frame, and counts
+// what it did, as ReplaySerial does frame by frame.
+func (s *ReplaySummary) writeBatch(b *replayBatch, w io.Writer, skipped func(Skip), progress func(int)) error {
+	line := 0
+	for i, d := range b.done {
+		for ; line < d.lineEnd; line++ {
+			start := 0
+			if line > 0 {
+				start = b.lines[line-1]
+			}
+			if _, err := w.Write(b.out[start:b.lines[line]]); err != nil {
+				return err
+			}
+		}
+		for _, rule := range d.events {
+			s.Events[rule]++
+		}
+		if i == len(b.done)-1 && b.err != nil {
+			s.Frames++
+			return b.err
+		}
+		s.addFrame(&b.frames[i], d.rep, skipped)
+		if progress != nil {
+			progress(s.Frames)
+		}
+	}
+	return nil
+}
