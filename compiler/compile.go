@@ -366,6 +366,10 @@ func walkRefs(p rules.Pred, fn func(rules.FieldRef)) {
 	case *rules.PredFieldCompare:
 		fn(p.Left)
 		fn(p.Right)
+	case *rules.PredSlice:
+		fn(p.Ref)
+	case *rules.PredLen:
+		fn(p.Ref)
 	}
 }
 

@@ -247,3 +247,74 @@ func TestKernelQuantifiers(t *testing.T) {
 		T any udp.port < 2
 	`)
 }
+
+// TestKernelSlices: Wireshark's slices of address fields in every form
+// ([i:n], [i-j], [i], [:n], [i:], negative i), byte-string literals
+// (16:03:01:00, aa.bb.ff, 153, 99:), contains, masks on slices, and len();
+// expressions of Wireshark's suite (group_ether, group_ipv6, group_ipv4)
+// among them.
+func TestKernelSlices(t *testing.T) {
+	v6 := testpkt.New().Eth("00:aa:00:a3:e3:a4", "03:00:5e:00:00:fb").
+		IPv6("2001:db8::1", "ff05::9999").UDP(5000, 53).Payload(ktPayload(8)).Bytes()
+	ktLangTable(t, "slice_v6", v6, `
+		T eth.src[0:3] == 00:aa:00
+		T eth.src[-3:3] == a3:e3:a4
+		T eth.src[1:4] == aa:00:a3:e3
+		T eth.src[0] == 00
+		F eth.src[0] == 01
+		T eth.src[1-3] == aa:00:a3
+		T eth.src[:2] == 00:aa
+		T eth.src[4:] == e3:a4
+		T eth.src[-1] == a4
+		T eth.src[-1] == 0xa4
+		T eth.src[5] == 164
+		T eth.src[0:3] != aa.bb.cc
+		F eth.src[0:3] == aa.00.a3
+		T eth.src[1:3] == aa.00.a3
+		F eth.src[0:3] == 00:aa
+		F eth.src[0:3] == 00:aa:00:a3
+		T eth.src[0:3] != 00:aa:01
+		F eth.src[0:3] != 00:aa:00
+		T eth.src contains a3:e3
+		T eth.src[2:] contains a3:e3:a4
+		F eth.src[0:4] contains e3:a4
+		T eth.dst[0] & 1
+		F eth.src[0] & 1
+		T eth.dst[0] & 0x03 == 3
+		T eth.src[0:2] & 0xff00 == 0
+		T eth.addr[0] & 1
+		F all eth.addr[0] & 1 == 1
+		T ipv6.dst[14:2] == 99:99
+		F ipv6.dst[14:2] == 00:00
+		T ipv6.dst[15:1] == 153
+		T ipv6.dst[15:1] == 99:
+		T ipv6.dst[0:2] == ff:05
+		T ipv6.src[-2:] == 00:01
+		T ipv6.addr[0:2] == 20:01
+		F ip.src[0:2] == ac:19
+		T len(eth.src) == 6
+		T len(ipv6.dst) == 16
+		F len(ip.src) == 4
+		T len(ipv6.src)
+		F len(ip.src)
+		T !len(ip.dst)
+	`)
+	v4 := testpkt.New().Eth("02:00:00:00:00:01", "02:00:00:00:00:02").
+		IPv4("172.25.100.14", "198.95.230.20").UDP(1, 2).Bytes()
+	ktLangTable(t, "slice_v4", v4, `
+		T ip.src[0:2] == ac:19
+		T ip.src[2:2] == 64:0e
+		F ip.src[2:2] == 64:0f
+		T ip.src[3] == 0e
+		F ip.src[3] == 14
+		T ip.src[3] == 0x0e
+		T ip.dst[-1] == 14
+		T ip.addr[0] == 0xc6
+		T len(ip.src) == 4
+		T len(ip.src) >= 4
+		F len(ip.src) > 4
+		F ipv6.dst[0] == ff
+		F ipv6.dst[0] != ff
+		F eth.src[0:1] & 0x80
+	`)
+}

@@ -78,6 +78,12 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 	case *rules.PredFieldCompare:
 		g.comment(p)
 		g.fieldCompare(p, target, want)
+	case *rules.PredSlice:
+		g.comment(p)
+		g.guarded(FactOf(p.Ref), true, target, want, func(t string, w bool) { g.sliceTest(p, t, w) })
+	case *rules.PredLen:
+		g.comment(p)
+		g.lenTest(p, target, want)
 	default:
 		panic(fmt.Sprintf("compiler: unexpected predicate %T", p))
 	}

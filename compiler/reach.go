@@ -74,6 +74,10 @@ func factNeeds(p rules.Pred, want bool) []uint64 {
 		ref = p.Ref
 	case *rules.PredText:
 		ref = p.Ref
+	case *rules.PredSlice:
+		ref = p.Ref
+	case *rules.PredLen:
+		ref = p.Ref
 	default:
 		return []uint64{0}
 	}

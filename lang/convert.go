@@ -17,7 +17,7 @@ var cmpOps = map[string]rules.CmpOp{
 	"==": rules.CmpEq, "eq": rules.CmpEq,
 	"!=": rules.CmpNe, "ne": rules.CmpNe,
 	"~=": rules.CmpAnyNe,
-	"<": rules.CmpLt, "lt": rules.CmpLt,
+	"<":  rules.CmpLt, "lt": rules.CmpLt,
 	"<=": rules.CmpLe, "le": rules.CmpLe,
 	">": rules.CmpGt, "gt": rules.CmpGt,
 	">=": rules.CmpGe, "ge": rules.CmpGe,
@@ -68,10 +68,14 @@ func (c *converter) rule(n *ruleNode) *rules.RuleDecl {
 }
 
 func (c *converter) field(f *fieldNode) rules.FieldName {
+	fn := rules.FieldName{Name: f.Name, Span: c.src.tokenSpan(f.Tokens[0])}
 	if f.Arg != "" {
-		return rules.FieldName{Name: f.Arg, Span: c.src.tokenSpan(f.Tokens[2]), Func: f.Name, FuncSpan: c.src.tokensSpan(f.Tokens)}
+		fn = rules.FieldName{Name: f.Arg, Span: c.src.tokenSpan(f.Tokens[2]), Func: f.Name, FuncSpan: c.src.tokensSpan(f.Tokens[:4])}
 	}
-	return rules.FieldName{Name: f.Name, Span: c.src.tokenSpan(f.Tokens[0])}
+	if f.Slice != nil {
+		fn.Slice = c.slice(fn, f.Slice)
+	}
+	return fn
 }
 
 // or and and fold left: a || b || c is (a || b) || c.

@@ -16,7 +16,8 @@ import (
 //	and    = unary (("&&" | "and") unary)*
 //	unary  = ("!" | "not") unary | "(" or ")" | test
 //	test   = ("any" | "all")? field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
-//	field  = Ident ("(" Ident ")")?     (lower(http.host): a function of a field)
+//	field  = Ident ("(" Ident ")")? ("[" slice "]")?
+//	         (lower(http.host): a function of a field; eth.src[0:3]: a byte range)
 //	elem   = value (".." value)?
 //
 // A file is a sequence of rules; ParseDSL cuts the token stream at each
@@ -76,6 +77,13 @@ type fieldNode struct {
 	Name   string `parser:"@Ident"`
 	// Arg is set for a function call, lower(http.host): Name is the function.
 	Arg string `parser:"( '(' @Ident ')' )?"`
+	// Slice is a byte range, eth.src[0:3]; convert.go reads its tokens.
+	Slice *sliceNode `parser:"@@?"`
+}
+
+type sliceNode struct {
+	Tokens []lexer.Token
+	Parts  []string `parser:"'[' @( Colon | Number | Ident | '-' )* ']'"`
 }
 
 type orNode struct {

@@ -37,7 +37,7 @@ var dslLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "comment", Pattern: `#[^\n]*`},
 	{Name: "String", Pattern: `"(?:\\.|[^"\\\n])*"`},
 	{Name: "BadString", Pattern: `"[^\n]*`},
-	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},]`},
+	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},\[\]-]`},
 	{Name: "Unknown", Pattern: `.`},
 })
 
@@ -249,10 +249,7 @@ func (s *source) lex() ([]lexer.Token, rules.Diagnostics) {
 var unknownHints = map[rune]string{
 	'\'': `strings are written in double quotes, e.g. "GET"`,
 	';':  "statements need no separator: remove the ;",
-	'-':  "values are unsigned; a range in a set is written lo..hi, e.g. {1024..65535}",
 	'~':  "write matches for a regular-expression match",
-	'[':  `field slices (field[0:2]) are not supported; a header is named in quotes: http.header["X-Request-Id"]`,
-	']':  "field slices (field[0:2]) are not supported",
 	'/':  "a prefix length follows its address without spaces, e.g. 10.0.0.0/8",
 	'$':  "variables and macros are not supported",
 	'%':  "zone indices (fe80::1%eth0) are not supported",

@@ -75,7 +75,25 @@ type FieldName struct {
 	// covers the whole call.
 	Func     string
 	FuncSpan Span
+	// Slice is Wireshark's byte range after a field (eth.src[0:3]); nil
+	// when there is none.
+	Slice *Slice
 }
+
+// Slice is a byte range of a field, after Wireshark's forms: [i:n] (n bytes
+// from i), [i-j] (i to j inclusive), [i] (one byte), [:n], [i:] (to the
+// end). A negative Start counts from the end (-1 is the last byte).
+type Slice struct {
+	Start int
+	Len   int // bytes; SliceToEnd: up to the end
+	Text  string
+	Span  Span
+}
+
+// SliceToEnd is the Len of a slice that runs to the end of the field.
+const SliceToEnd = -1
+
+func (s *Slice) String() string { return "[" + s.Text + "]" }
 
 // Expr is a match expression node.
 type Expr interface {
@@ -150,11 +168,11 @@ type CompareExpr struct {
 	Quant     Quantifier
 	QuantSpan Span
 	Field     FieldName
-	Mask   *Literal // optional bitwise-and mask: (field & mask) op value
-	Op     CmpOp
-	OpSpan Span
-	Value  *Literal
-	Span   Span
+	Mask      *Literal // optional bitwise-and mask: (field & mask) op value
+	Op        CmpOp
+	OpSpan    Span
+	Value     *Literal
+	Span      Span
 }
 
 // InExpr is [Quant] Field [& Mask] in { elems }.
@@ -162,9 +180,9 @@ type InExpr struct {
 	Quant     Quantifier
 	QuantSpan Span
 	Field     FieldName
-	Mask  *Literal
-	Elems []SetElem
-	Span  Span
+	Mask      *Literal
+	Elems     []SetElem
+	Span      Span
 }
 
 // SetElem is a single value (Hi == nil) or an inclusive range Lo..Hi.

@@ -109,6 +109,10 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 		if !ok || !c.noFunc(fn, "log the field itself") {
 			continue
 		}
+		if fn.Slice != nil {
+			c.errorf(fn.Slice.Span, "log the field itself", "a slice cannot be logged")
+			continue
+		}
 		switch {
 		case f.Type == TypeProto:
 			c.errorf(fn.Span, "log one of its fields instead, e.g. "+exampleField(f.Header), "%s is a protocol, not a field: it cannot be logged", f.Name)
@@ -297,7 +301,20 @@ func (c *checker) expr(e Expr) Pred {
 
 func (c *checker) test(e *TestExpr) Pred {
 	f, layer, ok := c.resolve(e.Field)
-	if !ok || !c.noFunc(e.Field, "a bare field tests its presence") {
+	if !ok {
+		return &PredConst{}
+	}
+	switch {
+	case e.Field.Func == "len" && e.Mask == nil:
+		// Bare, as in Wireshark: true when the field is there.
+		if !c.lenField(e.Field, f) {
+			return &PredConst{}
+		}
+		return &PredExists{Ref: occurrences(f, layer)[0]}
+	case e.Field.Slice != nil && e.Field.Func == "":
+		return c.testSlice(e, f, layer)
+	}
+	if !c.noFunc(e.Field, "a bare field tests its presence") {
 		return &PredConst{}
 	}
 	if e.Mask == nil {
@@ -358,6 +375,17 @@ func (c *checker) compare(e *CompareExpr) Pred {
 		ne := *e
 		ne.Op = CmpNe
 		e = &ne
+	}
+	switch {
+	case e.Field.Func == "len":
+		return c.compareLen(e, f, layer, all)
+	case e.Field.Slice != nil:
+		return c.compareSlice(e, f, layer, all)
+	case e.Op == CmpContains && byteSize(f) > 0 && e.Field.Func == "":
+		// An address is a byte string to contains: the whole field.
+		whole := *e
+		whole.Field.Slice = &Slice{Start: 0, Len: SliceToEnd, Span: e.Field.Span}
+		return c.compareSlice(&whole, f, layer, all)
 	}
 	if other, ok := c.fieldOperand(e.Value); ok {
 		return c.compareFields(e, f, layer, other, all)
@@ -420,6 +448,10 @@ func (c *checker) quantified(e *CompareExpr) (all, ok bool) {
 func (c *checker) in(e *InExpr) Pred {
 	f, layer, ok := c.fieldForValue(e.Field)
 	if !ok {
+		return &PredConst{}
+	}
+	if e.Field.Slice != nil || e.Field.Func == "len" {
+		c.errorf(e.Field.Span, "compare with == (or an ordering, for len()) and join the tests with ||", "sets of byte strings and lengths are not supported")
 		return &PredConst{}
 	}
 	if other, ok := c.fieldInSet(e); ok {

@@ -14,13 +14,14 @@ import (
 var functions = map[string]string{
 	"lower": "lower-cases a string field before the comparison",
 	"upper": "upper-cases a string field before the comparison",
+	"len":   "the length in bytes of a string field or an address",
 }
 
 // wiresharkFunctions are Wireshark's display-filter functions that hdrlog
 // does not run, so that their names get a plain "not supported" rather than
 // a guess.
 var wiresharkFunctions = map[string]bool{
-	"len": true, "count": true, "string": true, "vals": true, "dec": true,
+	"count": true, "string": true, "vals": true, "dec": true,
 	"hex": true, "float": true, "double": true, "max": true, "min": true,
 	"abs": true,
 }

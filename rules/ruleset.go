@@ -147,6 +147,34 @@ type PredFieldCompare struct {
 
 func (*PredFieldCompare) isPred() {}
 
+// PredSlice holds when the field occurrence is present and its bytes
+// [Start, Start+Len) (within the field: the checker resolves slices of
+// fixed-size fields) satisfy the test: == or != Lit, contains Lit, or, as
+// a big-endian integer V (Len <= 4): V & Mask != 0 (BitTest), or
+// (V & Mask) Op U (Mask 0: no mask).
+type PredSlice struct {
+	Ref        FieldRef
+	Start, Len int
+	Op         CmpOp // ==, !=, contains on Lit; any comparison on the integer
+	Lit        []byte
+	Int        bool // the slice is read as an integer (Mask, BitTest, U)
+	BitTest    bool
+	Mask       uint64
+	U          uint64
+}
+
+func (*PredSlice) isPred() {}
+
+// PredLen holds when the field occurrence is present and its length in
+// bytes (Wireshark's len()) Op N.
+type PredLen struct {
+	Ref FieldRef
+	Op  CmpOp
+	N   uint64
+}
+
+func (*PredLen) isPred() {}
+
 func (*PredAnd) isPred()     {}
 func (*PredOr) isPred()      {}
 func (*PredNot) isPred()     {}
@@ -249,6 +277,10 @@ func PredString(p Pred) string {
 		return fmt.Sprintf("%s & %#x", p.Ref, p.Mask)
 	case *PredFieldCompare:
 		return fmt.Sprintf("%s %s %s", p.Left, p.Op, p.Right)
+	case *PredSlice:
+		return p.String()
+	case *PredLen:
+		return fmt.Sprintf("len(%s) %s %d", p.Ref, p.Op, p.N)
 	case *PredText:
 		return p.String()
 	}

@@ -382,6 +382,9 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 	if mask == nil && c.chance(1, 6) {
 		return genFieldCompare(c, fields, f, name)
 	}
+	if size := addrSize[f.Type]; size > 0 && mask == nil && c.chance(1, 4) {
+		return genByteTest(c, name, size)
+	}
 	switch c.intn(6) {
 	case 0:
 		return &rules.TestExpr{Field: name, Mask: mask}
@@ -439,6 +442,82 @@ func genFieldCompare(c *chooser, fields []*rules.Field, f *rules.Field, name rul
 	}
 	op, quant := genOp(c, f)
 	return &rules.CompareExpr{Quant: quant, Field: name, Op: op, Value: &rules.Literal{Kind: rules.LitWord, Text: other}}
+}
+
+var addrSize = map[rules.Type]int{rules.TypeMAC: 6, rules.TypeIPv4: 4, rules.TypeIPv6: 16}
+
+// genByteTest tests the bytes of an address: a slice in one of
+// Wireshark's forms compared with bytes (often the generated frames'),
+// masked, or len().
+func genByteTest(c *chooser, name rules.FieldName, size int) rules.Expr {
+	if c.chance(1, 5) {
+		name.Func = "len"
+		op, quant := genOp(c, &rules.Field{Type: rules.TypeUint})
+		return &rules.CompareExpr{Quant: quant, Field: name, Op: op, Value: &rules.Literal{Kind: rules.LitNumber, Text: fmt.Sprint(pick(c, 4, 6, 16, c.intn(20)))}}
+	}
+	start, n := c.intn(size+2)-1, 1+c.intn(5)
+	sl := &rules.Slice{Start: start, Len: n}
+	switch c.intn(5) {
+	case 0:
+		sl.Text = fmt.Sprintf("%d:%d", start, n)
+	case 1:
+		sl.Text, n, sl.Len = fmt.Sprint(start), 1, 1
+	case 2:
+		start = max(start, 0)
+		sl.Start, sl.Text = start, fmt.Sprintf("%d-%d", start, start+n-1)
+	case 3:
+		sl.Text, start, sl.Start = fmt.Sprintf(":%d", n), 0, 0
+	default:
+		sl.Text, sl.Len, n = fmt.Sprintf("%d:", start), rules.SliceToEnd, size-start
+		if start < 0 {
+			n = -start
+		}
+	}
+	name.Slice = sl
+	if n >= 1 && n <= 4 && c.chance(1, 3) {
+		m := 1 + uint64(c.u32())%(uint64(1)<<(8*n)-1)
+		if c.chance(1, 2) {
+			return &rules.TestExpr{Field: name, Mask: &rules.Literal{Kind: rules.LitNumber, Text: fmt.Sprintf("%#x", m)}}
+		}
+		op, quant := genOp(c, &rules.Field{Type: rules.TypeUint})
+		if op == rules.CmpAnyNe {
+			op = rules.CmpNe
+		}
+		return &rules.CompareExpr{Quant: quant, Field: name, Mask: &rules.Literal{Kind: rules.LitNumber, Text: fmt.Sprintf("%#x", m)}, Op: op,
+			Value: &rules.Literal{Kind: rules.LitNumber, Text: fmt.Sprintf("%#x", uint64(c.u32())&m)}}
+	}
+	// Bytes: from a value the frames carry, or random.
+	src := []byte(nil)
+	switch size {
+	case 6:
+		mac, _ := net.ParseMAC(pick(c, genMACs...))
+		src = mac
+	case 4:
+		src = netip.MustParseAddr(pick(c, genIPv4...)).AsSlice()
+	default:
+		src = netip.MustParseAddr(pick(c, genIPv6...)).AsSlice()
+	}
+	lo := max(0, min(len(src)-1, start))
+	if start < 0 {
+		lo = max(0, len(src)+start)
+	}
+	lit := src[lo:min(len(src), lo+max(n, 1))]
+	if c.chance(1, 4) {
+		lit = c.bytes(1 + c.intn(3))
+	}
+	if len(lit) == 0 {
+		lit = []byte{0}
+	}
+	parts := make([]string, len(lit))
+	for i, b := range lit {
+		parts[i] = fmt.Sprintf("%02x", b)
+	}
+	op := pick(c, rules.CmpEq, rules.CmpNe, rules.CmpContains)
+	text := strings.Join(parts, ":")
+	if len(lit) == 1 {
+		text += ":"
+	}
+	return &rules.CompareExpr{Quant: genQuant(c), Field: name, Op: op, Value: &rules.Literal{Kind: rules.LitColon, Text: text}}
 }
 
 // genExactLiteral is genLiteral without prefixes.
@@ -572,10 +651,14 @@ func exprString(e rules.Expr) string {
 		if name.Func != "" {
 			return name.Func + "(" + name.Name + ")"
 		}
-		if mask == nil {
-			return name.Name
+		text := name.Name
+		if name.Slice != nil {
+			text += "[" + name.Slice.Text + "]"
 		}
-		return name.Name + " & " + mask.Text
+		if mask == nil {
+			return text
+		}
+		return text + " & " + mask.Text
 	}
 	switch e := e.(type) {
 	case *rules.LogicalExpr:

@@ -169,6 +169,12 @@ func holds(pred rules.Pred, p *Packet) bool {
 	case *rules.PredFieldCompare:
 		a, b := value(pred.Left, p), value(pred.Right, p)
 		return a.Present && b.Present && ordered(cmpValues(pred.Left.Field, a, b), pred.Op)
+	case *rules.PredSlice:
+		v := value(pred.Ref, p)
+		return v.Present && sliceHolds(pred, v.Bytes)
+	case *rules.PredLen:
+		v := value(pred.Ref, p)
+		return v.Present && order(uint64(len(v.Bytes)), pred.Op, pred.N)
 	}
 	panic(fmt.Sprintf("reference: unexpected predicate %T", pred))
 }
@@ -278,5 +284,37 @@ func walk(pred rules.Pred, fn func(rules.FieldRef)) {
 	case *rules.PredFieldCompare:
 		fn(pred.Left)
 		fn(pred.Right)
+	case *rules.PredSlice:
+		fn(pred.Ref)
+	case *rules.PredLen:
+		fn(pred.Ref)
 	}
+}
+
+// sliceHolds tests the bytes [Start, Start+Len) of a value; a slice past
+// its end has no value (false).
+func sliceHolds(p *rules.PredSlice, b []byte) bool {
+	if p.Start < 0 || p.Start+p.Len > len(b) {
+		return false
+	}
+	s := b[p.Start : p.Start+p.Len]
+	if p.Int {
+		var v uint64
+		for _, c := range s {
+			v = v<<8 | uint64(c)
+		}
+		if p.BitTest {
+			return v&p.Mask != 0
+		}
+		return order(masked(v, p.Mask), p.Op, p.U)
+	}
+	switch p.Op {
+	case rules.CmpEq:
+		return bytes.Equal(s, p.Lit)
+	case rules.CmpNe:
+		return !bytes.Equal(s, p.Lit)
+	case rules.CmpContains:
+		return bytes.Contains(s, p.Lit)
+	}
+	panic("reference: unexpected slice operator " + p.Op.String())
 }
