@@ -50,6 +50,8 @@ type l7Scratch struct {
 	Hash       uint64   // TLS: the flow's bucket in tls_pending (or more than l7Buckets: none)
 	Hello      uint64   // TLS: the hello's handshake type (1, 2) when the window must be decoded
 	DNSMDNS    uint64   // DNS: 1 in an mDNS message
+	TLSBase    uint64   // TLS: where the handshake record starts (after a ChangeCipherSpec record: tlsCCSLen)
+	RecEnd     uint64   // TLS: the handshake record's end (window offset)
 	TmpLen     uint64   // TLS: a continuation's length
 	Key        [l7KeySize]byte
 	Facts      uint64 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
@@ -86,6 +88,8 @@ const (
 	sHello   = int16(unsafe.Offsetof(l7Scratch{}.Hello))
 	sTmpLen  = int16(unsafe.Offsetof(l7Scratch{}.TmpLen))
 	sDNSMDNS = int16(unsafe.Offsetof(l7Scratch{}.DNSMDNS))
+	sTLSBase = int16(unsafe.Offsetof(l7Scratch{}.TLSBase))
+	sRecEnd  = int16(unsafe.Offsetof(l7Scratch{}.RecEnd))
 	sKey     = int16(unsafe.Offsetof(l7Scratch{}.Key))
 	sFacts   = int16(unsafe.Offsetof(l7Scratch{}.Facts))
 	sLPos    = int16(unsafe.Offsetof(l7Scratch{}.LPos))

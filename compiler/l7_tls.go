@@ -37,38 +37,80 @@ func (g *gen) tlsRawSlot(name string, src asm.Register, off int16) {
 
 // l7TLSGate decodes the record and handshake headers from the peeked bytes
 // (the window's first bytes for a continuation) and asks for the window
-// when the message is a hello whose fields the rules use.
+// when the message is a hello whose fields the rules use. The handshake
+// message is the first record's, or, after a ChangeCipherSpec record (as a
+// client sends before its second ClientHello when the server asked it to
+// retry), the second record's: sTLSBase is where that record starts. An
+// SSLv2-compatible ClientHello (0x80, a length byte, message type 1, a
+// version) is TLS with the fields Wireshark shows for it.
 func (g *gen) l7TLSGate() {
 	b := g.b
-	end, not := b.NewLabel("tls.gate.end"), b.NewLabel("tls.not")
+	end, not, v2 := b.NewLabel("tls.gate.end"), b.NewLabel("tls.not"), b.NewLabel("tls.v2")
 	b.Comment("TLS: a record header (type 20-24, version 3.x) at the start of the payload")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(rules.HdrTLS), asm.Byte), asm.JEq.Imm(asm.R1, 0, end))
+	b.Emit(storeDW(asm.R9, stF(sTLSBase), 0))
 	b.Emit(asm.LoadMem(asm.R5, asm.R9, stF(sPLen), asm.DWord), asm.JLT.Imm(asm.R5, 5, not))
-	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPeek), asm.Byte), asm.JLT.Imm(asm.R2, 20, not), asm.JGT.Imm(asm.R2, 24, not))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPeek), asm.Byte), asm.JEq.Imm(asm.R2, 0x80, v2))
+	b.Emit(asm.JLT.Imm(asm.R2, 20, not), asm.JGT.Imm(asm.R2, 24, not))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+1, asm.Byte), asm.JNE.Imm(asm.R1, 3, not))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+2, asm.Byte), asm.JGT.Imm(asm.R1, 4, not))
 	g.l7SetFact(FactTLS)
 	g.tlsRawSlot("tls.record.version", asm.R9, stF(sPeek))
-	b.Comment("a handshake record: the first message's header, its length within the record's")
-	b.Emit(asm.JNE.Imm(asm.R2, 22, end), asm.JLT.Imm(asm.R5, 9, end))
-	g.be16At(asm.R3, asm.R9, stF(sPeek)+3)
-	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sPeek)+6, asm.Byte), asm.LSh.Imm(asm.R4, 16))
-	g.be16At(asm.R1, asm.R9, stF(sPeek)+7)
-	b.Emit(asm.Or.Reg(asm.R4, asm.R1), asm.Add.Imm(asm.R4, 4), asm.JGT.Reg(asm.R4, asm.R3, end))
-	g.l7SetFact(FactTLSHandshake)
-	g.tlsRawSlot("tls.handshake.type", asm.R9, stF(sPeek))
-	if g.tlsHelloUsed() {
-		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+5, asm.Byte))
-		hello := b.NewLabel("tls.hello")
-		b.Emit(asm.JEq.Imm(asm.R1, 1, hello), asm.JNE.Imm(asm.R1, 2, end))
-		b.Label(hello)
-		b.Emit(asm.StoreMem(asm.R9, stF(sHello), asm.R1, asm.DWord))
+	hs0, hs6 := b.NewLabel("tls.hs0"), b.NewLabel("tls.hs6")
+	b.Comment("a ChangeCipherSpec record (1 byte) followed by a handshake record: the handshake is the second record's")
+	b.Emit(asm.JNE.Imm(asm.R2, 20, hs0), asm.JLT.Imm(asm.R5, tlsCCSLen+9, end))
+	g.be16At(asm.R1, asm.R9, stF(sPeek)+3)
+	b.Emit(asm.JNE.Imm(asm.R1, 1, end))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+tlsCCSLen, asm.Byte), asm.JNE.Imm(asm.R1, 22, end))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+tlsCCSLen+1, asm.Byte), asm.JNE.Imm(asm.R1, 3, end))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+tlsCCSLen+2, asm.Byte), asm.JGT.Imm(asm.R1, 4, end))
+	b.Emit(storeDW(asm.R9, stF(sTLSBase), tlsCCSLen), asm.Ja.Label(hs6))
+	for _, base := range []int16{0, tlsCCSLen} {
+		if base == 0 {
+			b.Label(hs0)
+			b.Comment("a handshake record: the first message's header, its length within the record's")
+			b.Emit(asm.JNE.Imm(asm.R2, 22, end), asm.JLT.Imm(asm.R5, 9, end))
+		} else {
+			b.Label(hs6)
+		}
+		pk := stF(sPeek) + base
+		g.be16At(asm.R3, asm.R9, pk+3)
+		b.Emit(asm.LoadMem(asm.R4, asm.R9, pk+6, asm.Byte), asm.LSh.Imm(asm.R4, 16))
+		g.be16At(asm.R1, asm.R9, pk+7)
+		b.Emit(asm.Or.Reg(asm.R4, asm.R1), asm.Add.Imm(asm.R4, 4), asm.JGT.Reg(asm.R4, asm.R3, end))
+		g.l7SetFact(FactTLSHandshake)
+		g.tlsRawSlot("tls.handshake.type", asm.R9, pk)
+		if g.tlsHelloUsed() {
+			b.Emit(asm.LoadMem(asm.R1, asm.R9, pk+5, asm.Byte))
+			hello := b.NewLabel("tls.hello")
+			b.Emit(asm.JEq.Imm(asm.R1, 1, hello), asm.JNE.Imm(asm.R1, 2, end))
+			b.Label(hello)
+			b.Emit(asm.StoreMem(asm.R9, stF(sHello), asm.R1, asm.DWord))
+		}
+		b.Emit(asm.Ja.Label(end))
 	}
+	b.Label(v2)
+	b.Comment("SSLv2-compatible ClientHello: record version 0x0002 (as Wireshark shows it), type 1, the hello's version; no extensions")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPeek)+2, asm.Byte), asm.JNE.Imm(asm.R1, 1, not))
+	g.l7SetFact(FactTLS)
+	g.l7SetFact(FactTLSHandshake)
+	g.l7SetFact(FactTLSHello)
+	b.Comment("rewrite the peeked bytes as the TLS record and handshake headers they stand for")
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sPeek)+3, asm.Half))
+	b.Emit(asm.StoreImm(asm.R9, stF(sPeek)+1, 0, asm.Byte), asm.StoreImm(asm.R9, stF(sPeek)+2, 2, asm.Byte))
+	b.Emit(asm.StoreImm(asm.R9, stF(sPeek)+5, 1, asm.Byte), asm.StoreMem(asm.R9, stF(sPeek)+9, asm.R3, asm.Half))
+	g.tlsRawSlot("tls.record.version", asm.R9, stF(sPeek))
+	g.tlsRawSlot("tls.handshake.type", asm.R9, stF(sPeek))
+	g.tlsRawSlot("tls.handshake.version", asm.R9, stF(sPeek))
 	b.Emit(asm.Ja.Label(end))
 	b.Label(not)
 	b.Emit(asm.StoreImm(asm.R9, stF(sSel)+selIndex(rules.HdrTLS), 0, asm.Byte))
 	b.Label(end)
 }
+
+// tlsCCSLen is the length of a ChangeCipherSpec record: its header and one
+// byte.
+const tlsCCSLen = 6
 
 // tlsHelloUsed reports whether the rules use a field of the hellos.
 func (g *gen) tlsHelloUsed() bool {
@@ -84,22 +126,26 @@ func (g *gen) l7TLSHello() {
 	end := b.NewLabel("tls.end")
 	b.Comment("TLS hello: version, session id, cipher suites, compression, extensions")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHello), asm.DWord), asm.JEq.Imm(asm.R1, 0, end))
+	b.Comment("r0 = the handshake record in the window (after a ChangeCipherSpec record, or at its start), r1 its offset")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sTLSBase), asm.DWord), asm.JGT.Imm(asm.R1, tlsCCSLen, end))
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R9), asm.Add.Reg(asm.R0, asm.R1))
 	b.Comment("r4 = where the hello's bytes end: the window's, the record's or the message's end")
 	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sAvail), asm.DWord))
-	g.be16At(asm.R2, asm.R9, l7Win+3)
-	b.Emit(asm.Add.Imm(asm.R2, 5))
+	g.be16At(asm.R2, asm.R0, l7Win+3)
+	b.Emit(asm.Add.Imm(asm.R2, 5), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R9, stF(sRecEnd), asm.R2, asm.DWord)) // the record's end
 	lt1, lt2 := b.NewLabel("tls.lim"), b.NewLabel("tls.lim")
 	b.Emit(asm.JGE.Reg(asm.R2, asm.R4, lt1), asm.Mov.Reg(asm.R4, asm.R2))
 	b.Label(lt1)
-	b.Emit(asm.LoadMem(asm.R3, asm.R9, l7Win+6, asm.Byte), asm.LSh.Imm(asm.R3, 16))
-	g.be16At(asm.R5, asm.R9, l7Win+7)
-	b.Emit(asm.Or.Reg(asm.R3, asm.R5), asm.Add.Imm(asm.R3, 9), asm.StoreMem(asm.R9, stF(sSP), asm.R3, asm.DWord)) // the message's end
+	b.Emit(asm.LoadMem(asm.R3, asm.R0, l7Win+6, asm.Byte), asm.LSh.Imm(asm.R3, 16))
+	g.be16At(asm.R5, asm.R0, l7Win+7)
+	b.Emit(asm.Or.Reg(asm.R3, asm.R5), asm.Add.Imm(asm.R3, 9), asm.Add.Reg(asm.R3, asm.R1), asm.StoreMem(asm.R9, stF(sSP), asm.R3, asm.DWord)) // the message's end
 	b.Emit(asm.JGE.Reg(asm.R3, asm.R4, lt2), asm.Mov.Reg(asm.R4, asm.R3))
 	b.Label(lt2)
 	b.Emit(asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
-	b.Emit(asm.JLT.Imm(asm.R4, 11, end))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R1), asm.Add.Imm(asm.R2, 11), asm.JLT.Reg(asm.R4, asm.R2, end))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R0))
 	g.l7SetFact(FactTLSHello)
-	g.tlsRawSlot("tls.handshake.version", asm.R9, l7Win)
+	g.tlsRawSlot("tls.handshake.version", asm.R2, l7Win)
 	if !l.hasString(strKeyOf("tls.handshake.extensions_server_name")) && !l.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) {
 		b.Label(end)
 		return
@@ -111,7 +157,7 @@ func (g *gen) l7TLSHello() {
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R5))
 	}
 	b.Comment("skip the random and the session id")
-	b.Emit(asm.Mov.Imm(asm.R5, 43))
+	b.Emit(asm.LoadMem(asm.R5, asm.R9, stF(sTLSBase), asm.DWord), asm.Add.Imm(asm.R5, 43))
 	need(1)
 	b.Emit(asm.LoadMem(asm.R1, asm.R3, l7Win, asm.Byte), asm.Add.Imm(asm.R5, 1), asm.Add.Reg(asm.R5, asm.R1))
 	sh, exts := b.NewLabel("tls.sh"), b.NewLabel("tls.exts")
@@ -131,8 +177,7 @@ func (g *gen) l7TLSHello() {
 	g.be16At(asm.R1, asm.R3, l7Win)
 	b.Emit(asm.Add.Imm(asm.R5, 2), asm.Add.Reg(asm.R1, asm.R5))
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sSP), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
-	g.be16At(asm.R2, asm.R9, l7Win+3)
-	b.Emit(asm.Add.Imm(asm.R2, 5), asm.JGT.Reg(asm.R1, asm.R2, end))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sRecEnd), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
 	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R5, asm.DWord), asm.StoreMem(asm.R9, stF(sWire), asm.R1, asm.DWord))
 	g.l7Loop(rules.MaxTLSExtensions, g.l7CtxOff(), fnTLSExt, g.emitTLSExt)
 	b.Label(end)

@@ -150,6 +150,7 @@ func (g *gen) l7TLSHold() {
 	b.Comment("TLS: hold a ClientHello that goes on in the next segment and whose server name is not in this one")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sHello), asm.DWord), asm.JNE.Imm(asm.R1, 1, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sCont), asm.DWord), asm.JNE.Imm(asm.R1, 0, done))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sTLSBase), asm.DWord), asm.JNE.Imm(asm.R1, 0, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sStr)+int16(8*sni)+4, asm.Byte), asm.JNE.Imm(asm.R1, 0, done))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sPLen), asm.DWord))
 	b.Emit(asm.JNE.Reg(asm.R1, asm.R2, done), asm.JGT.Imm(asm.R1, rules.TLSHoldBytes, done))

@@ -105,7 +105,7 @@ func TestLiveL7(t *testing.T) {
 			continue
 		}
 		assertFields(t, evs[0], map[string]any{
-			"tls.handshake.version": "0x0303", "tls.handshake.extensions_server_name": "sni.hdrlog.test", "tls.handshake.extensions_alpn_str": "h2",
+			"tls.handshake.version": "0x0303", "tls.handshake.extensions_server_name": "sni.hdrlog.test", "tls.handshake.extensions_alpn_str": "h2,http/1.1",
 		})
 	}
 }
@@ -146,9 +146,98 @@ rule seg_tc { match tcp.dstport == 443 && tcp.len > 0 log tcp.len }
 			t.Errorf("%s: %d ClientHello events, want 1: %v", r, len(hellos), byRule(objs, r))
 			continue
 		}
-		assertFields(t, hellos[0], map[string]any{"tcp.len": second, "tls.handshake.extensions_server_name": "held.hdrlog.test", "tls.handshake.extensions_alpn_str": "h2"})
+		assertFields(t, hellos[0], map[string]any{"tcp.len": second, "tls.handshake.extensions_server_name": "held.hdrlog.test", "tls.handshake.extensions_alpn_str": "h2,http/1.1"})
 		if len(matching(byRule(objs, r), map[string]any{"tcp.len": first})) != 0 {
 			t.Errorf("%s: the first segment (%v bytes) shows TLS: %v", r, first, byRule(objs, r))
 		}
+	}
+}
+
+// TestLiveL7Cases: what real clients send that the plain cases do not
+// show, at tc ingress and XDP: a second ClientHello after a
+// HelloRetryRequest (the server accepts only P-256, the client's first key
+// share is X25519), which follows a ChangeCipherSpec record in its segment;
+// dig to the mDNS and LLMNR ports (protocols mdns and llmnr, with the dns.*
+// fields); a version-less request line sent with nc.
+func TestLiveL7Cases(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	for _, tool := range []string{"dig", "openssl", "nc"} {
+		haveTool(t, tool)
+	}
+	c := loadDSL(t, `
+rule hello_tc { match tls.handshake.type == 1 log tcp.srcport, tcp.len, tls.record.version, tls.handshake.extensions_server_name, tls.handshake.extensions_alpn_str }
+rule hello_xdp { hook xdp match tls.handshake.type == 1 log tcp.srcport, tcp.len, tls.record.version, tls.handshake.extensions_server_name, tls.handshake.extensions_alpn_str }
+rule mdns_tc { match mdns && !dns log udp.dstport, dns.qry.name, dns.qry.class }
+rule llmnr_xdp { hook xdp match llmnr && !dns log udp.dstport, dns.qry.name, dns.qry.type }
+rule dns_tc { match dns log udp.dstport }
+rule http09_tc { match http.request && !http.request.version log http.request.method, http.request.uri }
+rule http09_xdp { hook xdp match http.request && !http.request.version log http.request.method, http.request.uri }
+`, 0)
+	p := netns.NewPair(t)
+	as := attachIn(t, p, "B", p.PeerIf, c)
+	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces()})
+	l7test.TLSServer(t, p, 443, "-groups", "P-256")
+	l7test.TLSClient(t, p, 443, "retry.hdrlog.test", "-groups", "X25519:P-256")
+	for _, port := range []string{"5353", "5355"} {
+		l7test.ServeDNS(t, p, p.AddrB.String()+":"+port)
+		if out, err := p.Run("A", "dig", "@"+p.AddrB.String(), "-p", port, "+notcp", "+tries=1", "+time=3", "printer.local", "A"); err != nil {
+			t.Fatalf("dig -p %s: %v\n%s", port, err, out)
+		}
+	}
+	l7test.ServeHTTP(t, p, netip.AddrPortFrom(p.AddrB, 80).String())
+	runInput(t, p, "GET /old-school\r\n", "nc", "-q", "1", "-w", "3", p.AddrB.String(), "80")
+	objs := s.waitFor(t, "the cases at both hooks", 10*time.Second, func(objs []map[string]any) bool {
+		for _, r := range []string{"hello_tc", "hello_xdp", "mdns_tc", "llmnr_xdp", "http09_tc", "http09_xdp"} {
+			if len(byRule(objs, r)) == 0 {
+				return false
+			}
+		}
+		return len(byRule(objs, "hello_tc")) >= 2 && len(byRule(objs, "hello_xdp")) >= 2
+	})
+	time.Sleep(200 * time.Millisecond)
+	s.stop(t)
+	objs = s.sink.objects(t)
+	for _, r := range []string{"hello_tc", "hello_xdp"} {
+		evs := byRule(objs, r)
+		if len(evs) != 2 {
+			t.Errorf("%s: %d ClientHellos, want 2 (before and after the HelloRetryRequest): %v", r, len(evs), evs)
+			continue
+		}
+		for _, ev := range evs {
+			assertFields(t, ev, map[string]any{"tls.handshake.extensions_server_name": "retry.hdrlog.test", "tls.handshake.extensions_alpn_str": "h2,http/1.1"})
+		}
+		// The second hello follows a ChangeCipherSpec record (version
+		// 0x0303) in its segment: 6 bytes, besides the 33 its P-256 key
+		// share (65 bytes) has over the first hello's X25519 one (32).
+		assertFields(t, evs[1], map[string]any{"tls.record.version": "0x0303", "tcp.len": evs[0]["tcp.len"].(float64) + 6 + 33})
+	}
+	assertFields(t, only(t, byRule(objs, "mdns_tc")), map[string]any{"udp.dstport": 5353, "dns.qry.name": "printer.local", "dns.qry.class": "0x0001"})
+	assertFields(t, only(t, byRule(objs, "llmnr_xdp")), map[string]any{"udp.dstport": 5355, "dns.qry.name": "printer.local", "dns.qry.type": 1})
+	if evs := byRule(objs, "dns_tc"); len(evs) != 0 {
+		t.Errorf("mDNS or LLMNR shown as the protocol dns: %v", evs)
+	}
+	for _, r := range []string{"http09_tc", "http09_xdp"} {
+		assertFields(t, only(t, byRule(objs, r)), map[string]any{"http.request.method": "GET", "http.request.uri": "/old-school"})
+	}
+}
+
+func only(t *testing.T, evs []map[string]any) map[string]any {
+	t.Helper()
+	if len(evs) != 1 {
+		t.Fatalf("%d events, want 1: %v", len(evs), evs)
+	}
+	return evs[0]
+}
+
+// runInput runs a command in namespace A with input on its standard input.
+func runInput(t *testing.T, p *netns.Pair, input string, name string, args ...string) {
+	t.Helper()
+	cmd, err := p.Command("A", name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = strings.NewReader(input)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 }

@@ -200,6 +200,16 @@ func l7CaseFrames() [][]byte {
 	}
 	ch := testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2", "http/1.1", "spdy/3")}}.Bytes()
 	frames = append(frames, prefixes(ch, tcpTo(443, 9), 60)...)
+	ccs := append(append([]byte(nil), testpkt.TLSChangeCipherSpec...), testpkt.TLSHello{Type: 1, SessionID: make([]byte, 32),
+		Extensions: []testpkt.TLSExt{testpkt.SNIExt("retry.example"), testpkt.ALPNExt("h2")}}.Bytes()...)
+	frames = append(frames, prefixes(ccs, tcpTo(443, 11), 60)...)
+	for _, at := range []int{4, 6, 7, 8, 9, 10} {
+		lie := append([]byte(nil), ccs...)
+		lie[at] ^= 0x41
+		frames = append(frames, tcpTo(443, 11)(lie))
+	}
+	frames = append(frames, prefixes(testpkt.SSLv2ClientHello(0x0301), tcpTo(443, 13), 20)...)
+	frames = append(frames, tcpTo(443, 13)([]byte{0x80, 3, 2, 3, 1}), tcpTo(443, 13)([]byte{0x81, 3, 1, 3, 1}))
 	dns := testpkt.DNSMessage(9, 0x0100, 1, 0, testpkt.DNSName("frag.example"), 1, 1)
 	req := testpkt.HTTPRequest("GET", "/frag", "HTTP/1.1", "Host: frag.example")
 	for _, frag := range []struct {

@@ -30,6 +30,7 @@ var l7CaseFilters = []l7Filter{
 	{"http.request", []string{"http.request.method", "http.request.uri", "http.request.version", "http.host"}, false, true},
 	{"tls.handshake.type == 1", []string{"tls.record.version", "tls.handshake.version", "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str"}, true, false},
 	{`tls.handshake.extensions_alpn_str == "http/1.1"`, []string{"tls.handshake.extensions_alpn_str"}, true, false},
+	{"tls", []string{"tls.record.version", "tls.handshake.type", "tls.handshake.version"}, false, false},
 	{`tls.handshake.extensions_alpn_str contains "dy/" || tls.handshake.extensions_alpn_str matches "^hq-"`, []string{"tls.handshake.extensions_alpn_str"}, true, false},
 }
 
@@ -68,6 +69,11 @@ func l7CaseFrames() [][]byte {
 	} {
 		frames = append(frames, tcp(443, testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.SNIExt("alpn.example"), alpn}}.Bytes()))
 	}
+	frames = append(frames,
+		tcp(443, append(append([]byte(nil), testpkt.TLSChangeCipherSpec...), testpkt.TLSHello{Type: 1, SessionID: make([]byte, 32),
+			Extensions: []testpkt.TLSExt{testpkt.SNIExt("retry.example"), testpkt.ALPNExt("h2", "http/1.1")}}.Bytes()...)),
+		tcp(443, testpkt.SSLv2ClientHello(0x0301)),
+		tcp(443, testpkt.SSLv2ClientHello(0x0002)))
 	dns := testpkt.DNSMessage(9, 0x0100, 1, 0, testpkt.DNSName("frag.example"), 1, 1)
 	for _, more := range []bool{false, true} {
 		frames = append(frames,

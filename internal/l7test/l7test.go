@@ -112,9 +112,9 @@ func readFull(c net.Conn, b []byte) (int, error) {
 }
 
 // TLSServer starts openssl s_server in namespace B on port, with a fresh
-// self-signed certificate, offering ALPN h2 and http/1.1, and waits until
-// it listens.
-func TLSServer(t testing.TB, p *netns.Pair, port int) {
+// self-signed certificate, offering ALPN h2 and http/1.1 (and extra
+// arguments), and waits until it listens.
+func TLSServer(t testing.TB, p *netns.Pair, port int, extra ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	key, cert := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
@@ -123,8 +123,9 @@ func TLSServer(t testing.TB, p *netns.Pair, port int) {
 	if err != nil {
 		t.Fatalf("openssl req: %v\n%s", err, out)
 	}
-	if _, err := p.Start("B", "openssl", "s_server", "-accept", fmt.Sprint(port), "-cert", cert, "-key", key,
-		"-alpn", "h2,http/1.1", "-quiet", "-naccept", "20"); err != nil {
+	args := append([]string{"s_server", "-accept", fmt.Sprint(port), "-cert", cert, "-key", key,
+		"-alpn", "h2,http/1.1", "-quiet", "-naccept", "20"}, extra...)
+	if _, err := p.Start("B", "openssl", args...); err != nil {
 		t.Fatal(err)
 	}
 	WaitListening(t, p, netip.AddrPortFrom(p.AddrB, uint16(port)))

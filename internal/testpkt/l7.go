@@ -78,6 +78,26 @@ func ALPNExt(protos ...string) TLSExt {
 	return TLSExt{Type: 16, Data: append(binary.BigEndian.AppendUint16(nil, uint16(len(list))), list...)}
 }
 
+// TLSChangeCipherSpec is a ChangeCipherSpec record (TLS 1.2 record
+// version), as a TLS 1.3 client sends before its second ClientHello.
+var TLSChangeCipherSpec = []byte{20, 3, 3, 0, 1, 1}
+
+// SSLv2ClientHello returns an SSLv2-compatible ClientHello offering the
+// given version (0x0301 for TLS 1.0), three cipher specs and a 16-byte
+// challenge, in a 2-byte SSLv2 record header.
+func SSLv2ClientHello(version uint16) []byte {
+	specs := []byte{0x00, 0x00, 0x39, 0x00, 0x00, 0x35, 0x01, 0x00, 0x80}
+	body := []byte{1, byte(version >> 8), byte(version)}
+	body = binary.BigEndian.AppendUint16(body, uint16(len(specs)))
+	body = binary.BigEndian.AppendUint16(body, 0)  // session id
+	body = binary.BigEndian.AppendUint16(body, 16) // challenge
+	body = append(body, specs...)
+	for i := range 16 {
+		body = append(body, byte(i))
+	}
+	return append([]byte{0x80, byte(len(body))}, body...)
+}
+
 // PaddingExt is a padding extension of n zero bytes (a stand-in for a large
 // key share).
 func PaddingExt(n int) TLSExt { return TLSExt{Type: 21, Data: make([]byte, n)} }

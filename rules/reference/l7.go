@@ -41,13 +41,17 @@ import (
 //     name has nothing before it to point to), then type and class. Dotted;
 //     the root name is <Root>.
 //   - TLS: a record header at the start of a TCP payload (type 20 to 24,
-//     version 3.0 to 3.4); in a handshake record, the first message's type
-//     when its length fits in the record; for a ClientHello (1) or a
+//     version 3.0 to 3.4); in a handshake record, or in the handshake record
+//     right after a first ChangeCipherSpec record of one byte, the first
+//     message's type when its length fits in the record; for a ClientHello (1) or a
 //     ServerHello (2) the version and, walking at most
 //     rules.MaxTLSExtensions extensions within the message, the record and
 //     the window, the ClientHello's first server name (a host_name entry)
 //     and the ALPN protocols (alpnList).
-//   - A ClientHello whose handshake message or record does not end in its
+//   - An SSLv2-compatible ClientHello (0x80, a length byte, type 1 and a
+//     2-byte version: 5 bytes) is TLS: record version 0x0002, handshake type
+//     1, the hello's version as tls.handshake.version.
+//   - A ClientHello (in the first record) whose handshake message or record does not end in its
 //     segment, whose server name was not found in it, from a segment of at
 //     most rules.TLSHoldBytes bytes, is held when the hook's rules use the
 //     server name: that segment shows no TLS, and the next segment of the
@@ -221,7 +225,7 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 		var sni bool
 		l.tls, sni = decodeTLS(win, plen)
 		clientHello := l.tls != nil && l.tls.values["tls.handshake.type"].Present && l.tls.values["tls.handshake.type"].U == 1
-		if clientHello && e.usesSNI(h) && !cont && !sni && len(win) == len(pl) && len(pl) <= rules.TLSHoldBytes && helloCut(win) {
+		if clientHello && win[0] == 22 && e.usesSNI(h) && !cont && !sni && len(win) == len(pl) && len(pl) <= rules.TLSHoldBytes && helloCut(win) {
 			e.l7.held[key] = heldHello{next: p.TCP.Seq + uint32(len(pl)), bytes: append([]byte(nil), pl...)}
 			l.tls = nil
 		}
@@ -375,27 +379,45 @@ func decodeDNS(w []byte, base int, mdns bool) *l7Msg {
 func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 	var peek [16]byte
 	copy(peek[:], w)
+	if plen >= 5 && peek[0] == 0x80 && peek[2] == 1 {
+		// An SSLv2-compatible ClientHello: Wireshark shows the record
+		// version 0x0002, the message type and the hello's version.
+		msg = &l7Msg{present: true}
+		msg.set("tls.record.version", num(uint16(2)))
+		msg.set("tls.handshake.type", num(uint8(1)))
+		msg.set("tls.handshake.version", num(binary.BigEndian.Uint16(peek[3:5])))
+		return msg, false
+	}
 	if plen < 5 || peek[0] < 20 || peek[0] > 24 || peek[1] != 3 || peek[2] > 4 {
 		return nil, false
 	}
 	msg = &l7Msg{present: true}
 	msg.set("tls.record.version", num(binary.BigEndian.Uint16(peek[1:3])))
-	recEnd := 5 + int(binary.BigEndian.Uint16(peek[3:5]))
-	hsEnd := 9 + (int(peek[6])<<16 | int(binary.BigEndian.Uint16(peek[7:9])))
-	if peek[0] != 22 || plen < 9 || hsEnd > recEnd {
+	// b: the handshake record, the first one or the one after a
+	// ChangeCipherSpec record of one byte.
+	b := 0
+	if peek[0] == 20 {
+		if plen < ccsLen+9 || binary.BigEndian.Uint16(peek[3:5]) != 1 || peek[ccsLen] != 22 || peek[ccsLen+1] != 3 || peek[ccsLen+2] > 4 {
+			return msg, false
+		}
+		b = ccsLen
+	}
+	recEnd := b + 5 + int(binary.BigEndian.Uint16(peek[b+3:b+5]))
+	hsEnd := b + 9 + (int(peek[b+6])<<16 | int(binary.BigEndian.Uint16(peek[b+7:b+9])))
+	if peek[b] != 22 || plen < b+9 || hsEnd > recEnd {
 		return msg, false
 	}
-	typ := peek[5]
+	typ := peek[b+5]
 	msg.set("tls.handshake.type", num(typ))
 	if typ != 1 && typ != 2 {
 		return msg, false
 	}
 	lim := min(len(w), recEnd, hsEnd)
-	if lim < 11 {
+	if lim < b+11 {
 		return msg, false
 	}
-	msg.set("tls.handshake.version", num(binary.BigEndian.Uint16(w[9:11])))
-	p := 43
+	msg.set("tls.handshake.version", num(binary.BigEndian.Uint16(w[b+9:b+11])))
+	p := b + 43
 	if p+1 > lim {
 		return msg, false
 	}
@@ -474,6 +496,9 @@ func alpnList(d []byte) (Value, bool) {
 	v.Bytes = joined
 	return v, true
 }
+
+// ccsLen is a ChangeCipherSpec record's length: its header and one byte.
+const ccsLen = 6
 
 // helloCut reports whether the handshake message or its record goes on
 // past w.
