@@ -58,7 +58,7 @@ reported one by one on stderr and counted in the summary, never dropped
 silently. See docs/testing.md.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
 			var o testOptions
-			fs.StringVar(&o.pcap, "pcap", "", "capture to replay (pcap or pcapng, Ethernet)")
+			fs.StringVar(&o.pcap, "pcap", "", "capture to replay (pcap or pcapng; Ethernet or Linux cooked)")
 			fs.StringVar(&o.expect, "expect", "", "compare the events with this JSON-lines file instead of printing them")
 			fs.BoolVar(&o.noKernel, "no-kernel", false, "evaluate with the reference evaluator instead of the kernel")
 			fs.StringArrayVar(&o.hooks, "hook", nil, `replay only the rules of this hook ("xdp", "tc ingress", "tc egress"); repeatable`)
