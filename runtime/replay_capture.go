@@ -33,6 +33,8 @@ type CapturedFrame struct {
 // than one frame.
 type Capture struct {
 	f       *os.File
+	z       io.Closer // the decompressor of a compressed capture
+	zname   string    // its name: gzip, zstd
 	counter *countingReader
 	size    int64
 	pcap    *pcapgo.Reader
@@ -59,22 +61,28 @@ const (
 )
 
 // OpenCapture opens a pcap or pcapng file of Ethernet frames or of Linux
-// cooked frames (SLL, SLL2; replayed as Ethernet, see uncook). A file of
-// another link type is an error naming it.
+// cooked frames (SLL, SLL2; replayed as Ethernet, see uncook), which may be
+// compressed with gzip or zstd (replay_compressed.go). A file of another
+// link type is an error naming it.
 func OpenCapture(path string) (*Capture, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	c := &Capture{f: f}
-	if st, err := f.Stat(); err == nil {
+	if st, serr := f.Stat(); serr == nil {
 		c.size = st.Size()
 	}
 	c.counter = &countingReader{r: f}
 	br := bufio.NewReaderSize(c.counter, 1<<16)
-	magic, err := br.Peek(4)
+	br, c.z, c.zname, err = decompress(br)
 	if err != nil {
 		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	magic, err := br.Peek(4)
+	if err != nil {
+		c.Close()
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, err)
 	}
 	le, be := binary.LittleEndian.Uint32(magic), binary.BigEndian.Uint32(magic)
@@ -99,7 +107,7 @@ func OpenCapture(path string) (*Capture, error) {
 		err = fmt.Errorf("not a pcap or pcapng file (magic %#08x)", be)
 	}
 	if err != nil {
-		f.Close()
+		c.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
@@ -164,8 +172,17 @@ func (c *Capture) readErr(err error) error {
 	return fmt.Errorf("frame %d: %w", c.n+1, err)
 }
 
-// Progress returns how much of the file has been read, and its size.
+// Compression names the compression of the file (gzip, zstd), or "".
+func (c *Capture) Compression() string { return c.zname }
+
+// Progress returns how much of the file has been read, and its size (of a
+// compressed file, compressed bytes).
 func (c *Capture) Progress() (read, size int64) { return c.counter.n, c.size }
 
 // Close closes the file.
-func (c *Capture) Close() error { return c.f.Close() }
+func (c *Capture) Close() error {
+	if c.z != nil {
+		c.z.Close()
+	}
+	return c.f.Close()
+}
