@@ -30,7 +30,11 @@ func (g *gen) textListTest(p *rules.PredText, at int16, yes, no string) {
 	b.Emit(asm.LoadMem(asm.R3, g.base, at+6, asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, no))
 	b.Emit(asm.LoadMem(asm.R2, g.base, at+2, asm.Half), asm.Add.Reg(asm.R2, asm.R3), asm.Add.Imm(asm.R2, 1))
 	b.Emit(asm.StoreMem(asm.R4, stF(sLPos), asm.R3, asm.DWord), asm.StoreMem(asm.R4, stF(sLEnd), asm.R2, asm.DWord))
-	b.Emit(storeDW(asm.R4, stF(sLRes), 0))
+	all := int32(0)
+	if p.All {
+		all = 1
+	}
+	b.Emit(storeDW(asm.R4, stF(sLRes), all))
 	fn := g.l7.listFunc(g, p)
 	b.Emit(asm.Mov.Imm(asm.R1, l7WinSize/2+1))
 	b.Emit(asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference(fn))
@@ -43,17 +47,23 @@ func (g *gen) textListTest(p *rules.PredText, at int16, yes, no string) {
 // offset, before sLEnd) and sets sLRes when p holds for it.
 func (l *l7gen) listFunc(g *gen, p *rules.PredText) string {
 	for _, f := range l.funcs {
-		if f.list && f.op == p.Op && f.lit == p.Lit && f.fold == p.Fold {
+		if f.list && f.op == p.Op && f.lit == p.Lit && f.fold == p.Fold && f.all == p.All {
 			return f.name
 		}
 	}
 	name := fmt.Sprintf("hdrlog_l7_list_%d", len(l.funcs))
-	lit, fold, op := p.Lit, p.Fold, p.Op
+	lit, fold, op, all := p.Lit, p.Fold, p.Op, p.All
 	n := int32(len(lit))
 	l.funcSeen[name] = true
-	l.funcs = append(l.funcs, l7Func{name: name, list: true, op: op, lit: lit, fold: fold, emit: func() {
+	l.funcs = append(l.funcs, l7Func{name: name, list: true, op: op, lit: lit, fold: fold, all: all, emit: func() {
 		b := g.b
 		next, stop, hit := b.NewLabel("elem.next"), b.NewLabel("elem.stop"), b.NewLabel("elem.hit")
+		// Some element (sLRes starts at 0): a hit sets it and stops. Every
+		// element (sLRes starts at 1): a miss clears it and stops.
+		miss := next
+		if all {
+			miss = b.NewLabel("elem.miss")
+		}
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLEnd), asm.DWord))
 		b.Emit(asm.JGE.Reg(asm.R1, asm.R2, stop), asm.JGT.Imm(asm.R1, l7OffMax, stop))
 		b.Comment("r3 = the element's length byte, r4 = its length; on to the next one")
@@ -65,27 +75,34 @@ func (l *l7gen) listFunc(g *gen, p *rules.PredText) string {
 		}
 		switch op {
 		case rules.TextEq:
-			b.Emit(asm.JNE.Imm(asm.R4, n, next))
-			g.matchBytes(asm.R3, 1, lit, fl, next)
+			b.Emit(asm.JNE.Imm(asm.R4, n, miss))
+			g.matchBytes(asm.R3, 1, lit, fl, miss)
 		case rules.TextPrefix:
-			b.Emit(asm.JLT.Imm(asm.R4, n, next))
-			g.matchBytes(asm.R3, 1, lit, fl, next)
+			b.Emit(asm.JLT.Imm(asm.R4, n, miss))
+			g.matchBytes(asm.R3, 1, lit, fl, miss)
 		case rules.TextSuffix:
-			b.Emit(asm.JLT.Imm(asm.R4, n, next), asm.Sub.Imm(asm.R4, n), asm.Add.Reg(asm.R3, asm.R4))
-			g.matchBytes(asm.R3, 1, lit, fl, next)
+			b.Emit(asm.JLT.Imm(asm.R4, n, miss), asm.Sub.Imm(asm.R4, n), asm.Add.Reg(asm.R3, asm.R4))
+			g.matchBytes(asm.R3, 1, lit, fl, miss)
 		case rules.TextContains:
 			b.Comment("contains: every start in the element")
-			b.Emit(asm.JLT.Imm(asm.R4, n, next), asm.Sub.Imm(asm.R4, n))
+			b.Emit(asm.JLT.Imm(asm.R4, n, miss), asm.Sub.Imm(asm.R4, n))
 			b.Emit(asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
 			b.Emit(asm.Add.Reg(asm.R1, asm.R4), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord), storeDW(asm.R9, stF(sRes), 0))
 			g.l7LoopFromCallback(256, l.containsFunc(g, p), nil)
-			b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sRes), asm.DWord), asm.JEq.Imm(asm.R1, 0, next))
+			b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sRes), asm.DWord), asm.JEq.Imm(asm.R1, 0, miss))
 		}
 		b.Label(hit)
-		b.Emit(storeDW(asm.R9, stF(sLRes), 1))
-		g.ret(1)
-		b.Label(next)
-		g.ret(0)
+		if all {
+			g.ret(0) // this one holds: on to the next
+			b.Label(miss)
+			b.Emit(storeDW(asm.R9, stF(sLRes), 0))
+			g.ret(1)
+		} else {
+			b.Emit(storeDW(asm.R9, stF(sLRes), 1))
+			g.ret(1)
+			b.Label(next)
+			g.ret(0)
+		}
 		b.Label(stop)
 		g.ret(1)
 	}})

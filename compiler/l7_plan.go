@@ -162,6 +162,7 @@ type l7Func struct {
 	op       rules.TextOp
 	lit      string
 	fold     bool
+	all      bool
 }
 
 // planL7 works out what the rules of one hook need from the L7 stage; nil

@@ -370,6 +370,9 @@ func (c *checker) compare(e *CompareExpr) Pred {
 	if !ok {
 		return &PredConst{}
 	}
+	if isList(f) && e.Field.Func != "len" && e.Field.Slice == nil {
+		return c.compareList(e, f, layer, all)
+	}
 	if e.Op == CmpAnyNe {
 		// The quantifier says "some occurrence"; each occurrence tests !=.
 		ne := *e
@@ -377,6 +380,9 @@ func (c *checker) compare(e *CompareExpr) Pred {
 		e = &ne
 	}
 	switch {
+	case e.Field.Func == "len" && isList(f):
+		c.errorf(e.Field.Span, "compare the elements themselves (== any element, all ... == every one)", "len() of %s, a list, is not supported", f.Name)
+		return &PredConst{}
 	case e.Field.Func == "len":
 		return c.compareLen(e, f, layer, all)
 	case e.Field.Slice != nil:
@@ -456,6 +462,10 @@ func (c *checker) in(e *InExpr) Pred {
 	}
 	if other, ok := c.fieldInSet(e); ok {
 		c.errorf(other.Span, "a set holds values; compare two fields with ==, e.g. tcp.srcport == tcp.dstport", "%s is a field: sets hold values", other.Name)
+		return &PredConst{}
+	}
+	if isList(f) && e.Quant == QuantAll {
+		c.errorf(e.QuantSpan, "!(F in {…}) says that no element is one of them, all F == \"a\" that every element is \"a\"", "all … in {…} on %s, a list, is not supported", f.Name)
 		return &PredConst{}
 	}
 	if f.Type == TypeString || e.Field.Func != "" {

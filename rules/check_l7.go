@@ -100,6 +100,33 @@ func (c *checker) funcFold(fn FieldName, lit *Literal, s string) (string, bool) 
 	return strings.ToLower(s), true
 }
 
+// isList reports whether f is an L7 list field (its elements repeat, as a
+// Wireshark field's occurrences).
+func isList(f *Field) bool { return f.L7 != nil && f.L7.List }
+
+// compareList is a comparison on a list field, with Wireshark's meaning on
+// a repeated field: == (contains, matches) holds when it holds for some
+// element, for every element with all; != when no element is equal; ~=
+// when some element differs.
+func (c *checker) compareList(e *CompareExpr, f *Field, layer int, all bool) Pred {
+	setAll := func(p Pred) Pred {
+		if t, ok := p.(*PredText); ok {
+			t.All = true
+		}
+		return p
+	}
+	ref := FieldRef{Field: f, Layer: 1}
+	switch {
+	case e.Op == CmpAnyNe || e.Op == CmpNe && !all: // ~=, any F != v
+		eq := *e
+		eq.Op = CmpEq
+		return &PredAnd{Terms: []Pred{&PredExists{Ref: ref}, &PredNot{X: setAll(c.compareText(&eq, f, layer))}}}
+	case all && e.Op != CmpNe:
+		return setAll(c.compareText(e, f, layer))
+	}
+	return c.compareText(e, f, layer)
+}
+
 func (c *checker) compareText(e *CompareExpr, f *Field, layer int) Pred {
 	fold, ok := c.textField(e.Field, f, e.Op.String())
 	if !ok {

@@ -328,6 +328,9 @@ type PredText struct {
 	Op   TextOp
 	Lit  string
 	Fold bool
+	// All, on a list field, makes the test hold when it holds for every
+	// element (Wireshark's all); without it, for some element.
+	All bool
 }
 
 func (*PredText) isPred() {}
@@ -337,6 +340,11 @@ func (*PredText) isPred() {}
 // come from. matches ignores case as in Wireshark, so a case-exact anchored
 // form carries (?-i).
 func (p *PredText) String() string {
+	if p.All {
+		q := *p
+		q.All = false
+		return "all " + q.String()
+	}
 	q := strconv.Quote
 	switch {
 	case p.Op == TextEq && !p.Fold:

@@ -142,7 +142,19 @@ func genTextExpr(c *chooser, f *rules.Field) rules.Expr {
 		l.Text = pick(c, "^", "", "(?i)", "(?i)^") + regexpQuote(l.Text) + pick(c, "", "$")
 		return &rules.CompareExpr{Field: name, Op: rules.CmpMatches, Value: l}
 	}
-	return &rules.CompareExpr{Field: name, Op: pick(c, rules.CmpEq, rules.CmpNe, rules.CmpContains), Value: lit()}
+	e := &rules.CompareExpr{Field: name, Op: pick(c, rules.CmpEq, rules.CmpNe, rules.CmpContains), Value: lit()}
+	if f.L7.List && c.chance(1, 2) {
+		// A list: every element (all), some (any), some differs (~=).
+		switch c.intn(3) {
+		case 0:
+			e.Quant = rules.QuantAll
+		case 1:
+			e.Quant = rules.QuantAny
+		default:
+			e.Op = rules.CmpAnyNe
+		}
+	}
+	return e
 }
 
 func regexpQuote(s string) string {

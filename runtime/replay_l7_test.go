@@ -58,6 +58,10 @@ rule alpn_eq {
     log tls.handshake.extensions_alpn_str
     maxlen tls.handshake.extensions_alpn_str 1024
 }
+rule alpn_all {
+    match all tls.handshake.extensions_alpn_str matches "^h" || tls.handshake.extensions_alpn_str ~= "h2" || all tls.handshake.extensions_alpn_str == "http/1.1"
+    log tls.handshake.extensions_alpn_str
+}
 rule alpn_ops {
     hook xdp
     match tls.handshake.extensions_alpn_str contains "dy/" || tls.handshake.extensions_alpn_str matches "^p-1" || tls.handshake.extensions_alpn_str matches "(?i)/1\\.1$" || tls.handshake.extensions_alpn_str != "h2"

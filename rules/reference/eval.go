@@ -159,11 +159,11 @@ func holds(pred rules.Pred, p *Packet) bool {
 		}
 		if l7 := pred.Ref.Field.L7; l7 != nil && l7.List {
 			for _, e := range v.Elems {
-				if pred.Holds(e) {
-					return true
+				if pred.Holds(e) != pred.All {
+					return !pred.All
 				}
 			}
-			return false
+			return pred.All
 		}
 		return pred.Holds(v.Bytes)
 	case *rules.PredFieldCompare:
