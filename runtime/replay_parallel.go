@@ -25,12 +25,13 @@ import (
 // for the flow's next segment) must see every frame in order: their replay
 // takes one worker. The reader and the writer still run beside it.
 //
-// Memory stays bounded whatever the capture's size: at most
-// batchesInFlight batches of batchFrames frames exist at once, and a
-// batch's frames are copied into its own buffer.
+// Memory stays bounded whatever the capture's size: at most maxBatches
+// batches of at most batchFrames frames and about maxBatchPayload bytes
+// exist at once (TestReplayMemoryBounded).
 const (
 	batchesPerLane  = 4
-	maxBatchPayload = 4 << 20 // a batch is cut short when its frames hold this many bytes
+	maxBatches      = 32      // in flight, whatever the number of CPUs
+	maxBatchPayload = 1 << 20 // a batch is cut short when its frames hold this many bytes
 )
 
 // batchFrames is the most frames a batch holds (tests make it small, so that
@@ -165,7 +166,7 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 		return nil, err
 	}
 	s := newReplaySummary(r)
-	inFlight := batchesPerLane * workers
+	inFlight := min(batchesPerLane*workers, maxBatches)
 	free := make(chan *replayBatch, inFlight)
 	for i := 0; i < inFlight; i++ {
 		free <- &replayBatch{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -9,10 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/rules"
@@ -155,16 +154,22 @@ func runTest(args []string, o testOptions) error {
 	}
 	defer r.Close()
 
-	var w io.Writer = stdout
+	// A write per event would be a system call per event.
+	events := bufio.NewWriterSize(stdout, 64<<10)
+	var w io.Writer = events
 	if expect != nil {
 		w = expect
 	}
 	bar := newProgressBar(stderr, capture)
 	sum, err := runtime.Replay(r, capture, w, func(s runtime.Skip) {
+		events.Flush()
 		bar.clear()
 		fmt.Fprintf(stderr, "hdrlog test: %s\n", s)
 	}, bar.update)
 	bar.clear()
+	if ferr := events.Flush(); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return err
 	}
@@ -226,47 +231,5 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 	}
 	if s.CutShort > 0 {
 		fmt.Fprintf(w, "%s cut short by the capture's snap length: their captured bytes replayed, frame.len the length on the wire\n", plural(s.CutShort, "frame"))
-	}
-}
-
-// progressBar draws the replay's progress on stderr when it is a terminal,
-// at most ten times a second.
-type progressBar struct {
-	w       io.Writer
-	capture *runtime.Capture
-	on      bool
-	last    time.Time
-	drawn   bool
-}
-
-func newProgressBar(w io.Writer, c *runtime.Capture) *progressBar {
-	b := &progressBar{w: w, capture: c}
-	if f, ok := w.(*os.File); ok {
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		b.on = err == nil
-	}
-	return b
-}
-
-func (b *progressBar) update(frames int) {
-	if !b.on || time.Since(b.last) < 100*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
-	read, size := b.capture.Progress()
-	frac := 0.0
-	if size > 0 {
-		frac = min(1, float64(read)/float64(size))
-	}
-	const width = 30
-	n := int(frac * width)
-	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  %d frames", strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, frames)
-	b.drawn = true
-}
-
-func (b *progressBar) clear() {
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-		b.drawn = false
 	}
 }

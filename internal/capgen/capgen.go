@@ -16,7 +16,7 @@ type Options struct {
 	Seed   uint64 // same seed, same capture
 	// SSHSynEvery makes every n-th frame (on average) an IPv4 SYN to port
 	// 22 from a public address (what examples/rules/ssh_inbound.rules
-	// logs); 0: 18 (about 5.5 %).
+	// logs; no other frame is); 0: 18 (about 5.5 %).
 	SSHSynEvery int
 	// Payload is the largest payload of a frame (bytes, random up to it);
 	// 0: 16.
@@ -93,7 +93,7 @@ func frameInto(b []byte, rng *rand.Rand, syn bool, maxPayload int) int {
 	src := rng.Uint32()
 	if !syn && rng.IntN(2) == 0 {
 		src = 0x0a000000 | src&0xffffff // 10/8
-	} else if syn && (src>>24 == 10 || src>>24 == 0 || src>>24 >= 224) {
+	} else if syn && private(src) {
 		src = 0xc6336400 | src&0xff // 198.51.100/24
 	}
 	binary.BigEndian.PutUint32(ip[12:], src)
@@ -136,4 +136,11 @@ func frameInto(b []byte, rng *rand.Rand, syn bool, maxPayload int) int {
 		p[i] = byte(rng.Uint32())
 	}
 	return 14 + total
+}
+
+// private reports whether an IPv4 address is in a range
+// examples/rules/ssh_inbound.rules leaves out (RFC 1918), or not a
+// unicast source (0/8, multicast and above).
+func private(a uint32) bool {
+	return a>>24 == 10 || a>>20 == 0xac1 || a>>16 == 0xc0a8 || a>>24 == 0 || a>>24 >= 224
 }
