@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +44,11 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 		return nil, err
 	}
 	defer w.Close()
+	if kept, dropped, err := runtime.KeepCapabilities(o.netns != ""); err != nil {
+		fmt.Fprintf(stderr, "hdrlog: could not drop the capabilities it no longer needs: %v\n", err)
+	} else if dropped > 0 {
+		fmt.Fprintf(stderr, "hdrlog: keeps only %s (for reloads and new interfaces); dropped %d other capabilities\n", strings.Join(kept, ", "), dropped)
+	}
 	swaps := runtime.NewSwaps()
 	rl := newReloader(args, copts, lopts, c, rs, w, swaps, records, reloadSettle)
 	defer func() { rl.stop().Close() }()
