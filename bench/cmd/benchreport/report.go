@@ -22,6 +22,7 @@ type report struct {
 	Decode    *decodeResult
 	Stream    *streamResult
 	L7        *l7Result
+	Replay    *replayResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -161,6 +162,7 @@ func (r *report) markdown() string {
 	r.scaling(p)
 	r.eventPath(p)
 	r.l7(p)
+	r.replay(p)
 	return w.String()
 }
 
