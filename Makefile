@@ -53,6 +53,7 @@ test: test-deps
 	$(GO) test ./lang -run='^$$' -fuzz=FuzzParseHCL -fuzztime=$(FUZZ_PARSE) $(FUZZ_FLAGS)
 	$(GO) test ./runtime -run='^$$' -fuzz=FuzzKernelVsReference -fuzztime=$(FUZZ_KERNEL) $(FUZZ_FLAGS)
 	$(MAKE) --no-print-directory check-examples
+	$(MAKE) --no-print-directory test-packaging
 
 # Every example, in both syntaxes, through `hdrlog check --strict`, kernel
 # verifier included. Without root the verifier is skipped with a notice
@@ -66,6 +67,13 @@ check-examples: build
 		echo "bin/hdrlog check --strict $$kernel $$f"; \
 		./bin/hdrlog check --strict $$kernel $$f || exit 1; \
 	done
+
+# The service files (packaging/): the Kubernetes manifest decoded strictly
+# into the API types, the systemd unit through systemd-analyze verify. A
+# module of its own, so that k8s.io/api is no dependency of hdrlog.
+.PHONY: test-packaging
+test-packaging:
+	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 demo: build
 	./bin/hdrlog demo

@@ -5,7 +5,7 @@
 # TCP, on port 53, or over mDNS and LLMNR, decoded by default). mDNS and
 # LLMNR queries are multicast to the link, not sent to a resolver: the
 # first rule asks for the protocol dns, which they are not.
-#   sudo hdrlog run -i eth0 examples/dns_queries.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/dns_queries.hcl
 
 rule "dns_unapproved_resolver" {
   hook  = "tc egress"

@@ -3,7 +3,7 @@
 # approved resolvers escape their logging and filtering, and are a common
 # sign of malware or of a misconfigured client. Attach on the host that
 # sends the queries (egress), or on a router's inside interface (ingress).
-#   sudo hdrlog run -i eth0 examples/dns_resolvers.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/dns_resolvers.hcl
 
 rule "dns_unapproved" {
   hook  = "tc egress"

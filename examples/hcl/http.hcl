@@ -3,7 +3,7 @@
 # API on its non-standard port 8081 (declared with ports; requests are also
 # recognised on any port by their method)? Authorization and Cookie are
 # redacted in the kernel: the events carry "[redacted]" and the length.
-#   sudo hdrlog run -i eth0 examples/http.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/http.hcl
 
 rule "shop_admin" {
   match  = <<-EOT

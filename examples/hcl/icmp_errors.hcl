@@ -3,7 +3,7 @@
 # traceroutes; "packet too big" (ICMPv6 type 2, ICMP type 3 code 4) is what
 # path-MTU discovery depends on. Echo requests and replies are not errors
 # and are left out.
-#   sudo hdrlog run -i eth0 examples/icmp_errors.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/icmp_errors.hcl
 
 rule "icmp_error" {
   hook  = "tc ingress"

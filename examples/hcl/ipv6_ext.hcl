@@ -2,7 +2,7 @@
 # routing headers (43), fragments (44), destination options (60) and AH (51)
 # are rare in normal traffic, slow down routers and are a classic way to
 # slip past filters that only look at the fixed header.
-#   sudo hdrlog run -i eth0 examples/ipv6_ext.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/ipv6_ext.hcl
 
 rule "ipv6_ext" {
   hook  = "xdp"

@@ -4,7 +4,7 @@
 # MTU. The rule runs at XDP, which sees frames as they arrive: at tc, the
 # kernel has already merged segments (GRO) into packets far larger than any
 # frame on the wire.
-#   sudo hdrlog run -i eth0 examples/large_frames.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/large_frames.hcl
 
 rule "large_frame" {
   hook  = "xdp"

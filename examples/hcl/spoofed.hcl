@@ -2,7 +2,7 @@
 # LAND attack and UDP/TCP reflection loops), and sources inside a range of
 # MAC addresses set aside for a lab. Two fields compare when they have the
 # same type; MAC and IPv6 addresses order byte by byte, as in Wireshark.
-#   sudo hdrlog run -i eth0 examples/spoofed.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/spoofed.hcl
 
 rule "land" {
   match = "ip.src == ip.dst || ipv6.src == ipv6.dst"

@@ -2,7 +2,7 @@
 # ranges? A SYN without ACK to port 22 is the first packet of a connection;
 # sources in RFC 1918 (IPv4) and unique-local or link-local (IPv6) ranges
 # are left out.
-#   sudo hdrlog run -i eth0 examples/ssh_inbound.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/ssh_inbound.hcl
 
 rule "ssh_inbound" {
   hook  = "tc ingress"

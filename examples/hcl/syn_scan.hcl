@@ -4,7 +4,7 @@
 # events (e.g. with jq) to tell a scan from normal connections. Stealthier
 # scans send flag combinations no TCP stack sends: none at all (null scan),
 # FIN alone, or FIN+PSH+URG (Xmas).
-#   sudo hdrlog run -i eth0 examples/syn_scan.hcl | jq -c '[."ip.src", ."tcp.dstport"]'
+#   sudo hdrlog run -i eth0 examples/hcl/syn_scan.hcl | jq -c '[."ip.src", ."tcp.dstport"]'
 
 rule "scan_syn" {
   hook  = "tc ingress"

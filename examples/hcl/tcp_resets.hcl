@@ -2,7 +2,7 @@
 # middleboxes killing connections; resets going out show this host refusing
 # connections (closed ports) or aborting them. Both directions, IPv4 and
 # IPv6: the addresses of the other family are null.
-#   sudo hdrlog run -i eth0 examples/tcp_resets.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/tcp_resets.hcl
 
 rule "reset_in" {
   hook  = "tc ingress"

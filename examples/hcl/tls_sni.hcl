@@ -3,7 +3,7 @@
 # at all (raw IP connections, some malware). A ClientHello that spans two
 # segments, with its server name in the second, is reported once, on that
 # segment. Port 8443 is declared as TLS too.
-#   sudo hdrlog run -i eth0 examples/tls_sni.hcl
+#   sudo hdrlog run -i eth0 examples/hcl/tls_sni.hcl
 
 rule "tls_watched" {
   ports = { tls = [8443] }
