@@ -128,25 +128,44 @@ func linkTypeError(lt layers.LinkType) error {
 
 // Next returns the next frame, or io.EOF at the end of the file.
 func (c *Capture) Next() (*CapturedFrame, error) {
-	fr := &CapturedFrame{Number: c.n + 1}
+	fr := &CapturedFrame{}
+	if err := c.read(fr, false); err != nil {
+		return nil, err
+	}
+	return fr, nil
+}
+
+// read reads the next frame into fr. With zeroCopy, fr.Data may be the
+// reader's buffer, valid until the next read (a replay copies the frames
+// into its batches).
+func (c *Capture) read(fr *CapturedFrame, zeroCopy bool) error {
+	*fr = CapturedFrame{Number: c.n + 1}
 	lt := layers.LinkTypeEthernet
 	switch {
 	case c.pcap != nil:
-		data, ci, err := c.pcap.ReadPacketData()
+		read := c.pcap.ReadPacketData
+		if zeroCopy {
+			read = c.pcap.ZeroCopyReadPacketData
+		}
+		data, ci, err := read()
 		if err != nil {
-			return nil, c.readErr(err)
+			return c.readErr(err)
 		}
 		fr.Data, fr.Time, fr.OrigLen = data, ci.Timestamp, ci.Length
 		lt = c.pcap.LinkType()
 	default:
-		data, ci, opts, err := c.ng.ReadPacketDataWithOptions()
+		read := c.ng.ReadPacketDataWithOptions
+		if zeroCopy {
+			read = c.ng.ZeroCopyReadPacketDataWithOptions
+		}
+		data, ci, opts, err := read()
 		if err != nil {
-			return nil, c.readErr(err)
+			return c.readErr(err)
 		}
 		fr.Data, fr.Time, fr.OrigLen, fr.Dir = data, ci.Timestamp, ci.Length, epbDirection(opts)
 		if iface, err := c.ng.Interface(ci.InterfaceIndex); err == nil {
 			if !replayable(iface.LinkType) {
-				return nil, fmt.Errorf("frame %d: %w", fr.Number, linkTypeError(iface.LinkType))
+				return fmt.Errorf("frame %d: %w", fr.Number, linkTypeError(iface.LinkType))
 			}
 			fr.Iface, lt = iface.Name, iface.LinkType
 		}
@@ -159,7 +178,7 @@ func (c *Capture) Next() (*CapturedFrame, error) {
 		uncook(lt, fr)
 	}
 	c.n++
-	return fr, nil
+	return nil
 }
 
 func (c *Capture) readErr(err error) error {

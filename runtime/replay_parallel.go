@@ -180,6 +180,7 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 	go func() {
 		defer close(todo)
 		seq := 0
+		var fr CapturedFrame
 		for {
 			var b *replayBatch
 			select {
@@ -191,14 +192,13 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 			b.seq = seq
 			seq++
 			for len(b.frames) < batchFrames && len(b.data) < maxBatchPayload {
-				fr, err := c.Next()
-				if err != nil {
+				if err := c.read(&fr, true); err != nil {
 					if !errors.Is(err, io.EOF) {
 						readErr = err
 					}
 					break
 				}
-				b.add(fr)
+				b.add(&fr)
 			}
 			b.fixData()
 			if len(b.frames) == 0 {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -154,6 +155,13 @@ func runTest(args []string, o testOptions) error {
 	}
 	defer r.Close()
 
+	if os.Getenv("GOGC") == "" {
+		// A replay allocates per frame (the reference evaluator decodes
+		// every frame anew) over a small live heap, which the batches in
+		// flight bound: collecting a fifth as often saves about a fifth
+		// of the CPU time for some 50 MB more.
+		debug.SetGCPercent(400)
+	}
 	// A write per event would be a system call per event.
 	events := bufio.NewWriterSize(stdout, 64<<10)
 	var w io.Writer = events
