@@ -18,13 +18,15 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "-i IFACE|PATTERN [-i ...] | --all  [flags] FILE|DIR...",
+		args:    "(-i IFACE|PATTERN [-i ...] | --all) [--netns NS] [--watch] [flags] FILE|DIR...",
 		summary: "compile, load and attach rules, and stream their events as JSON lines",
 		detail: `
 Run compiles the rules, loads them into the kernel, attaches them to every
 interface named with -i (XDP in driver mode where the driver has it, generic
 mode otherwise; tc ingress and egress through tcx), and writes one JSON line
-per event to standard output.
+per event to standard output. When the ring buffer overflows, a line
+{"time":…,"lost":{"rule":N},"total_lost":N} says so in the stream, and a
+notice goes to standard error.
 
 -i takes names and shell patterns (-i 'veth*' -i 'lxc*'); --all selects
 every interface but loopback. Interfaces are followed as they come and go
@@ -35,9 +37,18 @@ attached again. Each change is a line in the stream, e.g.
 (events: attached, gone, attach_failed, detached), and a notice on standard
 error. A name without pattern characters must exist when run starts.
 --netns attaches in another network namespace (a name of ip netns, or a
-path such as /proc/PID/ns/net); entering it needs CAP_SYS_ADMIN. When the ring buffer overflows, a line
-{"time":…,"lost":{"rule":N},"total_lost":N} says so in the stream, and a
-notice goes to standard error.
+path such as /proc/PID/ns/net); entering it needs CAP_SYS_ADMIN.
+
+SIGHUP, and with --watch a change to the rule files or directories, reloads
+the rules without a gap: they are read, checked, compiled and verified, then
+each hook's program is replaced in place; the ring buffer and the output
+stay. A reload that fails leaves the old rules running. Each reload is a
+line in the stream, {"time":…,"reload":"done","generation":N,"rules":N,
+"added":[…],"changed":[…],"removed":[{"rule":…,"events":N,"lost":N}]} or
+{"time":…,"reload":"failed",…,"error":…}, and a notice.
+
+After attaching, run keeps only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (and
+CAP_SYS_ADMIN with --netns), which reloads and new interfaces need.
 
 SIGINT or SIGTERM detaches the programs, writes the events still in the ring
 buffer, and prints a summary (events and lost events per rule) on standard
