@@ -117,7 +117,7 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, []string{"run ", "check ", "compile ", "version ", "demo "}},
 		{[]string{"-h"}, []string{"Commands:"}},
-		{[]string{"run", "-h"}, []string{"Usage: hdrlog run -i IFACE", "--poll-interval", "--ring-size", "--wakeup-bytes", "SIGKILL"}},
+		{[]string{"run", "-h"}, []string{"Usage: hdrlog run (-i IFACE|PATTERN", "--poll-interval", "--ring-size", "--wakeup-bytes", "SIGKILL"}},
 		{[]string{"help", "check"}, []string{"Usage: hdrlog check", "--no-kernel"}},
 		{[]string{"compile", "--help"}, []string{"Usage: hdrlog compile"}},
 		{[]string{"demo", "-h"}, []string{"--duration"}},
