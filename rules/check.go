@@ -354,6 +354,10 @@ func (c *checker) fieldForValue(fn FieldName) (*Field, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
+	if f.Type == TypeProto && fn.Slice != nil {
+		c.errorf(fn.Slice.Span, "slice an address field instead, e.g. eth.src[0:3] or ipv6.dst[14:2]", "slices of protocols (%s%s) are not supported: hdrlog does not offer a protocol's bytes", f.Name, fn.Slice)
+		return nil, 0, false
+	}
 	if f.Type == TypeProto {
 		c.errorf(fn.Span, fmt.Sprintf("test the protocol bare (`%s`) or compare one of its fields, e.g. %s", f.Name, exampleField(f.Header)), "%s is a protocol and has no value to compare", f.Name)
 		return nil, 0, false
