@@ -49,6 +49,11 @@ file's behaviour on a capture becomes a CI check.
 executable specification, no privileges needed) instead of the kernel; the
 output is the same.
 
+The capture may be compressed (gzip, zstd: told by its first bytes) and as
+big as need be: it is streamed. The frames are spread over every CPU and the
+events written in capture order; on a terminal, a progress line shows
+frames/s and the time left.
+
 Test runs do not take every frame: none shorter than 14 bytes, tc runs none
 longer than about 3.7 KB (nor IPv4/IPv6 frames shorter than their network
 header), XDP runs none longer than about 73 KB and read only the first
