@@ -238,3 +238,26 @@ func TestRunNetnsAndTakenXDPHook(t *testing.T) {
 		t.Errorf("unknown namespace: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// --all attaches to every interface but loopback, present and future.
+func TestRunAll(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	rules := writeFile(t, t.TempDir(), "udp.rules", udpInRules)
+	r := startInB(t, p, hdrlogBin, nil, "run", "--all", "--poll-interval", "5ms", rules)
+	if s := r.errOut.String(); !strings.Contains(s, "hdrlog: attached "+p.PeerIf+" tc ingress\n") {
+		t.Errorf("--all did not attach to %s alone (lo is left out):\n%s", p.PeerIf, s)
+	}
+	a, b := p.Name+"y", p.Name+"z"
+	pa, pb := netip.MustParsePrefix("192.168.250.1/24"), netip.MustParsePrefix("192.168.250.2/24")
+	addVeth(t, p, a, b, pa, pb)
+	waitRecord(t, r, b, "attached", 1)
+	sent := map[int]string{sendUDP(t, p, pa.Addr(), pb.Addr()): b, sendUDP(t, p, p.AddrA, p.AddrB): p.PeerIf}
+	waitEvents(t, r, sent)
+	for _, l := range r.lines(t) {
+		if l["interface"] == "lo" {
+			t.Errorf("loopback attached: %v", l)
+		}
+	}
+}

@@ -227,3 +227,67 @@ func TestRunWatchConfigMapSwap(t *testing.T) {
 		t.Errorf("stderr:\n%s", r.errOut)
 	}
 }
+
+// A reload that the kernel refuses half way (its new XDP rule finds the
+// hook taken by another program, after the tc program was already
+// replaced) puts the replaced program back: the old rules keep logging,
+// every datagram once, and the record says why.
+func TestRunReloadRolledBack(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	rules := writeFile(t, dir, "udp.rules", udpInRules)
+	r := startRun(t, p, "--poll-interval", "5ms", rules)
+
+	// Another owner takes the XDP hook: a second hdrlog.
+	other := filepath.Join(dir, "other.rules")
+	writeFile(t, dir, "other.rules", "rule other { hook xdp match udp.dstport == 1 log udp.srcport }\n")
+	holder := startInBHolder(t, p, other)
+	defer holder()
+
+	sent := map[int]string{sendUDP(t, p, p.AddrA, p.AddrB): p.PeerIf}
+	writeFile(t, dir, "udp.rules", udpInRules+"\nrule xdp_new { hook xdp match udp log udp.srcport }\n")
+	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitReloads(t, r, 1)
+	sent[sendUDP(t, p, p.AddrA, p.AddrB)] = p.PeerIf
+	waitEvents(t, r, sent)
+	recs := reloadRecords(r.out.String())
+	if len(recs) != 1 || !strings.Contains(recs[0], `"reload":"failed","generation":1,"error":"attach xdp program to `+p.PeerIf+`: the XDP hook of `+p.PeerIf+` is taken by program `) {
+		t.Errorf("reload records: %q", recs)
+	}
+	if !strings.Contains(r.errOut.String(), "reload failed; the previous rules keep running") {
+		t.Errorf("stderr:\n%s", r.errOut)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(t); st.ExitCode() != 0 {
+		t.Fatalf("exit status %v:\n%s", st, r.errOut)
+	}
+	got := map[int]int{}
+	for _, ev := range find(r.lines(t), "udp_in") {
+		got[int(ev["udp.srcport"].(float64))]++
+	}
+	for port := range sent {
+		if got[port] != 1 {
+			t.Errorf("datagram from port %d logged %d times by the old rules", port, got[port])
+		}
+	}
+	if n := len(find(r.lines(t), "xdp_new")); n != 0 {
+		t.Errorf("the refused rule logged %d events", n)
+	}
+}
+
+// startInBHolder runs a second hdrlog in namespace B that holds the XDP
+// hook of the pair's veth, and returns a function that stops it.
+func startInBHolder(t *testing.T, p *netns.Pair, rules string) func() {
+	t.Helper()
+	h := startRun(t, p, rules)
+	return func() {
+		h.cmd.Process.Signal(syscall.SIGINT)
+		h.wait(t)
+	}
+}
