@@ -21,7 +21,7 @@ import (
 // done or refused, is a record in the stream and a notice:
 //
 //	{"time":…,"reload":"done","generation":2,"rules":5,"added":["a"],"changed":["b"],
-//	 "removed":[{"rule":"c","hook":"xdp","events":12,"lost":0}]}
+//	 "removed":[{"rule":"c","hook":"xdp","events":12,"lost":0}],"seconds":0.042}
 //	{"time":…,"reload":"failed","generation":3,"error":"a.rules:3:9: unknown field …"}
 type reloader struct {
 	args    []string
@@ -75,6 +75,7 @@ func (r *reloader) reload(why string) {
 	}
 	r.gen++
 	gen := r.gen
+	start := time.Now()
 	fmt.Fprintf(r.notices, "hdrlog: %s: reloading the rules\n", why)
 	next, rs, err := r.load(gen)
 	if err != nil {
@@ -93,7 +94,7 @@ func (r *reloader) reload(why string) {
 	gone := r.retire(old)
 	r.cur = next
 	defs := definitions(rs, next.Output)
-	r.done(gen, defs, gone)
+	r.done(gen, defs, gone, time.Since(start))
 	r.defs = defs
 }
 
@@ -153,7 +154,7 @@ func (r *reloader) failed(gen uint32, err error) {
 	fmt.Fprintf(r.notices, "hdrlog: reload failed; the previous rules keep running: %s\n", msg)
 }
 
-func (r *reloader) done(gen uint32, defs map[string]string, old []runtime.RuleStats) {
+func (r *reloader) done(gen uint32, defs map[string]string, old []runtime.RuleStats, took time.Duration) {
 	r.counts.done++
 	var added, changed []string
 	for name, def := range defs {
@@ -180,11 +181,11 @@ func (r *reloader) done(gen uint32, defs map[string]string, old []runtime.RuleSt
 			goneText = append(goneText, fmt.Sprintf("%s (%d events, %d lost)", s.Name, s.Events, s.Lost))
 		}
 	}
-	rec := fmt.Sprintf(`"reload":"done","generation":%d,"rules":%d,"added":%s,"changed":%s,"removed":%s`,
-		gen, len(defs), jsonValue(added), jsonValue(changed), jsonValue(gone))
+	rec := fmt.Sprintf(`"reload":"done","generation":%d,"rules":%d,"added":%s,"changed":%s,"removed":%s,"seconds":%.3f`,
+		gen, len(defs), jsonValue(added), jsonValue(changed), jsonValue(gone), took.Seconds())
 	r.records.Add(rec)
-	fmt.Fprintf(r.notices, "hdrlog: reloaded: %d rules; added: %s; changed: %s; removed: %s\n",
-		len(defs), listOrNone(added), listOrNone(changed), listOrNone(goneText))
+	fmt.Fprintf(r.notices, "hdrlog: reloaded in %v: %d rules; added: %s; changed: %s; removed: %s\n",
+		took.Round(time.Millisecond), len(defs), listOrNone(added), listOrNone(changed), listOrNone(goneText))
 }
 
 // definitions fingerprints each rule, to tell a changed rule from a kept one.

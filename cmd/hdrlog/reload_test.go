@@ -159,7 +159,7 @@ func TestRunReloadUnderTraffic(t *testing.T) {
 		`live.rules:5:\d+: error: .*nosuch`,
 		`reload failed; the previous rules keep running: .*live.rules:5:21: error: unknown field udp.nosuch`,
 		`SIGHUP: reloading the rules`,
-		`reloaded: 3 rules; added: added; changed: changed; removed: removed \(5 events, 0 lost\)`,
+		`reloaded in \S+: 3 rules; added: added; changed: changed; removed: removed \(5 events, 0 lost\)`,
 		`(?m)^removed +tc ingress +5 +0$`,
 		fmt.Sprintf(`(?m)^kept +tc ingress +%d +0$`, n),
 	} {
