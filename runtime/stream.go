@@ -252,7 +252,7 @@ func (s *streamer) event(raw []byte) error {
 		if g = s.generationOf(n); g == nil {
 			s.stats.DecodeErrors++
 			if s.stats.DecodeErrors <= 3 {
-				fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: it belongs to rule set %d, which is no longer loaded\n", n)
+				fmt.Fprintf(s.opts.Notices, "hdrlog: event not written: it belongs to rule set %d, which the stream does not have (retired, or never handed over)\n", n)
 			}
 			return nil
 		}
