@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -19,9 +20,10 @@ import (
 const udpInRules = `rule udp_in { hook tc ingress  match udp.dstport == 9999  log udp.srcport, ip.dst }`
 
 // TestRunFollowsInterfaces drives a running hdrlog through an interface
-// deleted and created again under the same name, and through new
-// interfaces matching a pattern: each datagram sent on an attached
-// interface is logged once, and each change is a record in the stream.
+// deleted and created again under the same name, a reload, and new
+// interfaces matching a pattern (attached with the reloaded rules): each
+// datagram sent on an attached interface is logged once, and each change
+// is a record in the stream.
 func TestRunFollowsInterfaces(t *testing.T) {
 	kerneltest.RequireRoot(t)
 	kerneltest.Require(t)
@@ -53,6 +55,15 @@ func TestRunFollowsInterfaces(t *testing.T) {
 	send(p.AddrA, p.AddrB, p.PeerIf, 3)
 	waitEvents(t, r, sent)
 
+	// A reload: the rule now logs udp.length too.
+	writeFile(t, filepath.Dir(rules), "udp.rules", strings.Replace(udpInRules, "ip.dst", "ip.dst, udp.length", 1))
+	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitReloads(t, r, 1)
+	send(p.AddrA, p.AddrB, p.PeerIf, 3)
+	waitEvents(t, r, sent)
+
 	// New interfaces whose names match the pattern.
 	for i := 1; i <= 2; i++ {
 		a, b := fmt.Sprintf("%sy%d", p.Name, i), fmt.Sprintf("%sx%d", p.Name, i)
@@ -70,10 +81,14 @@ func TestRunFollowsInterfaces(t *testing.T) {
 	if st := r.wait(t); st.ExitCode() != 0 {
 		t.Fatalf("exit status %v:\n%s", st, r.errOut)
 	}
-	// Exactly once each, nothing else.
+	// Exactly once each, nothing else; the pattern's interfaces, attached
+	// after the reload, with the new rules.
 	got := map[int]int{}
 	for _, l := range find(r.lines(t), "udp_in") {
 		got[int(l["udp.srcport"].(float64))]++
+		if _, newShape := l["udp.length"]; !newShape && strings.HasPrefix(fmt.Sprint(l["iface"]), p.Name+"x") {
+			t.Errorf("an interface attached after the reload ran the old rules: %v", l)
+		}
 	}
 	for port := range sent {
 		if got[port] != 1 {
