@@ -81,3 +81,15 @@ func tcFlavour(name string, at ebpf.AttachType) Flavour {
 func (f Flavour) ReturnPass(b *Builder) {
 	b.Emit(asm.Mov.Imm(asm.R0, f.Pass), asm.Return())
 }
+
+// Syscall is the flavour of system-call programs: raw tracepoints (struct
+// bpf_raw_tracepoint_args: u64 args[]) at sys_enter and sys_exit. They have
+// no packet and no interface (CtxIfindex -1: events carry ifindex 0 and
+// frame length 0) and return 0.
+func Syscall(name string) Flavour {
+	return Flavour{
+		Name: name, Type: ebpf.RawTracepoint,
+		CtxData: -1, CtxDataEnd: -1, CtxIfindex: -1, CtxLen: -1, CtxWireLen: -1, CtxDataMeta: -1,
+		Pass: 0,
+	}
+}

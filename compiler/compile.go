@@ -93,6 +93,9 @@ type Output struct {
 
 // FlavourOf returns the program flavour of a hook.
 func FlavourOf(h rules.Hook) bpf.Flavour {
+	if d := h.Syscall(); d != nil {
+		return syscallFlavour(d)
+	}
 	switch h {
 	case rules.HookXDP:
 		return bpf.XDP
@@ -124,7 +127,7 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 	for _, r := range rs.Rules {
 		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
 	}
-	for _, h := range rules.Hooks {
+	for _, h := range rules.AllHooks {
 		rr := rs.ForHook(h)
 		if len(rr) == 0 {
 			continue
@@ -180,7 +183,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	// nothing (the checker has warned about it).
 	var rr []*rules.Rule
 	for _, r := range rr0 {
-		m := simplify(r.Match)
+		m := simplify(foldSyscall(r.Match, h))
 		if c, ok := m.(*rules.PredConst); ok && !c.Value {
 			continue
 		}
@@ -216,9 +219,13 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 	g.need.close()
 	g.rec = layoutRecord(keys)
 
-	g.planEarlyExit(rr)
 	g.markPhase(PhaseParser)
-	g.parse()
+	if h.IsSyscall() {
+		g.parseSyscall()
+	} else {
+		g.planEarlyExit(rr)
+		g.parse()
+	}
 	g.markPhase(PhaseRules)
 	units := planUnits(rr)
 	hasGroups := false
@@ -393,7 +400,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 		scratch = max(scratch, p.ScratchSize)
 	}
 	if scratch > 0 {
-		spec.Maps[ScratchMap] = &ebpf.MapSpec{Name: ScratchMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(scratch), MaxEntries: uint32(len(rules.Hooks))}
+		spec.Maps[ScratchMap] = &ebpf.MapSpec{Name: ScratchMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(scratch), MaxEntries: uint32(rules.NumHooks)}
 	}
 	for _, p := range o.Programs {
 		spec.Programs[p.Flavour.Name] = &ebpf.ProgramSpec{
@@ -405,6 +412,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 		}
 	}
 	o.l7Maps(spec)
+	o.syscallSpec(spec)
 	return spec
 }
 

@@ -91,14 +91,12 @@ func (g *gen) emit(ev eventSpec, next string) {
 	} else {
 		b.Emit(asm.StoreImm(rEvent, EvRule, int64(ev.index), asm.Word))
 	}
-	b.Emit(asm.LoadMem(asm.R1, rCtx, g.fl.CtxIfindex, asm.Word))
-	b.Emit(asm.StoreMem(rEvent, EvIfindex, asm.R1, asm.Word))
-	if s, ok := g.rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]; ok {
-		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Word))
+	if g.fl.CtxIfindex < 0 {
+		// No packet (system-call programs): no interface, no frame.
+		b.Emit(asm.StoreImm(rEvent, EvIfindex, 0, asm.Word), asm.StoreImm(rEvent, EvFrameLen, 0, asm.Word))
 	} else {
-		g.frameLen(asm.R1)
+		g.packetHeader()
 	}
-	b.Emit(asm.StoreMem(rEvent, EvFrameLen, asm.R1, asm.Word))
 	b.Emit(asm.StoreImm(rEvent, EvGeneration, int64(g.opts.Generation), asm.Word))
 
 	for i, lf := range ev.log {
@@ -174,6 +172,10 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	s := g.rec.slots[keyOf(ref)]
 	switch fs.Render {
 	case RenderText:
+		if ref.Field.Header.IsSyscall() {
+			g.writeSyscallText(ref, fs)
+			return
+		}
 		g.writeText(ref, fs, s)
 		return
 	case RenderIPv4, RenderIPv6, RenderMAC:
@@ -188,4 +190,18 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	}
 	size := map[int]asm.Size{1: asm.Byte, 2: asm.Half, 4: asm.Word}[fs.Size]
 	b.Emit(asm.StoreMem(rEvent, int16(fs.Offset), asm.R1, size))
+}
+
+// packetHeader writes the packet part of the event header: the interface and
+// the frame length.
+func (g *gen) packetHeader() {
+	b := g.b
+	b.Emit(asm.LoadMem(asm.R1, rCtx, g.fl.CtxIfindex, asm.Word))
+	b.Emit(asm.StoreMem(rEvent, EvIfindex, asm.R1, asm.Word))
+	if s, ok := g.rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]; ok {
+		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Word))
+	} else {
+		g.frameLen(asm.R1)
+	}
+	b.Emit(asm.StoreMem(rEvent, EvFrameLen, asm.R1, asm.Word))
 }

@@ -53,6 +53,10 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		}
 	case *rules.PredExists:
 		g.comment(p)
+		if p.Ref.Field.Type == rules.TypeString && p.Ref.Field.Header.IsSyscall() {
+			g.syscallText(&rules.PredText{Ref: p.Ref}, true, target, want)
+			return
+		}
 		if p.Ref.Field.Type == rules.TypeString {
 			g.textExists(p.Ref, target, want)
 			return
@@ -74,6 +78,10 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.guarded(FactOf(p.Ref), !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.bitTest(p.Ref, p.Mask, t, w) })
 	case *rules.PredText:
 		g.comment(p)
+		if p.Ref.Field.Header.IsSyscall() {
+			g.syscallText(p, false, target, want)
+			return
+		}
 		g.textTest(p, target, want)
 	case *rules.PredFieldCompare:
 		g.comment(p)

@@ -42,6 +42,9 @@ type slot struct {
 // keyOf returns the slot key holding a field occurrence.
 func keyOf(ref rules.FieldRef) slotKey {
 	f := ref.Field
+	if f.Header.IsSyscall() {
+		return syscallKeyOf(ref)
+	}
 	if f.Header.IsL7() {
 		return l7KeyOf(ref)
 	}

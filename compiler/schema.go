@@ -37,6 +37,11 @@ const (
 	// MaxLen bytes of which min(length, MaxLen) are the value's (none when
 	// redacted) and the rest zero.
 	RenderText Render = "text"
+	// RenderInt is a signed integer, 4 bytes (a system call's return value).
+	RenderInt Render = "int"
+	// RenderErrno is a system call's return value, 4 bytes, signed, shown
+	// as Falco's evt.res: SUCCESS, or the error's name (ECONNREFUSED).
+	RenderErrno Render = "errno"
 )
 
 // Schema describes every event the programs of one compilation emit.
@@ -91,7 +96,7 @@ func (s *Schema) Validate() error {
 				}
 				continue
 			}
-			want := map[Render][]int{RenderUint: {1, 2, 4}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}}[f.Render]
+			want := map[Render][]int{RenderUint: {1, 2, 4}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}}[f.Render]
 			ok := false
 			for _, w := range want {
 				ok = ok || w == f.Size
@@ -143,6 +148,9 @@ func FactOf(ref rules.FieldRef) int {
 
 // renderOf gives a field's rendering and its size in events.
 func renderOf(f *rules.Field) (Render, int, int) {
+	if r, ok := syscallRender[f.Name]; ok {
+		return r, 4, 0
+	}
 	switch f.Type {
 	case rules.TypeBool:
 		return RenderBool, 1, 0

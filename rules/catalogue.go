@@ -48,10 +48,12 @@ const (
 	HdrHTTP // L7 headers (l7.go): decoded from the transport payload
 	HdrDNS
 	HdrTLS
+	HdrSyscall // system-call events (syscall.go): the calling thread
+	HdrFd      // a system call's socket address
 	NumHeaders
 )
 
-var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls"}
+var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls", "syscall", "fd"}
 
 func (h Header) String() string { return headerNames[h] }
 
@@ -226,11 +228,11 @@ func proto(h Header, doc string) *Field {
 var byName = func() map[string]*Field {
 	// A field past its header's checked bytes would be read from beyond
 	// what the parser checked: refuse to start.
-	if err := checkHeaderFields(catalogue); err != nil {
+	if err := checkHeaderFields(append(catalogue, syscallFields...)); err != nil {
 		panic(err)
 	}
 	m := make(map[string]*Field, len(catalogue))
-	for _, f := range catalogue {
+	for _, f := range append(catalogue, syscallFields...) {
 		if _, dup := m[f.Name]; dup {
 			panic("rules: duplicate catalogue field " + f.Name)
 		}

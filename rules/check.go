@@ -45,6 +45,7 @@ type checker struct {
 	nerrors int
 	seen    map[string]Span
 	rule_   string
+	hook    Hook // the hook of the rule being checked
 }
 
 func (c *checker) errorf(span Span, hint string, format string, args ...any) {
@@ -86,13 +87,15 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 	if d.Hook != nil {
 		h, ok := ParseHook(d.Hook.Text)
 		if !ok {
-			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress", "unknown hook %q", d.Hook.Text)
+			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress, syscall connect, syscall bind, syscall sendto", "unknown hook %q", d.Hook.Text)
 		}
 		r.Hook = h
 	}
+	c.hook = r.Hook
 
 	if d.Match != nil {
 		r.Match = c.expr(d.Match)
+		c.syscallMatch(r.Match, d.MatchSpan)
 	}
 
 	if !d.HasLog {
@@ -177,6 +180,9 @@ func (c *checker) resolve(fn FieldName) (*Field, int, bool) {
 		} else {
 			c.errorf(fn.Span, suggest(name), "unknown field %s", name)
 		}
+		return nil, 0, false
+	}
+	if !c.hookField(fn, f) {
 		return nil, 0, false
 	}
 	if layer > f.MaxLayers() {

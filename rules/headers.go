@@ -41,6 +41,10 @@ const (
 	FactDNSProto     // the protocol dns: a DNS message that is not mDNS or LLMNR (Wireshark's dns)
 	FactMDNS         // the protocol mdns: a DNS message over UDP on mDNS's port (DNSVariantOf)
 	FactLLMNR        // the protocol llmnr: a DNS message over UDP on LLMNR's port
+	FactSyscall      // a system-call event (syscall.go)
+	FactFd           // the call's socket address is an IPv4 or IPv6 one
+	FactFdIPv4       // fd.sip: an IPv4 socket address
+	FactFdIPv6       // fd.sip6: an IPv6 socket address
 	NumFacts
 )
 
@@ -121,6 +125,9 @@ var headerTable = []*HeaderDef{
 	{Header: HdrHTTP, Article: "an HTTP", Len: LenL7, Fact: FactHTTP, Under: []Link{{HdrTCP, 0}}},
 	{Header: HdrDNS, Article: "a DNS", Len: LenL7, Fact: FactDNS, Under: []Link{{HdrTCP, 0}, {HdrUDP, 0}}},
 	{Header: HdrTLS, Article: "a TLS", Len: LenL7, Fact: FactTLS, Under: []Link{{HdrTCP, 0}}},
+	{Header: HdrSyscall, Article: "a system call", Fact: FactSyscall},
+	{Header: HdrFd, Article: "a socket address", MinLen: sockaddrIn6Len, Fact: FactFd,
+		FieldFacts: map[string]int{"fd.sip": FactFdIPv4, "fd.sip6": FactFdIPv6}},
 }
 
 var headerDefs = func() [NumHeaders]*HeaderDef {

@@ -13,14 +13,23 @@ const (
 	HookTCIngress Hook = iota // the default
 	HookTCEgress
 	HookXDP
+	// System-call hooks (syscall.go), one per system call, after the
+	// packet hooks.
+	HookSyscallConnect
+	HookSyscallBind
+	HookSyscallSendto
+	NumHooks
 )
 
-var hookNames = [...]string{"tc ingress", "tc egress", "xdp"}
+var hookNames = [...]string{"tc ingress", "tc egress", "xdp", "syscall connect", "syscall bind", "syscall sendto"}
 
 func (h Hook) String() string { return hookNames[h] }
 
-// Hooks lists every hook in a fixed order.
+// Hooks lists every packet hook in a fixed order.
 var Hooks = []Hook{HookTCIngress, HookTCEgress, HookXDP}
+
+// AllHooks lists every hook: the packet hooks, then the system-call hooks.
+var AllHooks = append(append([]Hook(nil), Hooks...), SyscallHooks...)
 
 // ParseHook parses a hook as written in a rule file; runs of white space count
 // as one space.

@@ -112,7 +112,9 @@ type Watcher struct {
 // not exist, or a present interface that cannot be attached, is an error
 // (and nothing stays attached).
 func NewWatcher(progs map[rules.Hook]*ebpf.Program, opts WatcherOptions) (*Watcher, error) {
-	if err := opts.Set.Validate(); err != nil {
+	// Rules over system calls alone need no interface: an empty set then
+	// selects none.
+	if err := opts.Set.Validate(); err != nil && (!opts.Set.Empty() || hasPacketPrograms(progs)) {
 		return nil, err
 	}
 	if opts.Notices == nil {

@@ -67,7 +67,11 @@ func appendJSON(buf []byte, k *jsonKeys, ev *Event, m Meta) []byte {
 	buf = append(buf, `{"time":"`...)
 	buf = AppendTime(buf, m.Time)
 	buf = append(buf, k.rule[ev.Rule]...)
-	buf = appendString(buf, m.Iface)
+	if m.Iface == "" {
+		buf = append(buf, "null"...)
+	} else {
+		buf = appendString(buf, m.Iface)
+	}
 	buf = append(buf, k.hook[ev.Rule]...)
 	if m.Frame > 0 {
 		buf = append(buf, `,"frame":`...)
@@ -171,6 +175,10 @@ func AppendValue(buf []byte, v *Value) []byte {
 		return append(buf, '"')
 	case compiler.RenderText:
 		return appendText(buf, v)
+	case compiler.RenderInt:
+		return strconv.AppendInt(buf, int64(int32(uint32(v.U))), 10)
+	case compiler.RenderErrno:
+		return appendErrno(buf, int32(uint32(v.U)))
 	case compiler.RenderMAC:
 		buf = append(buf, '"')
 		for i, c := range v.Bytes {

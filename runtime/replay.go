@@ -108,6 +108,9 @@ type Replayer struct {
 // NewReplayer prepares a replay of rule set rs, compiled as out. With the
 // kernel it loads the programs and measures the test-run limits.
 func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*Replayer, error) {
+	if err := RefuseSyscallRules(rs); err != nil {
+		return nil, err
+	}
 	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local, workers: opts.Workers}
 	for _, h := range rules.Hooks {
 		if len(rs.ForHook(h)) == 0 {

@@ -362,6 +362,9 @@ func (s *streamer) ifname(ifindex uint32) string {
 }
 
 func (s *streamer) ifnameSlow(ifindex uint32) string {
+	if ifindex == 0 {
+		return "" // no interface: a system-call event (iface is null)
+	}
 	if s.opts.IfName != nil {
 		if n, ok := s.opts.IfName(ifindex); ok {
 			return n

@@ -99,11 +99,11 @@ func (o runOptions) settings() (ring, wakeup int, err error) {
 }
 
 func runRun(args []string, o runOptions) error {
-	if len(o.ifaces) == 0 && !o.all {
-		return usagef("name the interface to attach to with -i IFACE (or a pattern, -i 'veth*'), or use --all")
-	}
+	// Rules over system calls need no interface; packet rules do.
+	noIface := len(o.ifaces) == 0 && !o.all
+	const needIface = "name the interface to attach to with -i IFACE (or a pattern, -i 'veth*'), or use --all"
 	set := runtime.IfaceSet{Names: o.ifaces, All: o.all}
-	if err := set.Validate(); err != nil {
+	if err := set.Validate(); err != nil && !noIface {
 		return usagef("%v", err)
 	}
 	if len(args) == 0 {
@@ -124,6 +124,9 @@ func runRun(args []string, o runOptions) error {
 	rs, out, err := loadAndCompile(stderr, args, copts)
 	if err != nil {
 		return err
+	}
+	if noIface && hasPacketRules(out) {
+		return usagef(needIface)
 	}
 	c, err := runtime.Load(out, lopts)
 	if err != nil {

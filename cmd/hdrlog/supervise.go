@@ -53,9 +53,17 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	rl := newReloader(args, copts, lopts, c, rs, w, swaps, records, reloadSettle)
 	defer func() { rl.stop().Close() }()
 
+	sys, err := c.AttachSyscalls()
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close()
+	if len(sys) > 0 {
+		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(sys))
+	}
 	if atts := w.Attachments(); len(atts) > 0 {
 		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
-	} else {
+	} else if hasPacketRules(c.Output) {
 		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
 	}
 	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
@@ -100,10 +108,21 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	detach := func() error {
 		rl.stop()
 		endBg()
-		return errors.Join(<-watchDone, w.Close())
+		return errors.Join(<-watchDone, w.Close(), sys.Close())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := stream(ctx, stop, detach, runtime.StreamOptions{IfName: w.IfName, Records: records, Swaps: swaps})
 	return &st, err
+}
+
+// hasPacketRules reports whether a compilation has programs for interfaces
+// (it may have system-call programs only).
+func hasPacketRules(out *compiler.Output) bool {
+	for _, p := range out.Programs {
+		if !p.Hook.IsSyscall() {
+			return true
+		}
+	}
+	return false
 }

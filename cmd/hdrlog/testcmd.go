@@ -140,6 +140,9 @@ func runTest(args []string, o testOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := runtime.RefuseSyscallRules(src.RuleSet); err != nil {
+		return err
+	}
 	capture, err := runtime.OpenCapture(o.pcap)
 	if err != nil {
 		return err

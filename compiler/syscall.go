@@ -1,0 +1,357 @@
+package compiler
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/hdrlog/hdrlog/bpf"
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// System-call hooks. A program at sys_enter (syscallEnter, one for all the
+// hooked calls) copies the arguments of a hooked call, its socket address
+// included, into SyscallArgsMap under the calling thread's id; the hook's
+// program at sys_exit takes them back (and deletes them), fills the record
+// with them, the thread's process fields and the return value, and runs the
+// rules as the packet programs do: same rules phase, same events, same
+// ring buffer, same lost counters. A thread is in one system call at a
+// time, so one entry per thread suffices; the map is bounded
+// (SyscallArgsEntries) and a call whose arguments find no room counts a
+// lost event against every rule of its hook.
+
+// Map and program names of the system-call programs.
+const (
+	SyscallArgsMap     = "sys_args"
+	SyscallArgsEntries = 16384
+	SyscallEnterProg   = "hl_sys_enter"
+)
+
+// The value of SyscallArgsMap: the call's number, the socket address's
+// length as passed, and its first sockaddrBytes bytes.
+const (
+	argNr        = 0 // u32
+	argAddrLen   = 4 // u32
+	argAddr      = 8 // sockaddr bytes
+	sockaddrRead = rules.SockaddrIn6Len
+	argsSize     = argAddr + 32
+)
+
+// Offsets in struct bpf_raw_tracepoint_args of sys_enter(regs, id) and
+// sys_exit(regs, ret).
+const (
+	rtpRegs = 0
+	rtpArg1 = 8 // sys_enter: the call's number; sys_exit: its return value
+)
+
+// ptRegsArg are the offsets in x86_64's struct pt_regs of the system-call
+// arguments: di, si, dx, r10, r8, r9.
+var ptRegsArg = [6]int16{112, 104, 96, 56, 72, 64}
+
+// syscallSlot sizes the computed slots of system-call fields (0: the value
+// is known at compile time and needs none).
+var syscallSlot = map[string]int{
+	"evt.type": 0, "proc.pid": 4, "proc.tid": 4, "user.uid": 4,
+	"proc.name": rules.CommLen, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
+}
+
+// syscallRender are the renderings of system-call fields that are not
+// unsigned integers: the return value, signed.
+var syscallRender = map[string]Render{"evt.res": RenderErrno, "evt.rawres": RenderInt}
+
+func syscallKeyOf(ref rules.FieldRef) slotKey {
+	f := ref.Field
+	if f.Header == rules.HdrFd {
+		return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
+	}
+	return slotKey{computed: f.Name, size: syscallSlot[f.Name], layer: 1}
+}
+
+// syscallFlavour is the flavour of a system-call hook's exit program.
+func syscallFlavour(d *rules.SyscallDef) bpf.Flavour { return bpf.Syscall("hl_sys_" + d.Name) }
+
+// parseSyscall is the parser of a system-call hook's exit program.
+func (g *gen) parseSyscall() {
+	b, rec := g.b, g.rec
+	d := g.hook.Syscall()
+	b.Comment("system call %s (%d) at sys_exit: its arguments from sys_enter", d.Name, d.Nr)
+	b.Emit(asm.Mov.Reg(rCtx, asm.R1))
+	b.Emit(asm.Mov.Imm(rPresence, 1<<rules.FactSyscall))
+	// The thread id is the key; the presence slot holds it until parseEnd.
+	b.Emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, presenceOff, asm.R0, asm.DWord))
+	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(SyscallArgsMap))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, presenceOff))
+	b.Emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, epilogue))
+	b.Emit(asm.Mov.Reg(rData, asm.R0))
+	b.Emit(asm.LoadMem(asm.R1, rData, argNr, asm.Word), asm.JNE.Imm(asm.R1, d.Nr, epilogue))
+	if rec.Size() > 0 {
+		// A zero the verifier does not know (see parse).
+		b.Comment("zero the record (%d bytes)", rec.Size())
+		b.Emit(asm.LoadMem(asm.R1, rData, argNr, asm.Word), asm.LoadMem(asm.R2, rData, argNr, asm.Word), asm.Sub.Reg(asm.R1, asm.R2))
+		for off := rec.lo; off < rec.hi; off += 8 {
+			b.Emit(asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
+		}
+	}
+	comp := func(name string) (*slot, bool) {
+		s, ok := rec.slots[slotKey{computed: name, size: syscallSlot[name], layer: 1}]
+		return s, ok
+	}
+	if s, ok := comp("proc.pid"); ok {
+		b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.RSh.Imm(asm.R1, 32), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
+	}
+	if s, ok := comp("proc.tid"); ok {
+		b.Emit(asm.LoadMem(asm.R1, asm.R10, presenceOff, asm.DWord), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
+	}
+	if s, ok := comp("user.uid"); ok {
+		b.Emit(asm.FnGetCurrentUidGid.Call(), asm.StoreMem(asm.R10, s.off, asm.R0, asm.Word))
+	}
+	if s, ok := comp("proc.name"); ok {
+		// The kernel pads comm with zeros (strscpy_pad).
+		b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(s.off)), asm.Mov.Imm(asm.R2, rules.CommLen))
+		b.Emit(asm.FnGetCurrentComm.Call())
+	}
+	for _, name := range []string{"evt.res", "evt.rawres"} {
+		if s, ok := comp(name); ok {
+			b.Emit(asm.LoadMem(asm.R1, rCtx, rtpArg1, asm.DWord), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
+		}
+	}
+	if s, ok := comp("evt.failed"); ok {
+		ok := b.NewLabel("sys.ok")
+		b.Emit(asm.LoadMem(asm.R1, rCtx, rtpArg1, asm.DWord), asm.JSGE.Imm(asm.R1, 0, ok))
+		b.Emit(asm.StoreImm(asm.R10, s.off, 1, asm.Byte))
+		b.Label(ok)
+	}
+	if d.AddrArg >= 0 && g.need.has(rules.HdrFd) {
+		g.sockaddr()
+	}
+	b.Comment("the arguments are taken")
+	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(SyscallArgsMap))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, presenceOff))
+	b.Emit(asm.FnMapDeleteElem.Call())
+	g.parseEnd()
+}
+
+// sockaddr fills the fd.* slots from the copied socket address: fd.sip
+// when it is a whole sockaddr_in, fd.sip6 a whole sockaddr_in6, fd.sport
+// either.
+func (g *gen) sockaddr() {
+	b, rec := g.b, g.rec
+	v6, done := b.NewLabel("sa.v6"), b.NewLabel("sa.done")
+	copyField := func(name string) {
+		f, _ := rules.LookupField(name)
+		if s, ok := rec.slots[syscallKeyOf(rules.FieldRef{Field: f, Layer: 1})]; ok {
+			g.copyRaw(rData, int16(argAddr+f.Offset), asm.R10, s.off, s.size)
+		}
+	}
+	b.Comment("socket address: family, length")
+	b.Emit(asm.LoadMem(asm.R1, rData, argAddr, asm.Half), asm.LoadMem(asm.R2, rData, argAddrLen, asm.Word))
+	b.Emit(asm.JNE.Imm(asm.R1, rules.AFInet, v6), asm.JLT.Imm(asm.R2, rules.SockaddrInLen, done))
+	g.setFact(rules.FactFd)
+	g.setFact(rules.FactFdIPv4)
+	copyField("fd.sport")
+	copyField("fd.sip")
+	b.Emit(asm.Ja.Label(done))
+	b.Label(v6)
+	b.Emit(asm.JNE.Imm(asm.R1, rules.AFInet6, done), asm.JLT.Imm(asm.R2, rules.SockaddrIn6Len, done))
+	b.Emit(asm.Or.Imm(rPresence, 1<<rules.FactFd|1<<rules.FactFdIPv6))
+	copyField("fd.sport")
+	copyField("fd.sip6")
+	b.Label(done)
+}
+
+// syscallText tests a string field of system-call events: proc.name
+// against the whole (zero-padded) name, evt.type at compile time.
+func (g *gen) syscallText(p *rules.PredText, exists bool, target string, want bool) {
+	b := g.b
+	switch {
+	case exists: // always present in a system-call event
+		if want {
+			b.Emit(asm.Ja.Label(target))
+		}
+		return
+	case p.Ref.Field.Name == "evt.type":
+		if (p.Lit == g.hook.Syscall().Name) == want {
+			b.Emit(asm.Ja.Label(target))
+		}
+		return
+	}
+	var lit [rules.CommLen]byte
+	copy(lit[:], p.Lit)
+	s := g.rec.slots[syscallKeyOf(p.Ref)]
+	miss := target
+	if want {
+		miss = b.NewLabel("comm.miss")
+	}
+	for k := 0; k < rules.CommLen; k += 8 {
+		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta+int16(k), asm.DWord))
+		b.Emit(asm.LoadImm(asm.R2, int64(ByteOrder.Uint64(lit[k:k+8])), asm.DWord))
+		b.Emit(asm.JNE.Reg(asm.R1, asm.R2, miss))
+	}
+	if want {
+		b.Emit(asm.Ja.Label(target))
+		b.Label(miss)
+	}
+}
+
+// writeSyscallText writes a string field of system-call events.
+func (g *gen) writeSyscallText(ref rules.FieldRef, fs FieldSlot) {
+	b := g.b
+	for off := 0; off < fs.Size; off += 8 {
+		b.Emit(storeDW(rEvent, int16(fs.Offset+off), 0))
+	}
+	if ref.Field.Name == "evt.type" {
+		name := g.hook.Syscall().Name
+		n := min(len(name), fs.MaxLen)
+		flags := int64(TextPresent)
+		if n < len(name) {
+			flags |= TextTruncated
+		}
+		b.Emit(asm.StoreImm(rEvent, int16(fs.Offset), int64(len(name)), asm.Half), asm.StoreImm(rEvent, int16(fs.Offset+2), flags, asm.Byte))
+		for i := 0; i < n; i++ {
+			b.Emit(asm.StoreImm(rEvent, int16(fs.Offset+8+i), int64(name[i]), asm.Byte))
+		}
+		return
+	}
+	// proc.name: the length is the first zero byte's index.
+	s := g.rec.slots[syscallKeyOf(ref)]
+	at := s.off - g.delta
+	length := b.NewLabel("comm.len")
+	b.Emit(asm.Mov.Imm(asm.R2, 0))
+	for i := 0; i < rules.CommLen-1; i++ {
+		b.Emit(asm.LoadMem(asm.R1, g.base, at+int16(i), asm.Byte), asm.JEq.Imm(asm.R1, 0, length), asm.Mov.Imm(asm.R2, int32(i+1)))
+	}
+	b.Label(length)
+	b.Emit(asm.StoreMem(rEvent, int16(fs.Offset), asm.R2, asm.Half))
+	fits := b.NewLabel("comm.fits")
+	b.Emit(asm.Mov.Imm(asm.R1, TextPresent), asm.JLE.Imm(asm.R2, int32(fs.MaxLen), fits), asm.Or.Imm(asm.R1, TextTruncated))
+	b.Label(fits)
+	b.Emit(asm.StoreMem(rEvent, int16(fs.Offset+2), asm.R1, asm.Byte))
+	// Zero-padded: copying the first MaxLen bytes copies the name and zeros.
+	g.copyRaw(g.base, at, rEvent, int16(fs.Offset+8), min(fs.MaxLen, rules.CommLen))
+}
+
+// syscallEnter is the program at sys_enter: for a hooked call, it copies the
+// socket address argument into SyscallArgsMap; when the map is full it
+// counts a lost event for each rule of the call's hook.
+func syscallEnter(progs []*Program) asm.Instructions {
+	b := bpf.NewBuilder()
+	const (
+		kOff   = -8
+		vOff   = kOff - argsSize
+		tmpOff = vOff - 8
+	)
+	b.Comment("sys_enter: the hooked calls' arguments, for their exit programs")
+	b.Emit(asm.Mov.Reg(asm.R6, asm.R1))
+	b.Emit(asm.LoadMem(asm.R7, asm.R6, rtpArg1, asm.DWord))
+	for _, p := range progs {
+		d := p.Hook.Syscall()
+		b.Emit(asm.JEq.Imm(asm.R7, d.Nr, "call."+d.Name))
+	}
+	b.Emit(asm.Ja.Label("out"))
+	for _, p := range progs {
+		d := p.Hook.Syscall()
+		b.Label("call." + d.Name)
+		b.Comment("%s: zero the value, then number, address length and address", d.Name)
+		for off := vOff; off < kOff; off += 8 {
+			b.Emit(storeDW(asm.R10, int16(off), 0))
+		}
+		b.Emit(asm.StoreImm(asm.R10, vOff+argNr, int64(d.Nr), asm.Word))
+		if d.AddrArg >= 0 {
+			b.Emit(asm.LoadMem(asm.R8, asm.R6, rtpRegs, asm.DWord))
+			arg := func(i int) {
+				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, tmpOff), asm.Mov.Imm(asm.R2, 8))
+				b.Emit(asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, int32(ptRegsArg[i])))
+				b.Emit(asm.FnProbeReadKernel.Call())
+			}
+			arg(d.LenArg)
+			b.Emit(asm.LoadMem(asm.R9, asm.R10, tmpOff, asm.Word), asm.StoreMem(asm.R10, vOff+argAddrLen, asm.R9, asm.Word))
+			arg(d.AddrArg)
+			skip := b.NewLabel("noaddr")
+			b.Emit(asm.LoadMem(asm.R3, asm.R10, tmpOff, asm.DWord))
+			b.Emit(asm.JEq.Imm(asm.R9, 0, skip))
+			clamp := b.NewLabel("clamp")
+			b.Emit(asm.JLE.Imm(asm.R9, sockaddrRead, clamp), asm.Mov.Imm(asm.R9, sockaddrRead))
+			b.Label(clamp)
+			b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, vOff+argAddr), asm.Mov.Reg(asm.R2, asm.R9))
+			b.Emit(asm.FnProbeReadUser.Call())
+			b.Label(skip)
+		}
+		b.Emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, kOff, asm.R0, asm.DWord))
+		b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(SyscallArgsMap))
+		b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, kOff))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, vOff), asm.Mov.Imm(asm.R4, 0))
+		b.Emit(asm.FnMapUpdateElem.Call(), asm.JEq.Imm(asm.R0, 0, "out"))
+		b.Comment("no room: every rule of the hook may miss this call's event")
+		for _, r := range p.Rules {
+			next := b.NewLabel("lost")
+			b.Emit(asm.StoreImm(asm.R10, kOff, int64(r), asm.Word))
+			b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, kOff))
+			b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(LostMap))
+			b.Emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, next))
+			b.Emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+			b.Label(next)
+		}
+		b.Emit(asm.Ja.Label("out"))
+	}
+	b.Label("out")
+	b.Emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	insns, err := b.Instructions()
+	if err != nil {
+		panic("compiler: sys_enter program: " + err.Error())
+	}
+	insns[0] = insns[0].WithSymbol(SyscallEnterProg)
+	return insns
+}
+
+// syscallSpec adds the sys_enter program and the arguments map when the
+// output has system-call programs.
+func (o *Output) syscallSpec(spec *ebpf.CollectionSpec) {
+	var progs []*Program
+	for _, p := range o.Programs {
+		if p.Hook.IsSyscall() {
+			progs = append(progs, p)
+		}
+	}
+	if len(progs) == 0 {
+		return
+	}
+	spec.Maps[SyscallArgsMap] = &ebpf.MapSpec{Name: SyscallArgsMap, Type: ebpf.Hash, KeySize: 8, ValueSize: argsSize, MaxEntries: SyscallArgsEntries}
+	spec.Programs[SyscallEnterProg] = &ebpf.ProgramSpec{
+		Name: SyscallEnterProg, Type: ebpf.RawTracepoint, Instructions: syscallEnter(progs), License: "GPL",
+	}
+}
+
+// foldSyscall replaces what a system-call hook knows in advance by
+// constants: evt.type is the hook's call, and the string fields are always
+// present. simplify then folds them away (a rule of hook bind testing
+// evt.type == "connect" never matches and emits nothing).
+func foldSyscall(p rules.Pred, h rules.Hook) rules.Pred {
+	d := h.Syscall()
+	if d == nil || p == nil {
+		return p
+	}
+	switch p := p.(type) {
+	case *rules.PredAnd:
+		out := &rules.PredAnd{}
+		for _, t := range p.Terms {
+			out.Terms = append(out.Terms, foldSyscall(t, h))
+		}
+		return out
+	case *rules.PredOr:
+		out := &rules.PredOr{}
+		for _, t := range p.Terms {
+			out.Terms = append(out.Terms, foldSyscall(t, h))
+		}
+		return out
+	case *rules.PredNot:
+		return &rules.PredNot{X: foldSyscall(p.X, h)}
+	case *rules.PredText:
+		if p.Ref.Field.Name == "evt.type" {
+			return &rules.PredConst{Value: p.Lit == d.Name}
+		}
+	case *rules.PredExists:
+		if p.Ref.Field.Header == rules.HdrSyscall {
+			return &rules.PredConst{Value: true}
+		}
+	}
+	return p
+}

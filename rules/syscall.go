@@ -1,0 +1,171 @@
+package rules
+
+import "fmt"
+
+// Rules over system calls. A system-call hook (`hook syscall connect`) runs
+// a rule at the exit of one system call, with the calling thread's process
+// fields and the call's arguments as fields. The field names are Falco's
+// (proc.pid, proc.name, fd.sip, evt.res...), the convention security users
+// know; docs/syscalls.md says where hdrlog differs.
+
+// SyscallDef is one row of the system-call table.
+type SyscallDef struct {
+	Hook Hook
+	Name string // Falco's evt.type
+	Nr   int32  // x86_64 system-call number
+	// AddrArg and LenArg are the argument indices of the socket address
+	// the call takes and of its length; -1: the call has none.
+	AddrArg, LenArg int
+}
+
+// syscallTable lists the system calls hdrlog hooks.
+var syscallTable = []SyscallDef{
+	{Hook: HookSyscallConnect, Name: "connect", Nr: 42, AddrArg: 1, LenArg: 2},
+	{Hook: HookSyscallBind, Name: "bind", Nr: 49, AddrArg: 1, LenArg: 2},
+	{Hook: HookSyscallSendto, Name: "sendto", Nr: 44, AddrArg: 4, LenArg: 5},
+}
+
+// SyscallHooks lists the system-call hooks in table order.
+var SyscallHooks = func() []Hook {
+	var out []Hook
+	for _, d := range syscallTable {
+		out = append(out, d.Hook)
+	}
+	return out
+}()
+
+// IsSyscall reports whether h is a system-call hook.
+func (h Hook) IsSyscall() bool { return h.Syscall() != nil }
+
+// Syscall returns h's row of the system-call table, or nil for a packet hook.
+func (h Hook) Syscall() *SyscallDef {
+	for i := range syscallTable {
+		if syscallTable[i].Hook == h {
+			return &syscallTable[i]
+		}
+	}
+	return nil
+}
+
+// IsSyscall reports whether fields of h belong to system-call events.
+func (h Header) IsSyscall() bool { return h == HdrSyscall || h == HdrFd }
+
+// Socket addresses as the calls take them (struct sockaddr_in, sockaddr_in6).
+const (
+	AFInet         = 2
+	AFInet6        = 10
+	sockaddrInLen  = 16
+	sockaddrIn6Len = 28
+	// SockaddrInLen and SockaddrIn6Len are the lengths a call's address
+	// length must reach for fd.sip or fd.sip6 to be present.
+	SockaddrInLen  = sockaddrInLen
+	SockaddrIn6Len = sockaddrIn6Len
+	// CommLen is the kernel's TASK_COMM_LEN: proc.name holds at most
+	// CommLen-1 bytes.
+	CommLen = 16
+)
+
+// LogOnly are the fields that can be logged but not yet tested in a match.
+var LogOnly = map[string]string{
+	"evt.res":    "test evt.failed instead (true when the call returned an error)",
+	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
+}
+
+// syscallFields are the fields of system-call events. They are not in the
+// packet catalogue (Fields), which the packet oracles iterate.
+var syscallFields = []*Field{
+	{Name: "evt.type", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
+		Doc: "The system call's name (connect, bind, sendto), as Falco's evt.type."},
+	{Name: "proc.pid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Process id (the thread group id) of the caller."},
+	{Name: "proc.tid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Thread id of the caller."},
+	{Name: "user.uid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Real user id of the caller."},
+	{Name: "proc.name", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
+		Doc: "The caller's command name (the kernel's comm: at most 15 bytes); tested with == only."},
+	{Name: "evt.failed", Type: TypeBool, Bits: 8, Header: HdrSyscall, Computed: true, Doc: "True when the call returned an error."},
+	{Name: "evt.res", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
+		Doc: "The call's result as Falco shows it: SUCCESS, or the error's name (ECONNREFUSED); log only."},
+	{Name: "evt.rawres", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
+		Doc: "The call's return value as a signed number (-111 for ECONNREFUSED); log only."},
+	{Name: "fd.sport", Type: TypeUint, Bits: 16, Header: HdrFd, Offset: 2, Size: 2,
+		Doc: "Port of the call's IPv4 or IPv6 socket address (the server port of connect and sendto, the local port of bind)."},
+	{Name: "fd.sip", Type: TypeIPv4, Header: HdrFd, Offset: 4, Size: 4,
+		Doc: "IPv4 address of the call's socket address. Falco's fd.sip takes either family: hdrlog types it, fd.sip6 is the IPv6 one."},
+	{Name: "fd.sip6", Type: TypeIPv6, Header: HdrFd, Offset: 8, Size: 16,
+		Doc: "IPv6 address of the call's socket address (an IPv4-mapped one stays IPv6)."},
+}
+
+// SyscallFields returns the fields of system-call events, in documented order.
+func SyscallFields() []*Field { return append([]*Field(nil), syscallFields...) }
+
+// hookField checks that a field belongs to the rule's kind of hook.
+func (c *checker) hookField(fn FieldName, f *Field) bool {
+	switch {
+	case c.hook.IsSyscall() && !f.Header.IsSyscall():
+		c.errorf(fn.Span, "system-call rules take proc.*, user.uid, evt.* and fd.* fields",
+			"%s is a packet field; rule %q hooks the system call %s", f.Name, c.rule_, c.hook.Syscall().Name)
+		return false
+	case !c.hook.IsSyscall() && f.Header.IsSyscall():
+		c.errorf(fn.Span, "use it under a system-call hook, e.g. `hook syscall connect`",
+			"%s is a system-call field; rule %q hooks packets (%s)", f.Name, c.rule_, c.hook)
+		return false
+	}
+	return true
+}
+
+// syscallMatch checks what the kernel program can test on system-call
+// fields: string fields by == only (the kernel compares the whole value),
+// no log-only field.
+func (c *checker) syscallMatch(p Pred, span Span) {
+	var walk func(Pred)
+	walk = func(p Pred) {
+		switch p := p.(type) {
+		case *PredAnd:
+			for _, t := range p.Terms {
+				walk(t)
+			}
+		case *PredOr:
+			for _, t := range p.Terms {
+				walk(t)
+			}
+		case *PredNot:
+			walk(p.X)
+		case *PredText:
+			if !p.Ref.Field.Header.IsSyscall() {
+				return
+			}
+			if p.Op != TextEq || p.Fold {
+				c.errorf(span, "compare the whole name with ==, e.g. proc.name == \"curl\"", "%s is tested with == only", p.Ref.Field.Name)
+			} else if len(p.Lit) >= CommLen {
+				c.errorf(span, fmt.Sprintf("the kernel keeps the first %d bytes of a command name", CommLen-1), "%q is longer than any %s", p.Lit, p.Ref.Field.Name)
+			}
+		default:
+			if ref, ok := predRef(p); ok {
+				if hint, lo := LogOnly[ref.Field.Name]; lo {
+					c.errorf(span, hint, "%s can be logged but not tested", ref.Field.Name)
+				}
+			}
+		}
+	}
+	if p != nil {
+		walk(p)
+	}
+}
+
+// predRef returns the field a leaf predicate tests.
+func predRef(p Pred) (FieldRef, bool) {
+	switch p := p.(type) {
+	case *PredExists:
+		return p.Ref, true
+	case *PredCompare:
+		return p.Ref, true
+	case *PredInSet:
+		return p.Ref, true
+	case *PredBitTest:
+		return p.Ref, true
+	case *PredSlice:
+		return p.Ref, true
+	case *PredLen:
+		return p.Ref, true
+	}
+	return FieldRef{}, false
+}

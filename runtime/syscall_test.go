@@ -1,0 +1,213 @@
+package runtime_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+const syscallRules = `
+rule sys_connect {
+    hook syscall connect
+    match fd.sport == %d || fd.sport == %d
+    log evt.type, proc.pid, proc.tid, proc.name, user.uid, fd.sip, fd.sip6, fd.sport, evt.res, evt.rawres, evt.failed
+}
+rule sys_connect_nc {
+    hook syscall connect
+    match proc.name == "nc" && fd.sport == %d
+    log proc.pid, proc.name, fd.sip, fd.sport, evt.res
+}
+rule sys_connect_ok {
+    hook syscall connect
+    match evt.failed == 0 && fd.sport == %d
+    log proc.pid
+}
+rule sys_bind {
+    hook syscall bind
+    match fd.sport == %d
+    log evt.type, proc.pid, proc.name, fd.sip, fd.sport, evt.res
+}
+`
+
+// freePort returns a loopback port that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// attachSyscalls attaches c's system-call programs for the test.
+func attachSyscalls(t *testing.T, c *runtime.Collection) {
+	t.Helper()
+	as, err := c.AttachSyscalls()
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if len(as) == 0 {
+		t.Fatal("no system-call program attached")
+	}
+	t.Cleanup(func() {
+		if err := as.Close(); err != nil {
+			t.Errorf("detach: %v", err)
+		}
+	})
+}
+
+// TestSyscallConnectLive runs real programs that connect (to a listener on
+// loopback, to a closed port, over IPv6) and bind, and checks each event
+// against what the test knows: the child's pid, its name, the address, the
+// port and the result.
+func TestSyscallConnectLive(t *testing.T) {
+	haveTool(t, "/usr/bin/python3")
+	haveTool(t, "nc")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := l.Addr().(*net.TCPAddr).Port
+	closed := freePort(t)
+	bindPort := freePort(t)
+	c := loadDSL(t, fmt.Sprintf(syscallRules, open, closed, open, open, bindPort), 1<<20)
+	attachSyscalls(t, c)
+	s := startStream(t, c, runtime.StreamOptions{})
+
+	run := func(name string, args ...string) int {
+		cmd := exec.Command(name, args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return cmd.ProcessState.Pid()
+	}
+	py := func(code string) int { return run("/usr/bin/python3", "-c", code) }
+	pyOK := py(fmt.Sprintf(`import socket; s=socket.socket(); s.connect(("127.0.0.1", %d))`, open))
+	pyRefused := py(fmt.Sprintf(`import socket, errno
+s = socket.socket()
+assert s.connect_ex(("127.0.0.1", %d)) == errno.ECONNREFUSED`, closed))
+	py6 := py(fmt.Sprintf(`import socket, errno
+s = socket.socket(socket.AF_INET6)
+assert s.connect_ex(("::1", %d)) in (errno.ECONNREFUSED, errno.EADDRNOTAVAIL, errno.ENETUNREACH)`, closed))
+	pyBind := py(fmt.Sprintf(`import socket; s=socket.socket(); s.bind(("127.0.0.1", %d))`, bindPort))
+	ncPid := run("nc", "-z", "127.0.0.1", strconv.Itoa(open))
+
+	objs := s.waitFor(t, "five system-call events", 5*time.Second, func(o []map[string]any) bool {
+		return len(byRule(o, "sys_connect")) >= 4 && len(byRule(o, "sys_connect_ok")) >= 1 && len(byRule(o, "sys_bind")) >= 1 && len(byRule(o, "sys_connect_nc")) >= 1
+	})
+	one := func(rule string, pid int) map[string]any {
+		evs := matching(byRule(objs, rule), map[string]any{"proc.pid": pid})
+		if len(evs) != 1 {
+			t.Fatalf("rule %s: %d events of pid %d, want 1; all:\n%s", rule, len(evs), pid, s.sink.String())
+		}
+		return evs[0]
+	}
+	uid := os.Getuid()
+	assertFields(t, one("sys_connect", pyOK), map[string]any{
+		"evt.type": "connect", "proc.tid": pyOK, "proc.name": "python3", "user.uid": uid,
+		"fd.sip": "127.0.0.1", "fd.sip6": nil, "fd.sport": open, "evt.res": "SUCCESS", "evt.rawres": 0, "evt.failed": false,
+	})
+	assertFields(t, one("sys_connect", pyRefused), map[string]any{
+		"proc.name": "python3", "fd.sip": "127.0.0.1", "fd.sport": closed,
+		"evt.res": "ECONNREFUSED", "evt.rawres": -111, "evt.failed": true,
+	})
+	ev6 := one("sys_connect", py6)
+	assertFields(t, ev6, map[string]any{"fd.sip": nil, "fd.sip6": "::1", "fd.sport": closed, "evt.failed": true})
+	assertFields(t, one("sys_bind", pyBind), map[string]any{
+		"evt.type": "bind", "proc.name": "python3", "fd.sip": "127.0.0.1", "fd.sport": bindPort, "evt.res": "SUCCESS",
+	})
+	// The name filter: nc's connect only (non-blocking: EINPROGRESS).
+	nc := byRule(objs, "sys_connect_nc")
+	if len(nc) != 1 {
+		t.Fatalf("sys_connect_nc: %d events, want nc's one:\n%s", len(nc), s.sink.String())
+	}
+	assertFields(t, nc[0], map[string]any{"proc.pid": ncPid, "proc.name": "nc", "fd.sip": "127.0.0.1", "fd.sport": open, "evt.res": "EINPROGRESS"})
+	// evt.failed: python's connect to the listener succeeded, nc's did not.
+	if ok := byRule(objs, "sys_connect_ok"); len(ok) != 1 || fmt.Sprint(ok[0]["proc.pid"]) != strconv.Itoa(pyOK) {
+		t.Errorf("sys_connect_ok: %v, want python's connect (pid %d) only", ok, pyOK)
+	}
+	for _, ev := range objs {
+		if ev["iface"] != nil {
+			t.Errorf("system-call event with an interface: %v", ev)
+		}
+	}
+	for _, ev := range byRule(objs, "sys_connect") {
+		if p := fmt.Sprint(ev["proc.pid"]); p != strconv.Itoa(pyOK) && p != strconv.Itoa(pyRefused) && p != strconv.Itoa(py6) && p != strconv.Itoa(ncPid) {
+			t.Errorf("sys_connect event of a process the test did not start: %v", ev)
+		}
+	}
+	if st := s.stop(t); st.TotalLost() != 0 {
+		t.Errorf("lost %d events", st.TotalLost())
+	}
+}
+
+// TestSyscallConnectStrace compares the connect events of a python child
+// with what strace, an independent tracer, saw it do.
+func TestSyscallConnectStrace(t *testing.T) {
+	haveTool(t, "strace")
+	haveTool(t, "/usr/bin/python3")
+	closed := freePort(t)
+	c := loadDSL(t, fmt.Sprintf(`rule c {
+    hook syscall connect
+    match fd.sport == %d
+    log proc.pid, fd.sip, fd.sport, evt.rawres
+}`, closed), 1<<20)
+	attachSyscalls(t, c)
+	s := startStream(t, c, runtime.StreamOptions{})
+	trace := t.TempDir() + "/trace"
+	code := fmt.Sprintf(`import socket
+for i in range(3):
+    socket.socket().connect_ex(("127.0.0.1", %d))`, closed)
+	if out, err := exec.Command("strace", "-f", "-qq", "-e", "trace=connect", "-o", trace, "/usr/bin/python3", "-c", code).CombinedOutput(); err != nil {
+		t.Fatalf("strace: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1234  connect(3, {sa_family=AF_INET, sin_port=htons(5), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 ECONNREFUSED (Connection refused)
+	re := regexp.MustCompile(`(?m)^(\d+) +connect\(\d+, \{sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([0-9.]+)"\)\}, 16\) = (-?\d+)`)
+	var want []string
+	for _, m := range re.FindAllStringSubmatch(string(text), -1) {
+		ret, _ := strconv.Atoi(m[4])
+		if ret == -1 {
+			ret = -111 // strace shows -1 and the errno's name: ECONNREFUSED here
+			if !strings.Contains(string(text), "ECONNREFUSED") {
+				t.Fatalf("strace saw another error:\n%s", text)
+			}
+		}
+		want = append(want, fmt.Sprintf("%s %s %s %d", m[1], m[3], m[2], ret))
+	}
+	if len(want) != 3 {
+		t.Fatalf("strace saw %d connects, want 3:\n%s", len(want), text)
+	}
+	objs := s.waitFor(t, "three connect events", 5*time.Second, func(o []map[string]any) bool { return len(o) >= 3 })
+	var got []string
+	for _, o := range objs {
+		got = append(got, fmt.Sprintf("%v %v %v %v", o["proc.pid"], o["fd.sip"], o["fd.sport"], o["evt.rawres"]))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nstrace:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
