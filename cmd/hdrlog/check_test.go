@@ -235,7 +235,7 @@ func TestCheckVerifierLimit(t *testing.T) {
 	}
 }
 
-var programLine = regexp.MustCompile(`(?m)^(tc ingress|tc egress|xdp)\s+(\S+)\s+(\d+)\s+(\d+)\s+(.*)$`)
+var programLine = regexp.MustCompile(`(?m)^(tc ingress|tc egress|xdp|syscall \w+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(.*)$`)
 
 // TestCheckExamples: every example, in both syntaxes, passes the checker
 // without a warning and the kernel verifier; make check-examples does the
