@@ -263,6 +263,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
+	g.l7Pipeline(rr, schema)
 	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
 	g.b.Comment("logging never changes traffic")

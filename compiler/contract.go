@@ -34,9 +34,12 @@ const (
 	PhaseGroup
 	// PhaseCallback is an L7 bpf_loop callback (its own frame).
 	PhaseCallback
+	// PhaseL7Pipe decodes a further HTTP request of the segment into the
+	// record, between runs of the rules that use HTTP (l7_pipe.go).
+	PhaseL7Pipe
 )
 
-var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback"}
+var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback", "l7.pipe"}
 
 func (p Phase) String() string { return phaseNames[p] }
 
@@ -58,6 +61,10 @@ func frameOf(recSize int) map[string]StackSlot {
 		"l7.pres":  {"l7.pres", lo - 16, 8},
 		// The held TLS bytes' map value, next to the context (l7_tlshold.go).
 		"l7.held": {"l7.held", lo - 24, 8},
+		// The pipelined requests' counter, and the record's base register
+		// kept while their decoders run (l7_pipe.go).
+		"l7.pipe": {"l7.pipe", lo - 32, 8},
+		"l7.base": {"l7.base", lo - 40, 8},
 		// A subprogram's own frame (groups and callbacks).
 		"fn.index":  {"fn.index", fnIndexOff, 8},
 		"fn.key":    {"fn.key", fnKeyOff, 8},
@@ -110,6 +117,12 @@ var Contract = []PhaseContract{
 	{Phase: PhaseCallback, Entry: []asm.Register{rCtx},
 		Writes: []asm.Register{asm.R7, asm.R8, asm.R9},
 		Stack:  nil},
+	{Phase: PhaseL7Pipe,
+		// The L7 stage's registers, and the record's base (R8) restored.
+		Writes: []asm.Register{rPresence, asm.R8, asm.R9},
+		// The HTTP slots of the record (and the presence bitmap) for the
+		// next request, the stage's own slots, the loop's.
+		Stack: []string{"record", "presence", "key", "l7.ctx", "l7.pipe", "l7.base"}},
 }
 
 // PhaseSpan is where a phase's code lies in a program: instructions

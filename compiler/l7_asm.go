@@ -26,7 +26,6 @@ func (g *gen) l7RulePresOff() int16 { return g.rec.lo - 16 }
 // fnL7CtxOff is the same context slot in a group's subprogram.
 const fnL7CtxOff = -24
 
-
 // l7Lookup sets dst to this CPU's l7 value of the hook, or jumps to fail.
 // It clobbers R0-R5.
 func (g *gen) l7Lookup(dst asm.Register, fail string) {

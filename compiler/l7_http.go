@@ -63,6 +63,7 @@ func (g *gen) l7HTTP() {
 	b, l := g.b, g.l7
 	end := b.NewLabel("http.end")
 	b.Comment("HTTP: the start line ends at the first line feed of the window")
+	b.Emit(storeDW(asm.R9, stF(sNext), 0))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JEq.Imm(asm.R1, 0, end))
 	g.l7SetFact(FactHTTP)
 	b.Emit(storeDW(asm.R9, stF(sPos), 0), asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord))
@@ -106,11 +107,14 @@ func (g *gen) l7HTTP() {
 		g.strResult(strKeyOf("http.request.uri"), asm.R3, asm.R4)
 		b.Emit(asm.Mov.Imm(asm.R3, l7Win))
 		g.strResult(strKeyOf("http.request.method"), asm.R3, asm.R2)
+		b.Comment("the version is empty, as Wireshark shows it")
+		b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sE), asm.DWord), asm.Add.Imm(asm.R3, l7Win), asm.Mov.Imm(asm.R4, 0))
+		g.strResult(strKeyOf("http.request.version"), asm.R3, asm.R4)
 		g.l7SetFact(FactHTTPRequest)
 	}
 	b.Label(hdrs)
-	if len(l.headers) > 0 {
-		b.Comment("header lines after the start line: %v", l.headers)
+	if len(l.headers) > 0 || len(l.httpRules) > 0 {
+		b.Comment("header lines after the start line, to the empty line: %v", l.headers)
 		g.l7Loop(MaxHTTPLines, g.l7CtxOff(), "hdrlog_l7_http_line", g.emitHTTPLine)
 	}
 	b.Label(end)
@@ -149,8 +153,9 @@ func (g *gen) emitHTTPLine() {
 	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop), asm.Mov.Reg(asm.R8, asm.R1))
 	b.Emit(asm.LoadMem(asm.R7, asm.R9, stF(sLS), asm.DWord), asm.JGT.Imm(asm.R7, l7WinSize-1, stop))
 	g.stripCR(asm.R8, asm.R7, true)
-	b.Comment("the empty line ends the headers")
-	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.JLE.Reg(asm.R4, asm.R7, stop))
+	b.Comment("the empty line ends the headers; a request may follow it (pipelining)")
+	empty := b.NewLabel("line.empty")
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.JLE.Reg(asm.R4, asm.R7, empty))
 	b.Emit(asm.Mov.Reg(asm.R3, asm.R4), asm.Sub.Reg(asm.R3, asm.R7)) // line length
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Reg(asm.R2, asm.R7)) // the line in the value, less l7Win
 	for _, h := range l.headers {
@@ -183,6 +188,10 @@ func (g *gen) emitHTTPLine() {
 	}
 	b.Label(next)
 	g.ret(0)
+	b.Label(empty)
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 1, stop))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLS), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sAvail), asm.DWord), asm.JGE.Reg(asm.R1, asm.R2, stop))
+	b.Emit(asm.StoreMem(asm.R9, stF(sNext), asm.R1, asm.DWord))
 	b.Label(stop)
 	g.ret(1)
 }

@@ -52,6 +52,7 @@ type l7Scratch struct {
 	DNSMDNS    uint64   // DNS: 1 in an mDNS message
 	TLSBase    uint64   // TLS: where the handshake record starts (after a ChangeCipherSpec record: tlsCCSLen)
 	RecEnd     uint64   // TLS: the handshake record's end (window offset)
+	Next       uint64   // HTTP: where the next request of the segment starts (window offset), 0 when none
 	TmpLen     uint64   // TLS: a continuation's length
 	Key        [l7KeySize]byte
 	Facts      uint64 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
@@ -90,6 +91,7 @@ const (
 	sDNSMDNS = int16(unsafe.Offsetof(l7Scratch{}.DNSMDNS))
 	sTLSBase = int16(unsafe.Offsetof(l7Scratch{}.TLSBase))
 	sRecEnd  = int16(unsafe.Offsetof(l7Scratch{}.RecEnd))
+	sNext    = int16(unsafe.Offsetof(l7Scratch{}.Next))
 	sKey     = int16(unsafe.Offsetof(l7Scratch{}.Key))
 	sFacts   = int16(unsafe.Offsetof(l7Scratch{}.Facts))
 	sLPos    = int16(unsafe.Offsetof(l7Scratch{}.LPos))

@@ -249,17 +249,20 @@ func (g *gen) l7Peek() {
 
 // l7Window copies min(payload, window) bytes of payload to the window and
 // sets sAvail; label marks the copy (continuations jump past it).
-func (g *gen) l7Window(label string) {
+func (g *gen) l7Window(label string) { g.l7WindowOr(label, l7Commit) }
+
+// l7WindowOr is l7Window going to fail when there is nothing to copy.
+func (g *gen) l7WindowOr(label, fail string) {
 	b := g.b
 	b.Comment("copy the payload (at most %d bytes) into the window", l7WinSize)
 	short, done := b.NewLabel("win.short"), b.NewLabel("win.done")
-	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sPLen), asm.DWord), asm.JEq.Imm(asm.R4, 0, l7Commit))
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sPLen), asm.DWord), asm.JEq.Imm(asm.R4, 0, fail))
 	b.Emit(asm.JLE.Imm(asm.R4, l7WinSize, short), asm.Mov.Imm(asm.R4, l7WinSize))
 	b.Label(short)
 	b.Emit(asm.StoreMem(asm.R9, stF(sAvail), asm.R4, asm.DWord))
 	b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.LoadMem(asm.R2, asm.R9, stF(sPOff), asm.DWord))
 	b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Imm(asm.R3, l7Win), g.fl.LoadBytes.Call())
-	b.Emit(asm.JEq.Imm(asm.R0, 0, done), storeDW(asm.R9, stF(sAvail), 0), asm.Ja.Label(l7Commit))
+	b.Emit(asm.JEq.Imm(asm.R0, 0, done), storeDW(asm.R9, stF(sAvail), 0), asm.Ja.Label(fail))
 	b.Label(done)
 	b.Label(label)
 	b.Emit(asm.Mov.Imm(asm.R0, 0)) // the continuation's entry needs an instruction to mark

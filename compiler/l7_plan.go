@@ -142,8 +142,11 @@ type l7gen struct {
 	gated   map[int]bool                   // rules whose view of a protocol depends on their ports
 	tlsHold bool                           // finish ClientHellos with the next segment
 	httpReq bool                           // the request line is needed (request fields)
-	tcp     bool                           // some protocol runs over TCP / UDP
-	udp     bool
+	// httpRules are the rules that use HTTP: they run again for each
+	// further request of a segment (l7_pipe.go).
+	httpRules map[int]bool
+	tcp       bool // some protocol runs over TCP / UDP
+	udp       bool
 
 	rulePres int16 // when not 0, the stack slot of the current rule's presence bitmap
 	funcs    []l7Func
@@ -207,6 +210,12 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 	}
 	if len(l.protos) == 0 {
 		return nil, nil
+	}
+	l.httpRules = map[int]bool{}
+	for i, hs := range ruleProtos {
+		if hs[rules.HdrHTTP] {
+			l.httpRules[i] = true
+		}
 	}
 	if len(l.strKeys) > l7MaxStrings {
 		return nil, fmt.Errorf("the rules of one hook use %d different L7 strings; at most %d are supported", len(l.strKeys), l7MaxStrings)

@@ -77,6 +77,10 @@ const (
 	MaxPortsPerList = 32
 	// MaxHeaderName bounds the name given to http.header[…].
 	MaxHeaderName = 64
+	// MaxHTTPRequests bounds the requests of one segment decoded (one after
+	// the other, pipelined): each one's rules run, one event per request
+	// per matching rule.
+	MaxHTTPRequests = 4
 )
 
 // DefaultPorts are the ports on which a protocol is decoded without a
@@ -170,7 +174,7 @@ var l7Fields = []*Field{
 		Doc: "True on a complete request line (method, target and version, or method and target alone as in HTTP/0.9, ended by a line feed within the segment)."},
 	str(HdrHTTP, "http.request.method", L7Field{MaxLen: 16}, "Request method (GET, POST, ...)."),
 	str(HdrHTTP, "http.request.uri", L7Field{MaxLen: 128}, "Request target as sent (path and query)."),
-	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1); absent in a version-less (HTTP/0.9) request line."),
+	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1); empty in a version-less (HTTP/0.9) request line, as Wireshark shows it."),
 	str(HdrHTTP, "http.host", L7Field{MaxLen: 64, HostName: true, Header: "host"}, "Host header (first one), compared case-insensitively."),
 	str(HdrHTTP, "http.user_agent", L7Field{MaxLen: 128, Header: "user-agent"}, "User-Agent header (first one)."),
 	str(HdrHTTP, "http.referer", L7Field{MaxLen: 128, Header: "referer"}, "Referer header (first one)."),

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -170,8 +171,11 @@ rule hello_xdp { hook xdp match tls.handshake.type == 1 log tcp.srcport, tcp.len
 rule mdns_tc { match mdns && !dns log udp.dstport, dns.qry.name, dns.qry.class }
 rule llmnr_xdp { hook xdp match llmnr && !dns log udp.dstport, dns.qry.name, dns.qry.type }
 rule dns_tc { match dns log udp.dstport }
-rule http09_tc { match http.request && !http.request.version log http.request.method, http.request.uri }
-rule http09_xdp { hook xdp match http.request && !http.request.version log http.request.method, http.request.uri }
+rule http09_tc { match http.request.version == "" log http.request.method, http.request.uri }
+rule http09_xdp { hook xdp match http.request.version == "" log http.request.method, http.request.uri }
+rule pipe_tc { match http.request.uri matches "^/pipe/" log http.request.uri, http.host }
+rule pipe_xdp { hook xdp match http.request.uri matches "^/pipe/" log http.request.uri, http.host }
+rule segs_tc { match tcp.dstport == 80 && tcp.len > 0 log tcp.len }
 `, 0)
 	p := netns.NewPair(t)
 	as := attachIn(t, p, "B", p.PeerIf, c)
@@ -186,8 +190,11 @@ rule http09_xdp { hook xdp match http.request && !http.request.version log http.
 	}
 	l7test.ServeHTTP(t, p, netip.AddrPortFrom(p.AddrB, 80).String())
 	runInput(t, p, "GET /old-school\r\n", "nc", "-q", "1", "-w", "3", p.AddrB.String(), "80")
+	pipelined := "GET /pipe/1 HTTP/1.1\r\nHost: one.test\r\n\r\nGET /pipe/2 HTTP/1.1\r\nHost: two.test\r\n\r\n" +
+		"GET /pipe/3 HTTP/1.1\r\nHost: three.test\r\nConnection: close\r\n\r\n"
+	runInput(t, p, pipelined, "nc", "-q", "1", "-w", "3", p.AddrB.String(), "80")
 	objs := s.waitFor(t, "the cases at both hooks", 10*time.Second, func(objs []map[string]any) bool {
-		for _, r := range []string{"hello_tc", "hello_xdp", "mdns_tc", "llmnr_xdp", "http09_tc", "http09_xdp"} {
+		for _, r := range []string{"hello_tc", "hello_xdp", "mdns_tc", "llmnr_xdp", "http09_tc", "http09_xdp", "pipe_tc", "pipe_xdp"} {
 			if len(byRule(objs, r)) == 0 {
 				return false
 			}
@@ -218,6 +225,21 @@ rule http09_xdp { hook xdp match http.request && !http.request.version log http.
 	}
 	for _, r := range []string{"http09_tc", "http09_xdp"} {
 		assertFields(t, only(t, byRule(objs, r)), map[string]any{"http.request.method": "GET", "http.request.uri": "/old-school"})
+	}
+	// The three pipelined requests came in one segment (nc writes them at
+	// once): one event each, in order.
+	if n := len(byRule(objs, "segs_tc")); n != 2 {
+		t.Errorf("the HTTP clients sent %d segments with data, want 2 (the HTTP/0.9 line, the pipelined requests): %v", n, byRule(objs, "segs_tc"))
+	}
+	for _, r := range []string{"pipe_tc", "pipe_xdp"} {
+		evs := byRule(objs, r)
+		if len(evs) != 3 {
+			t.Errorf("%s: %d events, want 3: %v", r, len(evs), evs)
+			continue
+		}
+		for i, host := range []string{"one.test", "two.test", "three.test"} {
+			assertFields(t, evs[i], map[string]any{"http.request.uri": fmt.Sprintf("/pipe/%d", i+1), "http.host": host})
+		}
 	}
 }
 

@@ -67,6 +67,15 @@ rule alpn_ops {
     match tls.handshake.extensions_alpn_str contains "dy/" || tls.handshake.extensions_alpn_str matches "^p-1" || tls.handshake.extensions_alpn_str matches "(?i)/1\\.1$" || tls.handshake.extensions_alpn_str != "h2"
     log tls.handshake.extensions_alpn_str
 }
+rule tcp80 {
+    match tcp.dstport == 80 && tcp.len > 0
+    log tcp.len
+}
+rule admin {
+    hook xdp
+    match http.request.uri contains "admin" || http.host == "smuggled.example"
+    log http.request.method, http.request.uri, http.host
+}
 rule mdns_class {
     match dns.qry.class == 1 && udp
     log udp.srcport, udp.dstport, dns.qry.class
@@ -193,10 +202,10 @@ func l7CaseFrames() [][]byte {
 	for _, alpn := range []testpkt.TLSExt{
 		testpkt.ALPNExt("h2", "http/1.1", "spdy/3"), testpkt.ALPNExt("http/1.1"), testpkt.ALPNExt(strings.Repeat("x", 255), "h2"),
 		testpkt.ALPNExt(long...),
-		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 0}},          // an empty element
-		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 5}},          // past the list
-		{Type: 16, Data: []byte{0, 3, 2, 'h', '2', 9, 9}},       // the list shorter than its extension
-		{Type: 16, Data: []byte{0, 9, 2, 'h', '2'}},             // the list past its extension
+		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 0}},              // an empty element
+		{Type: 16, Data: []byte{0, 4, 2, 'h', '2', 5}},              // past the list
+		{Type: 16, Data: []byte{0, 3, 2, 'h', '2', 9, 9}},           // the list shorter than its extension
+		{Type: 16, Data: []byte{0, 9, 2, 'h', '2'}},                 // the list past its extension
 		{Type: 16, Data: []byte{0, 0}}, {Type: 16, Data: []byte{0}}, // empty, cut
 	} {
 		ch := testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.SNIExt("alpn.example"), alpn}}.Bytes()
@@ -214,6 +223,17 @@ func l7CaseFrames() [][]byte {
 	}
 	frames = append(frames, prefixes(testpkt.SSLv2ClientHello(0x0301), tcpTo(443, 13), 20)...)
 	frames = append(frames, tcpTo(443, 13)([]byte{0x80, 3, 2, 3, 1}), tcpTo(443, 13)([]byte{0x81, 3, 1, 3, 1}))
+	var pipe []byte
+	for i := range 6 {
+		pipe = append(pipe, testpkt.HTTPRequest(pick6(i, "GET", "POST", "GET", "HEAD", "GET", "PUT"), fmt.Sprintf("/p%d", i), "HTTP/1.1", "Host: p.example")...)
+	}
+	frames = append(frames, prefixes(pipe, tcpTo(80, 17), 120)...)
+	frames = append(frames, prefixes(bytes.ReplaceAll(pipe, []byte("\r\n"), []byte("\n")), tcpTo(8080, 17), 40)...)
+	smuggle := "POST / HTTP/1.1\r\nHost: a.example\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1\r\nHost: smuggled.example\r\n\r\n"
+	for _, p := range []string{smuggle, "GET /a\r\n\r\nGET /admin\r\n\r\n", "GET / HTTP/1.1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+		"GET / HTTP/1.1\r\n\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\n\r\nGET /admin HTTP/1.1\r\n\r\n" + strings.Repeat("x", 5000)} {
+		frames = append(frames, tcpTo(80, 19)([]byte(p)), tcpTo(9000, 19)([]byte(p)), tcpTo(443, 19)([]byte(p)))
+	}
 	dns := testpkt.DNSMessage(9, 0x0100, 1, 0, testpkt.DNSName("frag.example"), 1, 1)
 	req := testpkt.HTTPRequest("GET", "/frag", "HTTP/1.1", "Host: frag.example")
 	for _, frag := range []struct {
@@ -290,3 +310,5 @@ func TestL7ReferenceValues(t *testing.T) {
 		t.Errorf("the second segment does not carry the server name:\n%s", lines[1])
 	}
 }
+
+func pick6(i int, s ...string) string { return s[i%len(s)] }

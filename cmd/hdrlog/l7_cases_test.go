@@ -62,6 +62,9 @@ func l7CaseFrames() [][]byte {
 		tcp(80, []byte("GET /index.html\n")),
 		tcp(8080, []byte("POST /form\r\nHost: h09.example\r\n\r\n")),
 		tcp(80, []byte("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")),
+		tcp(80, []byte("GET /1 HTTP/1.1\r\nHost: p.example\r\n\r\nGET /2 HTTP/1.1\r\nHost: q.example\r\n\r\nPOST /3 HTTP/1.0\r\n\r\n")),
+		tcp(8080, []byte("GET /a HTTP/1.1\nHost: lf.example\n\nHEAD /b HTTP/1.1\n\nGET /c\n\nPUT /d HTTP/1.1\nHost: d.example\n\n")),
+		tcp(80, []byte("POST / HTTP/1.1\r\nHost: a.example\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1\r\nHost: smuggled.example\r\n\r\n")),
 	)
 	for _, alpn := range []testpkt.TLSExt{
 		testpkt.ALPNExt("h2", "http/1.1"), testpkt.ALPNExt("http/1.1"), testpkt.ALPNExt("spdy/3.1", "h2", "hq-interop", "http/1.1"),

@@ -87,9 +87,21 @@ func (e *Evaluator) Eval(h rules.Hook, frame []byte) []Event {
 func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 	var out []Event
 	p.l7 = e.decodeL7(h, p)
+	out = e.evalRules(h, p, out, func(*rules.Rule) bool { return true })
+	if p.l7 != nil {
+		// Further requests of the segment: the rules that use HTTP, again.
+		for _, m := range p.l7.more {
+			p.l7.http, p.l7.request = m, true
+			out = e.evalRules(h, p, out, usesHTTP)
+		}
+	}
+	return out
+}
+
+func (e *Evaluator) evalRules(h rules.Hook, p *Packet, out []Event, which func(*rules.Rule) bool) []Event {
 	for _, r := range e.rs.Rules {
 		p.rule = r // whose view of L7 protocols counts (its ports)
-		if r.Hook != h || (r.Match != nil && !holds(r.Match, p)) {
+		if r.Hook != h || !which(r) || (r.Match != nil && !holds(r.Match, p)) {
 			continue
 		}
 		ev := Event{Rule: r.Index}
@@ -99,6 +111,17 @@ func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// usesHTTP reports whether a rule uses an HTTP field.
+func usesHTTP(r *rules.Rule) bool {
+	used := false
+	check := func(ref rules.FieldRef) { used = used || ref.Field.Header == rules.HdrHTTP }
+	walk(r.Match, check)
+	for _, lf := range r.Log {
+		check(lf.Ref)
+	}
+	return used
 }
 
 func value(ref rules.FieldRef, p *Packet) Value {

@@ -29,7 +29,7 @@ import (
 //     line and each header line count when their line feed is in the
 //     window; a CR before the line feed is dropped. The request line is
 //     METHOD SP target SP HTTP/d.d, or METHOD SP target without a version
-//     (HTTP/0.9), with a target of at least one byte. Up to
+//     (HTTP/0.9, an empty version), with a target of at least one byte. Up to
 //     128 header lines follow, to the empty line; a header is `name:` with
 //     the name in any case, its value after at most rules.MaxHeaderOWS
 //     spaces or tabs (more: absent); the first occurrence counts.
@@ -69,6 +69,10 @@ type l7Packet struct {
 	variant      rules.DNSVariant
 
 	http, dns, tls *l7Msg
+	// more are the further requests of the segment (pipelined), at most
+	// rules.MaxHTTPRequests-1: each one is a request that starts right
+	// after the empty line ending the previous one's headers.
+	more []*l7Msg
 }
 
 // l7Msg is what one protocol's decoder found: present means the protocol's
@@ -211,7 +215,19 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 		}
 	}
 	if l.tcp && !cont {
-		l.http = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP, false)))
+		var next int
+		l.http, next = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP, false)))
+		rest := pl
+		for len(l.more) < rules.MaxHTTPRequests-1 && next > 0 && next < len(rest) {
+			rest = rest[next:]
+			var req l7Packet
+			m, nx := decodeHTTP(&req, rest[:min(len(rest), rules.L7Window)], false)
+			if !req.request {
+				break
+			}
+			l.more = append(l.more, m)
+			next = nx
+		}
 	}
 	if !cont && l.on(e.hookPorts(h, rules.HdrDNS, !l.tcp)) {
 		base := 0
@@ -233,8 +249,10 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 	return l
 }
 
-// decodeHTTP decodes an HTTP message at the start of a TCP payload.
-func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
+// decodeHTTP decodes an HTTP message at the start of a TCP payload; next is
+// where a further request may start in a request (after the empty line
+// that ends its headers), 0 when none.
+func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 	m := 0
 	for _, meth := range rules.HTTPMethods {
 		if bytes.HasPrefix(w, []byte(meth+" ")) {
@@ -243,12 +261,12 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 	}
 	l.request = m > 0
 	if !l.request && !(onPort && bytes.HasPrefix(w, []byte("HTTP/1."))) {
-		return nil
+		return nil, 0
 	}
-	msg := &l7Msg{present: true}
+	msg = &l7Msg{present: true}
 	lf := bytes.IndexByte(w, '\n')
 	if lf < 0 {
-		return msg
+		return msg, 0
 	}
 	end := func(ls, lf int) int {
 		if lf > ls && w[lf-1] == '\r' {
@@ -263,6 +281,7 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 			msg.set("http.request", Value{Present: true, U: 1})
 			msg.set("http.request.method", text(w[:m]))
 			msg.set("http.request.uri", text(w[m+1:e]))
+			msg.set("http.request.version", text(nil)) // empty, as Wireshark shows it
 		} else if sp > 0 {
 			sp += m + 1
 			v := w[sp+1 : e]
@@ -285,6 +304,9 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 		}
 		e := end(ls, ls+n)
 		if e == ls {
+			if l.request && ls+n+1 < len(w) {
+				next = ls + n + 1
+			}
 			break
 		}
 		line := w[ls:e]
@@ -302,7 +324,7 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) *l7Msg {
 		}
 		ls += n + 1
 	}
-	return msg
+	return msg, next
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
