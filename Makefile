@@ -20,10 +20,11 @@ build:
 
 # Debian packages the tests use: ip (namespaces), tcpdump (recording, classic
 # BPF), tshark (the Wireshark oracle), real clients and servers for the live
-# L7 tests (curl, nc, dig, ping, openssl, python3). test-deps installs what
+# L7 tests (curl, nc, dig, ping, openssl, python3), a Prometheus server that
+# scrapes --metrics-addr in the metrics test. test-deps installs what
 # is missing when run as root on Debian; elsewhere it only lists it.
 TEST_PKGS := iproute2:ip tcpdump:tcpdump tshark:tshark curl:curl netcat-openbsd:nc \
-	dnsutils:dig iputils-ping:ping openssl:openssl python3:python3
+	dnsutils:dig iputils-ping:ping openssl:openssl python3:python3 prometheus:prometheus
 
 .PHONY: test-deps
 test-deps:
@@ -41,9 +42,21 @@ test-deps:
 		fi; \
 	fi
 
+# The OpenTelemetry Collector of the OTLP tests (internal/otelcoltest, a
+# module of its own: the OTLP receiver and the file exporter), built once per
+# version of its sources into the Go cache's parent directory, where
+# cmd/hdrlog/otlp_test.go looks for it (it builds it itself when missing,
+# which can outlast a test timeout on a small machine: minutes).
+OTELCOL_KEY := $(shell cat internal/otelcoltest/go.mod internal/otelcoltest/go.sum internal/otelcoltest/main.go | sha256sum | cut -c1-16)
+OTELCOL_BIN := $(dir $(shell $(GO) env GOCACHE))hdrlog-otelcol/$(OTELCOL_KEY)/otelcoltest
+.PHONY: otelcol
+otelcol:
+	@test -x $(OTELCOL_BIN) || { echo "building the test collector into $(OTELCOL_BIN) (once)"; \
+		mkdir -p $(dir $(OTELCOL_BIN)) && cd internal/otelcoltest && $(GO) build -o $(OTELCOL_BIN).tmp . && mv $(OTELCOL_BIN).tmp $(OTELCOL_BIN); }
+
 # vet, every test, short fuzzing runs of the parsers and of the kernel
 # against the reference evaluator, then every example through the verifier.
-test: test-deps
+test: test-deps otelcol
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	@if grep -qs '^func FuzzParseDSL' lang/*_test.go; then \

@@ -23,6 +23,7 @@ type generation struct {
 	num      uint32
 	c        *Collection
 	keys     *jsonKeys
+	format   LineFormat
 	stat     []int    // rule index -> index in Stats.Rules
 	lostSeen []uint64 // lost counters as last read
 }
@@ -112,7 +113,11 @@ func (s *streamer) addGeneration(c *Collection) *generation {
 		num:      c.Output.Options.Generation,
 		c:        c,
 		keys:     keysOf(c.Output.Schema),
+		format:   JSONLines(c.Output.Schema),
 		lostSeen: make([]uint64, len(c.Output.Schema.Rules)),
+	}
+	if s.opts.Format != nil {
+		g.format = s.opts.Format(c.Output.Schema)
 	}
 	if s.rows == nil {
 		s.rows = map[ruleKey]int{}

@@ -16,6 +16,9 @@ type Meta struct {
 	Time  time.Time
 	Iface string
 	Frame int // 0: no frame member
+	// Schema is the schema of the rule set the event comes from (rule
+	// sets change on reload); nil where the format knows it already.
+	Schema *compiler.Schema
 }
 
 const hexDigits = "0123456789abcdef"

@@ -477,3 +477,58 @@ func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), prog
 	s.Lost = lost
 	return s, nil
 }
+
+// ReplayHandlers receive what ReplayEvents finds. Event is required; the
+// others may be nil.
+type ReplayHandlers struct {
+	// Event gets each event with its line's metadata and the frame that
+	// produced it (valid only during the call). ErrReplayDone from it ends
+	// the replay without error.
+	Event    func(ev *Event, m Meta, fr *CapturedFrame) error
+	Skipped  func(Skip)
+	Progress func(frames int)
+}
+
+// ErrReplayDone, returned by an event handler, ends a replay early (hdrlog
+// test -c N).
+var ErrReplayDone = errors.New("replay ended by its event handler")
+
+// ReplayEvents is ReplaySerial handing each event, with its frame, to a
+// handler rather than writing it: for the outputs that need the frame
+// (hdrlog test -w) or the decoded event (other formats, OTLP), or stop
+// early (-c).
+func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, error) {
+	s := newReplaySummary(r)
+	for {
+		fr, err := c.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s, err
+		}
+		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number, Schema: r.out.Schema}
+		rep, err := r.ReplayFrame(fr, func(ev *Event) error {
+			s.Events[ev.Rule]++
+			return h.Event(ev, meta, fr)
+		})
+		done := errors.Is(err, ErrReplayDone)
+		if err != nil && !done {
+			s.Frames++
+			return s, err
+		}
+		s.addFrame(fr, rep, h.Skipped)
+		if h.Progress != nil {
+			h.Progress(s.Frames)
+		}
+		if done {
+			break
+		}
+	}
+	lost, err := r.LostCounts()
+	if err != nil {
+		return s, err
+	}
+	s.Lost = lost
+	return s, nil
+}

@@ -2,15 +2,20 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/hdrlog/hdrlog/compiler"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,6 +67,54 @@ type StreamOptions struct {
 	// Notices receives one line per lost-event report and decode error, for
 	// people watching the terminal; nil means os.Stderr.
 	Notices io.Writer
+	// Format makes the line format of a rule set's schema (each reload has
+	// its own); nil means JSONLines.
+	Format func(*compiler.Schema) LineFormat
+	// MaxEvents, when not 0, ends the stream once it has written that many
+	// events (the rest of the ring is left unread).
+	MaxEvents uint64
+	// Live, when not nil, receives the stream's counts, for readers in
+	// other goroutines (metrics).
+	Live *LiveStats
+	// Sinks receive every event written, besides w (an OTLP export).
+	Sinks []EventSink
+	// MoreLost, when not nil, is asked at every lost-event check for the
+	// events lost after the stream (by a sink), to report them alike.
+	MoreLost func(now time.Time) []LostReport
+}
+
+// EventSink receives events as the stream writes them; the event is valid
+// only during the call, m.Schema names its rule.
+type EventSink interface {
+	Event(ev *Event, m Meta) error
+}
+
+// LiveStats are a stream's counts as of its last write, safe to read from
+// any goroutine.
+type LiveStats struct {
+	mu    sync.Mutex
+	rules []RuleStats
+	// RingBytes is the ring buffer's size; RingBacklog the bytes that
+	// waited in it when the reader last woke up (before reading them).
+	RingBytes   atomic.Uint64
+	RingBacklog atomic.Uint64
+	// LagNanos is how late the reader was for the last event it wrote:
+	// the wall clock at the write minus the event's time.
+	LagNanos atomic.Int64
+}
+
+// Rules returns the events and lost events per rule, as of the stream's
+// last write.
+func (l *LiveStats) Rules() []RuleStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]RuleStats(nil), l.rules...)
+}
+
+func (l *LiveStats) update(rules []RuleStats) {
+	l.mu.Lock()
+	l.rules = append(l.rules[:0], rules...)
+	l.mu.Unlock()
 }
 
 // RuleStats counts what one rule produced during a stream.
@@ -138,6 +191,10 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	}
 	defer waiter.close()
 	s.waiter = waiter
+	if s.opts.Live != nil {
+		s.opts.Live.RingBytes.Store(uint64(c.Events.MaxEntries()))
+		s.opts.Live.update(s.stats.Rules)
+	}
 	// Cancelling interrupts the wait at once.
 	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
@@ -160,6 +217,10 @@ type streamer struct {
 	handle  func([]byte) error // s.event, bound once
 	line    []byte
 	ifnames map[uint32]string
+	// written counts the events written, for MaxEvents; full is set once
+	// it is reached.
+	written uint64
+	full    bool
 	// The last interface looked up: streams mostly see one or two.
 	lastIfindex uint32
 	lastIfname  string
@@ -212,8 +273,15 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 		}
 		s.out = s.opts.Records.appendTo(s.out)
 		s.applyAdopted()
+		if s.opts.Live != nil {
+			s.opts.Live.RingBacklog.Store(ring.backlog())
+		}
 		_, err := ring.readBatch(s.handle)
-		for try := 0; final && err == nil && ring.backlog() > 0 && try < 100; try++ {
+		if errors.Is(err, errStreamFull) {
+			// -c N: the events asked for are written.
+			final, err = true, nil
+		}
+		for try := 0; final && !s.full && err == nil && ring.backlog() > 0 && try < 100; try++ {
 			// A program still writing its last record (the batch
 			// stops at a record in progress): give it a moment.
 			time.Sleep(time.Millisecond)
@@ -225,6 +293,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 		if err != nil {
 			return err
 		}
+		if s.opts.Live != nil {
+			s.opts.Live.update(s.stats.Rules)
+		}
 		now := time.Now()
 		if err := s.applyRetired(now); err != nil {
 			return err
@@ -232,6 +303,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 		if final || !now.Before(nextLost) {
 			if err := s.checkLost(now); err != nil {
 				return err
+			}
+			if s.opts.Live != nil {
+				s.opts.Live.update(s.stats.Rules)
 			}
 			nextLost = now.Add(s.opts.LostInterval)
 		}
@@ -245,8 +319,14 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 	}
 }
 
-// event decodes one ring-buffer record and writes it as a JSON line.
+// errStreamFull ends a batch once MaxEvents are written.
+var errStreamFull = errors.New("the stream wrote the events it was asked for")
+
+// event decodes one ring-buffer record and writes it as a line.
 func (s *streamer) event(raw []byte) error {
+	if s.full {
+		return errStreamFull
+	}
 	g := s.gen
 	if n := eventGeneration(raw); n != g.num {
 		if g = s.generationOf(n); g == nil {
@@ -264,10 +344,24 @@ func (s *streamer) event(raw []byte) error {
 		}
 		return nil
 	}
-	m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex)}
-	s.out = appendJSON(s.out, g.keys, &s.ev, m)
-	s.out = append(s.out, '\n')
+	m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex), Schema: g.c.Output.Schema}
+	s.out = g.format.AppendEvent(s.out, &s.ev, m)
+	for _, sink := range s.opts.Sinks {
+		if err := sink.Event(&s.ev, m); err != nil {
+			return err
+		}
+	}
 	s.stats.Rules[g.stat[s.ev.Rule]].Events++
+	if s.opts.Live != nil {
+		s.opts.Live.LagNanos.Store(time.Now().UnixNano() - m.Time.UnixNano())
+	}
+	if s.written++; s.opts.MaxEvents != 0 && s.written >= s.opts.MaxEvents {
+		s.full = true
+		if err := s.flush(); err != nil {
+			return err
+		}
+		return errStreamFull
+	}
 	if len(s.out) >= outBufferSize {
 		return s.flush()
 	}
@@ -294,6 +388,15 @@ func (s *streamer) flush() error {
 // checkLost reads the lost-event counters and reports any growth, in the
 // stream and on the notices writer.
 func (s *streamer) checkLost(now time.Time) error {
+	if s.opts.MoreLost != nil {
+		for _, rep := range s.opts.MoreLost(now) {
+			s.out = s.gen.format.AppendLost(s.out, rep)
+			fmt.Fprintf(s.opts.Notices, "hdrlog: %s\n", LostNotice(rep))
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
 	// Growth per row of the statistics, over every rule set still loaded.
 	grownBy := map[int]uint64{}
 	var rows []int
@@ -324,24 +427,18 @@ func (s *streamer) checkLost(now time.Time) error {
 		grown += grownBy[row]
 	}
 	total = s.stats.TotalLost()
-	line := append(s.line[:0], `{"time":"`...)
-	line = now.UTC().AppendFormat(line, time.RFC3339Nano)
-	line = append(line, `","lost":{`...)
+	rep := LostReport{Time: now, Reason: LostRingFull, Total: total}
 	var notice []byte
 	for _, row := range rows {
 		if len(notice) > 0 {
-			line = append(line, ',')
 			notice = append(notice, ", "...)
 		}
 		d := grownBy[row]
-		line = strconv.AppendQuote(line, s.stats.Rules[row].Name)
-		line = append(line, ':')
-		line = strconv.AppendUint(line, d, 10)
+		rep.Rules = append(rep.Rules, s.stats.Rules[row].Name)
+		rep.Counts = append(rep.Counts, d)
 		notice = fmt.Appendf(notice, "%s %d", s.stats.Rules[row].Name, d)
 	}
-	line = append(line, `},"total_lost":`...)
-	line = strconv.AppendUint(line, total, 10)
-	line = append(line, "}\n"...)
+	line := s.gen.format.AppendLost(s.line[:0], rep)
 	s.line = line
 	s.out = append(s.out, line...)
 	if err := s.flush(); err != nil {

@@ -73,7 +73,12 @@ func diagnosticsError(ds rules.Diagnostics) error {
 // loadAndCompile is the part every command shares: read, check (reporting
 // diagnostics on w), compile.
 func loadAndCompile(w io.Writer, args []string, opts compiler.Options) (*ruleSources, *compiler.Output, error) {
-	rs, err := loadRules(args)
+	return loadAndCompileInput(w, ruleInput{args: args}, opts)
+}
+
+// loadAndCompileInput is loadAndCompile with inline rules too.
+func loadAndCompileInput(w io.Writer, in ruleInput, opts compiler.Options) (*ruleSources, *compiler.Output, error) {
+	rs, err := loadRuleInput(in)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,9 +54,16 @@ func expandRuleArgs(args []string) ([]string, error) {
 		}
 	}
 	for _, arg := range args {
+		if arg == stdinName {
+			add(arg)
+			continue
+		}
 		st, err := os.Stat(arg)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
+				if looksLikeExpression(arg) {
+					return nil, usagef("rule file %s does not exist; to match an expression, write -e '%s'", arg, arg)
+				}
 				return nil, fmt.Errorf("rule file %s does not exist", arg)
 			}
 			return nil, fmt.Errorf("rule file %s: %w", arg, err)
@@ -85,31 +93,92 @@ func expandRuleArgs(args []string) ([]string, error) {
 	return out, nil
 }
 
+// stdinName, as a rule file argument, reads the rules (DSL) from standard
+// input; diagnostics name it stdinSource.
+const (
+	stdinName   = "-"
+	stdinSource = "<stdin>"
+)
+
+// stdin is where `-` reads rules from (a variable for the tests).
+var stdin io.Reader = os.Stdin
+
+// readRuleStdin reads rules from standard input, at most maxRuleFileSize
+// bytes of them.
+func readRuleStdin() ([]byte, error) {
+	src, err := io.ReadAll(io.LimitReader(stdin, maxRuleFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read rules from standard input: %w", err)
+	}
+	if len(src) > maxRuleFileSize {
+		return nil, fmt.Errorf("standard input holds more than %d MiB: is it really rules?", maxRuleFileSize>>20)
+	}
+	return src, nil
+}
+
+// looksLikeExpression tells a filter expression given where a rule file
+// was expected (`hdrlog run -i eth0 'tcp.dstport == 22'`) from a mistyped
+// file name.
+func looksLikeExpression(arg string) bool {
+	return strings.ContainsAny(arg, " =<>!&|") && filepath.Ext(arg) == "" ||
+		strings.ContainsAny(arg, "=<>&|") ||
+		isField(arg)
+}
+
+func isField(name string) bool {
+	_, ok := rules.LookupField(name)
+	return ok
+}
+
+// ruleInput is what a command reads rules from: files and directories
+// (args, "-" for standard input), and inline expressions (-e, --log).
+type ruleInput struct {
+	args  []string
+	exprs []string
+	log   string
+}
+
 // loadRules reads, parses and checks the rule files named by args. Syntax
 // and type errors come back as diagnostics in a ruleSources with a nil
 // RuleSet; the error is for everything else (a missing file).
 func loadRules(args []string) (*ruleSources, error) {
-	if len(args) == 0 {
-		return nil, usagef("name at least one rule file or directory")
+	return loadRuleInput(ruleInput{args: args})
+}
+
+// loadRuleInput is loadRules with inline rules too.
+func loadRuleInput(in ruleInput) (*ruleSources, error) {
+	if len(in.args) == 0 && len(in.exprs) == 0 {
+		return nil, usagef("name at least one rule file or directory, or give a rule with -e EXPR")
 	}
-	paths, err := expandRuleArgs(args)
+	if in.log != "" && len(in.exprs) == 0 {
+		return nil, usagef("--log names the fields of -e rules; give one with -e EXPR")
+	}
+	paths, err := expandRuleArgs(in.args)
 	if err != nil {
 		return nil, err
 	}
 	rs := &ruleSources{Paths: paths, Sources: lang.Sources{}}
 	var files []*rules.File
 	for _, p := range paths {
-		src, err := readRuleFile(p)
+		var src []byte
+		front := frontEnds[filepath.Ext(p)]
+		if p == stdinName {
+			src, err = readRuleStdin()
+			p, front = stdinSource, lang.ParseDSL
+		} else {
+			src, err = readRuleFile(p)
+		}
 		if err != nil {
 			return nil, err
 		}
 		rs.Sources[p] = src
-		f, ds := frontEnds[filepath.Ext(p)](p, src)
+		f, ds := front(p, src)
 		rs.Diags = append(rs.Diags, ds...)
 		if f != nil {
 			files = append(files, f)
 		}
 	}
+	files = append(files, inlineFiles(in.exprs, in.log, rs)...)
 	// The front ends leave out the rules they could not read, so the checker
 	// judges the others and one run reports every error.
 	set, ds := rules.Check(files...)
@@ -119,7 +188,7 @@ func loadRules(args []string) (*ruleSources, error) {
 		rs.RuleSet = set
 	}
 	if rs.RuleSet != nil && len(rs.RuleSet.Rules) == 0 {
-		return nil, fmt.Errorf("%s: no rules", strings.Join(paths, ", "))
+		return nil, fmt.Errorf("%s: no rules", strings.Join(append(paths, in.exprs...), ", "))
 	}
 	return rs, nil
 }

@@ -24,7 +24,7 @@ import (
 //	 "removed":[{"rule":"c","hook":"xdp","events":12,"lost":0}],"seconds":0.042}
 //	{"time":…,"reload":"failed","generation":3,"error":"a.rules:3:9: unknown field …"}
 type reloader struct {
-	args    []string
+	in      ruleInput // the files, directories and -e rules to reload
 	copts   compiler.Options
 	lopts   runtime.LoadOptions
 	w       *runtime.Watcher
@@ -44,9 +44,9 @@ type reloader struct {
 	counts  struct{ done, failed uint64 }
 }
 
-func newReloader(args []string, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
+func newReloader(in ruleInput, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
 	w *runtime.Watcher, swaps *runtime.Swaps, records *runtime.Records, settle time.Duration) *reloader {
-	return &reloader{args: args, copts: copts, lopts: lopts, w: w, swaps: swaps, records: records, notices: stderr,
+	return &reloader{in: in, copts: copts, lopts: lopts, w: w, swaps: swaps, records: records, notices: stderr,
 		settle: settle, cur: c, defs: definitions(rs, c.Output)}
 }
 
@@ -103,7 +103,7 @@ func (r *reloader) reload(why string) {
 func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
 	copts := r.copts
 	copts.Generation = gen
-	rs, err := loadRules(r.args)
+	rs, err := loadRuleInput(r.in)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	goruntime "runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/metrics"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
@@ -53,12 +55,32 @@ CAP_SYS_ADMIN with --netns), which reloads and new interfaces need.
 SIGINT or SIGTERM detaches the programs, writes the events still in the ring
 buffer, and prints a summary (events and lost events per rule) on standard
 error. Attachments are bpf_links owned by the process: however it ends, even
-by SIGKILL, nothing stays attached.`,
+by SIGKILL, nothing stays attached.
+
+Rules come from files, from directories, from standard input ("-"), or
+from the command line: -e 'tcp.dstport == 22 && tcp.flags.syn == 1' is a
+rule named e1 at tc ingress, logging the fields of --log or, without it,
+the fields the expression names and a default set for its protocols.
+-c N stops after N events, --duration D after a time; --format text writes
+one aligned line per event, like tcpdump -n. -o FILE writes to a file that
+rotates (--rotate-size, --rotate-age), --otlp-endpoint exports to an
+OpenTelemetry Collector, --metrics-addr serves Prometheus metrics.
+docs/options.md lists every flag with an example.
+
+-w is for 'hdrlog test' only: live events carry the logged fields, not the
+frame; to keep the frames of live traffic, capture it (tcpdump -w) and
+replay it with 'hdrlog test -r CAPTURE -w MATCHED.pcapng'.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
 			var o runOptions
 			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to, or a shell pattern of names (repeat for several)")
 			fs.BoolVar(&o.all, "all", false, "attach to every interface but loopback, present and future")
 			fs.StringVar(&o.netns, "netns", "", "attach in this network namespace (NAME under /run/netns, or a PATH)")
+			o.events.define(fs)
+			o.outputs.define(fs)
+			o.otlp.define(fs)
+			fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9464, 127.0.0.1:9464)")
+			fs.DurationVar(&o.duration, "duration", 0, "stop after this time (e.g. 30s, 5m; 0: until Ctrl-C)")
+			fs.StringVarP(&o.write, "write", "w", "", "not for run: see 'hdrlog test -w'")
 			fs.BoolVar(&o.watch, "watch", false, "reload the rules when a rule file or directory named changes (as SIGHUP does)")
 			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 1ms)")
 			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
@@ -69,13 +91,20 @@ by SIGKILL, nothing stays attached.`,
 }
 
 type runOptions struct {
-	ifaces   []string
-	all      bool
-	netns    string
-	watch    bool
-	poll     time.Duration
-	ringSize string
-	wakeup   string
+	events   eventOptions
+	outputs  outputOptions
+	otlp     otlpOptions
+	duration time.Duration
+	write    string
+	// metricsAddr is where Prometheus metrics are served ("": nowhere).
+	metricsAddr string
+	ifaces      []string
+	all         bool
+	netns       string
+	watch       bool
+	poll        time.Duration
+	ringSize    string
+	wakeup      string
 }
 
 // settings validates the numeric flags.
@@ -106,8 +135,16 @@ func runRun(args []string, o runOptions) error {
 	if err := set.Validate(); err != nil && !noIface {
 		return usagef("%v", err)
 	}
-	if len(args) == 0 {
-		return usagef("name at least one rule file or directory")
+	if o.write != "" {
+		return usagef("-w writes the frames of a capture replay: live events carry the logged fields, not the frame; capture with tcpdump -w, then run 'hdrlog test -r CAPTURE -w %s'", o.write)
+	}
+	if o.duration < 0 {
+		return usagef("--duration %v is negative", o.duration)
+	}
+	for _, err := range []error{o.events.checkFormat(), o.outputs.check(), o.otlp.check()} {
+		if err != nil {
+			return err
+		}
 	}
 	ring, wakeup, err := o.settings()
 	if err != nil {
@@ -121,7 +158,7 @@ func runRun(args []string, o runOptions) error {
 	}
 	copts := compiler.Options{WakeupBytes: wakeup}
 	lopts := runtime.LoadOptions{RingBytes: ring}
-	rs, out, err := loadAndCompile(stderr, args, copts)
+	rs, out, err := loadAndCompileInput(stderr, o.events.input(args), copts)
 	if err != nil {
 		return err
 	}
@@ -132,10 +169,40 @@ func runRun(args []string, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	outs, err := o.outputs.open(o.otlp.endpoint != "")
+	if err != nil {
+		c.Close()
+		return err
+	}
+	defer outs.Close() // on the early returns; closed again, checked, below
 	st, err := supervise(args, o, set, copts, lopts, c, rs, func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
 		opts.PollInterval = o.poll
-		return streamUntil(ctx, release, c, detach, opts)
+		opts.Format = o.events.lineFormatOf(o.ifaces)
+		opts.MaxEvents = o.events.count
+		opts.Live = new(runtime.LiveStats)
+		exp, err := o.otlp.start(&o.events, o.ifaces)
+		if err != nil {
+			return runtime.Stats{}, errors.Join(err, detach())
+		}
+		var extra metrics.Sources
+		exportHooks(exp, &opts, &extra)
+		if o.metricsAddr != "" {
+			srv, err := serveMetrics(o.metricsAddr, c, opts.Live, &extra)
+			if err != nil {
+				return runtime.Stats{}, errors.Join(err, detach())
+			}
+			defer srv.Close()
+			fmt.Fprintf(stderr, "hdrlog: Prometheus metrics at http://%s/metrics\n", srv.Addr())
+		}
+		if o.duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.duration)
+			defer cancel()
+		}
+		st, err := streamTo(ctx, release, outs.w, c, detach, opts)
+		return st, errors.Join(err, closeExport(exp, outs.w, opts.Format(out.Schema), o.otlp.endpoint))
 	})
+	err = errors.Join(err, outs.Close())
 	if st != nil {
 		writeSummary(stderr, *st)
 	}
@@ -148,6 +215,27 @@ func runRun(args []string, o runOptions) error {
 // its own (stdout closed) detaches too. release is called once ctx is done,
 // so that a second Ctrl-C kills at once.
 func streamUntil(ctx context.Context, release func(), c *runtime.Collection, detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
+	return streamTo(ctx, release, stdout, c, detach, opts)
+}
+
+// streamNotice says what the stream writes where, in the start-up notice.
+func (o runOptions) streamNotice() string {
+	what := map[string]string{"json": "JSON lines", "text": "text lines"}[o.events.format]
+	var to []string
+	if o.outputs.file != "" {
+		to = append(to, o.outputs.file)
+	}
+	if o.outputs.stdout || o.outputs.file == "" && o.otlp.endpoint == "" {
+		to = append(to, "standard output")
+	}
+	if o.otlp.endpoint != "" {
+		to = append(to, "OTLP "+o.otlp.endpoint)
+	}
+	return fmt.Sprintf("as %s to %s", what, strings.Join(to, " and "))
+}
+
+// streamTo is streamUntil writing to w.
+func streamTo(ctx context.Context, release func(), w io.Writer, c *runtime.Collection, detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
 	streamCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
@@ -156,7 +244,7 @@ func streamUntil(ctx context.Context, release func(), c *runtime.Collection, det
 	}
 	done := make(chan result, 1)
 	go func() {
-		st, err := c.Stream(streamCtx, stdout, opts)
+		st, err := c.Stream(streamCtx, w, opts)
 		done <- result{st, err}
 	}()
 	var r result

@@ -50,7 +50,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 		fmt.Fprintf(stderr, "hdrlog: keeps only %s (for reloads and new interfaces); dropped %d other capabilities\n", strings.Join(kept, ", "), dropped)
 	}
 	swaps := runtime.NewSwaps()
-	rl := newReloader(args, copts, lopts, c, rs, w, swaps, records, reloadSettle)
+	rl := newReloader(o.events.input(args), copts, lopts, c, rs, w, swaps, records, reloadSettle)
 	defer func() { rl.stop().Close() }()
 
 	sys, err := c.AttachSyscalls()
@@ -66,7 +66,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	} else if hasPacketRules(c.Output) {
 		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
 	}
-	fmt.Fprintf(stderr, "hdrlog: streaming events as JSON lines; Ctrl-C stops\n")
+	fmt.Fprintf(stderr, "hdrlog: streaming events %s; Ctrl-C stops\n", o.streamNotice())
 
 	bg, endBg := context.WithCancel(context.Background())
 	defer endBg()

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/otlp"
+	"github.com/hdrlog/hdrlog/output"
 	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
@@ -60,10 +62,22 @@ header), XDP runs none longer than about 73 KB and read only the first
 3,520 bytes directly. Frames a tc test run refuses go through an XDP build of
 the same rules, which is faithful in a test run; frames no test run takes are
 reported one by one on stderr and counted in the summary, never dropped
-silently. See docs/testing.md.`,
+silently. See docs/testing.md.
+
+As with run, rules may come from -e expressions (with --log) and standard
+input ("-"); -c N stops after N events, --format text writes aligned
+lines, -o FILE and --otlp-endpoint send the events where run does. -r is
+--pcap in tcpdump's spelling. -w FILE writes the frames that matched as a
+pcapng capture, each frame once, with the names of the rules it matched in
+its packet comment (Wireshark: frame.comment), cut to --snaplen bytes.`,
 		setup: func(fs *pflag.FlagSet) func([]string) error {
 			var o testOptions
-			fs.StringVar(&o.pcap, "pcap", "", "capture to replay (pcap or pcapng; Ethernet or Linux cooked)")
+			fs.StringVarP(&o.pcap, "pcap", "r", "", "capture to replay (pcap or pcapng; Ethernet or Linux cooked)")
+			o.events.define(fs)
+			o.outputs.define(fs)
+			o.otlp.define(fs)
+			fs.StringVarP(&o.write, "write", "w", "", "write the frames that matched to this pcapng file (rule names in the packet comments)")
+			fs.IntVar(&o.snapLen, "snaplen", output.DefaultSnapLen, "with -w: bytes of each frame written at most")
 			fs.StringVar(&o.expect, "expect", "", "compare the events with this JSON-lines file instead of printing them")
 			fs.BoolVar(&o.noKernel, "no-kernel", false, "evaluate with the reference evaluator instead of the kernel")
 			fs.StringArrayVar(&o.hooks, "hook", nil, `replay only the rules of this hook ("xdp", "tc ingress", "tc egress"); repeatable`)
@@ -76,6 +90,11 @@ silently. See docs/testing.md.`,
 }
 
 type testOptions struct {
+	events     eventOptions
+	outputs    outputOptions
+	otlp       otlpOptions
+	write      string
+	snapLen    int
 	pcap       string
 	expect     string
 	noKernel   bool
@@ -117,12 +136,29 @@ func (o testOptions) replayDirection() (runtime.Direction, runtime.Local, error)
 	return dir, local, nil
 }
 
+// plain reports whether the replay writes JSON lines of every event and
+// nothing else (the parallel replay's job).
+func (o testOptions) plain() bool {
+	return o.write == "" && o.otlp.endpoint == "" && o.events.count == 0 && o.events.format == "json" && o.events.schema == "wireshark"
+}
+
 func runTest(args []string, o testOptions) error {
 	if o.pcap == "" {
-		return usagef("name the capture to replay with --pcap CAPTURE")
+		return usagef("name the capture to replay with --pcap CAPTURE (or -r CAPTURE)")
 	}
-	if len(args) == 0 {
-		return usagef("name at least one rule file or directory")
+	for _, err := range []error{o.events.checkFormat(), o.outputs.check(), o.otlp.check()} {
+		if err != nil {
+			return err
+		}
+	}
+	if o.expect != "" && o.outputs.file != "" {
+		return usagef("--expect compares the events instead of writing them: it takes no --output-file")
+	}
+	if o.snapLen <= 0 {
+		return usagef("--snaplen %d is not a positive number of bytes", o.snapLen)
+	}
+	if o.expect != "" && (o.events.format != "json" || o.events.count != 0) {
+		return usagef("--expect compares JSON lines of every event: it takes neither --format nor -c")
 	}
 	var hooks []rules.Hook
 	for _, s := range o.hooks {
@@ -136,7 +172,7 @@ func runTest(args []string, o testOptions) error {
 	if err != nil {
 		return err
 	}
-	src, out, err := loadAndCompile(stderr, args, compiler.Options{TestRun: !o.noKernel})
+	src, out, err := loadAndCompileInput(stderr, o.events.input(args), compiler.Options{TestRun: !o.noKernel})
 	if err != nil {
 		return err
 	}
@@ -170,24 +206,85 @@ func runTest(args []string, o testOptions) error {
 		// of the CPU time for some 50 MB more.
 		debug.SetGCPercent(400)
 	}
+	outs, err := o.outputs.open(o.otlp.endpoint != "")
+	if err != nil {
+		return err
+	}
+	defer outs.Close() // on the early returns; closed again, checked, below
 	// A write per event would be a system call per event.
-	events := bufio.NewWriterSize(stdout, 64<<10)
+	events := bufio.NewWriterSize(outs.w, 64<<10)
 	var w io.Writer = events
 	if expect != nil {
 		w = expect
 	}
 	bar := newProgressBar(stderr, capture)
-	sum, err := runtime.Replay(r, capture, w, func(s runtime.Skip) {
+	skipped := func(s runtime.Skip) {
 		events.Flush()
 		bar.clear()
 		fmt.Fprintf(stderr, "hdrlog test: %s\n", s)
-	}, bar.update)
+	}
+	var sum *runtime.ReplaySummary
+	var frames *output.Pcapng
+	var exp *otlp.Exporter
+	format := o.events.lineFormat(out.Schema, nil)
+	if o.plain() {
+		// JSON lines of every event: the parallel replay.
+		sum, err = runtime.Replay(r, capture, w, skipped, bar.update)
+	} else {
+		// Outputs that need the frame or the event: one frame at a time.
+		if o.write != "" {
+			if frames, err = output.CreatePcapng(o.write, o.snapLen, ""); err != nil {
+				return fmt.Errorf("-w: %w", err)
+			}
+		}
+		if exp, err = o.otlp.start(&o.events, nil); err != nil {
+			return err
+		}
+		var line []byte
+		var written uint64
+		sum, err = runtime.ReplayEvents(r, capture, runtime.ReplayHandlers{
+			Event: func(ev *runtime.Event, m runtime.Meta, fr *runtime.CapturedFrame) error {
+				line = format.AppendEvent(line[:0], ev, m)
+				if _, err := w.Write(line); err != nil {
+					return err
+				}
+				if exp != nil {
+					exp.Event(ev, m)
+				}
+				if frames != nil {
+					if err := frames.Add(fr.Number, fr.Time, fr.Data, fr.OrigLen, out.Schema.Rules[ev.Rule].Name); err != nil {
+						return err
+					}
+				}
+				if written++; o.events.count != 0 && written >= o.events.count {
+					return runtime.ErrReplayDone
+				}
+				return nil
+			},
+			Skipped:  skipped,
+			Progress: bar.update,
+		})
+	}
 	bar.clear()
 	if ferr := events.Flush(); err == nil {
 		err = ferr
 	}
+	if cerr := closeExport(exp, w, format, o.otlp.endpoint); err == nil && cerr != nil {
+		err = fmt.Errorf("--otlp-endpoint: %w", cerr)
+	}
+	if cerr := outs.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("--output-file: %w", cerr)
+	}
+	if frames != nil {
+		if cerr := frames.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("-w %s: %w", o.write, cerr)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	if frames != nil {
+		fmt.Fprintf(stderr, "hdrlog test: %s written to %s\n", plural(frames.Frames, "matched frame"), o.write)
 	}
 	writeReplaySummary(stderr, filepath.Base(o.pcap), sum)
 	if expect == nil {
