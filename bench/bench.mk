@@ -55,8 +55,8 @@ bench-build: bench-deps $(BENCH_C_OBJS)
 	@rm -f $(BENCH_OUT)/hdrlog
 	@go build -o $(BENCH_OUT)/hdrlog ./cmd/hdrlog || echo "bench: cmd/hdrlog does not build; the streaming benchmark will be skipped"
 
-bench: bench-build
-	$(BENCH_OUT)/benchreport -out bench/REPORT.md
+bench: bench-build otelcol
+	$(BENCH_OUT)/benchreport -out bench/REPORT.md -otelcol $(OTELCOL_BIN)
 
 bench-quick: bench-build
 	$(BENCH_OUT)/benchreport -quick -out $(BENCH_OUT)/REPORT-quick.md

@@ -34,6 +34,7 @@ type bench struct {
 	hdrlog   string // path of the hdrlog binary ("" to stream with the runtime API)
 	scales   []int
 	rate     int
+	otelcol  string // the test collector binary (make otelcol), for the outputs section
 	seconds  int
 	started  time.Time
 	cmdline  string
@@ -56,16 +57,17 @@ func main() {
 		trials  = flag.Int("trials", 0, "trials per cell (default 15, quick 3)")
 		repeat  = flag.Int("repeat", 0, "runs per BPF_PROG_TEST_RUN call (default 1000000, quick 100000)")
 		scales  = flag.String("scale", "", "rule counts for the scaling table (default 1,10,100,1000,10000; quick 1,10,100)")
+		otelcol = flag.String("otelcol", "", "OpenTelemetry Collector binary for the outputs section (make otelcol builds it)")
 		hbin    = flag.String("hdrlog", "", "hdrlog binary for the streaming benchmark (default: bench/out/hdrlog if it exists)")
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
-		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,l7,decode,stream,replay; default all)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,scale,l7,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 	)
 	flag.Parse()
 	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, listings: *ldir, hdrlog: *hbin,
-		rate: *rate, seconds: *seconds, started: time.Now()}
+		rate: *rate, seconds: *seconds, otelcol: *otelcol, started: time.Now()}
 	b.cmdline = strings.Join(os.Args, " ")
 	def := func(v *int, full, q int) {
 		if *v == 0 {
@@ -170,6 +172,9 @@ func main() {
 	}
 	if run("replay") {
 		r.Replay = b.benchReplay()
+	}
+	if run("sinks") {
+		r.Sinks = b.benchSinks()
 	}
 	r.Env.Elapsed = time.Since(b.started)
 	r.Env.LoadAfter = loadavg()

@@ -23,6 +23,7 @@ type report struct {
 	Stream    *streamResult
 	L7        *l7Result
 	Replay    *replayResult
+	Sinks     *sinksResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -163,6 +164,7 @@ func (r *report) markdown() string {
 	r.eventPath(p)
 	r.l7(p)
 	r.replay(p)
+	r.sinks(p)
 	return w.String()
 }
 
