@@ -53,7 +53,11 @@ func (Wireshark) TimeKey() string { return "time" }
 func (w Wireshark) Attrs(dst []Attr, ev *runtime.Event, m runtime.Meta) []Attr {
 	rs := ev.Values
 	rule := &w.schema.Rules[ev.Rule]
-	dst = append(dst, Attr{Key: "rule", S: rule.Name}, Attr{Key: "iface", S: m.Iface}, Attr{Key: "hook", S: rule.Hook})
+	dst = append(dst, Attr{Key: "rule", S: rule.Name})
+	if m.Iface != "" { // as JSON's null: a replayed capture may name none
+		dst = append(dst, Attr{Key: "iface", S: m.Iface})
+	}
+	dst = append(dst, Attr{Key: "hook", S: rule.Hook})
 	if m.Frame > 0 {
 		dst = append(dst, Attr{Key: "frame", Kind: AttrInt, I: int64(m.Frame)})
 	}
