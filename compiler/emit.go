@@ -182,6 +182,11 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)
 		return
 	}
+	if fs.Size == 8 {
+		// A 64-bit value (cgroup.id): host order in the slot and the event.
+		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)
+		return
+	}
 	g.loadValue(ref, asm.R1)
 	if fs.Render == RenderBool && bits.OnesCount64(ref.Field.Mask) > 1 {
 		one := b.NewLabel("bool")

@@ -96,7 +96,7 @@ func (s *Schema) Validate() error {
 				}
 				continue
 			}
-			want := map[Render][]int{RenderUint: {1, 2, 4}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}}[f.Render]
+			want := map[Render][]int{RenderUint: {1, 2, 4, 8}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}}[f.Render]
 			ok := false
 			for _, w := range want {
 				ok = ok || w == f.Size
@@ -163,6 +163,8 @@ func renderOf(f *rules.Field) (Render, int, int) {
 	}
 	size := 4
 	switch {
+	case f.Bits > 32:
+		size = 8
 	case f.Bits <= 8:
 		size = 1
 	case f.Bits <= 16:

@@ -51,7 +51,7 @@ var ptRegsArg = [6]int16{112, 104, 96, 56, 72, 64}
 // is known at compile time and needs none).
 var syscallSlot = map[string]int{
 	"evt.type": 0, "proc.pid": 4, "proc.tid": 4, "user.uid": 4,
-	"proc.name": rules.CommLen, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
+	"proc.name": rules.CommLen, "cgroup.id": 8, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
 }
 
 // syscallRender are the renderings of system-call fields that are not
@@ -103,6 +103,9 @@ func (g *gen) parseSyscall() {
 	}
 	if s, ok := comp("user.uid"); ok {
 		b.Emit(asm.FnGetCurrentUidGid.Call(), asm.StoreMem(asm.R10, s.off, asm.R0, asm.Word))
+	}
+	if s, ok := comp("cgroup.id"); ok {
+		b.Emit(asm.FnGetCurrentCgroupId.Call(), asm.StoreMem(asm.R10, s.off, asm.R0, asm.DWord))
 	}
 	if s, ok := comp("proc.name"); ok {
 		// The kernel pads comm with zeros (strscpy_pad).

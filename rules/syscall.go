@@ -69,6 +69,7 @@ const (
 var LogOnly = map[string]string{
 	"evt.res":    "test evt.failed instead (true when the call returned an error)",
 	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
+	"cgroup.id":  "log it; rules per cgroup are not yet available",
 }
 
 // syscallFields are the fields of system-call events. They are not in the
@@ -81,6 +82,8 @@ var syscallFields = []*Field{
 	{Name: "user.uid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Real user id of the caller."},
 	{Name: "proc.name", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
 		Doc: "The caller's command name (the kernel's comm: at most 15 bytes); tested with == only."},
+	{Name: "cgroup.id", Type: TypeUint, Bits: 64, Header: HdrSyscall, Computed: true,
+		Doc: "Id of the caller's cgroup (cgroup v2): the inode number of its directory in the cgroup file system; log only."},
 	{Name: "evt.failed", Type: TypeBool, Bits: 8, Header: HdrSyscall, Computed: true, Doc: "True when the call returned an error."},
 	{Name: "evt.res", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
 		Doc: "The call's result as Falco shows it: SUCCESS, or the error's name (ECONNREFUSED); log only."},
@@ -101,7 +104,7 @@ func SyscallFields() []*Field { return append([]*Field(nil), syscallFields...) }
 func (c *checker) hookField(fn FieldName, f *Field) bool {
 	switch {
 	case c.hook.IsSyscall() && !f.Header.IsSyscall():
-		c.errorf(fn.Span, "system-call rules take proc.*, user.uid, evt.* and fd.* fields",
+		c.errorf(fn.Span, "system-call rules take proc.*, user.uid, cgroup.id, evt.* and fd.* fields",
 			"%s is a packet field; rule %q hooks the system call %s", f.Name, c.rule_, c.hook.Syscall().Name)
 		return false
 	case !c.hook.IsSyscall() && f.Header.IsSyscall():

@@ -85,6 +85,8 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 				v.U = uint64(bo.Uint16(b))
 			case 4:
 				v.U = uint64(bo.Uint32(b))
+			case 8:
+				v.U = bo.Uint64(b)
 			}
 		default:
 			v.Bytes = b

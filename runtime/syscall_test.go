@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,5 +210,71 @@ for i in range(3):
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nstrace:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// cgroupRoot is where the cgroup v2 hierarchy is mounted here (a hybrid
+// layout), or on a v2-only system.
+func cgroupRoot(t *testing.T) string {
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(p + "/cgroup.procs"); err == nil {
+			return p
+		}
+	}
+	t.Skip("no cgroup v2 hierarchy")
+	return ""
+}
+
+// TestSyscallCgroupID starts a child in a cgroup of its own (clone into
+// the cgroup, so it is never anywhere else) and checks that its connect
+// event carries that cgroup's id: the inode number of its directory.
+func TestSyscallCgroupID(t *testing.T) {
+	haveTool(t, "/usr/bin/python3")
+	dir, err := os.MkdirTemp(cgroupRoot(t), "hdrlog-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	closed := freePort(t)
+	c := loadDSL(t, fmt.Sprintf(`rule c {
+    hook syscall connect
+    match fd.sport == %d
+    log proc.pid, cgroup.id
+}`, closed), 1<<20)
+	attachSyscalls(t, c)
+	s := startStream(t, c, runtime.StreamOptions{})
+	pids := map[string]bool{}
+	for _, own := range []bool{true, false} {
+		cmd := exec.Command("/usr/bin/python3", "-c", fmt.Sprintf(`import socket; socket.socket().connect_ex(("127.0.0.1", %d))`, closed))
+		if own {
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("python3: %v\n%s", err, out)
+		}
+		pids[strconv.Itoa(cmd.ProcessState.Pid())] = own
+	}
+	objs := s.waitFor(t, "two connect events", 5*time.Second, func(o []map[string]any) bool { return len(o) >= 2 })
+	for _, o := range objs {
+		pid := fmt.Sprint(o["proc.pid"])
+		own, ok := pids[pid]
+		if !ok {
+			t.Errorf("event of a process the test did not start: %v", o)
+			continue
+		}
+		// JSON numbers decode as float64: compare the text of the line.
+		got := fmt.Sprintf("%.0f", o["cgroup.id"])
+		if want := strconv.FormatUint(st.Ino, 10); (got == want) != own {
+			t.Errorf("pid %s (own cgroup: %v): cgroup.id %s, the test's cgroup is %s", pid, own, got, want)
+		}
 	}
 }
