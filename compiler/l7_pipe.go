@@ -44,6 +44,8 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	b.Label(head)
 	b.Emit(asm.LoadMem(asm.R1, asm.R10, g.l7PipeOff(), asm.DWord), asm.JGE.Imm(asm.R1, rules.MaxHTTPRequests, done))
 	b.Emit(asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R10, g.l7PipeOff(), asm.R1, asm.DWord))
+	b.Comment("not HTTP: no lookup")
+	b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.And.Imm(asm.R1, 1<<FactHTTP), asm.JEq.Imm(asm.R1, 0, done))
 	if g.base != asm.R10 {
 		b.Emit(asm.StoreMem(asm.R10, g.l7BaseOff(), g.base, asm.DWord))
 	}
