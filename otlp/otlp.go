@@ -122,8 +122,11 @@ func New(o Options) (*Exporter, error) {
 		e.reported[i] = map[string]uint64{}
 	}
 	e.proc = &queueProcessor{max: o.QueueSize, wake: make(chan struct{}, 1)}
+	// Keys are unique by construction (a rule logs a field once; ECS keeps
+	// the first of two fields mapped to one name): the SDK's per-record
+	// deduplication would only cost time.
 	e.provider = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(e.proc),
-		sdklog.WithAttributeCountLimit(-1), sdklog.WithAttributeValueLengthLimit(-1))
+		sdklog.WithAttributeCountLimit(-1), sdklog.WithAttributeValueLengthLimit(-1), sdklog.WithAllowKeyDuplication())
 	e.logger = e.provider.Logger("hdrlog")
 	e.worker.Add(1)
 	go e.run()
