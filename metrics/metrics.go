@@ -31,8 +31,21 @@ type QueueSource interface {
 	QueueLength() int
 }
 
+// ServiceCounts are the counts of a long-running hdrlog: reloads and the
+// interfaces it followed.
+type ServiceCounts struct {
+	Reloads, ReloadsFailed             uint64
+	IfAttached, IfGone, IfAttachFailed uint64
+}
+
+// ServiceSource reports a running hdrlog's ServiceCounts.
+type ServiceSource interface {
+	ServiceCounts() ServiceCounts
+}
+
 // Sources are what the metrics read, at each scrape.
 type Sources struct {
+	Service  ServiceSource // nil: no reload or interface metrics
 	Live     *runtime.LiveStats
 	Programs map[string]*ebpf.Program // by hook name; nil: no run-time metrics
 	Lost     []LostSource
@@ -41,6 +54,10 @@ type Sources struct {
 }
 
 var (
+	descReloads = prometheus.NewDesc("hdrlog_reloads_total",
+		"Rule reloads (SIGHUP, --watch), by result: ok, or failed (the previous rules kept running).", []string{"result"}, nil)
+	descIfEvents = prometheus.NewDesc("hdrlog_interface_events_total",
+		"Interfaces followed: attached (at start or when one appeared), gone, attach_failed.", []string{"event"}, nil)
 	descEvents = prometheus.NewDesc("hdrlog_events_total",
 		"Events written, per rule.", []string{"rule", "hook"}, nil)
 	descLost = prometheus.NewDesc("hdrlog_events_lost_total",
@@ -93,6 +110,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(n), name, reason)
 			}
 		}
+	}
+	if s.Service != nil {
+		sc := s.Service.ServiceCounts()
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(sc.Reloads), "ok")
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(sc.ReloadsFailed), "failed")
+		ch <- prometheus.MustNewConstMetric(descIfEvents, prometheus.CounterValue, float64(sc.IfAttached), "attached")
+		ch <- prometheus.MustNewConstMetric(descIfEvents, prometheus.CounterValue, float64(sc.IfGone), "gone")
+		ch <- prometheus.MustNewConstMetric(descIfEvents, prometheus.CounterValue, float64(sc.IfAttachFailed), "attach_failed")
 	}
 	size, used := float64(s.Live.RingBytes.Load()), float64(s.Live.RingBacklog.Load())
 	ch <- prometheus.MustNewConstMetric(descRingSize, prometheus.GaugeValue, size)

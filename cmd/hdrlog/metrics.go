@@ -16,7 +16,7 @@ func serveMetrics(addr string, c *runtime.Collection, live *runtime.LiveStats, e
 		s.Programs[h.String()] = p
 	}
 	if extra != nil {
-		s.Lost, s.Queues = extra.Lost, extra.Queues
+		s.Lost, s.Queues, s.Service = extra.Lost, extra.Queues, extra.Service
 	}
 	return metrics.Serve(addr, metrics.Registry(s))
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
@@ -41,7 +42,7 @@ type reloader struct {
 	cur     *runtime.Collection
 	defs    map[string]string // rule name -> definition, of cur
 	gen     uint32
-	counts  struct{ done, failed uint64 }
+	counts  struct{ done, failed atomic.Uint64 } // read by the metrics
 }
 
 func newReloader(in ruleInput, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
@@ -148,14 +149,14 @@ func (r *reloader) retire(c *runtime.Collection) []runtime.RuleStats {
 }
 
 func (r *reloader) failed(gen uint32, err error) {
-	r.counts.failed++
+	r.counts.failed.Add(1)
 	msg := oneLine(err.Error())
 	r.records.Add(fmt.Sprintf(`"reload":"failed","generation":%d,"error":%s`, gen, jsonText(msg)))
 	fmt.Fprintf(r.notices, "hdrlog: reload failed; the previous rules keep running: %s\n", msg)
 }
 
 func (r *reloader) done(gen uint32, defs map[string]string, old []runtime.RuleStats, took time.Duration) {
-	r.counts.done++
+	r.counts.done.Add(1)
 	var added, changed []string
 	for name, def := range defs {
 		switch prev, ok := r.defs[name]; {

@@ -52,7 +52,7 @@ func TestRunReloadUnderTraffic(t *testing.T) {
 	p := netns.NewPair(t)
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "live.rules", reloadV1)
-	r := startRun(t, p, "--poll-interval", "5ms", "--watch", dir)
+	r := startRun(t, p, "--poll-interval", "5ms", "--watch", dir, "--metrics-addr", p.AddrB.String()+":0")
 
 	frame := func(sport, dport uint16) []byte {
 		return testpkt.New().Eth(p.MACA.String(), p.MACB.String()).
@@ -100,6 +100,29 @@ func TestRunReloadUnderTraffic(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
+	// The reloads and the interface are counted in the metrics too.
+	m := regexp.MustCompile(`Prometheus metrics at (http://\S+/metrics)`).FindStringSubmatch(r.errOut.String())
+	if m == nil {
+		t.Fatalf("no metrics address in\n%s", r.errOut)
+	}
+	cmd, err := p.Command("A", "curl", "-sS", "--max-time", "5", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", m[1], err)
+	}
+	for _, want := range []string{
+		`hdrlog_reloads_total{result="ok"} 3`,
+		`hdrlog_reloads_total{result="failed"} 1`,
+		`hdrlog_interface_events_total{event="attached"} 1`,
+		`hdrlog_interface_events_total{event="gone"} 0`,
+	} {
+		if !strings.Contains(string(scrape), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(string(scrape), "hdrlog_reloads_total", "hdrlog_interface_events_total"))
+		}
+	}
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +313,17 @@ func startInBHolder(t *testing.T, p *netns.Pair, rules string) func() {
 		h.cmd.Process.Signal(syscall.SIGINT)
 		h.wait(t)
 	}
+}
+
+// grepLines keeps the lines of s that start with one of the prefixes.
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -175,7 +175,7 @@ func runRun(args []string, o runOptions) error {
 		return err
 	}
 	defer outs.Close() // on the early returns; closed again, checked, below
-	st, err := supervise(args, o, set, copts, lopts, c, rs, func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions) (runtime.Stats, error) {
+	st, err := supervise(args, o, set, copts, lopts, c, rs, func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions, svc metrics.ServiceSource) (runtime.Stats, error) {
 		opts.PollInterval = o.poll
 		opts.Format = o.events.lineFormatOf(o.ifaces)
 		opts.MaxEvents = o.events.count
@@ -184,7 +184,7 @@ func runRun(args []string, o runOptions) error {
 		if err != nil {
 			return runtime.Stats{}, errors.Join(err, detach())
 		}
-		var extra metrics.Sources
+		extra := metrics.Sources{Service: svc}
 		exportHooks(exp, &opts, &extra)
 		if o.metricsAddr != "" {
 			srv, err := serveMetrics(o.metricsAddr, c, opts.Live, &extra)

@@ -11,12 +11,25 @@ import (
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/metrics"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
 // streamFunc streams the events until ctx is done (streamUntil with the
 // run's outputs).
-type streamFunc func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions) (runtime.Stats, error)
+type streamFunc func(ctx context.Context, release func(), detach func() error, opts runtime.StreamOptions, svc metrics.ServiceSource) (runtime.Stats, error)
+
+// serviceCounts are the reloader's and the watcher's counts, for the metrics.
+type serviceCounts struct {
+	w  *runtime.Watcher
+	rl *reloader
+}
+
+func (s serviceCounts) ServiceCounts() metrics.ServiceCounts {
+	a, g, f := s.w.Counts()
+	return metrics.ServiceCounts{Reloads: s.rl.counts.done.Load(), ReloadsFailed: s.rl.counts.failed.Load(),
+		IfAttached: a, IfGone: g, IfAttachFailed: f}
+}
 
 // reloadSettle is how long a replaced program may still be running a
 // packet that reached it before the swap; its events are read after that.
@@ -112,7 +125,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := stream(ctx, stop, detach, runtime.StreamOptions{IfName: w.IfName, Records: records, Swaps: swaps})
+	st, err := stream(ctx, stop, detach, runtime.StreamOptions{IfName: w.IfName, Records: records, Swaps: swaps}, serviceCounts{w, rl})
 	return &st, err
 }
 
