@@ -33,7 +33,11 @@ const (
 	argAddrLen   = 4 // u32
 	argAddr      = 8 // sockaddr bytes
 	sockaddrRead = rules.SockaddrIn6Len
-	argsSize     = argAddr + 32
+	// A call that writes the address (accept) leaves, at entry, the
+	// pointers to the address and to its length; its exit reads them.
+	argAddrPtr = argAddr + 32 // u64
+	argLenPtr  = argAddrPtr + 8
+	argsSize   = argLenPtr + 8
 )
 
 // Offsets in struct bpf_raw_tracepoint_args of sys_enter(regs, id) and
@@ -124,6 +128,9 @@ func (g *gen) parseSyscall() {
 		b.Label(ok)
 	}
 	if d.AddrArg >= 0 && g.need.has(rules.HdrFd) {
+		if d.Peer {
+			g.peerAddr()
+		}
 		g.sockaddr()
 	}
 	b.Comment("the arguments are taken")
@@ -133,12 +140,35 @@ func (g *gen) parseSyscall() {
 	g.parseEnd()
 }
 
+// peerAddr reads, after a successful accept, the address the call wrote
+// and its length into the arguments' map value, where sockaddr finds them.
+func (g *gen) peerAddr() {
+	b := g.b
+	none, fits := b.NewLabel("peer.none"), b.NewLabel("peer.fits")
+	b.Comment("the client's address, as the call returned it")
+	b.Emit(asm.LoadMem(asm.R1, rCtx, rtpArg1, asm.DWord), asm.JSLT.Imm(asm.R1, 0, none))
+	b.Emit(asm.LoadMem(asm.R3, rData, argLenPtr, asm.DWord), asm.JEq.Imm(asm.R3, 0, none))
+	b.Emit(asm.Mov.Reg(asm.R1, rData), asm.Add.Imm(asm.R1, argAddrLen), asm.Mov.Imm(asm.R2, 4))
+	b.Emit(asm.FnProbeReadUser.Call(), asm.JNE.Imm(asm.R0, 0, none))
+	b.Emit(asm.LoadMem(asm.R3, rData, argAddrPtr, asm.DWord), asm.JEq.Imm(asm.R3, 0, none))
+	b.Emit(asm.LoadMem(asm.R2, rData, argAddrLen, asm.Word), asm.JEq.Imm(asm.R2, 0, none))
+	b.Emit(asm.JLE.Imm(asm.R2, sockaddrRead, fits), asm.Mov.Imm(asm.R2, sockaddrRead))
+	b.Label(fits)
+	b.Emit(asm.Mov.Reg(asm.R1, rData), asm.Add.Imm(asm.R1, argAddr))
+	b.Emit(asm.FnProbeReadUser.Call())
+	b.Label(none)
+}
+
 // sockaddr fills the fd.* slots from the copied socket address: fd.sip
 // when it is a whole sockaddr_in, fd.sip6 a whole sockaddr_in6, fd.sport
 // either.
 func (g *gen) sockaddr() {
 	b, rec := g.b, g.rec
 	v6, done := b.NewLabel("sa.v6"), b.NewLabel("sa.done")
+	fact4, fact6 := rules.FactFdIPv4, rules.FactFdIPv6
+	if g.hook.Syscall().Peer {
+		fact4, fact6 = rules.FactFdCIPv4, rules.FactFdCIPv6
+	}
 	copyField := func(name string) {
 		f, _ := rules.LookupField(name)
 		if s, ok := rec.slots[syscallKeyOf(rules.FieldRef{Field: f, Layer: 1})]; ok {
@@ -149,13 +179,13 @@ func (g *gen) sockaddr() {
 	b.Emit(asm.LoadMem(asm.R1, rData, argAddr, asm.Half), asm.LoadMem(asm.R2, rData, argAddrLen, asm.Word))
 	b.Emit(asm.JNE.Imm(asm.R1, rules.AFInet, v6), asm.JLT.Imm(asm.R2, rules.SockaddrInLen, done))
 	g.setFact(rules.FactFd)
-	g.setFact(rules.FactFdIPv4)
+	g.setFact(fact4)
 	copyField("fd.sport")
 	copyField("fd.sip")
 	b.Emit(asm.Ja.Label(done))
 	b.Label(v6)
 	b.Emit(asm.JNE.Imm(asm.R1, rules.AFInet6, done), asm.JLT.Imm(asm.R2, rules.SockaddrIn6Len, done))
-	b.Emit(asm.Or.Imm(rPresence, 1<<rules.FactFd|1<<rules.FactFdIPv6))
+	b.Emit(asm.Or.Imm(rPresence, 1<<rules.FactFd|1<<fact6))
 	copyField("fd.sport")
 	copyField("fd.sip6")
 	b.Label(done)
@@ -258,7 +288,15 @@ func syscallEnter(progs []*Program) asm.Instructions {
 			b.Emit(storeDW(asm.R10, int16(off), 0))
 		}
 		b.Emit(asm.StoreImm(asm.R10, vOff+argNr, int64(d.Nr), asm.Word))
-		if d.AddrArg >= 0 {
+		if d.Peer {
+			b.Comment("the pointers to the address and its length, for the exit")
+			b.Emit(asm.LoadMem(asm.R8, asm.R6, rtpRegs, asm.DWord))
+			for _, a := range []struct{ arg, off int }{{d.AddrArg, argAddrPtr}, {d.LenArg, argLenPtr}} {
+				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(vOff+a.off)), asm.Mov.Imm(asm.R2, 8))
+				b.Emit(asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, int32(ptRegsArg[a.arg])))
+				b.Emit(asm.FnProbeReadKernel.Call())
+			}
+		} else if d.AddrArg >= 0 {
 			b.Emit(asm.LoadMem(asm.R8, asm.R6, rtpRegs, asm.DWord))
 			arg := func(i int) {
 				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, tmpOff), asm.Mov.Imm(asm.R2, 8))

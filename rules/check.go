@@ -87,7 +87,7 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 	if d.Hook != nil {
 		h, ok := ParseHook(d.Hook.Text)
 		if !ok {
-			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress, syscall connect, syscall bind, syscall sendto", "unknown hook %q", d.Hook.Text)
+			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress, syscall connect|bind|sendto|listen|accept|accept4", "unknown hook %q", d.Hook.Text)
 		}
 		r.Hook = h
 	}

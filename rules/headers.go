@@ -45,6 +45,8 @@ const (
 	FactFd           // the call's socket address is an IPv4 or IPv6 one
 	FactFdIPv4       // fd.sip: an IPv4 socket address
 	FactFdIPv6       // fd.sip6: an IPv6 socket address
+	FactFdCIPv4      // fd.cip: the client's IPv4 address (accept)
+	FactFdCIPv6      // fd.cip6: the client's IPv6 address (accept)
 	NumFacts
 )
 
@@ -127,7 +129,7 @@ var headerTable = []*HeaderDef{
 	{Header: HdrTLS, Article: "a TLS", Len: LenL7, Fact: FactTLS, Under: []Link{{HdrTCP, 0}}},
 	{Header: HdrSyscall, Article: "a system call", Fact: FactSyscall},
 	{Header: HdrFd, Article: "a socket address", MinLen: sockaddrIn6Len, Fact: FactFd,
-		FieldFacts: map[string]int{"fd.sip": FactFdIPv4, "fd.sip6": FactFdIPv6}},
+		FieldFacts: map[string]int{"fd.sip": FactFdIPv4, "fd.sip6": FactFdIPv6, "fd.cip": FactFdCIPv4, "fd.cip6": FactFdCIPv6}},
 }
 
 var headerDefs = func() [NumHeaders]*HeaderDef {

@@ -18,10 +18,14 @@ const (
 	HookSyscallConnect
 	HookSyscallBind
 	HookSyscallSendto
+	HookSyscallListen
+	HookSyscallAccept
+	HookSyscallAccept4
 	NumHooks
 )
 
-var hookNames = [...]string{"tc ingress", "tc egress", "xdp", "syscall connect", "syscall bind", "syscall sendto"}
+var hookNames = [...]string{"tc ingress", "tc egress", "xdp", "syscall connect", "syscall bind", "syscall sendto",
+	"syscall listen", "syscall accept", "syscall accept4"}
 
 func (h Hook) String() string { return hookNames[h] }
 

@@ -16,6 +16,9 @@ type SyscallDef struct {
 	// AddrArg and LenArg are the argument indices of the socket address
 	// the call takes and of its length; -1: the call has none.
 	AddrArg, LenArg int
+	// Peer: the call writes the address (accept: the client's, a pointer
+	// to its length in LenArg); its fields are fd.cip, fd.cip6, fd.cport.
+	Peer bool
 }
 
 // syscallTable lists the system calls hdrlog hooks.
@@ -23,6 +26,9 @@ var syscallTable = []SyscallDef{
 	{Hook: HookSyscallConnect, Name: "connect", Nr: 42, AddrArg: 1, LenArg: 2},
 	{Hook: HookSyscallBind, Name: "bind", Nr: 49, AddrArg: 1, LenArg: 2},
 	{Hook: HookSyscallSendto, Name: "sendto", Nr: 44, AddrArg: 4, LenArg: 5},
+	{Hook: HookSyscallListen, Name: "listen", Nr: 50, AddrArg: -1, LenArg: -1},
+	{Hook: HookSyscallAccept, Name: "accept", Nr: 43, AddrArg: 1, LenArg: 2, Peer: true},
+	{Hook: HookSyscallAccept4, Name: "accept4", Nr: 288, AddrArg: 1, LenArg: 2, Peer: true},
 }
 
 // SyscallHooks lists the system-call hooks in table order.
@@ -95,7 +101,17 @@ var syscallFields = []*Field{
 		Doc: "IPv4 address of the call's socket address. Falco's fd.sip takes either family: hdrlog types it, fd.sip6 is the IPv6 one."},
 	{Name: "fd.sip6", Type: TypeIPv6, Header: HdrFd, Offset: 8, Size: 16,
 		Doc: "IPv6 address of the call's socket address (an IPv4-mapped one stays IPv6)."},
+	{Name: "fd.cport", Type: TypeUint, Bits: 16, Header: HdrFd, Offset: 2, Size: 2,
+		Doc: "accept, accept4: the client's port, from the address the call returns."},
+	{Name: "fd.cip", Type: TypeIPv4, Header: HdrFd, Offset: 4, Size: 4,
+		Doc: "accept, accept4: the client's IPv4 address, from the address the call returns."},
+	{Name: "fd.cip6", Type: TypeIPv6, Header: HdrFd, Offset: 8, Size: 16,
+		Doc: "accept, accept4: the client's IPv6 address."},
 }
+
+// peerFields are the address fields of the calls that return a peer's
+// address (Peer), and the fields of the others they stand for.
+var peerFields = map[string]string{"fd.cport": "fd.sport", "fd.cip": "fd.sip", "fd.cip6": "fd.sip6"}
 
 // SyscallFields returns the fields of system-call events, in documented order.
 func SyscallFields() []*Field { return append([]*Field(nil), syscallFields...) }
@@ -111,6 +127,23 @@ func (c *checker) hookField(fn FieldName, f *Field) bool {
 		c.errorf(fn.Span, "use it under a system-call hook, e.g. `hook syscall connect`",
 			"%s is a system-call field; rule %q hooks packets (%s)", f.Name, c.rule_, c.hook)
 		return false
+	case f.Header == HdrFd && c.hook.Syscall().AddrArg < 0:
+		c.errorf(fn.Span, "remove it", "%s takes no socket address: %s is never present", c.hook.Syscall().Name, f.Name)
+		return false
+	}
+	if f.Header == HdrFd {
+		peer := c.hook.Syscall().Peer
+		if other, isPeer := peerFields[f.Name]; isPeer != peer {
+			if !isPeer {
+				for k, v := range peerFields {
+					if v == f.Name {
+						other = k
+					}
+				}
+			}
+			c.errorf(fn.Span, "write "+other, "%s: the address of %s is the %s's", f.Name, c.hook.Syscall().Name, map[bool]string{true: "client", false: "server (or, for bind, the local one)"}[peer])
+			return false
+		}
 	}
 	return true
 }

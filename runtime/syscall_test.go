@@ -278,3 +278,42 @@ func TestSyscallCgroupID(t *testing.T) {
 		}
 	}
 }
+
+// TestSyscallListenAcceptLive: a python server listens and accepts a
+// client of its own; the accept4 event carries the client's address and
+// port as the client saw them (getsockname), the listen event the pid.
+func TestSyscallListenAcceptLive(t *testing.T) {
+	haveTool(t, "/usr/bin/python3")
+	c := loadDSL(t, `rule listens {
+    hook syscall listen
+    match proc.name == "python3"
+    log proc.pid, evt.res
+}
+rule accepts {
+    hook syscall accept4
+    match proc.name == "python3" && fd.cip == 127.0.0.1
+    log proc.pid, fd.cip, fd.cport, evt.res, evt.failed
+}`, 1<<20)
+	attachSyscalls(t, c)
+	s := startStream(t, c, runtime.StreamOptions{})
+	cmd := exec.Command("/usr/bin/python3", "-c", `import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+cli = socket.socket(); cli.connect(srv.getsockname())
+conn, peer = srv.accept()
+assert peer == cli.getsockname()
+print(cli.getsockname()[1])`)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	pid := cmd.ProcessState.Pid()
+	cport := strings.TrimSpace(string(out))
+	objs := s.waitFor(t, "listen and accept4 events", 5*time.Second, func(o []map[string]any) bool {
+		return len(matching(byRule(o, "listens"), map[string]any{"proc.pid": pid})) == 1 &&
+			len(matching(byRule(o, "accepts"), map[string]any{"proc.pid": pid})) == 1
+	})
+	assertFields(t, matching(byRule(objs, "accepts"), map[string]any{"proc.pid": pid})[0], map[string]any{
+		"fd.cip": "127.0.0.1", "fd.cport": cport, "evt.res": "SUCCESS", "evt.failed": false,
+	})
+	assertFields(t, matching(byRule(objs, "listens"), map[string]any{"proc.pid": pid})[0], map[string]any{"evt.res": "SUCCESS"})
+}
