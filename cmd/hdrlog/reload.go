@@ -116,6 +116,9 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if r.cur.HasSyscalls() || hasSyscallRules(out) {
+		return nil, nil, errSyscallReload
+	}
 	lopts := r.lopts
 	lopts.Events = r.cur.Events
 	c, err := runtime.Load(out, lopts)

@@ -139,3 +139,17 @@ func hasPacketRules(out *compiler.Output) bool {
 	}
 	return false
 }
+
+// errSyscallReload refuses a reload of rule sets with system-call rules:
+// their programs are attached once, at start (docs/syscalls.md).
+var errSyscallReload = errors.New("rules over system calls are attached at start only: restart hdrlog to change them (the running rules stay)")
+
+// hasSyscallRules reports whether a compilation has system-call programs.
+func hasSyscallRules(out *compiler.Output) bool {
+	for _, p := range out.Programs {
+		if p.Hook.IsSyscall() {
+			return true
+		}
+	}
+	return false
+}

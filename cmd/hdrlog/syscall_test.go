@@ -37,24 +37,45 @@ func TestRunSyscallRules(t *testing.T) {
 	if !strings.Contains(r.errOut.String(), "sys_exit syscall connect") {
 		t.Errorf("stderr does not say what is attached:\n%s", r.errOut)
 	}
-	cmd := exec.Command("/usr/bin/python3", "-c", fmt.Sprintf(`import socket; socket.socket().connect_ex(("127.0.0.1", %d))`, port))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("python3: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(r.lines(t)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	lines := r.lines(t)
-	if len(lines) != 1 {
-		t.Fatalf("%d events, want 1:\n%s\n%s", len(lines), r.out, r.errOut)
-	}
-	want := map[string]any{"proc.pid": cmd.ProcessState.Pid(), "proc.name": "python3", "fd.sip": "127.0.0.1", "fd.sport": port, "evt.res": "ECONNREFUSED", "iface": nil, "hook": "syscall connect"}
-	for k, v := range want {
-		if fmt.Sprint(lines[0][k]) != fmt.Sprint(v) {
-			t.Errorf("%s = %v, want %v (event %v)", k, lines[0][k], v, lines[0])
+	// lines returns the lines that have member key, once there are n.
+	lines := func(key string, n int) []map[string]any {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var out []map[string]any
+			for _, l := range r.lines(t) {
+				if _, ok := l[key]; ok {
+					out = append(out, l)
+				}
+			}
+			if len(out) >= n || time.Now().After(deadline) {
+				return out
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	connect := func(n int) {
+		cmd := exec.Command("/usr/bin/python3", "-c", fmt.Sprintf(`import socket; socket.socket().connect_ex(("127.0.0.1", %d))`, port))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("python3: %v\n%s", err, out)
+		}
+		evs := lines("rule", n)
+		if len(evs) != n {
+			t.Fatalf("%d events, want %d:\n%s\n%s", len(evs), n, r.out, r.errOut)
+		}
+		want := map[string]any{"proc.pid": cmd.ProcessState.Pid(), "proc.name": "python3", "fd.sip": "127.0.0.1", "fd.sport": port, "evt.res": "ECONNREFUSED", "iface": nil, "hook": "syscall connect"}
+		for k, v := range want {
+			if fmt.Sprint(evs[n-1][k]) != fmt.Sprint(v) {
+				t.Errorf("%s = %v, want %v (event %v)", k, evs[n-1][k], v, evs[n-1])
+			}
+		}
+	}
+	connect(1)
+	// A reload is refused, saying why; the running rules stay.
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	if recs := lines("reload", 1); len(recs) != 1 || recs[0]["reload"] != "failed" || !strings.Contains(fmt.Sprint(recs[0]["error"]), "restart hdrlog") {
+		t.Errorf("reload records %v, want one refusal:\n%s", recs, r.errOut)
+	}
+	connect(2)
 	_ = r.cmd.Process.Signal(syscall.SIGINT)
 	if st := r.wait(t); !st.Success() {
 		t.Errorf("hdrlog run: %v\n%s", st, r.errOut)
