@@ -199,12 +199,12 @@ rule x { hook xdp match frame.len > 100 log frame.len }`)
 		}
 		return buf.String(), skips, sum
 	}
-	const want = `{"time":"2025-01-01T00:00:00.000000123Z","rule":"syn","iface":"","hook":"tc ingress","frame":1,"ip.src":"10.0.0.1","tcp.dstport":80}
-{"time":"2025-01-01T00:00:00.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":1,"frame.len":54,"tcp.len":0,"udp.dstport":null}
-{"time":"2025-01-01T00:00:02.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":3,"frame.len":4054,"tcp.len":4000,"udp.dstport":null}
-{"time":"2025-01-01T00:00:02.000000123Z","rule":"x","iface":"","hook":"xdp","frame":3,"frame.len":4054}
-{"time":"2025-01-01T00:00:03.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":4,"frame.len":54,"tcp.len":null,"udp.dstport":null}
-{"time":"2025-01-01T00:00:04.000000123Z","rule":"all","iface":"","hook":"tc ingress","frame":5,"frame.len":62,"tcp.len":null,"udp.dstport":53}
+	const want = `{"time":"2025-01-01T00:00:00.000000123Z","rule":"syn","iface":null,"hook":"tc ingress","frame":1,"ip.src":"10.0.0.1","tcp.dstport":80}
+{"time":"2025-01-01T00:00:00.000000123Z","rule":"all","iface":null,"hook":"tc ingress","frame":1,"frame.len":54,"tcp.len":0,"udp.dstport":null}
+{"time":"2025-01-01T00:00:02.000000123Z","rule":"all","iface":null,"hook":"tc ingress","frame":3,"frame.len":4054,"tcp.len":4000,"udp.dstport":null}
+{"time":"2025-01-01T00:00:02.000000123Z","rule":"x","iface":null,"hook":"xdp","frame":3,"frame.len":4054}
+{"time":"2025-01-01T00:00:03.000000123Z","rule":"all","iface":null,"hook":"tc ingress","frame":4,"frame.len":54,"tcp.len":null,"udp.dstport":null}
+{"time":"2025-01-01T00:00:04.000000123Z","rule":"all","iface":null,"hook":"tc ingress","frame":5,"frame.len":62,"tcp.len":null,"udp.dstport":53}
 `
 	wantSkips := []string{
 		"frame 2 (10 bytes) not replayed at tc ingress: shorter than the 14 bytes a test run takes",

@@ -76,7 +76,7 @@ func TestTestCommandDirection(t *testing.T) {
 		}
 		stdout, stderr = run("--pcap", plain, "--local-addr", "10.0.0.0/24")
 		if count(stdout, "syn_in") != 1 || count(stdout, "syn_out") != 1 || !strings.Contains(stderr, "1 frame received (tc ingress, xdp), 1 frame sent (tc egress), 0 frames with no known") ||
-			!strings.Contains(stdout, `"rule":"syn_in","iface":"","hook":"tc ingress","frame":1,"ip.src":"192.0.2.9"`) {
+			!strings.Contains(stdout, `"rule":"syn_in","iface":null,"hook":"tc ingress","frame":1,"ip.src":"192.0.2.9"`) {
 			t.Errorf("--local-addr:\n%s%s", stdout, stderr)
 		}
 		stdout, _ = run("--pcap", plain, "--direction", "in")
