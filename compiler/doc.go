@@ -13,4 +13,9 @@
 // jumps straight to the program's end (reach.go). The common path takes no
 // jump where it can: IPv4 and, after IPv6, TCP fall through, and the rarer
 // cases (a VLAN tag in skb metadata, a zero IP length) are out of line.
+//
+// The headers the parser knows, their lengths, dispatch values and presence
+// bits come from the header table (rules/headers.go, docs/headers.md). The
+// registers and stack slots each part of a program may write are the
+// contract of contract.go.
 package compiler

@@ -180,7 +180,7 @@ func ktBasicFrames() []ktFrame {
 	add("ipv6_icmpv6", f, ktMACsDflt, ktEthIPv6,
 		`"ipv6.version":6,"ipv6.tclass":"0x00000000","ipv6.tclass.dscp":0,"ipv6.tclass.ecn":0,"ipv6.flow":"0x000000",`+
 			`"ipv6.plen":16,"ipv6.nxt":58,"ipv6.hlim":255,"ipv6.src":"fe80::1","ipv6.dst":"ff02::1"`,
-		`"icmpv6.type":128,"icmpv6.code":0`)
+		`"icmpv6.type":128,"icmpv6.code":0,"icmpv6.echo.identifier":"0x0001","icmpv6.echo.sequence_number":2`)
 
 	f = testpkt.New().IPv6("2001:db8::1", "2001:db8::2").TrafficClass(0xff).HopByHop(nil).
 		ICMPv6(1, 4).Payload(ktPayload(48)).Bytes()

@@ -312,9 +312,93 @@ func (g *gen) bound(base asm.Register, n int32, fail string) {
 }
 
 // storeHeader copies the raw slots of header h from the packet at base.
-func (g *gen) storeHeader(h rules.Header, base asm.Register) {
+func (g *gen) storeHeader(h rules.Header, base asm.Register) { g.storeHeaderAt(h, base, 0) }
+
+// storeHeaderAt copies the raw slots of header h, which starts at base+at.
+func (g *gen) storeHeaderAt(h rules.Header, base asm.Register, at int16) {
 	for _, s := range g.rec.headerSlots(h) {
-		g.copyRaw(base, int16(s.key.offset), asm.R10, s.off, s.size)
+		g.copyRaw(base, at+int16(s.key.offset), asm.R10, s.off, s.size)
+	}
+}
+
+// guards emits the header's guards (rules.Guard) on the header at base+at:
+// on a value outside a guard's set, the parser stops. R1 is scratch.
+func (g *gen) guards(d *rules.HeaderDef, base asm.Register, at int16) {
+	b := g.b
+	for _, gd := range d.Guards {
+		size := asm.Byte
+		raw := func(v uint32) int32 { return int32(v) }
+		if gd.Size == 2 {
+			size, raw = asm.Half, func(v uint32) int32 { return raw16(uint16(v)) }
+		}
+		b.Emit(asm.LoadMem(asm.R1, base, at+int16(gd.Offset), size))
+		if len(gd.Values) == 1 {
+			b.Emit(asm.JNE.Imm(asm.R1, raw(gd.Values[0]), g.stop()))
+			continue
+		}
+		ok := b.NewLabel("guard")
+		for _, v := range gd.Values {
+			b.Emit(asm.JEq.Imm(asm.R1, raw(v), ok))
+		}
+		b.Emit(asm.Ja.Label(g.stop()))
+		b.Label(ok)
+	}
+}
+
+// children emits the dispatch from header h (at the cursor) to its needed
+// children on its next-protocol fields (rules.HeaderDef.NextAt); on no
+// match it falls through. R1 is scratch.
+func (g *gen) children(h rules.Header) {
+	d, b := h.Def(), g.b
+	var kids []*rules.HeaderDef
+	for _, c := range rules.Children(h) {
+		if g.need.has(c.Header) && c.Len != rules.LenL7 {
+			kids = append(kids, c)
+		}
+	}
+	if len(kids) == 0 {
+		return
+	}
+	size, raw := asm.Byte, func(v uint32) int32 { return int32(v) }
+	if d.NextSize == 2 {
+		size, raw = asm.Half, func(v uint32) int32 { return raw16(uint16(v)) }
+	}
+	b.Comment("%s: what follows, by %v", h, d.NextAt)
+	for _, at := range d.NextAt {
+		b.Emit(asm.LoadMem(asm.R1, rCursor, int16(at), size))
+		for _, c := range kids {
+			for _, l := range c.Under {
+				if l.Parent == h {
+					b.Emit(asm.JEq.Imm(asm.R1, raw(l.Value), label(c.Header)))
+				}
+			}
+		}
+	}
+}
+
+// childBlocks emits the blocks of the needed headers found by children,
+// each ending where its parent's block would have gone. The cursor stays on
+// the transport header (the L7 stage reads it).
+func (g *gen) childBlocks() {
+	b := g.b
+	for _, d := range rules.HeaderDefs() {
+		if !g.need.has(d.Header) || len(d.Under) == 0 || d.Len == rules.LenL7 {
+			continue
+		}
+		parent := d.Under[0].Parent
+		if len(parent.Def().NextAt) == 0 {
+			continue
+		}
+		h, start := d.Header, int16(d.Start())
+		from, _ := d.FromTransport()
+		b.Label(label(h))
+		b.Comment("%s: %d bytes at +%d, within the IP payload", h, d.MinLen, from)
+		g.withinIP(int32(from + d.MinLen))
+		g.bound(rCursor, int32(from+d.MinLen), g.stop())
+		g.guards(d, rCursor, start)
+		g.setFact(d.Fact)
+		g.storeHeaderAt(h, rCursor, int16(from))
+		b.Emit(asm.Ja.Label(g.l7Next(parent)))
 	}
 }
 
@@ -524,11 +608,14 @@ func (g *gen) l4() {
 		b.Comment("%s: %d bytes, within the IP payload", h, n)
 		g.withinIP(n)
 		g.bound(rCursor, n, g.stop())
+		g.guards(d, rCursor, 0)
 		g.setFact(d.Fact)
 		g.storeHeader(h, rCursor)
 		g.l7Enter(h)
+		g.children(h)
 		b.Emit(asm.Ja.Label(g.l7Next(h)))
 	}
+	g.childBlocks()
 	if g.l7 != nil {
 		g.markPhase(PhaseL7)
 	}
@@ -577,6 +664,7 @@ func (g *gen) linkBlocks() {
 		b.Label(label(h))
 		b.Comment("%s: %d bytes", h, d.MinLen)
 		g.bound(rCursor, int32(d.MinLen), g.stop())
+		g.guards(d, rCursor, 0)
 		g.setFact(d.Fact)
 		g.storeHeader(h, rCursor)
 		b.Emit(asm.Ja.Label(g.stop()))

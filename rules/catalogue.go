@@ -50,10 +50,18 @@ const (
 	HdrTLS
 	HdrSyscall // system-call events (syscall.go): the calling thread
 	HdrFd      // a system call's socket address
+	HdrARP
+	HdrSCTP
+	HdrGRE
+	HdrVXLAN
+	HdrICMPv6Echo // ICMPv6 echo request and reply bodies
+	HdrICMPv6NS   // neighbour solicitation
+	HdrICMPv6NA   // neighbour advertisement
 	NumHeaders
 )
 
-var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls", "syscall", "fd"}
+var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls", "syscall", "fd",
+	"arp", "sctp", "gre", "vxlan", "icmpv6.echo", "icmpv6.nd.ns", "icmpv6.nd.na"}
 
 func (h Header) String() string { return headerNames[h] }
 
@@ -151,6 +159,17 @@ var headerFields = []*Field{
 	{Name: "vlan.id", Type: TypeUint, Bits: 16, Header: HdrVLAN, Computed: true, Mask: 0x0fff, Layers: 2, Doc: "VLAN identifier."},
 	{Name: "vlan.etype", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrVLAN, Computed: true, Layers: 2, Doc: "EtherType following the tag."},
 
+	proto(HdrARP, "ARP for IPv4 over Ethernet (ethertype 0x0806, also under VLAN tags): 28 bytes, hardware type 1 or 6, hardware size 6, protocol type 0x0800, protocol size 4; other ARP packets are not decoded."),
+	{Name: "arp.hw.type", Type: TypeUint, Bits: 16, Header: HdrARP, Offset: 0, Size: 2, Doc: "Hardware type (1 Ethernet, 6 IEEE 802)."},
+	{Name: "arp.proto.type", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrARP, Offset: 2, Size: 2, Doc: "Protocol type (0x0800)."},
+	{Name: "arp.hw.size", Type: TypeUint, Bits: 8, Header: HdrARP, Offset: 4, Size: 1, Doc: "Hardware address size (6)."},
+	{Name: "arp.proto.size", Type: TypeUint, Bits: 8, Header: HdrARP, Offset: 5, Size: 1, Doc: "Protocol address size (4)."},
+	{Name: "arp.opcode", Type: TypeUint, Bits: 16, Header: HdrARP, Offset: 6, Size: 2, Doc: "Opcode (1 request, 2 reply)."},
+	{Name: "arp.src.hw_mac", Type: TypeMAC, Header: HdrARP, Offset: 8, Size: 6, Doc: "Sender MAC address."},
+	{Name: "arp.src.proto_ipv4", Type: TypeIPv4, Header: HdrARP, Offset: 14, Size: 4, Doc: "Sender IPv4 address."},
+	{Name: "arp.dst.hw_mac", Type: TypeMAC, Header: HdrARP, Offset: 18, Size: 6, Doc: "Target MAC address."},
+	{Name: "arp.dst.proto_ipv4", Type: TypeIPv4, Header: HdrARP, Offset: 24, Size: 4, Doc: "Target IPv4 address."},
+
 	proto(HdrIPv4, "IPv4 header (ethertype 0x0800, version 4, header length ≥ 20 bytes); options are skipped."),
 	{Name: "ip.version", Type: TypeUint, Bits: 8, Header: HdrIPv4, Offset: 0, Size: 1, Mask: 0xf0, Shift: 4, Doc: "IP version (4)."},
 	{Name: "ip.hdr_len", Type: TypeUint, Bits: 8, Header: HdrIPv4, Offset: 0, Size: 1, Mask: 0x0f, Scale: 4, Doc: "Header length in bytes, options included."},
@@ -219,6 +238,26 @@ var headerFields = []*Field{
 	proto(HdrICMPv6, "ICMPv6 header (4 bytes, after the IPv6 extension headers)."),
 	{Name: "icmpv6.type", Type: TypeUint, Bits: 8, Header: HdrICMPv6, Offset: 0, Size: 1, Doc: "Type (1 unreachable, 3 time exceeded, 128 echo request, 135 neighbour solicitation)."},
 	{Name: "icmpv6.code", Type: TypeUint, Bits: 8, Header: HdrICMPv6, Offset: 1, Size: 1, Doc: "Code."},
+	{Name: "icmpv6.echo.identifier", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrICMPv6Echo, Offset: 4, Size: 2, Doc: "Identifier of an echo request or reply (types 128, 129; 8 bytes)."},
+	{Name: "icmpv6.echo.sequence_number", Type: TypeUint, Bits: 16, Header: HdrICMPv6Echo, Offset: 6, Size: 2, Doc: "Sequence number of an echo request or reply."},
+	{Name: "icmpv6.nd.ns.target_address", Type: TypeIPv6, Header: HdrICMPv6NS, Offset: 8, Size: 16, Doc: "Target address of a neighbour solicitation (type 135; 24 bytes)."},
+	{Name: "icmpv6.nd.na.flag.r", Type: TypeBool, Bits: 32, Header: HdrICMPv6NA, Offset: 4, Size: 4, Mask: 0x80000000, Shift: 31, Doc: "Router flag of a neighbour advertisement (type 136; 24 bytes)."},
+	{Name: "icmpv6.nd.na.flag.s", Type: TypeBool, Bits: 32, Header: HdrICMPv6NA, Offset: 4, Size: 4, Mask: 0x40000000, Shift: 30, Doc: "Solicited flag of a neighbour advertisement."},
+	{Name: "icmpv6.nd.na.flag.o", Type: TypeBool, Bits: 32, Header: HdrICMPv6NA, Offset: 4, Size: 4, Mask: 0x20000000, Shift: 29, Doc: "Override flag of a neighbour advertisement."},
+	{Name: "icmpv6.nd.na.target_address", Type: TypeIPv6, Header: HdrICMPv6NA, Offset: 8, Size: 16, Doc: "Target address of a neighbour advertisement."},
+
+	proto(HdrSCTP, "SCTP common header (12 bytes, IP protocol 132); chunks are not decoded. Absent in non-first fragments."),
+	{Name: "sctp.srcport", Type: TypeUint, Bits: 16, Header: HdrSCTP, Offset: 0, Size: 2, Doc: "Source port."},
+	{Name: "sctp.dstport", Type: TypeUint, Bits: 16, Header: HdrSCTP, Offset: 2, Size: 2, Doc: "Destination port."},
+	{Name: "sctp.port", Type: TypeUint, Bits: 16, Header: HdrSCTP, Either: []string{"sctp.srcport", "sctp.dstport"}, Doc: "Source or destination port."},
+	{Name: "sctp.verification_tag", Type: TypeUint, Bits: 32, Base: BaseHex, Header: HdrSCTP, Offset: 4, Size: 4, Doc: "Verification tag."},
+
+	proto(HdrGRE, "GRE header (4 bytes, IP protocol 47). The encapsulated packet is not decoded: ip.*, tcp.* and the others are the outer headers' (docs/wireshark.md)."),
+	{Name: "gre.proto", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrGRE, Offset: 2, Size: 2, Doc: "Protocol type of the payload (0x0800 IPv4, 0x86dd IPv6, 0x6558 Ethernet)."},
+
+	proto(HdrVXLAN, "VXLAN header (8 bytes) on UDP port 4789, either direction. The encapsulated frame is not decoded."),
+	{Name: "vxlan.flags", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrVXLAN, Offset: 0, Size: 2, Doc: "Flags (0x0800: the VNI is valid)."},
+	{Name: "vxlan.vni", Type: TypeUint, Bits: 24, Header: HdrVXLAN, Offset: 4, Size: 4, Mask: 0xffffff00, Shift: 8, Doc: "VXLAN network identifier."},
 }
 
 func proto(h Header, doc string) *Field {

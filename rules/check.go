@@ -10,8 +10,9 @@ import (
 	"strings"
 )
 
-// MaxLogFields bounds the fields one rule may log.
-const MaxLogFields = 64
+// MaxLogFields bounds the fields one rule may log: above the number of
+// header fields in the catalogue, so that one rule can log them all.
+const MaxLogFields = 128
 
 var ruleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 

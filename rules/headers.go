@@ -47,6 +47,13 @@ const (
 	FactFdIPv6       // fd.sip6: an IPv6 socket address
 	FactFdCIPv4      // fd.cip: the client's IPv4 address (accept)
 	FactFdCIPv6      // fd.cip6: the client's IPv6 address (accept)
+	FactARP
+	FactSCTP
+	FactGRE
+	FactVXLAN
+	FactICMPv6Echo
+	FactICMPv6NS
+	FactICMPv6NA
 	NumFacts
 )
 
@@ -102,6 +109,50 @@ type HeaderDef struct {
 	// FieldFacts are the fields present under a condition of their own, on
 	// top of the header's.
 	FieldFacts map[string]int
+	// Guards are conditions on the header's own bytes (within MinLen) for
+	// it to be present.
+	Guards []Guard
+	// NextAt are the offsets of the fields (NextSize bytes each) whose value
+	// leads to a child, tried in order (UDP: the destination port, then the
+	// source port), for the headers whose children the parsers find from the
+	// table alone. Ethernet, VLAN and IP find theirs by code of their own.
+	NextAt   []int
+	NextSize int
+	// Overlay: the header starts where its parent does (a message body whose
+	// fields count from the parent's first byte, as ICMPv6 messages); else it
+	// starts after the parent's MinLen bytes.
+	Overlay bool
+}
+
+// Guard is a condition on a header's bytes: the Size-byte field (network
+// order) at Offset holds one of Values.
+type Guard struct {
+	Offset, Size int
+	Values       []uint32
+}
+
+// Start returns where d starts, counted from its parent's start.
+func (d *HeaderDef) Start() int {
+	if d.Overlay || len(d.Under) == 0 {
+		return 0
+	}
+	return d.Under[0].Parent.Def().MinLen
+}
+
+// FromTransport returns the offset of d's start from the start of the
+// transport header it lies in (the IP payload), and whether it lies in one.
+func (d *HeaderDef) FromTransport() (int, bool) {
+	off := 0
+	for h := d; ; {
+		if h.IsTransport() {
+			return off, true
+		}
+		if len(h.Under) == 0 || h.Len == LenL7 {
+			return 0, false
+		}
+		off += h.Start()
+		h = h.Under[0].Parent.Def()
+	}
 }
 
 // headerTable is the header table, parents before children.
@@ -119,11 +170,30 @@ var headerTable = []*HeaderDef{
 		Under:      []Link{{HdrIPv4, 6}, {HdrIPv6, 6}},
 		FieldFacts: map[string]int{"tcp.len": FactTCPLen}},
 	{Header: HdrUDP, Article: "a UDP", MinLen: 8, Fact: FactUDP,
-		Under: []Link{{HdrIPv4, 17}, {HdrIPv6, 17}}},
+		Under:  []Link{{HdrIPv4, 17}, {HdrIPv6, 17}},
+		NextAt: []int{2, 0}, NextSize: 2},
 	{Header: HdrICMP, Article: "an ICMP", MinLen: 8, Fact: FactICMP,
 		Under: []Link{{HdrIPv4, 1}}},
 	{Header: HdrICMPv6, Article: "an ICMPv6", MinLen: 4, Fact: FactICMPv6,
-		Under: []Link{{HdrIPv6, 58}}},
+		Under:  []Link{{HdrIPv6, 58}},
+		NextAt: []int{0}, NextSize: 1},
+	{Header: HdrSCTP, Article: "an SCTP", MinLen: 12, Fact: FactSCTP,
+		Under: []Link{{HdrIPv4, 132}, {HdrIPv6, 132}}},
+	{Header: HdrGRE, Article: "a GRE", MinLen: 4, Fact: FactGRE,
+		Under: []Link{{HdrIPv4, 47}, {HdrIPv6, 47}}},
+	{Header: HdrARP, Article: "an ARP", MinLen: 28, Fact: FactARP,
+		Under: []Link{{HdrEth, 0x0806}, {HdrVLAN, 0x0806}},
+		// IPv4 over Ethernet (or IEEE 802) addresses, as Wireshark needs to
+		// show arp.src.hw_mac and arp.src.proto_ipv4.
+		Guards: []Guard{{0, 2, []uint32{1, 6}}, {2, 2, []uint32{0x0800}}, {4, 1, []uint32{6}}, {5, 1, []uint32{4}}}},
+	{Header: HdrVXLAN, Article: "a VXLAN", MinLen: 8, Fact: FactVXLAN,
+		Under: []Link{{HdrUDP, 4789}}},
+	{Header: HdrICMPv6Echo, Article: "an ICMPv6 echo", MinLen: 8, Fact: FactICMPv6Echo, Overlay: true,
+		Under: []Link{{HdrICMPv6, 128}, {HdrICMPv6, 129}}},
+	{Header: HdrICMPv6NS, Article: "a neighbour solicitation", MinLen: 24, Fact: FactICMPv6NS, Overlay: true,
+		Under: []Link{{HdrICMPv6, 135}}},
+	{Header: HdrICMPv6NA, Article: "a neighbour advertisement", MinLen: 24, Fact: FactICMPv6NA, Overlay: true,
+		Under: []Link{{HdrICMPv6, 136}}},
 	{Header: HdrHTTP, Article: "an HTTP", Len: LenL7, Fact: FactHTTP, Under: []Link{{HdrTCP, 0}}},
 	{Header: HdrDNS, Article: "a DNS", Len: LenL7, Fact: FactDNS, Under: []Link{{HdrTCP, 0}, {HdrUDP, 0}}},
 	{Header: HdrTLS, Article: "a TLS", Len: LenL7, Fact: FactTLS, Under: []Link{{HdrTCP, 0}}},
@@ -228,6 +298,16 @@ func checkHeaderFields(fields []*Field) error {
 		}
 	}
 	for _, d := range headerTable {
+		for _, g := range d.Guards {
+			if g.Offset+g.Size > d.MinLen || g.Size < 1 || g.Size > 2 {
+				errs = append(errs, fmt.Sprintf("%s: a guard on bytes %d..%d", d.Header, g.Offset, g.Offset+g.Size))
+			}
+		}
+		for _, at := range d.NextAt {
+			if at+d.NextSize > d.MinLen || d.NextSize < 1 || d.NextSize > 2 {
+				errs = append(errs, fmt.Sprintf("%s: a next-protocol field on bytes %d..%d", d.Header, at, at+d.NextSize))
+			}
+		}
 		if d.Fact < 0 || d.Fact+max(d.Layers, 1) > NumFacts {
 			errs = append(errs, fmt.Sprintf("%s: fact %d outside the bitmap", d.Header, d.Fact))
 		}

@@ -83,6 +83,10 @@ func genFrame(c *chooser) []byte {
 	case 5, 6, 7, 8:
 		genIPv6Frame(c, f)
 	case 9:
+		if c.chance(1, 2) {
+			genARP(c, f)
+			break
+		}
 		// Something else: ARP, LLDP, or an IP ethertype over garbage.
 		f.EtherType(pick(c, testpkt.EtherTypeARP, 0x88cc, testpkt.EtherTypeIPv4, testpkt.EtherTypeIPv6, testpkt.TPID8021Q))
 		f.Payload(c.bytes(c.intn(64)))
@@ -147,7 +151,42 @@ func genIPv4Frame(c *chooser, f *testpkt.Frame) {
 		genUDP(c, f)
 	case 5, 6:
 		f.ICMP(pick(c, uint8(0), 3, 8, 11, c.byte()), pick(c, uint8(0), 1, c.byte())).Rest(c.u32())
+	case 7:
+		if c.chance(2, 3) {
+			ip.Proto(genIPOther(c, f))
+		}
 	}
+}
+
+// genIPOther puts an SCTP or GRE header (or a cut one) after the IP header
+// and returns its protocol number.
+func genIPOther(c *chooser, f *testpkt.Frame) uint8 {
+	var b []byte
+	proto := uint8(testpkt.ProtoSCTP)
+	if c.chance(1, 2) {
+		b = testpkt.SCTP(pick(c, genPorts...), pick(c, genPorts...), pick(c, 0, c.u32()), c.bytes(c.intn(20)))
+	} else {
+		proto = testpkt.ProtoGRE
+		b = testpkt.GRE(pick(c, testpkt.EtherTypeIPv4, testpkt.EtherTypeIPv6, 0x6558, c.u16()), c.bytes(c.intn(40)))
+	}
+	if c.chance(1, 4) {
+		b = b[:c.intn(len(b)+1)]
+	}
+	f.Payload(b)
+	return proto
+}
+
+// genARP builds an ARP packet, mostly IPv4 over Ethernet, with its fixed
+// fields sometimes off (then the header table's guards make it absent).
+func genARP(c *chooser, f *testpkt.Frame) {
+	b := testpkt.ARP(pick(c, uint16(1), 2, c.u16()), pick(c, genMACs...), pick(c, genIPv4...), pick(c, genMACs...), pick(c, genIPv4...))
+	if c.chance(1, 4) {
+		b[c.intn(6)] = c.byte() // hardware or protocol type or size
+	}
+	if c.chance(1, 4) {
+		b = b[:c.intn(len(b)+1)]
+	}
+	f.EtherType(testpkt.EtherTypeARP).Payload(b)
 }
 
 func genIPv6Frame(c *chooser, f *testpkt.Frame) {
@@ -199,7 +238,16 @@ func genIPv6Frame(c *chooser, f *testpkt.Frame) {
 	case 3, 4:
 		genUDP(c, f)
 	case 5, 6:
-		f.ICMPv6(pick(c, uint8(1), 128, 129, 133, 134, 135, c.byte()), pick(c, uint8(0), c.byte())).Rest(c.u32())
+		f.ICMPv6(pick(c, uint8(1), 128, 129, 133, 134, 135, 135, 136, 136, c.byte()), pick(c, uint8(0), c.byte())).Rest(c.u32())
+		if c.chance(1, 2) {
+			// A neighbour discovery target, or part of one.
+			target := netip.MustParseAddr(pick(c, genIPv6...)).As16()
+			f.Payload(target[:pick(c, 16, 16, c.intn(17))])
+		}
+	case 7:
+		if c.chance(2, 3) {
+			ip.Proto(genIPOther(c, f))
+		}
 	}
 }
 
@@ -221,7 +269,24 @@ func genTCP(c *chooser, f *testpkt.Frame) {
 }
 
 func genUDP(c *chooser, f *testpkt.Frame) {
-	u := f.UDP(pick(c, genPorts...), pick(c, genPorts...))
+	sport, dport := pick(c, genPorts...), pick(c, genPorts...)
+	vxlan := c.chance(1, 6)
+	if vxlan {
+		if c.chance(3, 4) {
+			dport = testpkt.PortVXLAN
+		} else {
+			sport = testpkt.PortVXLAN
+		}
+	}
+	u := f.UDP(sport, dport)
+	if vxlan {
+		b := testpkt.VXLAN(uint32(pick(c, 0, 1, 42, 0xffffff, int(c.u32()&0xffffff))), c.bytes(c.intn(20)))
+		if c.chance(1, 4) {
+			b = b[:c.intn(len(b)+1)]
+		}
+		f.Payload(b)
+		return
+	}
 	if c.chance(1, 8) {
 		u.Length(pick(c, 0, uint16(c.intn(16)), c.u16()))
 	}

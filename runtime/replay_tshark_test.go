@@ -70,6 +70,14 @@ var tsharkFilters = []struct {
 	{"ip.proto != 6 && ip.proto != 17", []string{"ip.proto"}},
 	{"tcp.srcport >= 1024 && tcp.dstport < 1024", []string{"tcp.srcport", "tcp.dstport"}},
 	{"!ip && !ipv6", []string{"eth.type"}},
+	{"arp", []string{"arp.hw.type", "arp.proto.type", "arp.hw.size", "arp.proto.size", "arp.opcode", "arp.src.hw_mac", "arp.src.proto_ipv4", "arp.dst.hw_mac", "arp.dst.proto_ipv4"}},
+	{"arp.opcode == 2 || arp.dst.proto_ipv4 == 10.0.0.2", []string{"arp.src.hw_mac", "arp.src.proto_ipv4"}},
+	{"sctp", []string{"sctp.srcport", "sctp.dstport", "sctp.verification_tag"}},
+	{"sctp.port == 38412", []string{"sctp.verification_tag"}},
+	{"gre", []string{"gre.proto"}},
+	{"vxlan", []string{"vxlan.flags", "vxlan.vni"}},
+	{"icmpv6.type == 128 || icmpv6.type == 129", []string{"icmpv6.echo.identifier", "icmpv6.echo.sequence_number"}},
+	{"icmpv6.type in {135, 136}", []string{"icmpv6.nd.ns.target_address", "icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o"}},
 }
 
 // tsharkPrefs are the preferences that make tshark dissect one frame at a

@@ -43,6 +43,17 @@ type Packet struct {
 	UDP    *layers.UDP
 	ICMP   *layers.ICMPv4
 	ICMPv6 *layers.ICMPv6
+	SCTP   *layers.SCTP
+	// GREProto is gre.proto, valid when GRE is set.
+	GRE      bool
+	GREProto uint16
+	ARP      *layers.ARP
+	// VXLAN holds the 8 bytes of the VXLAN header.
+	VXLAN []byte
+	// ICMPv6Echo, NS and NA are ICMPv6 message bodies.
+	ICMPv6Echo *layers.ICMPv6Echo
+	NS         *layers.ICMPv6NeighborSolicitation
+	NA         *layers.ICMPv6NeighborAdvertisement
 
 	// L4 is the frame from the transport header on (TCP and UDP), for the
 	// L7 decoders (l7.go); l7 is their result for the hook being
@@ -107,12 +118,19 @@ var decoders map[rules.Header]func(p *Packet, b []byte, off int)
 
 func init() {
 	decoders = map[rules.Header]func(p *Packet, b []byte, off int){
-		rules.HdrIPv4:   (*Packet).decodeIPv4,
-		rules.HdrIPv6:   (*Packet).decodeIPv6,
-		rules.HdrTCP:    (*Packet).decodeTCP,
-		rules.HdrUDP:    (*Packet).decodeUDP,
-		rules.HdrICMP:   (*Packet).decodeICMP,
-		rules.HdrICMPv6: (*Packet).decodeICMPv6,
+		rules.HdrIPv4:       (*Packet).decodeIPv4,
+		rules.HdrIPv6:       (*Packet).decodeIPv6,
+		rules.HdrTCP:        (*Packet).decodeTCP,
+		rules.HdrUDP:        (*Packet).decodeUDP,
+		rules.HdrICMP:       (*Packet).decodeICMP,
+		rules.HdrICMPv6:     (*Packet).decodeICMPv6,
+		rules.HdrSCTP:       (*Packet).decodeSCTP,
+		rules.HdrGRE:        (*Packet).decodeGRE,
+		rules.HdrARP:        (*Packet).decodeARP,
+		rules.HdrVXLAN:      (*Packet).decodeVXLAN,
+		rules.HdrICMPv6Echo: (*Packet).decodeICMPv6Echo,
+		rules.HdrICMPv6NS:   (*Packet).decodeNS,
+		rules.HdrICMPv6NA:   (*Packet).decodeNA,
 	}
 	for _, d := range rules.HeaderDefs() {
 		if len(d.Under) > 0 && d.Len != rules.LenL7 && d.Header != rules.HdrVLAN && decoders[d.Header] == nil {
@@ -122,13 +140,47 @@ func init() {
 }
 
 // fits reports whether header h is present at the start of b: its MinLen
-// bytes are there, and for a transport, within the stated IP payload.
+// bytes are there and its guards hold, and for a transport and what lies in
+// one, they are within the stated IP payload.
 func (p *Packet) fits(h rules.Header, b []byte) bool {
 	d := h.Def()
 	if len(b) < d.MinLen {
 		return false
 	}
-	return !d.IsTransport() || p.inPayload(d.MinLen)
+	for _, g := range d.Guards {
+		if !slices.Contains(g.Values, readBE(b[g.Offset:g.Offset+g.Size])) {
+			return false
+		}
+	}
+	from, inIP := d.FromTransport()
+	return !inIP || p.inPayload(from+d.MinLen)
+}
+
+// readBE reads a network-order field of 1 to 4 bytes.
+func readBE(b []byte) uint32 {
+	var v uint32
+	for _, x := range b {
+		v = v<<8 | uint32(x)
+	}
+	return v
+}
+
+// children decodes what follows header h (at b, frame offset off) when the
+// table finds it from h's next-protocol fields (UDP ports, ICMPv6 types).
+func (p *Packet) children(h rules.Header, b []byte, off int) {
+	d := h.Def()
+	for _, at := range d.NextAt {
+		child, ok := rules.ChildFor(h, readBE(b[at:at+d.NextSize]))
+		if !ok {
+			continue
+		}
+		start := child.Def().Start()
+		if start > len(b) {
+			return
+		}
+		decoders[child](p, b[start:], off+start)
+		return
+	}
 }
 
 func (p *Packet) decodeIPv4(b []byte, off int) {
@@ -179,7 +231,100 @@ func (p *Packet) decodeICMPv6(b []byte, off int) {
 	if p.fits(rules.HdrICMPv6, b) && icmp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
 		p.ICMPv6 = icmp
 		p.HeadersEnd = off + rules.HdrICMPv6.Def().MinLen
+		p.children(rules.HdrICMPv6, b, off)
 	}
+}
+
+// The ICMPv6 message bodies start at the ICMPv6 header (b), as their
+// fields count from it; gopacket decodes them from its payload.
+
+func (p *Packet) decodeICMPv6Echo(b []byte, off int) {
+	if !p.fits(rules.HdrICMPv6Echo, b) {
+		return
+	}
+	echo := new(layers.ICMPv6Echo)
+	if echo.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
+		return // 8 bytes are there: gopacket needs 4
+	}
+	p.ICMPv6Echo = echo
+	p.HeadersEnd = off + rules.HdrICMPv6Echo.Def().MinLen
+}
+
+func (p *Packet) decodeNS(b []byte, off int) {
+	if !p.fits(rules.HdrICMPv6NS, b) {
+		return
+	}
+	ns := new(layers.ICMPv6NeighborSolicitation)
+	if ns.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
+		// gopacket refuses malformed options; the target is there.
+		ns = &layers.ICMPv6NeighborSolicitation{TargetAddress: b[8:24]}
+	}
+	p.NS = ns
+	p.HeadersEnd = off + rules.HdrICMPv6NS.Def().MinLen
+}
+
+func (p *Packet) decodeNA(b []byte, off int) {
+	if !p.fits(rules.HdrICMPv6NA, b) {
+		return
+	}
+	na := new(layers.ICMPv6NeighborAdvertisement)
+	if na.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
+		na = &layers.ICMPv6NeighborAdvertisement{Flags: b[4], TargetAddress: b[8:24]}
+	}
+	p.NA = na
+	p.HeadersEnd = off + rules.HdrICMPv6NA.Def().MinLen
+}
+
+func (p *Packet) decodeSCTP(b []byte, off int) {
+	if !p.fits(rules.HdrSCTP, b) {
+		return
+	}
+	sctp := new(layers.SCTP)
+	if sctp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		return // 12 bytes are there: gopacket needs no more
+	}
+	p.SCTP = sctp
+	p.HeadersEnd = off + rules.HdrSCTP.Def().MinLen
+}
+
+func (p *Packet) decodeGRE(b []byte, off int) {
+	if !p.fits(rules.HdrGRE, b) {
+		return
+	}
+	gre := new(layers.GRE)
+	if gre.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
+		p.GREProto = uint16(gre.Protocol)
+	} else {
+		// gopacket wants the optional fields the flags announce; gre.proto
+		// is in the first 4 bytes.
+		p.GREProto = binary.BigEndian.Uint16(b[2:4])
+	}
+	p.GRE = true
+	p.HeadersEnd = off + rules.HdrGRE.Def().MinLen
+}
+
+func (p *Packet) decodeARP(b []byte, off int) {
+	if !p.fits(rules.HdrARP, b) {
+		return
+	}
+	arp := new(layers.ARP)
+	if arp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		return // the guards make it 28 bytes of IPv4 over Ethernet: no error
+	}
+	p.ARP = arp
+	p.HeadersEnd = off + rules.HdrARP.Def().MinLen
+}
+
+func (p *Packet) decodeVXLAN(b []byte, off int) {
+	if !p.fits(rules.HdrVXLAN, b) {
+		return
+	}
+	var vx layers.VXLAN
+	if vx.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
+		return // 8 bytes are there: no error
+	}
+	p.VXLAN = b[:8]
+	p.HeadersEnd = off + rules.HdrVXLAN.Def().MinLen
 }
 
 // inPayload reports whether a transport header of n bytes fits in the IP
@@ -354,4 +499,5 @@ func (p *Packet) decodeUDP(b []byte, off int) {
 	p.UDP = udp
 	p.L4 = b
 	p.HeadersEnd = off + rules.HdrUDP.Def().MinLen
+	p.children(rules.HdrUDP, b, off)
 }

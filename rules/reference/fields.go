@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"encoding/binary"
 	"net"
 
 	"github.com/gopacket/gopacket/layers"
@@ -207,6 +208,82 @@ var fields = map[string]accessor{
 		}
 		return num(p.ICMPv6.TypeCode.Code())
 	},
+}
+
+// decoded returns an accessor that reads a decoded header when it is there.
+func decoded[T any](get func(*Packet) *T, f func(*T) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if h := get(p); h != nil {
+			return f(h)
+		}
+		return Value{}
+	}
+}
+
+func arp(f func(*layers.ARP) Value) accessor {
+	return decoded(func(p *Packet) *layers.ARP { return p.ARP }, f)
+}
+
+func sctp(f func(*layers.SCTP) Value) accessor {
+	return decoded(func(p *Packet) *layers.SCTP { return p.SCTP }, f)
+}
+
+func na(f func(*layers.ICMPv6NeighborAdvertisement) Value) accessor {
+	return decoded(func(p *Packet) *layers.ICMPv6NeighborAdvertisement { return p.NA }, f)
+}
+
+func vxlan(f func(hdr []byte) Value) accessor {
+	return func(p *Packet, _ int) Value {
+		if p.VXLAN == nil {
+			return Value{}
+		}
+		return f(p.VXLAN)
+	}
+}
+
+func init() {
+	for name, a := range map[string]accessor{
+		"arp.hw.type":        arp(func(a *layers.ARP) Value { return num(uint16(a.AddrType)) }),
+		"arp.proto.type":     arp(func(a *layers.ARP) Value { return num(uint16(a.Protocol)) }),
+		"arp.hw.size":        arp(func(a *layers.ARP) Value { return num(a.HwAddressSize) }),
+		"arp.proto.size":     arp(func(a *layers.ARP) Value { return num(a.ProtAddressSize) }),
+		"arp.opcode":         arp(func(a *layers.ARP) Value { return num(a.Operation) }),
+		"arp.src.hw_mac":     arp(func(a *layers.ARP) Value { return Value{Present: true, Bytes: a.SourceHwAddress} }),
+		"arp.src.proto_ipv4": arp(func(a *layers.ARP) Value { return Value{Present: true, Bytes: a.SourceProtAddress} }),
+		"arp.dst.hw_mac":     arp(func(a *layers.ARP) Value { return Value{Present: true, Bytes: a.DstHwAddress} }),
+		"arp.dst.proto_ipv4": arp(func(a *layers.ARP) Value { return Value{Present: true, Bytes: a.DstProtAddress} }),
+
+		"icmpv6.echo.identifier": decoded(func(p *Packet) *layers.ICMPv6Echo { return p.ICMPv6Echo },
+			func(e *layers.ICMPv6Echo) Value { return num(e.Identifier) }),
+		"icmpv6.echo.sequence_number": decoded(func(p *Packet) *layers.ICMPv6Echo { return p.ICMPv6Echo },
+			func(e *layers.ICMPv6Echo) Value { return num(e.SeqNumber) }),
+		"icmpv6.nd.ns.target_address": decoded(func(p *Packet) *layers.ICMPv6NeighborSolicitation { return p.NS },
+			func(ns *layers.ICMPv6NeighborSolicitation) Value { return addr(ns.TargetAddress) }),
+		"icmpv6.nd.na.flag.r":         na(func(n *layers.ICMPv6NeighborAdvertisement) Value { return flag(n.Flags&0x80 != 0) }),
+		"icmpv6.nd.na.flag.s":         na(func(n *layers.ICMPv6NeighborAdvertisement) Value { return flag(n.Flags&0x40 != 0) }),
+		"icmpv6.nd.na.flag.o":         na(func(n *layers.ICMPv6NeighborAdvertisement) Value { return flag(n.Flags&0x20 != 0) }),
+		"icmpv6.nd.na.target_address": na(func(n *layers.ICMPv6NeighborAdvertisement) Value { return addr(n.TargetAddress) }),
+
+		"sctp.srcport":          sctp(func(s *layers.SCTP) Value { return num(s.SrcPort) }),
+		"sctp.dstport":          sctp(func(s *layers.SCTP) Value { return num(s.DstPort) }),
+		"sctp.verification_tag": sctp(func(s *layers.SCTP) Value { return num(s.VerificationTag) }),
+
+		"gre.proto": func(p *Packet, _ int) Value {
+			if !p.GRE {
+				return Value{}
+			}
+			return num(p.GREProto)
+		},
+
+		"vxlan.flags": vxlan(func(h []byte) Value { return num(binary.BigEndian.Uint16(h[0:2])) }),
+		"vxlan.vni":   vxlan(func(h []byte) Value { return num(binary.BigEndian.Uint32(h[4:8]) >> 8) }),
+	} {
+		fields[name] = a
+	}
+	protocols["arp"] = func(p *Packet) bool { return p.ARP != nil }
+	protocols["sctp"] = func(p *Packet) bool { return p.SCTP != nil }
+	protocols["gre"] = func(p *Packet) bool { return p.GRE }
+	protocols["vxlan"] = func(p *Packet) bool { return p.VXLAN != nil }
 }
 
 // tcpRes is tcp.flags.res, a boolean over three bits: true when any is set.
