@@ -324,9 +324,13 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 
 func (n *needs) add(ref rules.FieldRef) {
 	n.hdr[ref.Field.Header] = true
-	if ref.Field.Name == "eth.type" {
+	for _, h := range ref.Field.Also {
+		n.hdr[h] = true
+	}
+	if ref.Field.Name == "eth.type" || ref.Field.Header == rules.HdrIEEE8021AD {
 		// At tc ingress the tag the kernel moved to metadata holds the
-		// frame's eth.type: the tag parser reads it.
+		// frame's eth.type; an S-tag is a VLAN tag: the tag parser reads
+		// them.
 		n.hdr[rules.HdrVLAN] = true
 	}
 }

@@ -267,7 +267,7 @@ func ktBasicFrame(name string) ktFrame {
 // boolean must be seen both true and false.
 func TestKernelTablesCoverCatalogue(t *testing.T) {
 	seen := map[string]map[string]bool{} // field -> JSON values seen
-	frames := ktBasicFrames()
+	frames := append(ktBasicFrames(), ktHeaderFrames()...)
 	for _, fr := range frames {
 		want := ktWant(fr.Want)
 		for _, name := range ktAllFields() {

@@ -171,6 +171,20 @@ func ktWant(s string) map[string]json.RawMessage {
 		}
 		m[k] = c.Bytes()
 	}
+	// Fields that restate others, as in Wireshark: an IPv6 header's
+	// version is ip.version too, and an outer tag with TPID 0x88a8 (an
+	// 802.1ad S-tag) is ieee8021ad.* besides vlan.*#1.
+	if v, ok := m["ipv6.version"]; ok {
+		if _, set := m["ip.version"]; !set {
+			m["ip.version"] = v
+		}
+	}
+	if string(m["eth.type"]) == `"0x88a8"` {
+		if id, ok := m["vlan.id#1"]; ok {
+			m["ieee8021ad.id"], m["ieee8021ad.priority"] = id, m["vlan.priority#1"]
+			m["ieee8021ad.dei"] = map[string]json.RawMessage{"true": json.RawMessage("1"), "false": json.RawMessage("0")}[string(m["vlan.dei#1"])]
+		}
+	}
 	return m
 }
 

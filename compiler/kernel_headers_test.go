@@ -99,6 +99,12 @@ func ktHeaderFrames() []ktFrame {
 		`"icmpv6.type":136,"icmpv6.code":0,"icmpv6.nd.na.flag.r":true,"icmpv6.nd.na.flag.s":false,"icmpv6.nd.na.flag.o":true,`+
 			`"icmpv6.nd.na.target_address":"fe80::2"`)
 
+	f = testpkt.New().IPv6("fe80::1", "ff02::1:ff00:2").HopLimit(255).ICMPv6(136, 0).Rest(0x40000000).
+		Payload(target).Bytes()
+	lite("icmpv6_na_solicited", f, ktMACsDflt, ktEthIPv6, ktIPv6Plain, `"ipv6.plen":24,"ipv6.nxt":58`,
+		`"icmpv6.type":136,"icmpv6.code":0,"icmpv6.nd.na.flag.r":false,"icmpv6.nd.na.flag.s":true,"icmpv6.nd.na.flag.o":false,`+
+			`"icmpv6.nd.na.target_address":"fe80::2"`)
+
 	// A solicitation one byte short of its target: ICMPv6 only.
 	f = testpkt.New().IPv6("fe80::1", "ff02::1:ff00:2").HopLimit(255).ICMPv6(135, 0).Rest(0).
 		Payload(target[:15]).Bytes()

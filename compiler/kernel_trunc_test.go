@@ -51,7 +51,7 @@ func TestKernelTruncation(t *testing.T) {
 		{"qinq_icmp", ktFrameQinQICMP(), map[string]int{
 			"eth": 14, "vlan#1": 18, "vlan#2": 22, "ip": 22 + 20, "icmp": 42 + 8}},
 		{"ipv6_icmpv6", ktFrameIPv6ICMPv6(), map[string]int{
-			"eth": 14, "ipv6": 14 + 40, "icmpv6": 54 + 4}},
+			"eth": 14, "ipv6": 14 + 40, "icmpv6": 54 + 4, "icmpv6.echo": 54 + 8}},
 	}
 
 	all := ktAllFields()
@@ -115,11 +115,26 @@ func ktTruncWant(full ktEvent, logged []string, ends map[string]int, n int) map[
 		if f.Header == rules.HdrFrame {
 			continue
 		}
-		key := f.Header.String()
+		suffix := ""
 		if i := strings.IndexByte(name, '#'); i >= 0 {
-			key += name[i:]
+			suffix = name[i:]
 		}
-		end, ok := ends[key]
+		var end int
+		var ok bool
+		key := f.Header.String() + suffix
+		switch {
+		case f.Header == rules.HdrIEEE8021AD:
+			key = "vlan#1" // the outer tag, read as an S-tag
+			end, ok = ends[key]
+		default:
+			// The first header of those that carry the field (ip.version:
+			// IPv4 or IPv6) the frame has.
+			for _, h := range append([]rules.Header{f.Header}, f.Also...) {
+				if end, ok = ends[h.String()+suffix]; ok {
+					break
+				}
+			}
+		}
 		if !ok {
 			if v := string(full.Fields[name]); v != "null" {
 				panic(fmt.Sprintf("%s is %s in the whole frame but its header %s has no extent", name, v, key))

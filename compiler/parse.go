@@ -44,13 +44,17 @@ var (
 	extMinLen = int32(rules.IPv6ExtMinLen)
 )
 
+// sTagTPID is the TPID of an 802.1ad S-tag: ieee8021ad in Wireshark.
+const sTagTPID = 0x88a8
+
 // MaxExtHeaders bounds the IPv6 extension-header walk.
 const MaxExtHeaders = rules.MaxExtHeaders
 
 // The computed fields with a presence bit of their own.
 var (
-	ethTypeField, _ = rules.LookupField("eth.type")
-	tcpLenField, _  = rules.LookupField("tcp.len")
+	ethTypeField, _   = rules.LookupField("eth.type")
+	tcpLenField, _    = rules.LookupField("tcp.len")
+	ipVersionField, _ = rules.LookupField("ip.version")
 )
 
 func minLen(h rules.Header) int32 { return int32(h.Def().MinLen) }
@@ -243,6 +247,17 @@ func (g *gen) metaVLAN(ethType *slot, hasEthType bool, l3 string) {
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
 		g.setFact(rules.FieldFact(ethTypeField, 1))
+	}
+	if g.need.has(rules.HdrIEEE8021AD) {
+		not := b.NewLabel("ctag")
+		b.Comment("an S-tag (TPID 0x88a8) is also ieee8021ad")
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANProt, asm.Word), asm.JNE.Imm(asm.R1, raw16(sTagTPID), not))
+		g.setFact(rules.HdrIEEE8021AD.Def().Fact)
+		if s, ok := rec.slots[slotKey{computed: compSTagTCI, size: 2, layer: 1}]; ok {
+			b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANTCI, asm.Word))
+			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		}
+		b.Label(not)
 	}
 	g.vlanTag(2, l3)
 	b.Emit(asm.Ja.Label(l3))
@@ -441,6 +456,17 @@ func (g *gen) vlanTag(layer int, next string) {
 	b.Label(tag)
 	g.bound(rCursor, vlanLen, g.stop())
 	g.setFact(rules.HdrVLAN.Def().Fact + layer - 1)
+	if layer == 1 && g.need.has(rules.HdrIEEE8021AD) {
+		not := b.NewLabel("ctag")
+		b.Comment("an S-tag (TPID 0x88a8) is also ieee8021ad")
+		b.Emit(asm.JNE.Imm(rProto, raw16(sTagTPID), not))
+		g.setFact(rules.HdrIEEE8021AD.Def().Fact)
+		if s, ok := rec.slots[slotKey{computed: compSTagTCI, size: 2, layer: 1}]; ok {
+			b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Half), asm.HostTo(asm.BE, asm.R1, asm.Half))
+			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		}
+		b.Label(not)
+	}
 	if s, ok := rec.slots[slotKey{computed: compVLANTCI, size: 2, layer: layer}]; ok {
 		b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Half), asm.HostTo(asm.BE, asm.R1, asm.Half))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
@@ -463,6 +489,7 @@ func (g *gen) ipv4() {
 	b.Emit(asm.And.Imm(asm.R4, 0x0f), asm.JLT.Imm(asm.R4, 5, g.stop()), asm.LSh.Imm(asm.R4, 2))
 	g.setFact(rules.HdrIPv4.Def().Fact)
 	g.storeHeader(rules.HdrIPv4, rCursor)
+	g.ipVersion()
 	g.l7L3()
 	if !g.need.l4 {
 		b.Emit(asm.Ja.Label(g.stop()))
@@ -495,6 +522,7 @@ func (g *gen) ipv6() {
 	b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.And.Imm(asm.R1, 0xf0), asm.JNE.Imm(asm.R1, 0x60, g.stop()))
 	g.setFact(rules.HdrIPv6.Def().Fact)
 	g.storeHeader(rules.HdrIPv6, rCursor)
+	g.ipVersion()
 	g.l7L3()
 	if !g.need.l4 {
 		b.Emit(asm.Ja.Label(g.stop()))
@@ -669,4 +697,15 @@ func (g *gen) linkBlocks() {
 		g.storeHeader(h, rCursor)
 		b.Emit(asm.Ja.Label(g.stop()))
 	}
+}
+
+// ipVersion stores ip.version, which IPv4 and IPv6 headers both carry (as in
+// Wireshark), from the header at the cursor.
+func (g *gen) ipVersion() {
+	s, ok := g.rec.slots[slotKey{computed: compIPVersion, size: 1, layer: 1}]
+	if !ok {
+		return
+	}
+	g.b.Emit(asm.LoadMem(asm.R1, rCursor, 0, asm.Byte), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
+	g.setFact(rules.FieldFact(ipVersionField, 1))
 }

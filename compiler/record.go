@@ -29,6 +29,10 @@ const (
 	compVLANTCI   = "vlan.tci"
 	compVLANEType = "vlan.etype"
 	compTCPLen    = "tcp.len"
+	compIPVersion = "ip.version" // the first byte of the IPv4 or IPv6 header
+	// The outer tag's TCI again, written only for an S-tag: a slot is
+	// written only when its fact holds (predicates rely on it).
+	compSTagTCI = "ieee8021ad.tci"
 )
 
 // slot is a slot's place on the stack: Off is relative to R10 (negative).
@@ -60,6 +64,10 @@ func keyOf(ref rules.FieldRef) slotKey {
 		return slotKey{computed: compVLANEType, size: 2, layer: ref.Layer}
 	case "vlan.id", "vlan.priority", "vlan.dei":
 		return slotKey{computed: compVLANTCI, size: 2, layer: ref.Layer}
+	case "ieee8021ad.id", "ieee8021ad.priority", "ieee8021ad.dei":
+		return slotKey{computed: compSTagTCI, size: 2, layer: 1}
+	case "ip.version":
+		return slotKey{computed: compIPVersion, size: 1, layer: 1}
 	case "tcp.len":
 		return slotKey{computed: compTCPLen, size: 4, layer: 1}
 	}

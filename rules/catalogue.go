@@ -57,11 +57,12 @@ const (
 	HdrICMPv6Echo // ICMPv6 echo request and reply bodies
 	HdrICMPv6NS   // neighbour solicitation
 	HdrICMPv6NA   // neighbour advertisement
+	HdrIEEE8021AD // the outer VLAN tag when its TPID is 0x88a8 (802.1ad S-tag)
 	NumHeaders
 )
 
 var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls", "syscall", "fd",
-	"arp", "sctp", "gre", "vxlan", "icmpv6.echo", "icmpv6.nd.ns", "icmpv6.nd.na"}
+	"arp", "sctp", "gre", "vxlan", "icmpv6.echo", "icmpv6.nd.ns", "icmpv6.nd.na", "ieee8021ad"}
 
 func (h Header) String() string { return headerNames[h] }
 
@@ -90,6 +91,10 @@ type Field struct {
 	// Layers is how many occurrences a packet can hold (2 for VLAN tags: QinQ);
 	// 0 means one.
 	Layers int
+	// Also are other headers that carry the field, as Wireshark has it
+	// (ip.version: IPv6 too). Such a field is computed, with a fact of its
+	// own.
+	Also []Header
 
 	// L7 fields (l7.go).
 	L7 *L7Field
@@ -159,6 +164,11 @@ var headerFields = []*Field{
 	{Name: "vlan.id", Type: TypeUint, Bits: 16, Header: HdrVLAN, Computed: true, Mask: 0x0fff, Layers: 2, Doc: "VLAN identifier."},
 	{Name: "vlan.etype", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrVLAN, Computed: true, Layers: 2, Doc: "EtherType following the tag."},
 
+	proto(HdrIEEE8021AD, "The outer VLAN tag when its TPID is 0x88a8 (an 802.1ad S-tag), as Wireshark names it; vlan.*#1 reads the same tag."),
+	{Name: "ieee8021ad.priority", Type: TypeUint, Bits: 16, Header: HdrIEEE8021AD, Computed: true, Mask: 0xe000, Shift: 13, Doc: "Priority code point of the S-tag."},
+	{Name: "ieee8021ad.dei", Type: TypeUint, Bits: 16, Header: HdrIEEE8021AD, Computed: true, Mask: 0x1000, Shift: 12, Doc: "Drop eligible indicator of the S-tag (a number, as in Wireshark)."},
+	{Name: "ieee8021ad.id", Type: TypeUint, Bits: 16, Header: HdrIEEE8021AD, Computed: true, Mask: 0x0fff, Doc: "S-VLAN identifier."},
+
 	proto(HdrARP, "ARP for IPv4 over Ethernet (ethertype 0x0806, also under VLAN tags): 28 bytes, hardware type 1 or 6, hardware size 6, protocol type 0x0800, protocol size 4; other ARP packets are not decoded."),
 	{Name: "arp.hw.type", Type: TypeUint, Bits: 16, Header: HdrARP, Offset: 0, Size: 2, Doc: "Hardware type (1 Ethernet, 6 IEEE 802)."},
 	{Name: "arp.proto.type", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrARP, Offset: 2, Size: 2, Doc: "Protocol type (0x0800)."},
@@ -171,7 +181,8 @@ var headerFields = []*Field{
 	{Name: "arp.dst.proto_ipv4", Type: TypeIPv4, Header: HdrARP, Offset: 24, Size: 4, Doc: "Target IPv4 address."},
 
 	proto(HdrIPv4, "IPv4 header (ethertype 0x0800, version 4, header length ≥ 20 bytes); options are skipped."),
-	{Name: "ip.version", Type: TypeUint, Bits: 8, Header: HdrIPv4, Offset: 0, Size: 1, Mask: 0xf0, Shift: 4, Doc: "IP version (4)."},
+	{Name: "ip.version", Type: TypeUint, Bits: 8, Header: HdrIPv4, Also: []Header{HdrIPv6}, Computed: true, Mask: 0xf0, Shift: 4,
+		Doc: "IP version: 4, and 6 on IPv6 packets (as in Wireshark, where ip.version == 6 matches them)."},
 	{Name: "ip.hdr_len", Type: TypeUint, Bits: 8, Header: HdrIPv4, Offset: 0, Size: 1, Mask: 0x0f, Scale: 4, Doc: "Header length in bytes, options included."},
 	{Name: "ip.dsfield", Type: TypeUint, Bits: 8, Base: BaseHex, Header: HdrIPv4, Offset: 1, Size: 1, Doc: "Differentiated services field (DSCP and ECN)."},
 	{Name: "ip.dsfield.dscp", Type: TypeUint, Bits: 8, Header: HdrIPv4, Offset: 1, Size: 1, Mask: 0xfc, Shift: 2, Doc: "Differentiated services code point."},
@@ -299,21 +310,27 @@ func nearestFields(name string, n int) []string {
 	type cand struct {
 		name string
 		d    int
+		same bool // the same protocol prefix
 	}
 	var cs []cand
 	for _, f := range catalogue {
 		d := EditDistance(name, f.Name)
 		// A shared protocol prefix makes a name a better suggestion.
+		same := false
 		if i := strings.IndexByte(name, '.'); i > 0 && strings.HasPrefix(f.Name, name[:i+1]) {
 			d--
+			same = true
 		}
 		if d <= len(name)/2+1 {
-			cs = append(cs, cand{f.Name, d})
+			cs = append(cs, cand{f.Name, d, same})
 		}
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
 		if cs[i].d != cs[j].d {
 			return cs[i].d < cs[j].d
+		}
+		if cs[i].same != cs[j].same {
+			return cs[i].same // tcp.dstprt: tcp.port before sctp.dstport
 		}
 		return cs[i].name < cs[j].name
 	})

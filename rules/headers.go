@@ -54,6 +54,8 @@ const (
 	FactICMPv6Echo
 	FactICMPv6NS
 	FactICMPv6NA
+	FactIPVersion // ip.version: an IPv4 or an IPv6 header
+	FactIEEE8021AD
 	NumFacts
 )
 
@@ -162,8 +164,12 @@ var headerTable = []*HeaderDef{
 		FieldFacts: map[string]int{"eth.type": FactEthType}},
 	{Header: HdrVLAN, Article: "a VLAN", MinLen: 4, Fact: FactVLAN1, Layers: 2,
 		Under: []Link{{HdrEth, 0x8100}, {HdrEth, 0x88a8}, {HdrVLAN, 0x8100}, {HdrVLAN, 0x88a8}}},
+	// An S-tag is the outer VLAN tag with TPID 0x88a8: the VLAN tag parser
+	// finds it, no value leads to it.
+	{Header: HdrIEEE8021AD, Article: "an 802.1ad", Fact: FactIEEE8021AD},
 	{Header: HdrIPv4, Article: "an IPv4", MinLen: 20, Len: LenIPv4IHL, Fact: FactIPv4,
-		Under: []Link{{HdrEth, 0x0800}, {HdrVLAN, 0x0800}}},
+		Under:      []Link{{HdrEth, 0x0800}, {HdrVLAN, 0x0800}},
+		FieldFacts: map[string]int{"ip.version": FactIPVersion}},
 	{Header: HdrIPv6, Article: "an IPv6", MinLen: 40, Len: LenIPv6Chain, Fact: FactIPv6,
 		Under: []Link{{HdrEth, 0x86dd}, {HdrVLAN, 0x86dd}}},
 	{Header: HdrTCP, Article: "a TCP", MinLen: 20, Len: LenTCPDataOffset, Fact: FactTCP,

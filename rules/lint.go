@@ -15,7 +15,7 @@ import (
 //     fields): every packet it matches is logged twice.
 //
 // It reasons from the headers each field implies: a packet has at most one
-// of TCP, UDP, ICMP and ICMPv6 and at most one of IPv4 and IPv6 (tunnels are
+// of the transports (TCP, UDP, ICMP, ICMPv6, SCTP, GRE) and at most one of IPv4 and IPv6 (tunnels are
 // not decoded), ICMP runs over IPv4, ICMPv6 over IPv6, TCP and UDP over
 // either, an inner VLAN tag needs an outer one; and from the values each
 // comparison allows on one field occurrence. A search over the predicate's
@@ -103,6 +103,11 @@ type hdrKey struct {
 }
 
 func hdrKeyOf(r FieldRef) hdrKey {
+	if len(r.Field.Also) > 0 {
+		// Carried by more than one header: its presence implies none of
+		// them alone (every frame has a frame).
+		return hdrKey{HdrFrame, 1}
+	}
 	if r.Field.MaxLayers() > 1 {
 		return hdrKey{r.Field.Header, r.Layer}
 	}

@@ -77,6 +77,9 @@ var tsharkFilters = []struct {
 	{"gre", []string{"gre.proto"}},
 	{"vxlan", []string{"vxlan.flags", "vxlan.vni"}},
 	{"icmpv6.type == 128 || icmpv6.type == 129", []string{"icmpv6.echo.identifier", "icmpv6.echo.sequence_number"}},
+	{"ip.version == 6", []string{"ip.version", "ipv6.version"}},
+	{"ieee8021ad", []string{"ieee8021ad.id", "ieee8021ad.priority", "ieee8021ad.dei"}},
+	{"ieee8021ad.id == 200 && vlan.id == 2001", []string{"eth.type"}},
 	{"icmpv6.type in {135, 136}", []string{"icmpv6.nd.ns.target_address", "icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o"}},
 }
 

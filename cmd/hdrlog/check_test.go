@@ -79,7 +79,7 @@ func TestCheckFormatJSON(t *testing.T) {
 	}
 	want := []map[string]any{
 		{"file": "a.hcl", "line": 2.0, "column": 12.0, "end_line": 2.0, "end_column": 22.0, "severity": "warning", "rule": "a",
-			"message": "this match never holds: tcp needs a TCP header and udp a UDP header, but a packet has at most one of TCP, UDP, ICMP and ICMPv6",
+			"message": "this match never holds: tcp needs a TCP header and udp a UDP header, but a packet has at most one of TCP, UDP, ICMP, ICMPv6, SCTP and GRE",
 			"hint":    "the rule can never log anything; check for a mistyped protocol, field or value"},
 		{"file": "a.hcl", "line": 6.0, "column": 21.0, "end_line": 6.0, "end_column": 27.0, "severity": "error", "rule": "b",
 			"message": "ip.src is logged twice (first at a.hcl:6:11)", "hint": "remove one of them"},

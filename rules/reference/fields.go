@@ -127,7 +127,16 @@ var fields = map[string]accessor{
 	"vlan.id":       vlan(func(d *layers.Dot1Q) Value { return num(d.VLANIdentifier) }),
 	"vlan.etype":    vlan(func(d *layers.Dot1Q) Value { return num(d.Type) }),
 
-	"ip.version":      ip4(func(ip *layers.IPv4) Value { return num(ip.Version) }),
+	"ip.version": func(p *Packet, _ int) Value {
+		// IPv6 headers carry it too, as in Wireshark.
+		switch {
+		case p.IPv4 != nil:
+			return num(p.IPv4.Version)
+		case p.IPv6 != nil:
+			return num(p.IPv6.Version)
+		}
+		return Value{}
+	},
 	"ip.hdr_len":      ip4(func(ip *layers.IPv4) Value { return num(int(ip.IHL) * 4) }),
 	"ip.dsfield":      ip4(func(ip *layers.IPv4) Value { return num(ip.TOS) }),
 	"ip.dsfield.dscp": ip4(func(ip *layers.IPv4) Value { return num(ip.TOS >> 2) }),
@@ -280,6 +289,24 @@ func init() {
 	} {
 		fields[name] = a
 	}
+	for name, f := range map[string]func(*layers.Dot1Q) Value{
+		"ieee8021ad.priority": func(d *layers.Dot1Q) Value { return num(d.Priority) },
+		"ieee8021ad.dei": func(d *layers.Dot1Q) Value {
+			if d.DropEligible {
+				return num(1)
+			}
+			return num(0)
+		},
+		"ieee8021ad.id": func(d *layers.Dot1Q) Value { return num(d.VLANIdentifier) },
+	} {
+		fields[name] = func(p *Packet, _ int) Value {
+			if !sTag(p) {
+				return Value{}
+			}
+			return f(p.VLAN[0])
+		}
+	}
+	protocols["ieee8021ad"] = sTag
 	protocols["arp"] = func(p *Packet) bool { return p.ARP != nil }
 	protocols["sctp"] = func(p *Packet) bool { return p.SCTP != nil }
 	protocols["gre"] = func(p *Packet) bool { return p.GRE }
@@ -305,4 +332,10 @@ var protocols = map[string]func(p *Packet) bool{
 	"udp":    func(p *Packet) bool { return p.UDP != nil },
 	"icmp":   func(p *Packet) bool { return p.ICMP != nil },
 	"icmpv6": func(p *Packet) bool { return p.ICMPv6 != nil },
+}
+
+// sTag reports whether the outer VLAN tag is an 802.1ad S-tag (TPID
+// 0x88a8): Wireshark's ieee8021ad.
+func sTag(p *Packet) bool {
+	return len(p.VLAN) > 0 && p.HasEthType && p.EthType == uint16(layers.EthernetTypeQinQ)
 }
