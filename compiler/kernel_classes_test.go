@@ -99,7 +99,7 @@ func ktIPv6ChainFrames() []ktFrame {
 	add("ipv6_chain5_udp", f, ktIPv6Want(0, 0, chainLen+12, 0, 64, a, b), ktUDPWant(7, 9, 12))
 
 	f = chain().ICMPv6(135, 0).Payload(ktPayload(16)).Bytes()
-	add("ipv6_chain5_icmpv6", f, ktIPv6Want(0, 0, chainLen+24, 0, 64, a, b), `"icmpv6.type":135,"icmpv6.code":0`)
+	add("ipv6_chain5_icmpv6", f, ktIPv6Want(0, 0, chainLen+24, 0, 64, a, b), `"icmpv6.type":135,"icmpv6.code":0,"icmpv6.nd.ns.target_address":"a5a5:a5a5:a5a5:a5a5:a5a5:a5a5:a5a5:a5a5"`)
 
 	// Chains of 0 to 9 destination options headers: the walk is bounded at
 	// 8 extension headers (compiler.MaxExtHeaders); a longer chain has no
@@ -131,7 +131,7 @@ func ktIPv6ChainFrames() []ktFrame {
 	// walk does not.
 	f = testpkt.New().IPv6(a, b).Routing(0, 1, append(make([]byte, 4), netipBytes("2001:db8::99")...)).
 		ICMPv6(129, 0).Echo(3, 4).Bytes()
-	add("ipv6_routing_segleft_icmpv6", f, ktIPv6Want(0, 0, 24+8, 43, 64, a, b), `"icmpv6.type":129,"icmpv6.code":0`)
+	add("ipv6_routing_segleft_icmpv6", f, ktIPv6Want(0, 0, 24+8, 43, 64, a, b), `"icmpv6.type":129,"icmpv6.code":0,"icmpv6.echo.identifier":"0x0003","icmpv6.echo.sequence_number":4`)
 
 	// Chains that end in something hdrlog does not decode.
 	f = testpkt.New().IPv6(a, b).DestOpts(nil).Proto(59).UDP(1, 2).Bytes()
