@@ -270,12 +270,18 @@ func (gr *group) segments(dim int, set []int) []segment {
 func (g *gen) groupCode(gr *group, end string) {
 	g.b.Comment("group of %d rules (%s..%s) by %s: decision tree", len(gr.rules), gr.rules[0].Name, gr.rules[len(gr.rules)-1].Name, refNames(gr.dims))
 	// Every key field must be present: one test of all their facts.
-	var facts int32
+	var facts uint64
 	for _, d := range gr.dims {
 		facts |= 1 << FactOf(d)
 	}
 	reg, off := g.presence()
-	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.And.Imm(asm.R1, facts), asm.JNE.Imm(asm.R1, facts, end))
+	if facts < 1<<immFacts {
+		g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.And.Imm(asm.R1, int32(facts)), asm.JNE.Imm(asm.R1, int32(facts), end))
+	} else {
+		// Bit 31 or above: the mask in R2 (an immediate is sign-extended).
+		g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.LoadImm(asm.R2, int64(facts), asm.DWord))
+		g.b.Emit(asm.And.Reg(asm.R1, asm.R2), asm.JNE.Reg(asm.R1, asm.R2, end))
+	}
 	all := make([]int, len(gr.rules))
 	for i := range all {
 		all[i] = i

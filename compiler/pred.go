@@ -101,15 +101,36 @@ func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredString(p)) }
 
 // Presence tests read the opaque copy of the bitmap (see parseEnd), never R7.
 func (g *gen) jumpIfPresent(fact int, target string) {
-	reg, off := g.presence()
-	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.JSet.Imm(asm.R1, 1<<fact, target))
+	g.loadFact(fact)
+	g.b.Emit(asm.JSet.Imm(asm.R1, factMask(fact), target))
 }
 
 func (g *gen) jumpIfAbsent(fact int, target string) {
 	// "and; if zero" rather than "jset over a ja": the common (present) path
 	// falls through.
+	g.loadFact(fact)
+	g.b.Emit(asm.And.Imm(asm.R1, factMask(fact)), asm.JEq.Imm(asm.R1, 0, target))
+}
+
+// immFacts are the facts whose bit a 32-bit immediate holds: an immediate
+// is sign-extended, so bit 31 and above need a shift.
+const immFacts = 31
+
+// loadFact loads the presence bitmap into R1, shifted so that fact's bit is
+// where factMask(fact) tests it.
+func (g *gen) loadFact(fact int) {
 	reg, off := g.presence()
-	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.And.Imm(asm.R1, 1<<fact), asm.JEq.Imm(asm.R1, 0, target))
+	g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord))
+	if fact >= immFacts {
+		g.b.Emit(asm.RSh.Imm(asm.R1, int32(fact)))
+	}
+}
+
+func factMask(fact int) int32 {
+	if fact >= immFacts {
+		return 1
+	}
+	return 1 << fact
 }
 
 // guarded runs test behind a presence check of fact when the test could hold

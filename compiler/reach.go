@@ -179,8 +179,14 @@ func (g *gen) stop() string {
 	return epilogue
 }
 
-// setFact emits the instruction that sets fact's presence bit.
+// setFact emits the instruction that sets fact's presence bit. A fact of
+// bit 31 or above takes R1 (a 32-bit immediate is sign-extended): the
+// parser sets facts where R1 is free.
 func (g *gen) setFact(fact int) {
-	g.b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+	if fact >= immFacts {
+		g.b.Emit(asm.LoadImm(asm.R1, 1<<fact, asm.DWord), asm.Or.Reg(rPresence, asm.R1))
+	} else {
+		g.b.Emit(asm.Or.Imm(rPresence, 1<<fact))
+	}
 	g.factsSet |= 1 << fact
 }
