@@ -106,11 +106,15 @@ func (c *Collection) Program(h rules.Hook) *compiler.Program {
 var insnLine = regexp.MustCompile(`^(\d+): \(`)
 
 func explainLoadError(out *compiler.Output, err error) error {
-	if errors.Is(err, os.ErrPermission) || isPermissionError(err) {
+	// The verifier refuses many programs with EACCES: a refusal that
+	// comes with a verifier log is the verifier's, not a lack of
+	// privileges (without them, the kernel refuses before verifying).
+	var ve *ebpf.VerifierError
+	isVerifier := errors.As(err, &ve) && len(ve.Log) > 0
+	if !isVerifier && (errors.Is(err, os.ErrPermission) || isPermissionError(err)) {
 		return privilegeError(ErrPrivilege, err, capBPF, capNetAdmin, capPerfmon)
 	}
-	var ve *ebpf.VerifierError
-	if !errors.As(err, &ve) {
+	if ve == nil {
 		return err
 	}
 	// Find the program and the last instruction the verifier looked at.
