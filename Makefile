@@ -57,6 +57,8 @@ otelcol:
 # vet, every test, short fuzzing runs of the parsers and of the kernel
 # against the reference evaluator, then every example through the verifier.
 test: test-deps otelcol
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
+		echo "gofmt: not formatted (run gofmt -w on them):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	@if grep -qs '^func FuzzParseDSL' lang/*_test.go; then \
