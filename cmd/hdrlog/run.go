@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	goruntime "runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -251,6 +253,9 @@ func streamTo(ctx context.Context, release func(), w io.Writer, c *runtime.Colle
 	select {
 	case <-ctx.Done():
 		release()
+		finished := make(chan struct{})
+		defer close(finished)
+		go exitOnSecondSignal(finished, opts.Live)
 		derr := detach()
 		cancel()
 		r = <-done
@@ -259,6 +264,50 @@ func streamTo(ctx context.Context, release func(), w io.Writer, c *runtime.Colle
 		r.err = errors.Join(r.err, detach())
 	}
 	return r.st, r.err
+}
+
+// exitOnSecondSignal keeps a second SIGINT or SIGTERM, while the first one's
+// drain is still writing (stdout may be slow or blocked), a fast exit: it
+// writes what the stream had counted at its last write, and what the ring
+// buffer still held, on stderr, and exits at once with 128 plus the
+// signal's number, as the signal's default action would have.
+func exitOnSecondSignal(finished <-chan struct{}, live *runtime.LiveStats) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case <-finished:
+		return
+	case s := <-sig:
+		fmt.Fprintf(stderr, "hdrlog: second %s: exiting without draining the ring buffer; %s\n", signalName(s), hastyCounts(live))
+		code := 128 + 15
+		if s == os.Interrupt {
+			code = 128 + 2
+		}
+		os.Exit(code)
+	}
+}
+
+// hastyCounts says what a stream cut short had done: events written and
+// lost per the stream's last write, and the bytes of events still unread.
+func hastyCounts(live *runtime.LiveStats) string {
+	if live == nil {
+		return "its counts are unknown"
+	}
+	var events, lost uint64
+	for _, r := range live.Rules() {
+		events += r.Events
+		lost += r.Lost
+	}
+	return fmt.Sprintf("%d events written and %d lost (ring buffer full) until then; %d bytes of events were left unread in the ring buffer, neither written nor counted as lost",
+		events, lost, live.RingBacklog.Load())
+}
+
+func signalName(s os.Signal) string {
+	if s == os.Interrupt {
+		return "SIGINT"
+	}
+	return "SIGTERM"
 }
 
 // describeAttachments says in one line what is attached where.
