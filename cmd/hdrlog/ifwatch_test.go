@@ -201,28 +201,7 @@ func waitEvents(t *testing.T, r *liveRun, sent map[int]string) {
 func startRunHere(t *testing.T, args ...string) *liveRun {
 	t.Helper()
 	cmd := exec.Command(hdrlogBin, append([]string{"run"}, args...)...)
-	r := &liveRun{cmd: cmd, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = r.out, r.errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-r.done
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(r.errOut.String(), "streaming events") {
-		select {
-		case <-r.done:
-			t.Fatalf("hdrlog run exited before attaching: %v\n%s", cmd.ProcessState, r.errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hdrlog run did not attach within 10 s:\n%s", r.errOut)
-		}
-	}
-	return r
+	return startLive(t, cmd, cmd.Start)
 }
 
 // --netns attaches inside another namespace, from outside it; events name

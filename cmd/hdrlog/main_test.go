@@ -56,6 +56,12 @@ func hdrlog(t *testing.T, dir string, args ...string) (code int, stdout, stderr 
 	t.Helper()
 	cmd := exec.Command(hdrlogBin, args...)
 	cmd.Dir = dir
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd to its end and returns its exit status and output.
+func runCommand(t *testing.T, cmd *exec.Cmd) (code int, stdout, stderr string) {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -65,7 +71,7 @@ func hdrlog(t *testing.T, dir string, args ...string) (code int, stdout, stderr 
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	default:
-		t.Fatalf("running hdrlog %v: %v", args, err)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return code, o.String(), e.String()
 }
@@ -314,9 +320,17 @@ func startRun(t *testing.T, p *netns.Pair, args ...string) *liveRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLive(t, cmd, cmd.Start)
+}
+
+// startLive starts cmd (a hdrlog run) with start, which may start it in
+// another namespace, and waits until it has attached. The process is killed
+// when the test ends.
+func startLive(t *testing.T, cmd *exec.Cmd, start func() error) *liveRun {
+	t.Helper()
 	r := &liveRun{cmd: cmd, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.out, r.errOut
-	if err := cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(r.done) }()
@@ -666,16 +680,5 @@ func runAsNobody(t *testing.T, bin string, ambient []uintptr, args ...string) (c
 		Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
 		AmbientCaps: ambient,
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("running %v as nobody: %v", args, err)
-	}
-	return code, o.String(), e.String()
+	return runCommand(t, cmd)
 }

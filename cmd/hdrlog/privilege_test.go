@@ -29,28 +29,7 @@ func startInB(t *testing.T, p *netns.Pair, bin string, ambient []uintptr, args .
 	if ambient != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: ambient}
 	}
-	r := &liveRun{cmd: cmd, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = r.out, r.errOut
-	if err := p.Do("B", cmd.Start); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-r.done
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(r.errOut.String(), "streaming events") {
-		select {
-		case <-r.done:
-			t.Fatalf("hdrlog run exited before attaching: %v\n%s", cmd.ProcessState, r.errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hdrlog run did not attach within 10 s:\n%s", r.errOut)
-		}
-	}
-	return r
+	return startLive(t, cmd, func() error { return p.Do("B", cmd.Start) })
 }
 
 // procCaps reads the capability sets and no_new_privs of every thread of
