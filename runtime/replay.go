@@ -102,6 +102,8 @@ type Replayer struct {
 	coll     *Collection                // nil without the kernel
 	viaXDP   map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
 	ref      *reference.Evaluator       // nil with the kernel
+	dec      *reference.Decoder         // this worker's, reused frame after frame
+	refEv    Event                      // the reference's event being written
 	refSlots [][]Value                  // per rule: reference values wrapped with their schema slots
 }
 
@@ -235,7 +237,10 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 	var decoded *reference.Packet
 	pkt := func() *reference.Packet {
 		if decoded == nil {
-			decoded = reference.Decode(frame)
+			if r.dec == nil {
+				r.dec = new(reference.Decoder)
+			}
+			decoded = r.dec.Decode(frame)
 			decoded.Len = wireLen
 		}
 		return decoded
@@ -337,13 +342,13 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 // evalReference turns the reference's events into runtime events with the
 // compiler's schema slots, so that they print exactly like the kernel's.
 func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Event) error) error {
-	var ev Event
+	ev := &r.refEv
 	for _, re := range r.ref.EvalPacket(h, p) {
 		rs := &r.out.Schema.Rules[re.Rule]
 		if len(rs.Fields) != len(re.Values) {
 			return fmt.Errorf("reference logged %d fields for rule %s, the schema has %d", len(re.Values), rs.Name, len(rs.Fields))
 		}
-		ev = Event{Rule: re.Rule, FrameLen: uint32(p.Len), Values: ev.Values[:0]}
+		*ev = Event{Rule: re.Rule, FrameLen: uint32(p.Len), Values: ev.Values[:0]}
 		for i, v := range re.Values {
 			if rs.Fields[i].Render == compiler.RenderText {
 				// Cut and redacted as the kernel does (text.go).
@@ -352,7 +357,7 @@ func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Eve
 			}
 			ev.Values = append(ev.Values, Value{Slot: &rs.Fields[i], Present: v.Present, U: v.U, Bytes: v.Bytes})
 		}
-		if err := fn(&ev); err != nil {
+		if err := fn(ev); err != nil {
 			return err
 		}
 	}

@@ -69,7 +69,7 @@ func (r *Replayer) stateful() bool {
 func (r *Replayer) lanes(n int) ([]*Replayer, error) {
 	for len(r.forks) < n-1 {
 		f := *r
-		f.forks, f.viaXDP, f.coll, f.ref, f.runners = nil, map[rules.Hook]*Collection{}, nil, nil, nil
+		f.forks, f.viaXDP, f.coll, f.ref, f.runners, f.dec, f.refEv = nil, map[rules.Hook]*Collection{}, nil, nil, nil, nil, Event{}
 		var err error
 		if r.ref != nil {
 			f.ref, err = reference.New(r.rs)

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -199,13 +198,6 @@ func runTest(args []string, o testOptions) error {
 	}
 	defer r.Close()
 
-	if os.Getenv("GOGC") == "" {
-		// A replay allocates per frame (the reference evaluator decodes
-		// every frame anew) over a small live heap, which the batches in
-		// flight bound: collecting a fifth as often saves about a fifth
-		// of the CPU time for some 50 MB more.
-		debug.SetGCPercent(400)
-	}
 	outs, err := o.outputs.open(o.otlp.endpoint != "")
 	if err != nil {
 		return err

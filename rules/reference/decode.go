@@ -67,18 +67,64 @@ type Packet struct {
 	// extension header...). A program that sees only the first n bytes of
 	// the frame decodes it the same when HeadersEnd <= n.
 	HeadersEnd int
+
+	st *store // where the headers above point
+}
+
+// store holds the decoded headers of one frame, so that a Decoder decodes
+// frame after frame without allocating: gopacket's layers decode into
+// storage they are given and reuse their option slices.
+type store struct {
+	eth   layers.Ethernet
+	vlan  [vlanLayers]layers.Dot1Q
+	vlanP [vlanLayers]*layers.Dot1Q
+	ip4   layers.IPv4
+	ip6   layers.IPv6
+	tcp   layers.TCP
+	udp   layers.UDP
+	icmp  layers.ICMPv4
+	icmp6 layers.ICMPv6
+	sctp  layers.SCTP
+	gre   layers.GRE
+	arp   layers.ARP
+	echo  layers.ICMPv6Echo
+	ns    layers.ICMPv6NeighborSolicitation
+	na    layers.ICMPv6NeighborAdvertisement
+	l7    l7Packet
+}
+
+// vlanLayers is room for the VLAN tags the header table decodes (init
+// checks it).
+const vlanLayers = 2
+
+// A Decoder decodes frames into storage it reuses: the Packet it returns
+// is valid until its next Decode. One Decoder serves one goroutine.
+type Decoder struct {
+	p  Packet
+	st store
 }
 
 // Decode decodes a frame. It never fails: what cannot be decoded is absent.
-func Decode(frame []byte) *Packet {
-	p := &Packet{Len: len(frame)}
-	df := gopacket.NilDecodeFeedback
+// The packet, and the values read from it, are valid until the next call.
+func (d *Decoder) Decode(frame []byte) *Packet {
+	d.p = Packet{Len: len(frame), st: &d.st}
+	d.p.decode(frame)
+	return &d.p
+}
 
-	var eth layers.Ethernet
+// Decode decodes a frame into storage of its own. It never fails: what
+// cannot be decoded is absent.
+func Decode(frame []byte) *Packet {
+	return new(Decoder).Decode(frame)
+}
+
+func (p *Packet) decode(frame []byte) {
+	df := gopacket.NilDecodeFeedback
+	eth := &p.st.eth
 	if eth.DecodeFromBytes(frame, df) != nil {
-		return p
+		return
 	}
-	p.Eth = &eth
+	p.Eth = eth
 	p.HeadersEnd = rules.HdrEth.Def().MinLen
 	// gopacket turns a type field below 0x0600 into EthernetTypeLLC (0) and
 	// keeps the value as Length: on such a frame eth.type is absent.
@@ -91,13 +137,14 @@ func Decode(frame []byte) *Packet {
 	// it is decoded, so that does not matter.
 
 	parent, vlan := rules.HdrEth, rules.HdrVLAN.Def()
+	p.VLAN = p.st.vlanP[:0]
 	for len(p.VLAN) < vlan.Layers {
-		if h, ok := rules.ChildFor(parent, uint32(next)); !ok || h != rules.HdrVLAN {
+		if h, ok := childFor(parent, uint32(next)); !ok || h != rules.HdrVLAN {
 			break
 		}
-		tag := new(layers.Dot1Q)
+		tag := &p.st.vlan[len(p.VLAN)]
 		if tag.DecodeFromBytes(rest, df) != nil {
-			return p
+			return
 		}
 		p.VLAN = append(p.VLAN, tag)
 		p.HeadersEnd += vlan.MinLen
@@ -105,10 +152,12 @@ func Decode(frame []byte) *Packet {
 	}
 	// A third tag leaves next at a TPID: no network layer.
 
-	if h, ok := rules.ChildFor(parent, uint32(next)); ok && h != rules.HdrVLAN {
-		decoders[h](p, rest, p.HeadersEnd)
+	if h, ok := childFor(parent, uint32(next)); ok && h != rules.HdrVLAN {
+		decoderOf[h](p, rest, p.HeadersEnd)
 	}
-	return p
+	if len(p.VLAN) == 0 {
+		p.VLAN = nil // as a frame without tags always decoded
+	}
 }
 
 // decoders decode each header the table reaches through a next-protocol
@@ -116,7 +165,32 @@ func Decode(frame []byte) *Packet {
 // half of the header table: a row with no decoder here fails at start-up.
 var decoders map[rules.Header]func(p *Packet, b []byte, off int)
 
+// childFor is rules.ChildFor from an index: the header table's rows are
+// searched once, not per frame.
+func childFor(parent rules.Header, v uint32) (rules.Header, bool) {
+	h, ok := childIndex[uint64(parent)<<32|uint64(v)]
+	return h, ok
+}
+
+// childIndex maps a parent header (high 32 bits) and a next-protocol value
+// to the child header.
+var childIndex = map[uint64]rules.Header{}
+
+// decoderOf is decoders indexed by header, for the per-frame lookups.
+var decoderOf []func(p *Packet, b []byte, off int)
+
 func init() {
+	for _, d := range rules.HeaderDefs() {
+		for _, l := range d.Under {
+			k := uint64(l.Parent)<<32 | uint64(l.Value)
+			if _, ok := childIndex[k]; ok {
+				continue // the first row in table order, as rules.ChildFor
+			}
+			if h, ok := rules.ChildFor(l.Parent, l.Value); ok {
+				childIndex[k] = h
+			}
+		}
+	}
 	decoders = map[rules.Header]func(p *Packet, b []byte, off int){
 		rules.HdrIPv4:       (*Packet).decodeIPv4,
 		rules.HdrIPv6:       (*Packet).decodeIPv6,
@@ -131,6 +205,15 @@ func init() {
 		rules.HdrICMPv6Echo: (*Packet).decodeICMPv6Echo,
 		rules.HdrICMPv6NS:   (*Packet).decodeNS,
 		rules.HdrICMPv6NA:   (*Packet).decodeNA,
+	}
+	for h, d := range decoders {
+		for int(h) >= len(decoderOf) {
+			decoderOf = append(decoderOf, nil)
+		}
+		decoderOf[h] = d
+	}
+	if rules.HdrVLAN.Def().Layers > vlanLayers {
+		panic("reference: room for fewer VLAN tags than the header table decodes")
 	}
 	for _, d := range rules.HeaderDefs() {
 		if len(d.Under) > 0 && d.Len != rules.LenL7 && d.Header != rules.HdrVLAN && decoders[d.Header] == nil {
@@ -170,7 +253,7 @@ func readBE(b []byte) uint32 {
 func (p *Packet) children(h rules.Header, b []byte, off int) {
 	d := h.Def()
 	for _, at := range d.NextAt {
-		child, ok := rules.ChildFor(h, readBE(b[at:at+d.NextSize]))
+		child, ok := childFor(h, readBE(b[at:at+d.NextSize]))
 		if !ok {
 			continue
 		}
@@ -178,7 +261,7 @@ func (p *Packet) children(h rules.Header, b []byte, off int) {
 		if start > len(b) {
 			return
 		}
-		decoders[child](p, b[start:], off+start)
+		decoderOf[child](p, b[start:], off+start)
 		return
 	}
 }
@@ -187,12 +270,12 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 	if !p.fits(rules.HdrIPv4, b) || b[0]>>4 != 4 || b[0]&0x0f < 5 {
 		return
 	}
-	ip := new(layers.IPv4)
+	ip := &p.st.ip4
 	if ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		// gopacket refuses a header whose total length is below its header
 		// length, whose options are cut short or malformed; the semantics
 		// keep such a header (its 20 fixed bytes are there). Decode those.
-		ip = ipv4Fixed(b)
+		*ip = ipv4Fixed(b)
 	}
 	// gopacket replaces a total length of 0 (TSO captures) by the captured
 	// length; ip.len is the field as sent.
@@ -213,13 +296,13 @@ func (p *Packet) decodeIPv4(b []byte, off int) {
 	if hlen > len(b) {
 		return
 	}
-	if h, ok := rules.ChildFor(rules.HdrIPv4, uint32(ip.Protocol)); ok {
-		decoders[h](p, b[hlen:], off+hlen)
+	if h, ok := childFor(rules.HdrIPv4, uint32(ip.Protocol)); ok {
+		decoderOf[h](p, b[hlen:], off+hlen)
 	}
 }
 
 func (p *Packet) decodeICMP(b []byte, off int) {
-	icmp := new(layers.ICMPv4)
+	icmp := &p.st.icmp
 	if p.fits(rules.HdrICMP, b) && icmp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
 		p.ICMP = icmp
 		p.HeadersEnd = off + rules.HdrICMP.Def().MinLen
@@ -227,7 +310,7 @@ func (p *Packet) decodeICMP(b []byte, off int) {
 }
 
 func (p *Packet) decodeICMPv6(b []byte, off int) {
-	icmp := new(layers.ICMPv6)
+	icmp := &p.st.icmp6
 	if p.fits(rules.HdrICMPv6, b) && icmp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
 		p.ICMPv6 = icmp
 		p.HeadersEnd = off + rules.HdrICMPv6.Def().MinLen
@@ -242,7 +325,7 @@ func (p *Packet) decodeICMPv6Echo(b []byte, off int) {
 	if !p.fits(rules.HdrICMPv6Echo, b) {
 		return
 	}
-	echo := new(layers.ICMPv6Echo)
+	echo := &p.st.echo
 	if echo.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
 		return // 8 bytes are there: gopacket needs 4
 	}
@@ -254,10 +337,10 @@ func (p *Packet) decodeNS(b []byte, off int) {
 	if !p.fits(rules.HdrICMPv6NS, b) {
 		return
 	}
-	ns := new(layers.ICMPv6NeighborSolicitation)
+	ns := &p.st.ns
 	if ns.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
 		// gopacket refuses malformed options; the target is there.
-		ns = &layers.ICMPv6NeighborSolicitation{TargetAddress: b[8:24]}
+		*ns = layers.ICMPv6NeighborSolicitation{TargetAddress: b[8:24]}
 	}
 	p.NS = ns
 	p.HeadersEnd = off + rules.HdrICMPv6NS.Def().MinLen
@@ -267,9 +350,9 @@ func (p *Packet) decodeNA(b []byte, off int) {
 	if !p.fits(rules.HdrICMPv6NA, b) {
 		return
 	}
-	na := new(layers.ICMPv6NeighborAdvertisement)
+	na := &p.st.na
 	if na.DecodeFromBytes(b[4:], gopacket.NilDecodeFeedback) != nil {
-		na = &layers.ICMPv6NeighborAdvertisement{Flags: b[4], TargetAddress: b[8:24]}
+		*na = layers.ICMPv6NeighborAdvertisement{Flags: b[4], TargetAddress: b[8:24]}
 	}
 	p.NA = na
 	p.HeadersEnd = off + rules.HdrICMPv6NA.Def().MinLen
@@ -279,7 +362,7 @@ func (p *Packet) decodeSCTP(b []byte, off int) {
 	if !p.fits(rules.HdrSCTP, b) {
 		return
 	}
-	sctp := new(layers.SCTP)
+	sctp := &p.st.sctp
 	if sctp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		return // 12 bytes are there: gopacket needs no more
 	}
@@ -291,7 +374,7 @@ func (p *Packet) decodeGRE(b []byte, off int) {
 	if !p.fits(rules.HdrGRE, b) {
 		return
 	}
-	gre := new(layers.GRE)
+	gre := &p.st.gre
 	if gre.DecodeFromBytes(b, gopacket.NilDecodeFeedback) == nil {
 		p.GREProto = uint16(gre.Protocol)
 	} else {
@@ -307,7 +390,7 @@ func (p *Packet) decodeARP(b []byte, off int) {
 	if !p.fits(rules.HdrARP, b) {
 		return
 	}
-	arp := new(layers.ARP)
+	arp := &p.st.arp
 	if arp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		return // the guards make it 28 bytes of IPv4 over Ethernet: no error
 	}
@@ -335,9 +418,9 @@ func (p *Packet) inPayload(n int) bool {
 }
 
 // ipv4Fixed decodes the 20 fixed bytes of an IPv4 header.
-func ipv4Fixed(b []byte) *layers.IPv4 {
+func ipv4Fixed(b []byte) layers.IPv4 {
 	flagsFrag := binary.BigEndian.Uint16(b[6:8])
-	return &layers.IPv4{
+	return layers.IPv4{
 		Version:    b[0] >> 4,
 		IHL:        b[0] & 0x0f,
 		TOS:        b[1],
@@ -356,12 +439,12 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 	if !p.fits(rules.HdrIPv6, b) || b[0]>>4 != 6 {
 		return
 	}
-	ip := new(layers.IPv6)
+	ip := &p.st.ip6
 	if ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		// gopacket refuses a payload length of 0 without a jumbo option and
 		// a hop-by-hop header it cannot decode; the semantics keep the
 		// header. Decode its 40 fixed bytes.
-		ip = ipv6Fixed(b)
+		*ip = ipv6Fixed(b)
 	}
 	p.IPv6 = ip
 	p.HeadersEnd = off + rules.HdrIPv6.Def().MinLen
@@ -415,8 +498,8 @@ func (p *Packet) decodeIPv6(b []byte, off int) {
 	if cur > len(b) {
 		return
 	}
-	if h, ok := rules.ChildFor(rules.HdrIPv6, uint32(next)); ok {
-		decoders[h](p, b[cur:], off+cur)
+	if h, ok := childFor(rules.HdrIPv6, uint32(next)); ok {
+		decoderOf[h](p, b[cur:], off+cur)
 	}
 }
 
@@ -425,9 +508,9 @@ func isExtension(proto layers.IPProtocol) bool {
 }
 
 // ipv6Fixed decodes the 40 fixed bytes of an IPv6 header.
-func ipv6Fixed(b []byte) *layers.IPv6 {
+func ipv6Fixed(b []byte) layers.IPv6 {
 	word := binary.BigEndian.Uint32(b[0:4])
-	return &layers.IPv6{
+	return layers.IPv6{
 		Version:      uint8(word >> 28),
 		TrafficClass: uint8(word >> 20),
 		FlowLabel:    word & 0xfffff,
@@ -443,11 +526,11 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 	if !p.fits(rules.HdrTCP, b) {
 		return
 	}
-	tcp := new(layers.TCP)
+	tcp := &p.st.tcp
 	if tcp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		// gopacket refuses a data offset below 5 and options cut short; the
 		// semantics keep the header (its 20 fixed bytes are there).
-		tcp = tcpFixed(b)
+		*tcp = tcpFixed(b)
 	}
 	p.TCP = tcp
 	p.L4 = b
@@ -461,8 +544,8 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 }
 
 // tcpFixed decodes the 20 fixed bytes of a TCP header.
-func tcpFixed(b []byte) *layers.TCP {
-	return &layers.TCP{
+func tcpFixed(b []byte) layers.TCP {
+	return layers.TCP{
 		SrcPort:    layers.TCPPort(binary.BigEndian.Uint16(b[0:2])),
 		DstPort:    layers.TCPPort(binary.BigEndian.Uint16(b[2:4])),
 		Seq:        binary.BigEndian.Uint32(b[4:8]),
@@ -487,10 +570,10 @@ func (p *Packet) decodeUDP(b []byte, off int) {
 	if !p.fits(rules.HdrUDP, b) {
 		return
 	}
-	udp := new(layers.UDP)
+	udp := &p.st.udp
 	if udp.DecodeFromBytes(b, gopacket.NilDecodeFeedback) != nil {
 		// gopacket refuses a length field below 8; the header is there.
-		udp = &layers.UDP{
+		*udp = layers.UDP{
 			SrcPort: layers.UDPPort(binary.BigEndian.Uint16(b[0:2])),
 			DstPort: layers.UDPPort(binary.BigEndian.Uint16(b[2:4])),
 			Length:  binary.BigEndian.Uint16(b[4:6]),

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/hdrlog/hdrlog/rules"
 )
@@ -21,6 +22,13 @@ type Event struct {
 type Evaluator struct {
 	rs *rules.RuleSet
 	l7 l7State // held ClientHellos (l7.go)
+	// ports are the ports each hook decodes each L7 protocol on, sni the
+	// hooks whose rules use the server name (l7.go).
+	ports map[portsKey][]uint16
+	sni   map[rules.Hook]bool
+	// out and vals are EvalPacket's storage, reused call after call.
+	out  []Event
+	vals []Value
 }
 
 // New returns an evaluator of rs. It fails when the rule set uses a field
@@ -44,7 +52,9 @@ func New(rs *rules.RuleSet) (*Evaluator, error) {
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
 	}
-	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}}, nil
+	indexOnce.Do(indexFields)
+	ports, sni := portsOf(rs)
+	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni}, nil
 }
 
 func known(ref rules.FieldRef) error {
@@ -78,14 +88,16 @@ func Decodes(f *rules.Field) bool {
 }
 
 // Eval returns the events the rules of hook h produce for one frame, in rule
-// order.
+// order, valid until the evaluator's next Eval or EvalPacket.
 func (e *Evaluator) Eval(h rules.Hook, frame []byte) []Event {
 	return e.EvalPacket(h, Decode(frame))
 }
 
-// EvalPacket is Eval on a decoded frame.
+// EvalPacket is Eval on a decoded frame. The events are valid until the
+// evaluator's next EvalPacket: their storage is reused.
 func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
-	var out []Event
+	out := e.out[:0]
+	e.vals = e.vals[:0]
 	p.l7 = e.decodeL7(h, p)
 	out = e.evalRules(h, p, out, func(*rules.Rule) bool { return true })
 	if p.l7 != nil {
@@ -95,6 +107,7 @@ func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 			out = e.evalRules(h, p, out, usesHTTP)
 		}
 	}
+	e.out = out
 	return out
 }
 
@@ -104,11 +117,11 @@ func (e *Evaluator) evalRules(h rules.Hook, p *Packet, out []Event, which func(*
 		if r.Hook != h || !which(r) || (r.Match != nil && !holds(r.Match, p)) {
 			continue
 		}
-		ev := Event{Rule: r.Index}
+		start := len(e.vals)
 		for _, lf := range r.Log {
-			ev.Values = append(ev.Values, value(lf.Ref, p))
+			e.vals = append(e.vals, value(lf.Ref, p))
 		}
-		out = append(out, ev)
+		out = append(out, Event{Rule: r.Index, Values: e.vals[start:len(e.vals):len(e.vals)]})
 	}
 	return out
 }
@@ -128,14 +141,41 @@ func value(ref rules.FieldRef, p *Packet) Value {
 	if ref.Field.Header.IsL7() {
 		return l7Value(ref, p)
 	}
+	if a, ok := accessorOf[ref.Field]; ok {
+		return a(p, ref.Layer)
+	}
 	return fields[ref.Field.Name](p, ref.Layer)
 }
 
 func present(ref rules.FieldRef, p *Packet) bool {
 	if ref.Field.Type == rules.TypeProto {
+		if f, ok := protocolOf[ref.Field]; ok {
+			return f(p)
+		}
 		return protocols[ref.Field.Name](p)
 	}
 	return value(ref, p).Present
+}
+
+// accessorOf and protocolOf are fields and protocols keyed by the
+// catalogue's fields, for the per-frame lookups (a pointer hashes faster
+// than a name). They are filled once every init has filled the maps.
+var (
+	indexOnce  sync.Once
+	accessorOf map[*rules.Field]accessor
+	protocolOf map[*rules.Field]func(*Packet) bool
+)
+
+func indexFields() {
+	accessorOf, protocolOf = map[*rules.Field]accessor{}, map[*rules.Field]func(*Packet) bool{}
+	for _, f := range rules.Fields() {
+		if a, ok := fields[f.Name]; ok {
+			accessorOf[f] = a
+		}
+		if pr, ok := protocols[f.Name]; ok && f.Type == rules.TypeProto {
+			protocolOf[f] = pr
+		}
+	}
 }
 
 // holds evaluates a predicate. Every comparison is false on an absent field.

@@ -149,15 +149,49 @@ func rulePorts(r *rules.Rule, h rules.Header, udp bool) []uint16 {
 	return append(rules.DefaultPortsOver(h, udp), r.PortsFor(h)...)
 }
 
-// hookPorts: the defaults and every list of the hook's rules.
+// hookPorts: the defaults and every list of the hook's rules, computed
+// once per evaluator (portsOf).
 func (e *Evaluator) hookPorts(h rules.Hook, proto rules.Header, udp bool) []uint16 {
-	ports := rules.DefaultPortsOver(proto, udp)
-	for _, r := range e.rs.Rules {
-		if r.Hook == h {
-			ports = append(ports, r.PortsFor(proto)...)
+	if ports, ok := e.ports[portsKey{h, proto, udp}]; ok {
+		return ports
+	}
+	return rules.DefaultPortsOver(proto, udp) // a hook without rules
+}
+
+// portsKey names a list of ports an evaluator decodes a protocol on.
+type portsKey struct {
+	hook  rules.Hook
+	proto rules.Header
+	udp   bool
+}
+
+// l7Protocols are the protocols decoded from a payload by port.
+var l7Protocols = []rules.Header{rules.HdrHTTP, rules.HdrTLS, rules.HdrDNS}
+
+// portsOf computes, for every hook of the rule set, protocol and transport,
+// the defaults and every list of the hook's rules; and which hooks' rules
+// use the server name.
+func portsOf(rs *rules.RuleSet) (map[portsKey][]uint16, map[rules.Hook]bool) {
+	ports, sni := map[portsKey][]uint16{}, map[rules.Hook]bool{}
+	for _, r := range rs.Rules {
+		for _, proto := range l7Protocols {
+			for _, udp := range []bool{false, true} {
+				k := portsKey{r.Hook, proto, udp}
+				if _, ok := ports[k]; !ok {
+					ports[k] = rules.DefaultPortsOver(proto, udp)
+				}
+				ports[k] = append(ports[k], r.PortsFor(proto)...)
+			}
+		}
+		check := func(ref rules.FieldRef) {
+			sni[r.Hook] = sni[r.Hook] || ref.Field.Name == "tls.handshake.extensions_server_name"
+		}
+		walk(r.Match, check)
+		for _, lf := range r.Log {
+			check(lf.Ref)
 		}
 	}
-	return ports
+	return ports, sni
 }
 
 func (l *l7Packet) on(ports []uint16) bool {
@@ -165,22 +199,7 @@ func (l *l7Packet) on(ports []uint16) bool {
 }
 
 // usesSNI reports whether the rules of hook h use the server name.
-func (e *Evaluator) usesSNI(h rules.Hook) bool {
-	used := false
-	for _, r := range e.rs.Rules {
-		if r.Hook != h {
-			continue
-		}
-		check := func(ref rules.FieldRef) {
-			used = used || ref.Field.Name == "tls.handshake.extensions_server_name"
-		}
-		walk(r.Match, check)
-		for _, lf := range r.Log {
-			check(lf.Ref)
-		}
-	}
-	return used
-}
+func (e *Evaluator) usesSNI(h rules.Hook) bool { return e.sni[h] }
 
 // decodeL7 decodes the packet's payload for hook h (nil: no transport
 // payload), updating the held ClientHellos.
@@ -189,7 +208,8 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 	if pl == nil {
 		return nil
 	}
-	l := &l7Packet{tcp: p.TCP != nil}
+	l := &p.st.l7
+	*l = l7Packet{tcp: p.TCP != nil, more: l.more[:0]}
 	if p.TCP != nil {
 		l.sport, l.dport = uint16(p.TCP.SrcPort), uint16(p.TCP.DstPort)
 	} else {
@@ -255,7 +275,7 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 	m := 0
 	for _, meth := range rules.HTTPMethods {
-		if bytes.HasPrefix(w, []byte(meth+" ")) {
+		if len(w) > len(meth) && string(w[:len(meth)]) == meth && w[len(meth)] == ' ' {
 			m = len(meth)
 		}
 	}
