@@ -41,6 +41,9 @@ type Options struct {
 // a per-CPU copy (see useScratch).
 const SmallProgram = 16
 
+// listedElements is how many elements of a set a listing's comments show.
+const listedElements = 8
+
 // DefaultWakeupBytes is the default of Options.WakeupBytes.
 const DefaultWakeupBytes = 64 << 10
 
@@ -89,6 +92,8 @@ type Output struct {
 	Programs []*Program
 	Schema   *Schema
 	Options  Options // as compiled with (defaults filled in)
+	// Sets are the sets compiled into maps, shared by the programs.
+	Sets []*SetMap
 }
 
 // FlavourOf returns the program flavour of a hook.
@@ -127,17 +132,19 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 	for _, r := range rs.Rules {
 		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
 	}
+	sets := newSetPlanner()
 	for _, h := range rules.AllHooks {
 		rr := rs.ForHook(h)
 		if len(rr) == 0 {
 			continue
 		}
-		p, err := compileHook(h, rr, out.Schema, opts)
+		p, err := compileHook(h, rr, out.Schema, opts, sets)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h, err)
 		}
 		out.Programs = append(out.Programs, p)
 	}
+	out.Sets = sets.maps
 	return out, nil
 }
 
@@ -176,9 +183,11 @@ type gen struct {
 	// spillAt is where parseEnd stored the presence bitmap, removed when
 	// nothing reads it back.
 	spillAt int
+	// sets decides which set tests are map lookups (sets.go).
+	sets *setPlanner
 }
 
-func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) (*Program, error) {
+func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, sets *setPlanner) (*Program, error) {
 	// Fold what is known in advance; a rule that can never match emits
 	// nothing (the checker has warned about it).
 	var rr []*rules.Rule
@@ -191,7 +200,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		folded.Match = m
 		rr = append(rr, &folded)
 	}
-	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h}
+	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h, sets: sets}
 
 	// Every field occurrence the rules use, in predicates or logs.
 	var refs []rules.FieldRef
@@ -254,7 +263,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options) 
 		starts[r.Index] = g.b.NewLabel("rule." + r.Name + ".start")
 		g.b.Label(starts[r.Index])
 		next := g.b.NewLabel("rule." + r.Name + ".next")
-		g.b.Comment("rule %s: match %s", r.Name, rules.PredString(r.Match))
+		g.b.Comment("rule %s: match %s", r.Name, rules.PredSummary(r.Match, listedElements))
 		g.l7RuleEnter(r)
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
@@ -418,6 +427,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 	}
 	o.l7Maps(spec)
 	o.syscallSpec(spec)
+	o.setMapSpecs(spec)
 	return spec
 }
 

@@ -65,6 +65,9 @@ func frameOf(recSize int) map[string]StackSlot {
 		// kept while their decoders run (l7_pipe.go).
 		"l7.pipe": {"l7.pipe", lo - 32, 8},
 		"l7.base": {"l7.base", lo - 40, 8},
+		// A set lookup's key (sets.go).
+		"set.key":    {"set.key", lo - 64, 24},
+		"fn.set.key": {"fn.set.key", fnSetKeyOff, 24},
 		// A subprogram's own frame (groups and callbacks).
 		"fn.index":  {"fn.index", fnIndexOff, 8},
 		"fn.key":    {"fn.key", fnKeyOff, 8},
@@ -109,11 +112,12 @@ var Contract = []PhaseContract{
 		// Rules read the record and never write it: the lost-counter key,
 		// a gated L7 rule's presence and the callbacks' context (text
 		// tests loop over the l7 value) are theirs.
-		Stack: []string{"key", "l7.pres", "l7.ctx"}},
+		// A set lookup builds its key in set.key.
+		Stack: []string{"key", "l7.pres", "l7.ctx", "set.key"}},
 	{Phase: PhaseEpilogue},
 	{Phase: PhaseGroup, Entry: []asm.Register{rCtx},
 		Writes: []asm.Register{rPresence, asm.R8, rEvent},
-		Stack:  []string{"fn.index", "fn.key", "fn.l7.ctx"}},
+		Stack:  []string{"fn.index", "fn.key", "fn.l7.ctx", "fn.set.key"}},
 	{Phase: PhaseCallback, Entry: []asm.Register{rCtx},
 		Writes: []asm.Register{asm.R7, asm.R8, asm.R9},
 		Stack:  nil},

@@ -169,7 +169,8 @@ func keyTest(p rules.Pred) (rules.FieldRef, []interval, bool) {
 		}
 		ref, items = p.Ref, []rules.SetItem{{Lo: p.Value, Hi: p.Value}}
 	case *rules.PredInSet:
-		if p.Mask != 0 {
+		if p.Mask != 0 || mapSized(p) {
+			// A large set is a map lookup (sets.go), not a dimension.
 			return ref, nil, false
 		}
 		ref, items = p.Ref, p.Items

@@ -33,6 +33,9 @@ func TestListings(t *testing.T) {
 			out := ktCompile(t, filepath.Base(file), string(src))
 			var b bytes.Buffer
 			fmt.Fprintf(&b, "; %s, compiled by TestListings (go test ./compiler -run TestListings -update)\n", filepath.Base(file))
+			for _, m := range out.Sets {
+				fmt.Fprintf(&b, "; %s\n", m.Describe())
+			}
 			for _, p := range out.Programs {
 				fmt.Fprintf(&b, "\n; program %s: hook %s, %d instructions, packet record %d bytes\n",
 					p.Flavour.Name, p.Hook, len(p.Insns), p.RecordSize)

@@ -70,8 +70,13 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.comment(p)
 		g.compare(p, target, want)
 	case *rules.PredInSet:
-		g.comment(p)
-		g.guarded(FactOf(p.Ref), zeroInSet(p) || !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.inSet(p, t, w) })
+		u := g.sets.use(g, p)
+		g.b.Comment("%s", setComment(p, u))
+		test := func(t string, w bool) { g.inSet(p, t, w) }
+		if u != nil {
+			test = func(t string, w bool) { g.inSetMap(p, u, t, w) }
+		}
+		g.guarded(FactOf(p.Ref), zeroInSet(p) || !zeroWhenAbsent(p.Ref), target, want, test)
 	case *rules.PredBitTest:
 		g.comment(p)
 		// A zero value never has a bit of the mask set: no presence check.
@@ -97,7 +102,7 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 	}
 }
 
-func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredString(p)) }
+func (g *gen) comment(p rules.Pred) { g.b.Comment("%s", rules.PredSummary(p, listedElements)) }
 
 // Presence tests read the opaque copy of the bitmap (see parseEnd), never R7.
 func (g *gen) jumpIfPresent(fact int, target string) {

@@ -141,6 +141,10 @@ type PredInSet struct {
 	Ref   FieldRef
 	Mask  uint64
 	Items []SetItem
+	// Set names the named set the items come from ("" for a set written
+	// inline): rules using one named set share its map, and a reload that
+	// changes only its elements updates the map in place.
+	Set string
 }
 
 // PredBitTest holds when the field is present and value & Mask != 0.
@@ -260,16 +264,23 @@ func (v Value) String() string {
 
 // String renders a predicate in the expression language (fully parenthesised),
 // for listings and test failures.
-func PredString(p Pred) string {
+func PredString(p Pred) string { return predString(p, 0) }
+
+// PredSummary is PredString with sets cut to their first max elements and
+// a count of the others: a listing's comment on a rule with a set of a
+// million addresses.
+func PredSummary(p Pred, max int) string { return predString(p, max) }
+
+func predString(p Pred, max int) string {
 	switch p := p.(type) {
 	case nil:
 		return "true"
 	case *PredAnd:
-		return joinPreds(p.Terms, " && ")
+		return joinPreds(p.Terms, " && ", max)
 	case *PredOr:
-		return joinPreds(p.Terms, " || ")
+		return joinPreds(p.Terms, " || ", max)
 	case *PredNot:
-		return "!" + PredString(p.X)
+		return "!" + predString(p.X, max)
 	case *PredConst:
 		return fmt.Sprint(p.Value)
 	case *PredExists:
@@ -277,8 +288,15 @@ func PredString(p Pred) string {
 	case *PredCompare:
 		return fmt.Sprintf("%s %s %s", maskedString(p.Ref, p.Mask), p.Op, p.Value)
 	case *PredInSet:
+		if p.Set != "" {
+			return fmt.Sprintf("%s in $%s", maskedString(p.Ref, p.Mask), p.Set)
+		}
 		var items []string
-		for _, it := range p.Items {
+		for i, it := range p.Items {
+			if max > 0 && i == max {
+				items = append(items, fmt.Sprintf("… %d more", len(p.Items)-max))
+				break
+			}
 			if it.IsRange() {
 				items = append(items, it.Lo.String()+".."+it.Hi.String())
 			} else {
@@ -307,10 +325,10 @@ func maskedString(r FieldRef, mask uint64) string {
 	return fmt.Sprintf("(%s & %#x)", r, mask)
 }
 
-func joinPreds(ps []Pred, sep string) string {
+func joinPreds(ps []Pred, sep string, max int) string {
 	var parts []string
 	for _, p := range ps {
-		parts = append(parts, PredString(p))
+		parts = append(parts, predString(p, max))
 	}
 	return "(" + strings.Join(parts, sep) + ")"
 }

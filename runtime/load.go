@@ -69,6 +69,10 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	if err != nil {
 		return nil, explainLoadError(out, err)
 	}
+	if err := fillSets(coll, out.Sets); err != nil {
+		coll.Close()
+		return nil, err
+	}
 	c := &Collection{
 		Output:   out,
 		Programs: map[rules.Hook]*ebpf.Program{},

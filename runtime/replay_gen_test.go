@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/testpkt"
 	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/rules/reference"
@@ -462,6 +463,11 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 				elems = append(elems, rules.SetElem{Lo: genLiteral(c, f)})
 			}
 		}
+		if f.Type != rules.TypeUint && c.chance(2, 3) || c.chance(1, 4) {
+			// Large enough to be a map lookup (compiler/sets.go); addresses
+			// half the time with prefixes (an LPM trie).
+			elems = append(elems, setFiller(f, c.intn(4), compiler.SetMapMin+c.intn(8))...)
+		}
 		return &rules.InExpr{Quant: genQuant(c), Field: name, Mask: mask, Elems: elems}
 	}
 	op, quant := genOp(c, f)
@@ -749,3 +755,41 @@ func exprString(e rules.Expr) string {
 }
 
 var quantText = map[rules.Quantifier]string{rules.QuantAny: "any ", rules.QuantAll: "all "}
+
+// setFiller returns n elements of f's type that frames rarely carry, to
+// make a generated set large enough to be a map; kinds 0 and 1 add prefixes
+// to addresses (an LPM trie), kind 2 ranges (which stay in code beside the lookup).
+func setFiller(f *rules.Field, kind, n int) []rules.SetElem {
+	var out []rules.SetElem
+	lit := func(k rules.LitKind, format string, a ...any) *rules.Literal {
+		return &rules.Literal{Kind: k, Text: fmt.Sprintf(format, a...)}
+	}
+	for i := range n {
+		var e rules.SetElem
+		switch f.Type {
+		case rules.TypeIPv4:
+			e.Lo = lit(rules.LitDotted, "198.18.%d.%d", i/256, i%256)
+			if kind <= 1 && i%4 == 0 {
+				e.Lo = lit(rules.LitDotted, "198.%d.0.0/%d", 19+i, 16+i%9)
+			}
+		case rules.TypeIPv6:
+			e.Lo = lit(rules.LitColon, "2001:db8:ffff::%x", i)
+			if kind <= 1 && i%4 == 0 {
+				e.Lo = lit(rules.LitColon, "2001:db8:%x::/%d", 0x100+i, 40+i%20)
+			}
+		case rules.TypeMAC:
+			e.Lo = lit(rules.LitColon, "02:00:5e:00:%02x:%02x", i/256, i%256)
+		case rules.TypeUint:
+			max := f.MaxValue()
+			e.Lo = lit(rules.LitNumber, "%d", (uint64(i)*104729+7)%(max+1))
+		default:
+			return nil
+		}
+		out = append(out, e)
+	}
+	if kind == 2 && f.Type == rules.TypeUint && f.MaxValue() > 3 {
+		m := f.MaxValue()
+		out = append(out, rules.SetElem{Lo: lit(rules.LitNumber, "%d", m/3), Hi: lit(rules.LitNumber, "%d", m/3+m/7)})
+	}
+	return out
+}

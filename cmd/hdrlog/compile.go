@@ -39,6 +39,12 @@ func runCompile(args []string, opts compiler.Options) error {
 		return err
 	}
 	w := bufio.NewWriter(stdout)
+	for _, m := range out.Sets {
+		fmt.Fprintf(w, "; %s\n", m.Describe())
+	}
+	if len(out.Sets) > 0 {
+		fmt.Fprintln(w)
+	}
 	for i, p := range out.Programs {
 		if i > 0 {
 			fmt.Fprintln(w)

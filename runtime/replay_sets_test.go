@@ -1,0 +1,135 @@
+package runtime_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/rules/reference"
+)
+
+// TestDiffCoversSetMaps holds the rule generator to making sets that
+// compile into maps, so that TestKernelVsReference compares map lookups
+// with the reference inside random expressions (TestKernelVsReferenceSets
+// covers every kind of map on purpose).
+func TestDiffCoversSetMaps(t *testing.T) {
+	seen := map[string]int{}
+	for seed := uint64(0); seed < uint64(*diffCases); seed++ {
+		rng := rand.New(rand.NewPCG(seed, 0x6864726c6f67))
+		rulesIn := make([]byte, 1024)
+		for i := range rulesIn {
+			rulesIn[i] = byte(rng.Uint32())
+		}
+		_, rs := checkedRules(&chooser{data: rulesIn})
+		if rs == nil {
+			continue
+		}
+		out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		for _, m := range out.Sets {
+			seen[fmt.Sprintf("%s %s", m.Kind, m.Type)]++
+		}
+	}
+	t.Logf("set maps in the seeded cases: %v", seen)
+	for _, want := range []string{"hash unsigned integer", "LPM trie IPv4 address"} {
+		if seen[want] == 0 {
+			t.Errorf("no %s set map in %d seeded cases", want, *diffCases)
+		}
+	}
+}
+
+// setRules are rules whose sets compile into maps of every kind, on single
+// fields, either-direction fields, under negation and beside ranges; each
+// set mixes values the generated frames carry with fillers they do not.
+func setRules() string {
+	elems := func(vals []string, filler string, n int, extra ...string) string {
+		var out []string
+		out = append(out, vals...)
+		for i := range n {
+			out = append(out, fmt.Sprintf(filler, i/256, i%256))
+		}
+		return strings.Join(append(out, extra...), ", ")
+	}
+	n := compiler.SetMapMin + 10
+	v4 := elems([]string{"10.0.0.1", "172.16.0.9"}, "198.18.%d.%d", n)
+	v4p := elems([]string{"10.1.0.0/16", "192.168.1.1"}, "198.19.%d.%d", n, "203.0.113.0/24", "0.0.0.0/32")
+	v6 := elems([]string{"2001:db8::1", "fe80::1"}, "2001:db8:ffff::%x:%x", n)
+	v6p := elems([]string{"fd00::/8", "2001:db8::2"}, "2001:db8:eeee::%x:%x", n, "::/128")
+	mac := elems([]string{"02:00:00:00:00:01"}, "02:00:5e:00:%02x:%02x", n)
+	ports := elems([]string{"22", "443", "0"}, "4%d%03d", n, "2000..2001")
+	rule := func(name, match, log string) string {
+		return fmt.Sprintf("rule %s {\n\tmatch %s\n\tlog %s\n}\nrule %s_xdp {\n\thook xdp\n\tmatch %s\n\tlog %s\n}\n", name, match, log, name, match, log)
+	}
+	return rule("v4", "ip.src in {"+v4+"}", "ip.src, ip.dst") +
+		rule("v4_addr_not", "!(ip.addr in {"+v4+"})", "ip.src") +
+		rule("v4_lpm", "ip.dst in {"+v4p+"}", "ip.dst") +
+		rule("v4_lpm_all", "all ip.addr in {"+v4p+"}", "ip.src, ip.dst") +
+		rule("v6", "ipv6.src in {"+v6+"}", "ipv6.src") +
+		rule("v6_lpm_not", "!(ipv6.dst in {"+v6p+"}) && ipv6", "ipv6.dst") +
+		rule("mac", "eth.addr in {"+mac+"}", "eth.src, eth.dst") +
+		rule("ports", "tcp.port in {"+ports+"}", "tcp.srcport, tcp.dstport") +
+		rule("ports_masked", "udp.dstport & 0xff in {"+elems([]string{"53", "0"}, "1%d%03d", n)+"}", "udp.dstport")
+}
+
+// TestKernelVsReferenceSets replays generated frames through rules whose
+// sets are map lookups (hash maps and LPM tries): the kernel and the
+// reference must log the same events.
+func TestKernelVsReferenceSets(t *testing.T) {
+	kerneltest.Require(t)
+	rs := mustRules(t, setRules())
+	out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, m := range out.Sets {
+		kinds[fmt.Sprintf("%s %s", m.Kind, m.Type)] = true
+	}
+	for _, want := range []string{"hash unsigned integer", "hash IPv4 address", "hash IPv6 address", "hash MAC address", "LPM trie IPv4 address", "LPM trie IPv6 address"} {
+		if !kinds[want] {
+			t.Errorf("no %s set map among %v", want, kinds)
+		}
+	}
+	ev, err := reference.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := make([]int, len(rs.Rules))
+	rng := rand.New(rand.NewPCG(15, 15))
+	for batch := range 40 {
+		var frames [][]byte
+		for range 16 {
+			in := make([]byte, 512)
+			for i := range in {
+				in[i] = byte(rng.Uint32())
+			}
+			fr := genFrame(&chooser{data: in})
+			frames = append(frames, fr)
+			for _, h := range []rules.Hook{rules.HookTCIngress, rules.HookXDP} {
+				for _, e := range ev.Eval(h, fr) {
+					matched[e.Rule]++
+				}
+			}
+		}
+		d, _, err := diffFrames(rs, frames)
+		if err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+		if d != "" {
+			t.Fatalf("batch %d: kernel and reference disagree\n%s", batch, d)
+		}
+	}
+	// Every rule matched some frames and missed others: the comparison
+	// was not vacuous.
+	for i, r := range rs.Rules {
+		if matched[i] == 0 || matched[i] == 40*16 {
+			t.Errorf("rule %s matched %d of %d frames", r.Name, matched[i], 40*16)
+		}
+	}
+}
