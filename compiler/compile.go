@@ -63,6 +63,7 @@ type Program struct {
 	// (contract.go).
 	Phases   []PhaseSpan
 	epilogue int
+	usesProc bool // reads ProcMap (proc.go)
 }
 
 // RuleStart marks where a rule's code begins in a program.
@@ -226,6 +227,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		}
 	}
 	g.need.close()
+	keys = append(keys, g.procKeys()...)
 	g.rec = layoutRecord(keys)
 
 	g.markPhase(PhaseParser)
@@ -308,7 +310,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		}
 		g.l7FuncBTF(insns)
 	}
-	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size()}
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup()}
 	p.Phases = phaseSpans(insns)
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()
@@ -428,6 +430,9 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 	o.l7Maps(spec)
 	o.syscallSpec(spec)
 	o.setMapSpecs(spec)
+	if o.NeedsProc() {
+		spec.Maps[ProcMap] = ProcMapSpec()
+	}
 	return spec
 }
 

@@ -172,7 +172,7 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	s := g.rec.slots[keyOf(ref)]
 	switch fs.Render {
 	case RenderText:
-		if ref.Field.Header.IsSyscall() {
+		if ref.Field.Header.IsSyscall() || ref.Field.Header.IsProcess() {
 			g.writeSyscallText(ref, fs)
 			return
 		}

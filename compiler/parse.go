@@ -667,6 +667,7 @@ const spillLen = 2
 func (g *gen) parseEnd() {
 	b := g.b
 	b.Label(parseDone)
+	g.procFind()
 	top := int16(presenceOff)
 	if ByteOrder.Uint16([]byte{1, 0}) == 1 {
 		top = presenceOff + 7 // little endian: the most significant byte is the last

@@ -53,7 +53,7 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		}
 	case *rules.PredExists:
 		g.comment(p)
-		if p.Ref.Field.Type == rules.TypeString && p.Ref.Field.Header.IsSyscall() {
+		if p.Ref.Field.Type == rules.TypeString && (p.Ref.Field.Header.IsSyscall() || p.Ref.Field.Header.IsProcess()) {
 			g.syscallText(&rules.PredText{Ref: p.Ref}, true, target, want)
 			return
 		}
@@ -83,7 +83,7 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.guarded(FactOf(p.Ref), !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.bitTest(p.Ref, p.Mask, t, w) })
 	case *rules.PredText:
 		g.comment(p)
-		if p.Ref.Field.Header.IsSyscall() {
+		if p.Ref.Field.Header.IsSyscall() || p.Ref.Field.Header.IsProcess() {
 			g.syscallText(p, false, target, want)
 			return
 		}
@@ -159,6 +159,10 @@ func (g *gen) guarded(fact int, zeroHolds bool, target string, want bool, test f
 func (g *gen) compare(p *rules.PredCompare, target string, want bool) {
 	fact := FactOf(p.Ref)
 	f := p.Ref.Field
+	if f.Bits > 32 {
+		g.guarded(fact, true, target, want, func(t string, w bool) { g.compare64(p.Op, p.Value.U, t, w, p.Ref) })
+		return
+	}
 	if f.Type == rules.TypeBool && p.Mask == 0 && (p.Op == rules.CmpEq || p.Op == rules.CmpNe) {
 		// A boolean is a bit test: == 1 / != 0 ask for the bit, the others for its absence.
 		set := (p.Op == rules.CmpEq) == (p.Value.U != 0)
@@ -491,8 +495,10 @@ func (g *gen) inSet(p *rules.PredInSet, target string, want bool) {
 		hit = b.NewLabel("in")
 	}
 	f := p.Ref.Field
-	switch f.Type {
-	case rules.TypeIPv6, rules.TypeMAC:
+	switch {
+	case f.Bits > 32:
+		g.inSet64(p, hit)
+	case f.Type == rules.TypeIPv6 || f.Type == rules.TypeMAC:
 		s := g.rec.slots[keyOf(p.Ref)]
 		for _, it := range p.Items {
 			if it.IsRange() {
@@ -627,4 +633,34 @@ func zeroAddr(v rules.Value) netip.Addr {
 		return netip.AddrFrom4([4]byte{})
 	}
 	return netip.AddrFrom16([16]byte{})
+}
+
+// compare64 compares a 64-bit field (cgroup.id), host order in its slot,
+// with a 64-bit constant: BPF has no 64-bit immediate in a jump, so the
+// constant goes to R2 first.
+func (g *gen) compare64(op rules.CmpOp, v uint64, target string, want bool, ref rules.FieldRef) {
+	s := g.rec.slots[keyOf(ref)]
+	if !want {
+		op = negate(op)
+	}
+	g.b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.DWord), asm.LoadImm(asm.R2, int64(v), asm.DWord))
+	g.b.Emit(jumps[op].Reg(asm.R1, asm.R2, target))
+}
+
+// inSet64 jumps to hit when a 64-bit field is one of the set's items.
+func (g *gen) inSet64(p *rules.PredInSet, hit string) {
+	b := g.b
+	s := g.rec.slots[keyOf(p.Ref)]
+	b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.DWord))
+	for _, it := range p.Items {
+		b.Emit(asm.LoadImm(asm.R2, int64(it.Lo.U), asm.DWord))
+		if it.Lo.U == it.Hi.U {
+			b.Emit(asm.JEq.Reg(asm.R1, asm.R2, hit))
+			continue
+		}
+		next := b.NewLabel("range")
+		b.Emit(asm.JLT.Reg(asm.R1, asm.R2, next))
+		b.Emit(asm.LoadImm(asm.R2, int64(it.Hi.U), asm.DWord), asm.JLE.Reg(asm.R1, asm.R2, hit))
+		b.Label(next)
+	}
 }

@@ -155,6 +155,10 @@ func (g *gen) planEarlyExit(rr []*rules.Rule) {
 	var all []uint64
 	for _, r := range rr {
 		alts := factNeeds(r.Match, true)
+		for i := range alts {
+			// The process fields are found after the parser's last stop.
+			alts[i] &^= 1 << rules.FactProc
+		}
 		for _, a := range alts {
 			if a&^(1<<FactFrame) == 0 {
 				return

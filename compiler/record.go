@@ -46,7 +46,7 @@ type slot struct {
 // keyOf returns the slot key holding a field occurrence.
 func keyOf(ref rules.FieldRef) slotKey {
 	f := ref.Field
-	if f.Header.IsSyscall() {
+	if f.Header.IsSyscall() || f.Header.IsProcess() {
 		return syscallKeyOf(ref)
 	}
 	if f.Header.IsL7() {

@@ -80,6 +80,7 @@ func (g *gen) parseSyscall() {
 	b.Comment("system call %s (%d) at sys_exit: its arguments from sys_enter", d.Name, d.Nr)
 	b.Emit(asm.Mov.Reg(rCtx, asm.R1))
 	b.Emit(asm.Mov.Imm(rPresence, 1<<rules.FactSyscall))
+	g.setFact(rules.FactProc)
 	// The thread id is the key; the presence slot holds it until parseEnd.
 	b.Emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, presenceOff, asm.R0, asm.DWord))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(SyscallArgsMap))
@@ -196,6 +197,14 @@ func (g *gen) sockaddr() {
 func (g *gen) syscallText(p *rules.PredText, exists bool, target string, want bool) {
 	b := g.b
 	switch {
+	case exists && !g.hook.IsSyscall():
+		// A packet's process fields are present when its socket's are.
+		if want {
+			g.jumpIfPresent(rules.FactProc, target)
+		} else {
+			g.jumpIfAbsent(rules.FactProc, target)
+		}
+		return
 	case exists: // always present in a system-call event
 		if want {
 			b.Emit(asm.Ja.Label(target))
@@ -213,6 +222,9 @@ func (g *gen) syscallText(p *rules.PredText, exists bool, target string, want bo
 	miss := target
 	if want {
 		miss = b.NewLabel("comm.miss")
+	}
+	if !g.hook.IsSyscall() {
+		g.jumpIfAbsent(rules.FactProc, miss)
 	}
 	for k := 0; k < rules.CommLen; k += 8 {
 		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta+int16(k), asm.DWord))
@@ -390,7 +402,7 @@ func foldSyscall(p rules.Pred, h rules.Hook) rules.Pred {
 			return &rules.PredConst{Value: p.Lit == d.Name}
 		}
 	case *rules.PredExists:
-		if p.Ref.Field.Header == rules.HdrSyscall {
+		if p.Ref.Field.Header == rules.HdrSyscall || p.Ref.Field.Header == rules.HdrProc {
 			return &rules.PredConst{Value: true}
 		}
 	}

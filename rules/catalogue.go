@@ -58,11 +58,12 @@ const (
 	HdrICMPv6NS   // neighbour solicitation
 	HdrICMPv6NA   // neighbour advertisement
 	HdrIEEE8021AD // the outer VLAN tag when its TPID is 0x88a8 (802.1ad S-tag)
+	HdrProc       // the process of an event: the caller of a system call, the local socket's owner of a packet (proc.go)
 	NumHeaders
 )
 
 var headerNames = [...]string{"frame", "eth", "vlan", "ip", "ipv6", "tcp", "udp", "icmp", "icmpv6", "http", "dns", "tls", "syscall", "fd",
-	"arp", "sctp", "gre", "vxlan", "icmpv6.echo", "icmpv6.nd.ns", "icmpv6.nd.na", "ieee8021ad"}
+	"arp", "sctp", "gre", "vxlan", "icmpv6.echo", "icmpv6.nd.ns", "icmpv6.nd.na", "ieee8021ad", "proc"}
 
 func (h Header) String() string { return headerNames[h] }
 

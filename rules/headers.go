@@ -56,6 +56,7 @@ const (
 	FactICMPv6NA
 	FactIPVersion // ip.version: an IPv4 or an IPv6 header
 	FactIEEE8021AD
+	FactProc // the process fields: always in system-call events, in packet events when the local socket is known (proc.go)
 	NumFacts
 )
 
@@ -204,6 +205,7 @@ var headerTable = []*HeaderDef{
 	{Header: HdrDNS, Article: "a DNS", Len: LenL7, Fact: FactDNS, Under: []Link{{HdrTCP, 0}, {HdrUDP, 0}}},
 	{Header: HdrTLS, Article: "a TLS", Len: LenL7, Fact: FactTLS, Under: []Link{{HdrTCP, 0}}},
 	{Header: HdrSyscall, Article: "a system call", Fact: FactSyscall},
+	{Header: HdrProc, Article: "a process", Fact: FactProc},
 	{Header: HdrFd, Article: "a socket address", MinLen: sockaddrIn6Len, Fact: FactFd,
 		FieldFacts: map[string]int{"fd.sip": FactFdIPv4, "fd.sip6": FactFdIPv6, "fd.cip": FactFdCIPv4, "fd.cip6": FactFdCIPv6}},
 }

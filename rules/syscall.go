@@ -75,21 +75,15 @@ const (
 var LogOnly = map[string]string{
 	"evt.res":    "test evt.failed instead (true when the call returned an error)",
 	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
-	"cgroup.id":  "log it; rules per cgroup are not yet available",
 }
 
-// syscallFields are the fields of system-call events. They are not in the
+// syscallFields are the fields of system-call events (with the process
+// fields of proc.go). They are not in the
 // packet catalogue (Fields), which the packet oracles iterate.
 var syscallFields = []*Field{
 	{Name: "evt.type", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
 		Doc: "The system call's name (connect, bind, sendto), as Falco's evt.type."},
-	{Name: "proc.pid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Process id (the thread group id) of the caller."},
-	{Name: "proc.tid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Thread id of the caller."},
-	{Name: "user.uid", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true, Doc: "Real user id of the caller."},
-	{Name: "proc.name", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
-		Doc: "The caller's command name (the kernel's comm: at most 15 bytes); tested with == only."},
-	{Name: "cgroup.id", Type: TypeUint, Bits: 64, Header: HdrSyscall, Computed: true,
-		Doc: "Id of the caller's cgroup (cgroup v2): the inode number of its directory in the cgroup file system; log only."},
+	procFields[0], procFields[1], procFields[2], procFields[3], procFields[4],
 	{Name: "evt.failed", Type: TypeBool, Bits: 8, Header: HdrSyscall, Computed: true, Doc: "True when the call returned an error."},
 	{Name: "evt.res", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
 		Doc: "The call's result as Falco shows it: SUCCESS, or the error's name (ECONNREFUSED); log only."},
@@ -119,6 +113,13 @@ func SyscallFields() []*Field { return append([]*Field(nil), syscallFields...) }
 // hookField checks that a field belongs to the rule's kind of hook.
 func (c *checker) hookField(fn FieldName, f *Field) bool {
 	switch {
+	case f.Header == HdrProc:
+		if !c.hook.IsSyscall() && !c.hook.HasSocket() {
+			c.errorf(fn.Span, "hook the rule at tc ingress or tc egress, where the packet's local socket is known",
+				"%s is a process field; at %s a packet has no socket yet", f.Name, c.hook)
+			return false
+		}
+		return true
 	case c.hook.IsSyscall() && !f.Header.IsSyscall():
 		c.errorf(fn.Span, "system-call rules take proc.*, user.uid, cgroup.id, evt.* and fd.* fields",
 			"%s is a packet field; rule %q hooks the system call %s", f.Name, c.rule_, c.hook.Syscall().Name)
@@ -166,7 +167,7 @@ func (c *checker) syscallMatch(p Pred, span Span) {
 		case *PredNot:
 			walk(p.X)
 		case *PredText:
-			if !p.Ref.Field.Header.IsSyscall() {
+			if !p.Ref.Field.Header.IsSyscall() && p.Ref.Field.Header != HdrProc {
 				return
 			}
 			if p.Op != TextEq || p.Fold {
@@ -174,10 +175,20 @@ func (c *checker) syscallMatch(p Pred, span Span) {
 			} else if len(p.Lit) >= CommLen {
 				c.errorf(span, fmt.Sprintf("the kernel keeps the first %d bytes of a command name", CommLen-1), "%q is longer than any %s", p.Lit, p.Ref.Field.Name)
 			}
+		case *PredFieldCompare:
+			for _, ref := range []FieldRef{p.Left, p.Right} {
+				if ref.Field.Bits > 32 {
+					c.errorf(span, "compare it with a number, e.g. "+ref.Field.Name+" == 4242", "%s is not compared with another field", ref.Field.Name)
+				}
+			}
 		default:
 			if ref, ok := predRef(p); ok {
 				if hint, lo := LogOnly[ref.Field.Name]; lo {
 					c.errorf(span, hint, "%s can be logged but not tested", ref.Field.Name)
+				}
+				if ref.Field.Bits > 32 && !wholeValue(p) {
+					c.errorf(span, "compare the whole id, e.g. "+ref.Field.Name+" == 4242 or "+ref.Field.Name+" in {4242, 4243}",
+						"%s is an id: it takes ==, !=, <, <=, >, >= and in, without a mask or bit test", ref.Field.Name)
 				}
 			}
 		}
@@ -204,4 +215,18 @@ func predRef(p Pred) (FieldRef, bool) {
 		return p.Ref, true
 	}
 	return FieldRef{}, false
+}
+
+// wholeValue reports whether a leaf tests a field's whole value (no mask,
+// no bit test, no slice): what the kernel compares of a 64-bit field.
+func wholeValue(p Pred) bool {
+	switch p := p.(type) {
+	case *PredCompare:
+		return p.Mask == 0
+	case *PredInSet:
+		return p.Mask == 0
+	case *PredExists:
+		return true
+	}
+	return false
 }

@@ -28,6 +28,10 @@ type LoadOptions struct {
 	// the new programs write into it, so the reader and its position stay.
 	// RingBytes must then be its size.
 	Events *ebpf.Map
+	// Proc is the socket hooks' map (ProcTracker.Map) that programs with
+	// process fields read; without it they get a map of their own, which
+	// nothing fills (their process fields are null).
+	Proc *ebpf.Map
 }
 
 // Collection is a compiled rule set loaded into the kernel: one program per
@@ -62,8 +66,12 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	_ = rlimit.RemoveMemlock() // only needed on kernels before 5.11
 	spec := out.Spec(opts.RingBytes)
 	copts := ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20}}
+	copts.MapReplacements = map[string]*ebpf.Map{}
 	if opts.Events != nil {
-		copts.MapReplacements = map[string]*ebpf.Map{compiler.EventsMap: opts.Events}
+		copts.MapReplacements[compiler.EventsMap] = opts.Events
+	}
+	if opts.Proc != nil && out.NeedsProc() {
+		copts.MapReplacements[compiler.ProcMap] = opts.Proc
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
 	if err != nil {

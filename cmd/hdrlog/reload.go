@@ -40,6 +40,10 @@ type reloader struct {
 	mu      sync.Mutex
 	stopped bool
 	cur     *runtime.Collection
+	// proc is the socket hooks a reload started, for rules that are the
+	// first to use process fields (a tracker started with the run is the
+	// run's; lopts.Proc is either's map).
+	proc *runtime.ProcTracker
 	defs    map[string]string // rule name -> definition, of cur
 	gen     uint32
 	counts  struct{ done, failed atomic.Uint64 } // read by the metrics
@@ -65,6 +69,15 @@ func (r *reloader) stop() *runtime.Collection {
 	defer r.mu.Unlock()
 	r.stopped = true
 	return r.cur
+}
+
+// closeProc detaches the socket hooks a reload started, if any.
+func (r *reloader) closeProc() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.proc.Close()
+	r.proc = nil
+	return err
 }
 
 // reload does one reload; why says what asked for it.
@@ -118,6 +131,14 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
 	}
 	if r.cur.HasSyscalls() || hasSyscallRules(out) {
 		return nil, nil, errSyscallReload
+	}
+	if out.NeedsProc() && r.lopts.Proc == nil {
+		t, err := runtime.StartProcTracker()
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(r.notices, "hdrlog: attached %s\n", t)
+		r.proc, r.lopts.Proc = t, t.Map
 	}
 	lopts := r.lopts
 	lopts.Events = r.cur.Events

@@ -167,6 +167,15 @@ func runRun(args []string, o runOptions) error {
 	if noIface && hasPacketRules(out) {
 		return usagef(needIface)
 	}
+	if out.NeedsProc() {
+		tracker, err := runtime.StartProcTracker()
+		if err != nil {
+			return err
+		}
+		defer tracker.Close()
+		lopts.Proc = tracker.Map
+		fmt.Fprintf(stderr, "hdrlog: attached %s\n", tracker)
+	}
 	c, err := runtime.Load(out, lopts)
 	if err != nil {
 		return err

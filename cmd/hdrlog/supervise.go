@@ -64,7 +64,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	}
 	swaps := runtime.NewSwaps()
 	rl := newReloader(o.events.input(args), copts, lopts, c, rs, w, swaps, records, reloadSettle)
-	defer func() { rl.stop().Close() }()
+	defer func() { rl.stop().Close(); rl.closeProc() }()
 
 	sys, err := c.AttachSyscalls()
 	if err != nil {

@@ -72,8 +72,8 @@ func Decodes(f *rules.Field) bool {
 		_, ok := protocols[f.Name]
 		return ok
 	}
-	if f.Header.IsL7() {
-		return true // l7.go
+	if f.Header.IsL7() || f.Header.IsProcess() {
+		return true // l7.go; a replayed frame has no local socket, hence no process
 	}
 	if f.IsEither() {
 		for _, n := range f.Either {
@@ -138,6 +138,9 @@ func usesHTTP(r *rules.Rule) bool {
 }
 
 func value(ref rules.FieldRef, p *Packet) Value {
+	if ref.Field.Header.IsProcess() {
+		return Value{} // a captured frame has no local socket (docs/syscalls.md)
+	}
 	if ref.Field.Header.IsL7() {
 		return l7Value(ref, p)
 	}
