@@ -43,10 +43,10 @@ type reloader struct {
 	// proc is the socket hooks a reload started, for rules that are the
 	// first to use process fields (a tracker started with the run is the
 	// run's; lopts.Proc is either's map).
-	proc *runtime.ProcTracker
-	defs    map[string]string // rule name -> definition, of cur
-	gen     uint32
-	counts  struct{ done, failed atomic.Uint64 } // read by the metrics
+	proc   *runtime.ProcTracker
+	defs   map[string]string // rule name -> definition, of cur
+	gen    uint32
+	counts struct{ done, failed atomic.Uint64 } // read by the metrics
 }
 
 func newReloader(in ruleInput, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
