@@ -109,7 +109,8 @@ func newSetPlanner() *setPlanner {
 // the size of its hash key.
 func setMapType(ref rules.FieldRef) (int, bool) {
 	f := ref.Field
-	if f.Header.IsSyscall() || f.Header.IsL7() {
+	if f.Header.IsSyscall() || f.Header.IsL7() || f.Bits > 32 {
+		// 64-bit ids (cgroup.id) stay compares (inSet64).
 		return 0, false
 	}
 	switch f.Type {
