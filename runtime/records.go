@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -32,16 +34,90 @@ func (r *Records) Add(fields string) {
 	r.mu.Unlock()
 }
 
-// appendTo moves the queued records to dst.
-func (r *Records) appendTo(dst []byte) []byte {
+// appendTo moves the queued records to dst, as JSON lines, or rendered by
+// format when it is a RecordFormat.
+func (r *Records) appendTo(dst []byte, format LineFormat) []byte {
 	if r == nil {
 		return dst
 	}
 	r.mu.Lock()
-	dst = append(dst, r.buf...)
+	defer r.mu.Unlock()
+	rf, ok := format.(RecordFormat)
+	if !ok {
+		dst = append(dst, r.buf...)
+		r.buf = r.buf[:0]
+		return dst
+	}
+	for line := range bytes.Lines(r.buf) {
+		rec, err := ParseRecord(line)
+		if err != nil {
+			dst = append(dst, line...) // cannot happen: Add writes them
+			continue
+		}
+		dst = rf.AppendRecord(dst, rec)
+	}
 	r.buf = r.buf[:0]
-	r.mu.Unlock()
 	return dst
+}
+
+// RecordFormat is a LineFormat that renders the stream's records itself
+// (the text format, ECS); other formats write them as JSON lines.
+type RecordFormat interface {
+	// AppendRecord appends one record as one line, newline included.
+	AppendRecord(buf []byte, r Record) []byte
+}
+
+// Record is one record of the stream: its time, then its members in order,
+// the first saying what it is about ("interface", "reload").
+type Record struct {
+	Time   time.Time
+	Fields []RecordField
+}
+
+// RecordField is a member of a record, its value as JSON.
+type RecordField struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// Kind is the key of the record's first member ("interface", "reload").
+func (r Record) Kind() string {
+	if len(r.Fields) == 0 {
+		return ""
+	}
+	return r.Fields[0].Key
+}
+
+// ParseRecord reads a record's JSON line, keeping the order of its members.
+func ParseRecord(line []byte) (Record, error) {
+	var rec Record
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return rec, fmt.Errorf("record %q: not a JSON object", line)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return rec, err
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return rec, err
+		}
+		if key == "time" {
+			var ts string
+			if err := json.Unmarshal(v, &ts); err != nil {
+				return rec, err
+			}
+			if rec.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
+				return rec, err
+			}
+			continue
+		}
+		rec.Fields = append(rec.Fields, RecordField{Key: key, Value: v})
+	}
+	return rec, nil
 }
 
 // jsonString quotes s as a JSON string.

@@ -271,7 +271,7 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 				return fmt.Errorf("wait for events: %w", err)
 			}
 		}
-		s.out = s.opts.Records.appendTo(s.out)
+		s.out = s.opts.Records.appendTo(s.out, s.recordFormat())
 		s.applyAdopted()
 		if s.opts.Live != nil {
 			s.opts.Live.RingBacklog.Store(ring.backlog())
@@ -383,6 +383,14 @@ func (s *streamer) flush() error {
 		return fmt.Errorf("write events: %w", err)
 	}
 	return nil
+}
+
+// recordFormat is the format of the current rule set, for the records.
+func (s *streamer) recordFormat() LineFormat {
+	if s.gen == nil {
+		return nil
+	}
+	return s.gen.format
 }
 
 // checkLost reads the lost-event counters and reports any growth, in the

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hdrlog/hdrlog/lang"
 	"github.com/hdrlog/hdrlog/rules"
@@ -104,16 +105,43 @@ const (
 var stdin io.Reader = os.Stdin
 
 // readRuleStdin reads rules from standard input, at most maxRuleFileSize
-// bytes of them.
+// bytes of them. Standard input is read once: a reload (SIGHUP, --watch)
+// re-reads the rule files and keeps the rules that came from it.
 func readRuleStdin() ([]byte, error) {
+	stdinRules.Lock()
+	defer stdinRules.Unlock()
+	if stdinRules.from == stdin {
+		return stdinRules.src, stdinRules.err
+	}
 	src, err := io.ReadAll(io.LimitReader(stdin, maxRuleFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read rules from standard input: %w", err)
+	switch {
+	case err != nil:
+		src, err = nil, fmt.Errorf("read rules from standard input: %w", err)
+	case len(src) > maxRuleFileSize:
+		src, err = nil, fmt.Errorf("standard input holds more than %d MiB: is it really rules?", maxRuleFileSize>>20)
 	}
-	if len(src) > maxRuleFileSize {
-		return nil, fmt.Errorf("standard input holds more than %d MiB: is it really rules?", maxRuleFileSize>>20)
+	stdinRules.from, stdinRules.src, stdinRules.err = stdin, src, err
+	return src, err
+}
+
+// stdinRules is what standard input (stdin, from) held.
+var stdinRules struct {
+	sync.Mutex
+	from io.Reader
+	src  []byte
+	err  error
+}
+
+// watchedPaths are the rule files and directories --watch watches: the
+// arguments but standard input.
+func watchedPaths(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a != stdinName {
+			out = append(out, a)
+		}
 	}
-	return src, nil
+	return out
 }
 
 // looksLikeExpression tells a filter expression given where a rule file

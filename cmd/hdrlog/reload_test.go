@@ -327,3 +327,67 @@ func grepLines(s string, prefixes ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The reload records follow --format text and --schema ecs, from the CLI:
+// a text line like the lost-event reports, an ECS event of dataset
+// hdrlog.reload.
+func TestReloadRecordFormats(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	for _, c := range []struct {
+		args []string
+		want *regexp.Regexp
+	}{
+		{[]string{"--format", "text"}, regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} RELOAD done generation=1 rules=3 added=\["added"\] changed=\["changed"\] removed=\[\{"rule":"removed","hook":"tc ingress","events":0,"lost":0\}\] seconds=\d+\.\d{3}$`)},
+		{[]string{"--schema", "ecs"}, regexp.MustCompile(`(?m)^\{"@timestamp":"[^"]+","event\.kind":"event","event\.category":"configuration","event\.module":"hdrlog","event\.dataset":"hdrlog\.reload","event\.action":"done","event\.outcome":"success","hdrlog\.reload\.generation":1,"hdrlog\.reload\.rules":3,"hdrlog\.reload\.added":\["added"\],"hdrlog\.reload\.changed":\["changed"\],"hdrlog\.reload\.removed":\[\{"rule":"removed","hook":"tc ingress","events":0,"lost":0\}\],"event\.duration":\d+\}$`)},
+	} {
+		dir := t.TempDir()
+		rules := writeFile(t, dir, "live.rules", reloadV1)
+		r := startRun(t, p, append([]string{"--poll-interval", "5ms", "--watch", dir}, c.args...)...)
+		writeAtomically(t, rules, reloadV2)
+		deadline := time.Now().Add(10 * time.Second)
+		for !c.want.MatchString(r.out.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: no reload record matching %s:\n%s\nstderr:\n%s", c.args, c.want, r.out, r.errOut)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.cmd.Process.Kill()
+	}
+}
+
+// Rules from standard input are read once: --watch with nothing else to
+// watch is refused, and a reload of the files beside it keeps them.
+func TestWatchWithStdinRules(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"-"}, {"-e", "udp"}} {
+		code, _, errOut := hdrlog(t, dir, append([]string{"run", "-i", "lo", "--watch"}, args...)...)
+		if code != 2 || !strings.Contains(errOut, "--watch reloads the rules when a rule file or directory named changes, and none is named") {
+			t.Errorf("--watch %v: exit %d, %s", args, code, errOut)
+		}
+	}
+
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	rules := writeFile(t, dir, "live.rules", reloadV1)
+	cmd, err := p.Command("B", hdrlogBin, "run", "-i", p.PeerIf, "--poll-interval", "5ms", "--watch", "-", rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = strings.NewReader("rule from_stdin { hook tc ingress match udp.dstport == 9997 log udp.srcport }\n")
+	r := startLive(t, cmd, cmd.Start)
+	writeAtomically(t, rules, reloadV2)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(reloadRecords(r.out.String())) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload 10 s after the rule file changed:\n%s", r.errOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recs := reloadRecords(r.out.String())
+	if len(recs) != 1 || !strings.Contains(recs[0], `"reload":"done","generation":1,"rules":4,"added":["added"],"changed":["changed"],"removed":[{"rule":"removed"`) {
+		t.Errorf("reload records: %q", recs)
+	}
+}

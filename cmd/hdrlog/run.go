@@ -83,7 +83,7 @@ replay it with 'hdrlog test -r CAPTURE -w MATCHED.pcapng'.`,
 			fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9464, 127.0.0.1:9464)")
 			fs.DurationVar(&o.duration, "duration", 0, "stop after this time (e.g. 30s, 5m; 0: until Ctrl-C)")
 			fs.StringVarP(&o.write, "write", "w", "", "not for run: see 'hdrlog test -w'")
-			fs.BoolVar(&o.watch, "watch", false, "reload the rules when a rule file or directory named changes (as SIGHUP does)")
+			fs.BoolVar(&o.watch, "watch", false, "reload the rules when a rule file or directory named changes (as SIGHUP does); rules from standard input are read once and kept")
 			fs.DurationVar(&o.poll, "poll-interval", runtime.DefaultPollInterval, "longest time an event waits in a quiet ring buffer (at least 1ms)")
 			fs.StringVar(&o.ringSize, "ring-size", "8M", "ring-buffer size, a power of two (e.g. 256K, 8M)")
 			fs.StringVar(&o.wakeup, "wakeup-bytes", "64K", "ring-buffer fill level from which an event wakes the reader before its poll interval")
@@ -142,6 +142,9 @@ func runRun(args []string, o runOptions) error {
 	}
 	if o.duration < 0 {
 		return usagef("--duration %v is negative", o.duration)
+	}
+	if o.watch && len(watchedPaths(args)) == 0 {
+		return usagef("--watch reloads the rules when a rule file or directory named changes, and none is named: rules from standard input (-) are read once, -e rules are on the command line; name a file or directory, or reload with SIGHUP")
 	}
 	for _, err := range []error{o.events.checkFormat(), o.outputs.check(), o.otlp.check()} {
 		if err != nil {

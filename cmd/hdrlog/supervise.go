@@ -100,7 +100,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 		}
 	}()
 	if o.watch {
-		fw, err := newFileWatcher(args)
+		fw, err := newFileWatcher(watchedPaths(args))
 		if err != nil {
 			return nil, err
 		}
