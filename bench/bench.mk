@@ -13,7 +13,8 @@ BENCH_CFLAGS := -O2 -g -target bpf -Wall -I/usr/include/$(shell uname -m)-linux-
 BENCH_C_SRCS := $(wildcard bench/c/s*.c)
 BENCH_C_OBJS := $(patsubst bench/c/%.c,$(BENCH_OUT)/c/%.o,$(BENCH_C_SRCS)) \
                 $(patsubst bench/c/%.c,$(BENCH_OUT)/c/%_nowake.o,$(BENCH_C_SRCS)) \
-                $(BENCH_OUT)/c/s1_miss.o
+                $(BENCH_OUT)/c/s1_miss.o \
+                $(BENCH_OUT)/c/twin_ssh_syn.o $(BENCH_OUT)/c/twin_ssh_syn_miss.o
 
 .PHONY: bench bench-quick bench-build bench-deps
 
@@ -47,6 +48,12 @@ $(BENCH_OUT)/c/%_nowake.o: bench/c/%.c bench/c/common.h | bench-deps
 $(BENCH_OUT)/c/s1_miss.o: bench/c/s1.c bench/c/common.h | bench-deps
 	@mkdir -p $(@D)
 	clang $(BENCH_CFLAGS) '-DWAKEUP_BYTES=(1<<30)' -DSSH_PORT=23 -c $< -o $@
+
+# The independent twin of S1 (its own event layout and wake-up batching)
+# and its miss twin: same tests, port 23.
+$(BENCH_OUT)/c/twin_ssh_syn_miss.o: bench/c/twin_ssh_syn.c | bench-deps
+	@mkdir -p $(@D)
+	clang $(BENCH_CFLAGS) -DDPORT=23 -c $< -o $@
 
 bench-build: bench-deps $(BENCH_C_OBJS)
 	@mkdir -p $(BENCH_OUT)/listings

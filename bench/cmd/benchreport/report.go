@@ -24,6 +24,7 @@ type report struct {
 	L7        *l7Result
 	Replay    *replayResult
 	Sinks     *sinksResult
+	Twin      *twinResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -162,6 +163,7 @@ func (r *report) markdown() string {
 	r.static(p)
 	r.scaling(p)
 	r.eventPath(p)
+	r.twin(p)
 	r.l7(p)
 	r.replay(p)
 	r.sinks(p)
