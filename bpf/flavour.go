@@ -23,6 +23,10 @@ type Flavour struct {
 	// (CtxDataMeta).
 	CtxWireLen  int16
 	CtxDataMeta int16 // offset of the u32 data_meta pointer; -1: none
+	// CtxTstamp is the offset of the u64 __sk_buff.tstamp, which a test
+	// run sets to the capture's time of the frame; -1: none (XDP: a test
+	// run passes the time as a u64 at 8 in the metadata).
+	CtxTstamp int16
 	VLANInMeta  bool  // the outer VLAN tag may sit in context metadata
 	CtxVLANPres int16 // __sk_buff.vlan_present
 	CtxVLANTCI  int16 // __sk_buff.vlan_tci (host order)
@@ -42,6 +46,7 @@ const (
 	skbIfindex     = 40
 	skbData        = 76
 	skbDataEnd     = 80
+	skbTstamp      = 152
 	skbWireLen     = 160
 
 	xdpData           = 0
@@ -57,7 +62,7 @@ const (
 var XDP = Flavour{
 	Name: "hdrlog_xdp", Type: ebpf.XDP, AttachType: ebpf.AttachXDP,
 	CtxData: xdpData, CtxDataEnd: xdpDataEnd, CtxIfindex: xdpIngressIfindex, CtxLen: -1,
-	CtxWireLen: -1, CtxDataMeta: xdpDataMeta,
+	CtxWireLen: -1, CtxDataMeta: xdpDataMeta, CtxTstamp: -1,
 	Pass: xdpPass, LoadBytes: asm.FnXdpLoadBytes,
 }
 
@@ -71,7 +76,7 @@ func tcFlavour(name string, at ebpf.AttachType) Flavour {
 	return Flavour{
 		Name: name, Type: ebpf.SchedCLS, AttachType: at,
 		CtxData: skbData, CtxDataEnd: skbDataEnd, CtxIfindex: skbIfindex, CtxLen: skbLen,
-		CtxWireLen: skbWireLen, CtxDataMeta: -1,
+		CtxWireLen: skbWireLen, CtxDataMeta: -1, CtxTstamp: skbTstamp,
 		VLANInMeta: true, CtxVLANPres: skbVLANPresent, CtxVLANTCI: skbVLANTCI, CtxVLANProt: skbVLANProto,
 		Pass: tcActNext, LoadBytes: asm.FnSkbLoadBytes,
 	}
@@ -89,7 +94,7 @@ func (f Flavour) ReturnPass(b *Builder) {
 func Syscall(name string) Flavour {
 	return Flavour{
 		Name: name, Type: ebpf.RawTracepoint,
-		CtxData: -1, CtxDataEnd: -1, CtxIfindex: -1, CtxLen: -1, CtxWireLen: -1, CtxDataMeta: -1,
+		CtxData: -1, CtxDataEnd: -1, CtxIfindex: -1, CtxLen: -1, CtxWireLen: -1, CtxDataMeta: -1, CtxTstamp: -1,
 		Pass: 0,
 	}
 }

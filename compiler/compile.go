@@ -34,6 +34,14 @@ type Options struct {
 	// the generation tells which rule set, hence which schema, an event
 	// belongs to. Zero for a rule set that is never replaced.
 	Generation uint32
+	// TxFlows is how many flows each transaction map holds (LRU);
+	// default rules.DefaultTxFlows.
+	TxFlows int
+
+	// txStrings: some rule uses a request's values on its response
+	// (http.response_for.*), so every hook keeps them (the flow map's
+	// value is one layout for all hooks). Set by Compile.
+	txStrings bool
 }
 
 // SmallProgram is the number of rule-phase steps (chained rules and groups)
@@ -129,6 +137,10 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 			break
 		}
 	}
+	if opts.TxFlows <= 0 {
+		opts.TxFlows = rules.DefaultTxFlows
+	}
+	opts.txStrings = usesTxStrings(rs)
 	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}, Options: opts}
 	for _, r := range rs.Rules {
 		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
@@ -211,7 +223,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 			refs = append(refs, lf.Ref)
 		}
 	}
-	l7, err := planL7(rr)
+	l7, err := planL7(rr, opts.txStrings)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,12 @@ func ktSource(rs []ktRule, hooks []ktHook) string {
 // ktCompile parses, checks and compiles DSL text; any error fails the test.
 func ktCompile(t testing.TB, filename, src string) *compiler.Output {
 	t.Helper()
+	return ktCompileWith(t, filename, src, compiler.Options{})
+}
+
+// ktCompileWith is ktCompile with options.
+func ktCompileWith(t testing.TB, filename, src string, opts compiler.Options) *compiler.Output {
+	t.Helper()
 	f, diags := lang.ParseDSL(filename, []byte(src))
 	if diags.HasErrors() {
 		t.Fatalf("parse %s:\n%v\nsource:\n%s", filename, diags, ktNumbered(src))
@@ -83,7 +89,7 @@ func ktCompile(t testing.TB, filename, src string) *compiler.Output {
 	if diags.HasErrors() {
 		t.Fatalf("check %s:\n%v\nsource:\n%s", filename, diags, ktNumbered(src))
 	}
-	out, err := compiler.Compile(rs, compiler.Options{})
+	out, err := compiler.Compile(rs, opts)
 	if err != nil {
 		t.Fatalf("compile %s: %v", filename, err)
 	}

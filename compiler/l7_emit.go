@@ -132,6 +132,7 @@ func (o *Output) l7Maps(spec *ebpf.CollectionSpec) {
 			}
 		}
 	}
+	o.txMaps(spec, uses)
 	hooks := uint32(len(rules.Hooks))
 	if uses[L7Map] {
 		spec.Maps[L7Map] = &ebpf.MapSpec{Name: L7Map, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(l7Size), MaxEntries: hooks}

@@ -70,10 +70,10 @@ func (g *gen) l7HTTP() {
 	g.find('\n', false)
 	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, end), asm.Mov.Reg(asm.R8, asm.R1))
 	g.stripCR(asm.R8, asm.R8, false)
-	hdrs := b.NewLabel("http.headers")
+	hdrs, status := b.NewLabel("http.headers"), b.NewLabel("http.status")
 	if l.httpReq {
 		b.Comment("request line: METHOD SP target SP HTTP/d.d, or METHOD SP target (HTTP/0.9)")
-		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 1, hdrs))
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 1, status))
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sM), asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sE), asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord))
 		g.find(' ', false)
@@ -112,12 +112,53 @@ func (g *gen) l7HTTP() {
 		g.strResult(strKeyOf("http.request.version"), asm.R3, asm.R4)
 		g.l7SetFact(FactHTTPRequest)
 	}
+	b.Label(status)
+	if l.httpResp {
+		g.l7HTTPStatus(hdrs)
+	}
 	b.Label(hdrs)
 	if len(l.headers) > 0 || len(l.httpRules) > 0 {
 		b.Comment("header lines after the start line, to the empty line: %v", l.headers)
 		g.l7Loop(MaxHTTPLines, g.l7CtxOff(), "hdrlog_l7_http_line", g.emitHTTPLine)
 	}
+	if l.httpTx {
+		g.httpTxRequest()
+		g.httpTxResponse()
+	}
 	b.Label(end)
+}
+
+// l7HTTPStatus decodes a status line (sKind 2), whose end is in sE:
+// HTTP/1.d SP three digits, then SP and the phrase, or the line's end.
+func (g *gen) l7HTTPStatus(hdrs string) {
+	b := g.b
+	b.Comment("status line: HTTP/1.d SP code [SP phrase]")
+	phrase := b.NewLabel("http.phrase")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 2, hdrs))
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.JLT.Imm(asm.R4, 12, hdrs))
+	b.Emit(asm.LoadMem(asm.R0, asm.R9, l7Win+7, asm.Byte), asm.JLT.Imm(asm.R0, '0', hdrs), asm.JGT.Imm(asm.R0, '9', hdrs))
+	b.Emit(asm.LoadMem(asm.R0, asm.R9, l7Win+8, asm.Byte), asm.JNE.Imm(asm.R0, ' ', hdrs))
+	b.Emit(asm.Mov.Imm(asm.R2, 0))
+	for at := int16(9); at < 12; at++ {
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, l7Win+at, asm.Byte), asm.JLT.Imm(asm.R0, '0', hdrs), asm.JGT.Imm(asm.R0, '9', hdrs))
+		b.Emit(asm.Mul.Imm(asm.R2, 10), asm.Add.Reg(asm.R2, asm.R0), asm.Sub.Imm(asm.R2, '0'))
+	}
+	b.Emit(asm.JEq.Imm(asm.R4, 12, phrase))
+	b.Emit(asm.LoadMem(asm.R0, asm.R9, l7Win+12, asm.Byte), asm.JNE.Imm(asm.R0, ' ', hdrs))
+	b.Label(phrase)
+	b.Emit(asm.StoreMem(asm.R9, stF(sTxCode), asm.R2, asm.DWord))
+	if s, ok := g.rec.slots[slotKey{computed: compHTTPCode, size: 2, layer: 1}]; ok {
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R2, asm.Half))
+	}
+	b.Comment("the phrase: after the code's space, to the line's end (empty without one)")
+	b.Emit(asm.Mov.Imm(asm.R3, l7Win+12), asm.Mov.Imm(asm.R1, 0))
+	none := b.NewLabel("http.nophrase")
+	b.Emit(asm.JEq.Imm(asm.R4, 12, none), asm.Mov.Imm(asm.R3, l7Win+13), asm.Mov.Reg(asm.R1, asm.R4), asm.Sub.Imm(asm.R1, 13))
+	b.Label(none)
+	g.strResult(strKeyOf("http.response.phrase"), asm.R3, asm.R1)
+	b.Emit(asm.Mov.Imm(asm.R3, l7Win), asm.Mov.Imm(asm.R4, 8))
+	g.strResult(strKeyOf("http.response.version"), asm.R3, asm.R4)
+	g.l7SetFact(FactHTTPResponse)
 }
 
 // stripCR stores in sE the end of the line whose line feed is at lf (a

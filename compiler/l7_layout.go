@@ -22,7 +22,13 @@ const (
 	// l7ListSize: the MaxMaxLen bytes an event can show, and room for the
 	// word-wise copy of one more element (at most 255 bytes) past them.
 	l7ListSize = rules.MaxMaxLen + 256 + 64
-	l7State    = l7List + l7ListSize // the decoder state, l7Scratch
+	// l7Tx holds a paired request's values for its response (method, URI,
+	// host: txStrings), l7TxZero a zero flow value to create entries from
+	// (never written).
+	l7Tx       = l7List + l7ListSize
+	l7TxSize   = txStrBytes + 64
+	l7TxZero   = l7Tx + l7TxSize
+	l7State    = l7TxZero + txFlowMax // the decoder state, l7Scratch
 	l7OffMax   = l7State
 	l7Size     = l7State + int(unsafe.Sizeof(l7Scratch{})) + rules.MaxMaxLen + 64
 )
@@ -55,6 +61,13 @@ type l7Scratch struct {
 	Next       uint64   // HTTP: where the next request of the segment starts (window offset), 0 when none
 	TmpLen     uint64   // TLS: a continuation's length
 	Key        [l7KeySize]byte
+	TxKey      [txKeySize]byte // a transaction's flow key (tx.go)
+	TxDir      uint64          // 0: this packet is from the key's endpoint A, 1: from B
+	TxCode     uint64          // HTTP: the response's status code
+	TxID       uint64          // the message's id in its flow: TCP sequence number plus the payload's offset (u32)
+	TxNow      uint64          // the packet's time, nanoseconds (txNow)
+	TxSlot     uint64          // the queue slot of the request being stored or paired
+	TxTmp      uint64          // an amount for txAdd
 	Facts      uint64 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
 	// A list walk (ALPN): the next element's length byte and the list's
 	// end (window offsets), the text written so far, the result of a test.
@@ -93,6 +106,13 @@ const (
 	sRecEnd  = int16(unsafe.Offsetof(l7Scratch{}.RecEnd))
 	sNext    = int16(unsafe.Offsetof(l7Scratch{}.Next))
 	sKey     = int16(unsafe.Offsetof(l7Scratch{}.Key))
+	sTxKey   = int16(unsafe.Offsetof(l7Scratch{}.TxKey))
+	sTxDir   = int16(unsafe.Offsetof(l7Scratch{}.TxDir))
+	sTxCode  = int16(unsafe.Offsetof(l7Scratch{}.TxCode))
+	sTxID    = int16(unsafe.Offsetof(l7Scratch{}.TxID))
+	sTxNow   = int16(unsafe.Offsetof(l7Scratch{}.TxNow))
+	sTxSlot  = int16(unsafe.Offsetof(l7Scratch{}.TxSlot))
+	sTxTmp   = int16(unsafe.Offsetof(l7Scratch{}.TxTmp))
 	sFacts   = int16(unsafe.Offsetof(l7Scratch{}.Facts))
 	sLPos    = int16(unsafe.Offsetof(l7Scratch{}.LPos))
 	sLEnd    = int16(unsafe.Offsetof(l7Scratch{}.LEnd))

@@ -53,7 +53,7 @@ func (g *gen) l7Next(h rules.Header) string {
 
 // l7L3 saves the network header's offset for TLS flow keys (cursor on it).
 func (g *gen) l7L3() {
-	if g.l7 == nil || !g.l7.tlsHold {
+	if g.l7 == nil || !g.l7.tlsHold && !g.l7.httpTx {
 		return
 	}
 	s := g.rec.slots[slotKey{computed: compL7L3Off, size: 2, layer: 1}]
@@ -277,6 +277,10 @@ func (g *gen) l7CommitBlock() {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.Or.Reg(rPresence, asm.R1))
 	if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
 		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPRequest), asm.And.Imm(asm.R1, 1), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
+	}
+	if s, ok := g.rec.slots[slotKey{computed: compHTTPResp, size: 1, layer: 1}]; ok {
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord))
+		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPResponse), asm.And.Imm(asm.R1, 1), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
 	}
 	for i, k := range l.strKeys {
 		s := g.rec.slots[k]

@@ -38,6 +38,11 @@ func l7Fact(ref rules.FieldRef) int {
 		switch f.Name {
 		case "http.request", "http.request.method", "http.request.uri", "http.request.version":
 			return FactHTTPRequest
+		case "http.response", "http.response.code", "http.response.phrase", "http.response.version":
+			return FactHTTPResponse
+		}
+		if rules.TxFields[f.Name] {
+			return FactHTTPTx
 		}
 		return FactHTTP
 	case rules.HdrDNS:
@@ -69,7 +74,7 @@ func l7Fact(ref rules.FieldRef) int {
 // l7Facts are the facts of one protocol (cleared together when a rule does
 // not see the protocol on a packet's ports).
 var l7Facts = map[rules.Header]int32{
-	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest,
+	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
 	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR,
 	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
 }
@@ -101,6 +106,9 @@ const (
 	compL7IPLen  = "l7.iplen" // s32: IP payload length; negative: unknown
 	compL7Sel    = "l7.sel"   // 1 byte per protocol (layer = protocol)
 	compHTTPReq  = "http.request"
+	compHTTPResp = "http.response"
+	compHTTPCode = "http.response.code" // u16
+	compHTTPTime = "http.time"          // u32 microseconds
 	compDNSQType = "dns.qry.type"
 	compDNSQCls  = "dns.qry.class"
 )
@@ -123,6 +131,12 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 		return stringKey(f)
 	case f.Name == "http.request":
 		return slotKey{computed: compHTTPReq, size: 1, layer: 1}
+	case f.Name == "http.response":
+		return slotKey{computed: compHTTPResp, size: 1, layer: 1}
+	case f.Name == "http.response.code":
+		return slotKey{computed: compHTTPCode, size: 2, layer: 1}
+	case f.Name == "http.time":
+		return slotKey{computed: compHTTPTime, size: 4, layer: 1}
 	case f.Name == "dns.qry.type":
 		return slotKey{computed: compDNSQType, size: 2, layer: 1}
 	case f.Name == "dns.qry.class":
@@ -142,6 +156,10 @@ type l7gen struct {
 	gated   map[int]bool                   // rules whose view of a protocol depends on their ports
 	tlsHold bool                           // finish ClientHellos with the next segment
 	httpReq bool                           // the request line is needed (request fields)
+	// httpResp: the status line is needed (response or transaction
+	// fields); httpTx: requests are queued on their flow and responses
+	// paired with them (l7_httptx.go).
+	httpResp, httpTx bool
 	// httpRules are the rules that use HTTP: they run again for each
 	// further request of a segment (l7_pipe.go).
 	httpRules map[int]bool
@@ -170,7 +188,7 @@ type l7Func struct {
 
 // planL7 works out what the rules of one hook need from the L7 stage; nil
 // when they use no L7 field.
-func planL7(rr []*rules.Rule) (*l7gen, error) {
+func planL7(rr []*rules.Rule, txStrings bool) (*l7gen, error) {
 	l := &l7gen{protos: map[rules.Header]bool{}, strings: map[slotKey]int{}, lists: map[rules.Header][][]uint16{},
 		ruleSel: map[int]map[rules.Header]uint8{}, gated: map[int]bool{}, funcSeen: map[string]bool{}}
 	headers := map[string]bool{}
@@ -191,8 +209,13 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 		switch f.Name {
 		case "http.request", "http.request.method", "http.request.uri", "http.request.version":
 			l.httpReq = true
+		case "http.response", "http.response.code", "http.response.phrase", "http.response.version":
+			l.httpResp = true
 		case "tls.handshake.extensions_server_name":
 			l.tlsHold = true
+		}
+		if rules.TxFields[f.Name] {
+			l.httpReq, l.httpResp, l.httpTx = true, true, true
 		}
 		if f.Type == rules.TypeString {
 			k := stringKey(f)
@@ -210,6 +233,21 @@ func planL7(rr []*rules.Rule) (*l7gen, error) {
 	}
 	if len(l.protos) == 0 {
 		return nil, nil
+	}
+	if l.httpTx && txStrings {
+		// Every hook keeps the request's values: the response may be seen
+		// at another one.
+		for _, s := range txHTTPStrings {
+			f, _ := rules.LookupField(s.req)
+			k := stringKey(f)
+			if _, ok := l.strings[k]; !ok {
+				l.strings[k] = len(l.strKeys)
+				l.strKeys = append(l.strKeys, k)
+			}
+			if f.L7.Header != "" {
+				headers[f.L7.Header] = true
+			}
+		}
 	}
 	l.httpRules = map[int]bool{}
 	for i, hs := range ruleProtos {
@@ -272,8 +310,11 @@ func (l *l7gen) slotKeys() []slotKey {
 		{computed: compL7L4Off, size: 2, layer: 1},
 		{computed: compL7IPLen, size: 4, layer: 1},
 	}
-	if l.tlsHold {
+	if l.tlsHold || l.httpTx {
 		keys = append(keys, slotKey{computed: compL7L3Off, size: 2, layer: 1})
+	}
+	for _, k := range l.strKeys {
+		keys = append(keys, k) // strings the rules do not use themselves (kept for transactions)
 	}
 	if len(l.gated) > 0 {
 		for _, h := range rules.L7Protocols {
@@ -286,7 +327,7 @@ func (l *l7gen) slotKeys() []slotKey {
 // l7GatedRules returns the rules whose view of an L7 protocol depends on
 // the packet's ports: they run in the plain chain, never in a group.
 func l7GatedRules(rr []*rules.Rule) map[int]bool {
-	l, err := planL7(rr)
+	l, err := planL7(rr, false)
 	if err != nil || l == nil {
 		return nil
 	}

@@ -39,6 +39,9 @@ const (
 	RenderText Render = "text"
 	// RenderInt is a signed integer, 4 bytes (a system call's return value).
 	RenderInt Render = "int"
+	// RenderSeconds is a time interval, u32 microseconds, rendered as
+	// seconds with six decimals (rules.BaseSeconds).
+	RenderSeconds Render = "seconds"
 	// RenderErrno is a system call's return value, 4 bytes, signed, shown
 	// as Falco's evt.res: SUCCESS, or the error's name (ECONNREFUSED).
 	RenderErrno Render = "errno"
@@ -96,7 +99,7 @@ func (s *Schema) Validate() error {
 				}
 				continue
 			}
-			want := map[Render][]int{RenderUint: {1, 2, 4, 8}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}}[f.Render]
+			want := map[Render][]int{RenderUint: {1, 2, 4, 8}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}, RenderSeconds: {4}}[f.Render]
 			ok := false
 			for _, w := range want {
 				ok = ok || w == f.Size
@@ -136,6 +139,8 @@ const (
 	FactDNSProto     = rules.FactDNSProto
 	FactMDNS         = rules.FactMDNS
 	FactLLMNR        = rules.FactLLMNR
+	FactHTTPResponse = rules.FactHTTPResponse
+	FactHTTPTx       = rules.FactHTTPTx
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.
@@ -170,8 +175,11 @@ func renderOf(f *rules.Field) (Render, int, int) {
 	case f.Bits <= 16:
 		size = 2
 	}
-	if f.Base == rules.BaseHex {
+	switch f.Base {
+	case rules.BaseHex:
 		return RenderHex, size, (f.Bits + 3) / 4
+	case rules.BaseSeconds:
+		return RenderSeconds, size, 0
 	}
 	return RenderUint, size, 0
 }

@@ -75,6 +75,11 @@ var (
 		"Events waiting in the OTLP export queue.", nil, nil)
 	descRunTime = prometheus.NewDesc("hdrlog_program_run_seconds_total",
 		"Time the kernel spent running the hook's program (only while kernel.bpf_stats_enabled is 1).", []string{"hook"}, nil)
+	descTx = prometheus.NewDesc("hdrlog_transactions_total",
+		"What became of the requests transactions stored (docs/transactions.md), per protocol and outcome: requests (stored), paired, timeout, overflow (pushed out of a full queue), evicted (with their flow, from the bounded map), orphan_responses (responses without a request), interim (1xx responses); as of the stream's last reading.",
+		[]string{"proto", "outcome"}, nil)
+	descTxWaiting = prometheus.NewDesc("hdrlog_transactions_waiting",
+		"Requests waiting for their response, per protocol, as of the stream's last reading.", []string{"proto"}, nil)
 	descRunCount = prometheus.NewDesc("hdrlog_program_runs_total",
 		"Runs of the hook's program (only while kernel.bpf_stats_enabled is 1).", []string{"hook"}, nil)
 )
@@ -83,7 +88,7 @@ var (
 type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount} {
+	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting} {
 		ch <- d
 	}
 }
@@ -110,6 +115,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(n), name, reason)
 			}
 		}
+	}
+	for _, t := range s.Live.Tx() {
+		for _, o := range []struct {
+			name string
+			v    uint64
+		}{{"requests", t.Requests}, {"paired", t.Paired}, {"timeout", t.Timeouts}, {"overflow", t.Overflow},
+			{"evicted", t.Evicted}, {"orphan_responses", t.Orphans}, {"interim", t.Interim}} {
+			ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(o.v), t.Proto, o.name)
+		}
+		ch <- prometheus.MustNewConstMetric(descTxWaiting, prometheus.GaugeValue, float64(t.Waiting), t.Proto)
 	}
 	if s.Service != nil {
 		sc := s.Service.ServiceCounts()

@@ -28,6 +28,9 @@ type Base int
 const (
 	BaseDec Base = iota
 	BaseHex      // rendered as 0x%0*x, like tshark -T fields
+	// BaseSeconds is a time interval held in microseconds, rendered and
+	// written in seconds (0.000250), like Wireshark's FT_RELATIVE_TIME.
+	BaseSeconds
 )
 
 // Header is the packet header a field lives in. A field is present in a

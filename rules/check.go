@@ -609,6 +609,18 @@ func quoteLit(lit *Literal) string {
 }
 
 func (c *checker) uint(lit *Literal, f *Field, what string) (uint64, bool) {
+	if f.Base == BaseSeconds {
+		us, err := ParseSeconds(lit.Text)
+		if err != nil || lit.Kind == LitString {
+			c.errorf(lit.Span, "write seconds: 2, 0.5, 0.000250", "%s is a time in seconds; %s is not", f.Name, quoteLit(lit))
+			return 0, false
+		}
+		if us > f.MaxValue() {
+			c.errorf(lit.Span, "", "%s is at most %d.%06d seconds", f.Name, f.MaxValue()/1e6, f.MaxValue()%1e6)
+			return 0, false
+		}
+		return us, true
+	}
 	if lit.Kind != LitNumber {
 		hint := "write a decimal or 0x-prefixed hexadecimal number"
 		if lit.Kind == LitWord {

@@ -41,6 +41,8 @@ const (
 	FactDNSProto     // the protocol dns: a DNS message that is not mDNS or LLMNR (Wireshark's dns)
 	FactMDNS         // the protocol mdns: a DNS message over UDP on mDNS's port (DNSVariantOf)
 	FactLLMNR        // the protocol llmnr: a DNS message over UDP on LLMNR's port
+	FactHTTPResponse // a complete status line: http.response, code, phrase, version
+	FactHTTPTx       // a response paired with its request (transactions.go): http.time, http.response_for.*
 	FactSyscall      // a system-call event (syscall.go)
 	FactFd           // the call's socket address is an IPv4 or IPv6 one
 	FactFdIPv4       // fd.sip: an IPv4 socket address

@@ -182,6 +182,20 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.content_length_header", L7Field{MaxLen: 24, Header: "content-length"}, "Content-Length header as sent (first one)."),
 	str(HdrHTTP, "http.authorization", L7Field{MaxLen: 64, Redact: true, Header: "authorization"}, "Authorization header (first one); redacted unless the rule unredacts it."),
 	str(HdrHTTP, "http.cookie", L7Field{MaxLen: 128, Redact: true, Header: "cookie"}, "Cookie header (first one); redacted unless the rule unredacts it."),
+	{Name: "http.response", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},
+		Doc: "True on a complete status line (HTTP/d.d, a space, three digits, then a space and the phrase or the line's end), ended by a line feed within the segment."},
+	{Name: "http.response.code", Type: TypeUint, Bits: 16, Header: HdrHTTP, Computed: true, L7: &L7Field{},
+		Doc: "Status code of a response (200, 404)."},
+	str(HdrHTTP, "http.response.phrase", L7Field{MaxLen: 64}, "Reason phrase of a response (OK, Not Found); empty when the status line has none."),
+	str(HdrHTTP, "http.response.version", L7Field{MaxLen: 16}, "Version of the status line (HTTP/1.1)."),
+	str(HdrHTTP, "http.server", L7Field{MaxLen: 64, Header: "server"}, "Server header (first one)."),
+	str(HdrHTTP, "http.location", L7Field{MaxLen: 128, Header: "location"}, "Location header (first one)."),
+	str(HdrHTTP, "http.set_cookie", L7Field{MaxLen: 128, Redact: true, Header: "set-cookie"}, "Set-Cookie header (first one); redacted unless the rule unredacts it."),
+	{Name: "http.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrHTTP, Computed: true, L7: &L7Field{},
+		Doc: "On a response paired with its request (docs/transactions.md): the seconds from the request to the response, to the microsecond (0.000250); compared with seconds (http.time > 0.5). Packet times are the kernel's clock live, the capture's in hdrlog test."},
+	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target as sent (Wireshark shows the full URI, http://host/target); absent when the target was longer than 128 bytes."),
+	str(HdrHTTP, "http.response_for.method", L7Field{MaxLen: 16}, "On a response paired with its request: the request's method (hdrlog's name; Wireshark has none)."),
+	str(HdrHTTP, "http.response_for.host", L7Field{MaxLen: 64, HostName: true}, "On a response paired with its request: the request's Host header (hdrlog's name; Wireshark has none); absent when the request had none or one longer than 64 bytes. Compared case-insensitively."),
 	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted unless the rule unredacts them.`),
 
 	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 (and TCP port 5353) or on those of `ports dns`: its 12-byte header at the start of the payload. mDNS and LLMNR messages have the dns.* fields but are the protocols mdns and llmnr, as in Wireshark."),
@@ -206,10 +220,10 @@ var l7Fields = []*Field{
 
 func init() {
 	for name, hint := range map[string]string{
-		"http.response.code":           "HTTP responses are recognised (`http && !http.request`) but their status line is not decoded",
 		"http.request.line":            `log the header you need by name: http.header["Name"]`,
 		"http.request.full_uri":        "log http.host and http.request.uri",
-		"http.set_cookie":              `use http.header["Set-Cookie"] (redacted unless unredacted)`,
+		"http.request_in":              "log http.response_for.method, http.response_for.host and http.response_for.uri, the request's values, on the response",
+		"http.response_in":             "the response's event carries the request's values (http.response_for.*) and http.time",
 		"http.proxy_authorization":     `use http.header["Proxy-Authorization"] (redacted unless unredacted)`,
 		"http.x_forwarded_for":         `use http.header["X-Forwarded-For"]`,
 		"http.content_length":          "use http.content_length_header (the header as sent)",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
 )
 
 // Meta is what a JSON line says besides the fields: the event time as wall
@@ -182,6 +183,8 @@ func AppendValue(buf []byte, v *Value) []byte {
 		return strconv.AppendInt(buf, int64(int32(uint32(v.U))), 10)
 	case compiler.RenderErrno:
 		return appendErrno(buf, int32(uint32(v.U)))
+	case compiler.RenderSeconds:
+		return rules.FormatMicros(buf, v.U)
 	case compiler.RenderMAC:
 		buf = append(buf, '"')
 		for i, c := range v.Bytes {

@@ -180,6 +180,14 @@ const TCMaxWireLen = 65536
 // the context's wire_len, XDP programs as a u32 of metadata before the
 // frame.
 func (c *Collection) RunWire(h rules.Hook, frame []byte, wireLen int) error {
+	return c.RunAt(h, frame, wireLen, 0)
+}
+
+// RunAt is RunWire for a frame of time tstamp (nanoseconds, the capture's
+// clock): what the programs take as the packet's time (transactions'
+// http.time). tc programs get it in the context's tstamp, XDP programs as
+// a u64 at 8 in the metadata.
+func (c *Collection) RunAt(h rules.Hook, frame []byte, wireLen int, tstamp uint64) error {
 	p, ok := c.Programs[h]
 	if !ok {
 		return fmt.Errorf("no program for hook %s", h)
@@ -195,14 +203,16 @@ func (c *Collection) RunWire(h rules.Hook, frame []byte, wireLen int) error {
 		}
 		ctx := make([]byte, fl.CtxWireLen+4)
 		binary.NativeEndian.PutUint32(ctx[fl.CtxWireLen:], uint32(wireLen))
+		binary.NativeEndian.PutUint64(ctx[fl.CtxTstamp:], tstamp)
 		opts.Context = ctx
 	} else {
 		// struct xdp_md: data is the metadata's length, data_end the size.
-		data := make([]byte, 4+len(frame))
+		data := make([]byte, testRunMeta+len(frame))
 		binary.NativeEndian.PutUint32(data, uint32(wireLen))
-		copy(data[4:], frame)
+		binary.NativeEndian.PutUint64(data[8:], tstamp)
+		copy(data[testRunMeta:], frame)
 		ctx := make([]byte, 8)
-		binary.NativeEndian.PutUint32(ctx[0:], 4)
+		binary.NativeEndian.PutUint32(ctx[0:], testRunMeta)
 		binary.NativeEndian.PutUint32(ctx[4:], uint32(len(data)))
 		opts.Data, opts.Context = data, ctx
 	}

@@ -261,9 +261,10 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 		}
 		var err error
 		if r.ref != nil {
+			r.ref.SetTime(frameNanos(fr))
 			err = r.evalReference(h, pkt(), fn)
 		} else {
-			err = r.runKernel(h, viaXDP, frame, wireLen, fn)
+			err = r.runKernel(h, viaXDP, frame, wireLen, frameNanos(fr), fn)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("frame %d, %s: %w", number, h, err)
@@ -284,7 +285,16 @@ func (r *Replayer) Direction(fr *CapturedFrame) Direction {
 	return r.local.Direction(fr.Data)
 }
 
-func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen int, fn func(*Event) error) error {
+// frameNanos is a frame's time as the programs take it in a test run:
+// nanoseconds since the epoch, 0 for a frame without a time.
+func frameNanos(fr *CapturedFrame) uint64 {
+	if fr.Time.IsZero() || fr.Time.UnixNano() < 0 {
+		return 0
+	}
+	return uint64(fr.Time.UnixNano())
+}
+
+func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen int, tstamp uint64, fn func(*Event) error) error {
 	c, runAs := r.coll, h
 	if viaXDP {
 		var err error
@@ -301,7 +311,7 @@ func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen in
 		t = newTestRunner(c)
 		r.runners[c] = t
 	}
-	if err := t.run(runAs, frame, wireLen); err != nil {
+	if err := t.run(runAs, frame, wireLen, tstamp); err != nil {
 		return fmt.Errorf("test run of %d bytes: %w", len(frame), err)
 	}
 	return c.Drain(fn)
@@ -364,6 +374,17 @@ func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Eve
 	return nil
 }
 
+// addTx puts the transactions' counters into the summary (one worker and
+// one collection replay rules that keep transactions).
+func (r *Replayer) addTx(s *ReplaySummary) error {
+	if r.coll == nil {
+		return nil
+	}
+	tx, err := r.coll.TxStats()
+	s.Tx = tx
+	return err
+}
+
 // LostCounts returns the events the kernel could not queue, per rule, over
 // every program the replay loaded (nil without the kernel).
 func (r *Replayer) LostCounts() ([]uint64, error) {
@@ -407,6 +428,7 @@ type ReplaySummary struct {
 	Direction [3]int
 	Cooked    int      // frames rebuilt as Ethernet from a Linux cooked capture
 	Lost      []uint64 // per rule index; nil without the kernel
+	Tx        []TxStats // the transactions' counters at the end; nil without the kernel or transactions
 	NoKernel  bool
 	Limits    TestRunLimits
 	RuleNames []string // per rule index
@@ -480,7 +502,7 @@ func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), prog
 		return s, err
 	}
 	s.Lost = lost
-	return s, nil
+	return s, r.addTx(s)
 }
 
 // ReplayHandlers receive what ReplayEvents finds. Event is required; the
@@ -535,5 +557,5 @@ func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, er
 		return s, err
 	}
 	s.Lost = lost
-	return s, nil
+	return s, r.addTx(s)
 }

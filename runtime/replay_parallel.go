@@ -55,7 +55,7 @@ func (r *Replayer) Workers() int {
 func (r *Replayer) stateful() bool {
 	for _, p := range r.out.Programs {
 		for _, ins := range p.Insns {
-			if ins.Reference() == compiler.TLSHeldMap {
+			if ins.Reference() == compiler.TLSHeldMap || ins.Reference() == compiler.TxStatsMap {
 				return true
 			}
 		}
@@ -268,7 +268,7 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 		return s, err
 	}
 	s.Lost = lost
-	return s, nil
+	return s, r.addTx(s)
 }
 
 // writeBatch writes a replayed batch's events, frame by frame, and counts

@@ -94,6 +94,7 @@ type EventSink interface {
 type LiveStats struct {
 	mu    sync.Mutex
 	rules []RuleStats
+	tx    []TxStats
 	// RingBytes is the ring buffer's size; RingBacklog the bytes that
 	// waited in it when the reader last woke up (before reading them).
 	RingBytes   atomic.Uint64
@@ -109,6 +110,19 @@ func (l *LiveStats) Rules() []RuleStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]RuleStats(nil), l.rules...)
+}
+
+// Tx returns the transactions' counters as of the stream's last reading.
+func (l *LiveStats) Tx() []TxStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]TxStats(nil), l.tx...)
+}
+
+func (l *LiveStats) updateTx(tx []TxStats) {
+	l.mu.Lock()
+	l.tx = append(l.tx[:0], tx...)
+	l.mu.Unlock()
 }
 
 func (l *LiveStats) update(rules []RuleStats) {
@@ -129,6 +143,9 @@ type RuleStats struct {
 type Stats struct {
 	Rules        []RuleStats // indexed by rule index
 	DecodeErrors uint64      // records that did not decode (and were not written)
+	// Tx is what became of the requests the transactions stored, as last
+	// read (nil when the rules keep none).
+	Tx []TxStats
 }
 
 // TotalEvents is the number of events written.
@@ -226,6 +243,7 @@ type streamer struct {
 	lastIfname  string
 	clockOff    int64 // wall-clock ns minus CLOCK_BOOTTIME ns
 	waiter      *ringWaiter
+	tx          txSeen // transaction counters as last reported (txstream.go)
 }
 
 func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, error) {
@@ -302,6 +320,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 		}
 		if final || !now.Before(nextLost) {
 			if err := s.checkLost(now); err != nil {
+				return err
+			}
+			if err := s.checkTx(now, final); err != nil {
 				return err
 			}
 			if s.opts.Live != nil {

@@ -54,16 +54,22 @@ const bpfProgTestRun = 10 // BPF_PROG_TEST_RUN
 type testRunner struct {
 	c    *Collection
 	attr testRunAttr
-	buf  []byte // XDP: 4 bytes of metadata (frame.len), then the frame
+	buf  []byte // XDP: testRunMeta bytes of metadata (frame.len, the frame's time), then the frame
 	ctx  []byte // tc: __sk_buff up to wire_len; XDP: struct xdp_md's data, data_end
 }
 
 func newTestRunner(c *Collection) *testRunner {
-	return &testRunner{c: c, buf: make([]byte, 4+DefaultTestRunLimits.XDPMaxFrame), ctx: make([]byte, 256)}
+	return &testRunner{c: c, buf: make([]byte, testRunMeta+DefaultTestRunLimits.XDPMaxFrame), ctx: make([]byte, 256)}
 }
 
-// run is Collection.RunWire with one bpf system call.
-func (t *testRunner) run(h rules.Hook, frame []byte, wireLen int) error {
+// testRunMeta is the metadata an XDP test run passes before the frame: the
+// u32 length on the wire at 0 (frame.len), the u64 time of the frame in
+// nanoseconds at 8 (transactions' times). tc test runs pass them in the
+// context: wire_len and tstamp.
+const testRunMeta = 16
+
+// run is Collection.RunAt with one bpf system call.
+func (t *testRunner) run(h rules.Hook, frame []byte, wireLen int, tstamp uint64) error {
 	p, ok := t.c.Programs[h]
 	if !ok {
 		return fmt.Errorf("no program for hook %s", h)
@@ -84,18 +90,21 @@ func (t *testRunner) run(h rules.Hook, frame []byte, wireLen int) error {
 		n := fl.CtxWireLen + 4
 		clear(t.ctx[:n])
 		binary.NativeEndian.PutUint32(t.ctx[fl.CtxWireLen:], uint32(wireLen))
+		binary.NativeEndian.PutUint64(t.ctx[fl.CtxTstamp:], tstamp)
 		a.dataIn, a.dataSizeIn = unsafe.Pointer(&frame[0]), uint32(len(frame))
 		a.ctxIn, a.ctxSizeIn = unsafe.Pointer(&t.ctx[0]), uint32(n)
 	} else {
 		// struct xdp_md: data is the metadata's length, data_end the size.
-		if 4+len(frame) > len(t.buf) {
-			t.buf = make([]byte, 4+len(frame))
+		if testRunMeta+len(frame) > len(t.buf) {
+			t.buf = make([]byte, testRunMeta+len(frame))
 		}
+		clear(t.buf[:testRunMeta])
 		binary.NativeEndian.PutUint32(t.buf, uint32(wireLen))
-		copy(t.buf[4:], frame)
-		binary.NativeEndian.PutUint32(t.ctx[0:], 4)
-		binary.NativeEndian.PutUint32(t.ctx[4:], uint32(4+len(frame)))
-		a.dataIn, a.dataSizeIn = unsafe.Pointer(&t.buf[0]), uint32(4+len(frame))
+		binary.NativeEndian.PutUint64(t.buf[8:], tstamp)
+		copy(t.buf[testRunMeta:], frame)
+		binary.NativeEndian.PutUint32(t.ctx[0:], testRunMeta)
+		binary.NativeEndian.PutUint32(t.ctx[4:], uint32(testRunMeta+len(frame)))
+		a.dataIn, a.dataSizeIn = unsafe.Pointer(&t.buf[0]), uint32(testRunMeta+len(frame))
 		a.ctxIn, a.ctxSizeIn = unsafe.Pointer(&t.ctx[0]), 8
 	}
 	// A raw system call: a test run of one frame takes microseconds and

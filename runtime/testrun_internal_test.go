@@ -45,7 +45,7 @@ func benchTestRun(b *testing.B, hook string, raw bool) {
 	b.ResetTimer()
 	for range b.N {
 		if raw {
-			err = t.run(h, frame, len(frame))
+			err = t.run(h, frame, len(frame), 0)
 		} else {
 			err = c.RunWire(h, frame, len(frame))
 		}

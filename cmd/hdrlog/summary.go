@@ -28,6 +28,7 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 		line := fmt.Sprintf("%-*s  %-*s  %*s  %*s", width[0], row[0], width[1], row[1], width[2], row[2], width[3], row[3])
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
+	writeTxSummary(w, st.Tx)
 	if st.DecodeErrors > 0 {
 		fmt.Fprintf(w, "%d events could not be decoded (not written)\n", st.DecodeErrors)
 	}
@@ -54,4 +55,12 @@ func parseSize(flag, s string) (int, error) {
 		return 0, usagef("%s %q is not a size (write e.g. 4096, 64K, 8M)", flag, s)
 	}
 	return v * mult, nil
+}
+
+// writeTxSummary writes what became of the requests the transactions
+// stored: a pair lost is reported as a lost event is.
+func writeTxSummary(w io.Writer, tx []runtime.TxStats) {
+	for _, t := range tx {
+		fmt.Fprintln(w, runtime.TxNotice(t))
+	}
 }

@@ -311,6 +311,7 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 		}
 		st.Rules = append(st.Rules, rs)
 	}
+	st.Tx = s.Tx
 	writeSummary(w, st)
 	if len(s.Skipped) > 0 {
 		var reasons []string

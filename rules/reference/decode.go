@@ -58,8 +58,9 @@ type Packet struct {
 	// L4 is the frame from the transport header on (TCP and UDP), for the
 	// L7 decoders (l7.go); l7 is their result for the hook being
 	// evaluated, seen by rule.
-	L4   []byte
-	l7   *l7Packet
+	L4    []byte
+	L4Off int // L4's offset in the frame
+	l7    *l7Packet
 	rule *rules.Rule
 
 	// HeadersEnd is the end offset of the deepest header found, counting for
@@ -533,7 +534,7 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 		*tcp = tcpFixed(b)
 	}
 	p.TCP = tcp
-	p.L4 = b
+	p.L4, p.L4Off = b, off
 	p.TCPRes = b[12] >> 1 & 0x07
 	p.HeadersEnd = off + rules.HdrTCP.Def().MinLen
 

@@ -29,6 +29,7 @@ type Evaluator struct {
 	// out and vals are EvalPacket's storage, reused call after call.
 	out  []Event
 	vals []Value
+	tx txState // transactions (tx.go)
 }
 
 // New returns an evaluator of rs. It fails when the rule set uses a field
@@ -54,7 +55,7 @@ func New(rs *rules.RuleSet) (*Evaluator, error) {
 	}
 	indexOnce.Do(indexFields)
 	ports, sni := portsOf(rs)
-	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni}, nil
+	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni, tx: txState{http: map[txFlowKey]*txHTTPFlow{}}}, nil
 }
 
 func known(ref rules.FieldRef) error {

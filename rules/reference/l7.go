@@ -79,6 +79,7 @@ type l7Packet struct {
 // header is there; values maps field names (headers as "hdr:name") to
 // values.
 type l7Msg struct {
+	start   int // a pipelined request's offset in the payload
 	present bool
 	values  map[string]Value
 }
@@ -237,17 +238,21 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 	if l.tcp && !cont {
 		var next int
 		l.http, next = decodeHTTP(l, win, l.on(e.hookPorts(h, rules.HdrHTTP, false)))
-		rest := pl
+		rest, at := pl, 0
 		for len(l.more) < rules.MaxHTTPRequests-1 && next > 0 && next < len(rest) {
-			rest = rest[next:]
+			rest, at = rest[next:], at+next
 			var req l7Packet
 			m, nx := decodeHTTP(&req, rest[:min(len(rest), rules.L7Window)], false)
 			if !req.request {
 				break
 			}
+			m.start = at
 			l.more = append(l.more, m)
 			next = nx
 		}
+	}
+	if l.tcp && !cont && e.usesTx(h) {
+		e.httpTx(p, l)
 	}
 	if !cont && l.on(e.hookPorts(h, rules.HdrDNS, !l.tcp)) {
 		base := 0
@@ -295,6 +300,9 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 		return lf
 	}
 	e := end(0, lf)
+	if m == 0 {
+		decodeStatus(msg, w[:e])
+	}
 	if m > 0 {
 		if sp := bytes.IndexByte(w[m+1:e], ' '); sp < 0 && e > m+1 {
 			// A version-less (HTTP/0.9) request line.
@@ -348,6 +356,26 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// decodeStatus decodes a status line (without its line end): HTTP/1.d, a
+// space, three digits, then a space and the phrase or nothing.
+func decodeStatus(msg *l7Msg, line []byte) {
+	if len(line) < 12 || !isDigit(line[7]) || line[8] != ' ' || !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) {
+		return
+	}
+	phrase := []byte{}
+	if len(line) > 12 {
+		if line[12] != ' ' {
+			return
+		}
+		phrase = line[13:]
+	}
+	code := int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+	msg.set("http.response", Value{Present: true, U: 1})
+	msg.set("http.response.code", num(code))
+	msg.set("http.response.phrase", text(phrase))
+	msg.set("http.response.version", text(line[:8]))
+}
 
 // decodeDNS decodes the message at w[base:]; in mDNS, the question's class
 // loses its top bit (the unicast-response bit).

@@ -1,0 +1,173 @@
+package compiler_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/rules"
+	"github.com/hdrlog/hdrlog/runtime"
+)
+
+// HTTP transactions in the kernel: requests and responses of crafted flows,
+// each frame with its time (as a replay passes a capture's), through tc
+// ingress and XDP test runs; the response events carry the pair, and the
+// counters account for every request.
+
+// txMsg is one frame of a transaction case: from the client (a request) or
+// the server, its sequence number and time (milliseconds).
+type txMsg struct {
+	client  bool
+	seq     uint32
+	ms      uint64
+	payload string
+	v6      bool
+	// want: the response event's http.response.code, http.time and
+	// http.response_for.uri ("" : no event; "-" for time and uri: absent).
+	code      int
+	time, uri string
+}
+
+func txReq(seq uint32, ms uint64, target string) txMsg {
+	return txMsg{client: true, seq: seq, ms: ms, payload: string(testpkt.HTTPRequest("GET", target, "HTTP/1.1", "Host: api.example"))}
+}
+
+func txResp(seq uint32, ms uint64, code int, time, uri string) txMsg {
+	return txMsg{seq: seq, ms: ms, payload: fmt.Sprintf("HTTP/1.1 %d Phrase\r\nServer: t\r\n\r\n", code), code: code, time: time, uri: uri}
+}
+
+func (m txMsg) frame(port uint16) []byte {
+	cli, srv := "10.0.0.1", "10.0.0.2"
+	f := testpkt.New()
+	if m.v6 {
+		cli, srv = "2001:db8::1", "2001:db8::2"
+	}
+	var sport, dport uint16 = port, 80
+	if !m.client {
+		cli, srv, sport, dport = srv, cli, 80, port
+	}
+	if m.v6 {
+		return f.IPv6(cli, srv).TCP(sport, dport).Seq(m.seq).Flags(testpkt.ACK | testpkt.PSH).Payload([]byte(m.payload)).Bytes()
+	}
+	return f.IPv4(cli, srv).TCP(sport, dport).Seq(m.seq).Flags(testpkt.ACK | testpkt.PSH).Payload([]byte(m.payload)).Bytes()
+}
+
+var txCases = []struct {
+	name string
+	msgs []txMsg
+	// counters after the case: requests, paired, timeouts, overflow,
+	// orphans, interim, waiting
+	counts [7]uint64
+}{
+	{"keep-alive in order", []txMsg{
+		txReq(100, 1000, "/a"), txResp(500, 1250, 200, "0.250000", "/a"),
+		txReq(200, 2000, "/b"), txResp(600, 2000, 404, "0.000000", "/b"),
+		txReq(300, 3000, "/c"), txResp(700, 3500, 500, "0.500000", "/c"),
+	}, [7]uint64{3, 3, 0, 0, 0, 0, 0}},
+	{"pipelined: first in, first out", []txMsg{
+		txReq(100, 1000, "/1"), txReq(200, 1001, "/2"), txReq(300, 1002, "/3"),
+		txResp(500, 1010, 200, "0.010000", "/1"), txResp(600, 1020, 201, "0.019000", "/2"), txResp(700, 1030, 202, "0.028000", "/3"),
+	}, [7]uint64{3, 3, 0, 0, 0, 0, 0}},
+	{"two requests in one segment", []txMsg{
+		{client: true, seq: 100, ms: 1000, payload: string(testpkt.HTTPRequest("GET", "/x", "HTTP/1.1", "Host: h")) + string(testpkt.HTTPRequest("GET", "/y", "HTTP/1.1", "Host: h"))},
+		txResp(500, 1100, 200, "0.100000", "/x"), txResp(600, 1200, 200, "0.200000", "/y"),
+	}, [7]uint64{2, 2, 0, 0, 0, 0, 0}},
+	{"responses without requests", []txMsg{
+		txResp(500, 1000, 200, "-", "-"), txResp(600, 1001, 503, "-", "-"),
+	}, [7]uint64{0, 0, 0, 0, 2, 0, 0}},
+	{"requests without responses", []txMsg{
+		txReq(100, 1000, "/a"), txReq(200, 1001, "/b"),
+	}, [7]uint64{2, 0, 0, 0, 0, 0, 2}},
+	{"a response from the client's side pairs with nothing", []txMsg{
+		txReq(100, 1000, "/a"),
+		{client: true, seq: 900, ms: 1001, payload: "HTTP/1.1 200 OK\r\n\r\n", code: 200, time: "-", uri: "-"},
+		txResp(500, 1002, 200, "0.002000", "/a"),
+	}, [7]uint64{1, 1, 0, 0, 1, 0, 0}},
+	{"a retransmitted request is queued once, a retransmitted response pairs again", []txMsg{
+		txReq(100, 1000, "/a"), txReq(100, 1200, "/a"),
+		txResp(500, 1300, 200, "0.300000", "/a"), txResp(500, 1400, 200, "0.400000", "/a"),
+		txResp(600, 1500, 200, "-", "-"),
+	}, [7]uint64{1, 1, 0, 0, 1, 0, 0}},
+	{"a request past the timeout is not paired", []txMsg{
+		txReq(100, 1000, "/slow"), txResp(500, 1000+rules.HTTPTxTimeoutNanos/1e6+1, 200, "-", "-"),
+		txReq(200, 70000, "/fast"), txResp(600, 70001, 200, "0.001000", "/fast"),
+	}, [7]uint64{2, 1, 1, 0, 0, 0, 0}},
+	{"a full queue pushes the oldest request out", []txMsg{
+		txReq(100, 1000, "/1"), txReq(200, 1001, "/2"), txReq(300, 1002, "/3"), txReq(400, 1003, "/4"), txReq(450, 1004, "/5"),
+		txResp(500, 1010, 200, "0.009000", "/2"),
+	}, [7]uint64{5, 1, 0, 1, 0, 0, 3}},
+	{"100 Continue leaves the request waiting for its response", []txMsg{
+		txReq(100, 1000, "/upload"), txResp(500, 1001, 100, "0.001000", "/upload"), txResp(600, 1100, 201, "0.100000", "/upload"),
+		txResp(700, 1200, 200, "-", "-"),
+	}, [7]uint64{1, 1, 0, 0, 1, 1, 0}},
+	{"IPv6", []txMsg{
+		{client: true, v6: true, seq: 100, ms: 1000, payload: string(testpkt.HTTPRequest("GET", "/six", "HTTP/1.1", "Host: h"))},
+		{v6: true, seq: 500, ms: 1007, payload: "HTTP/1.1 302 Found\r\nLocation: /seven\r\n\r\n", code: 302, time: "0.007000", uri: "/six"},
+	}, [7]uint64{1, 1, 0, 0, 0, 0, 0}},
+}
+
+func TestKernelL7HTTPTransactions(t *testing.T) {
+	kerneltest.Require(t)
+	for _, h := range ktHooks {
+		for i, c := range txCases {
+			t.Run(h.Suffix+"/"+c.name, func(t *testing.T) {
+				out := ktCompileWith(t, "tx.rules", l7Source([]l7Rule{{Name: "resp", Match: "http.response",
+					Log: []string{"http.response.code", "http.time", "http.response_for.uri", "http.response_for.method", "http.response_for.host"}}}, []ktHook{h}), compiler.Options{TestRun: true})
+				coll, err := runtime.Load(out, runtime.LoadOptions{RingBytes: 1 << 16})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer coll.Close()
+				k := &ktLoaded{coll: coll, hooks: []ktHook{h}}
+				for j, m := range c.msgs {
+					frame := m.frame(uint16(40000 + i))
+					if err := coll.RunAt(h.Hook, frame, len(frame), m.ms*1_000_000); err != nil {
+						t.Fatal(err)
+					}
+					evs, err := k.drain()
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := evs["resp"]
+					if m.code == 0 {
+						if len(got) != 0 {
+							t.Errorf("frame %d: want no response event, got %s", j, got[0].Line)
+						}
+						continue
+					}
+					if len(got) != 1 {
+						t.Errorf("frame %d: want one response event, got %d", j, len(got))
+						continue
+					}
+					want := fmt.Sprintf(`{"http.response.code":%d,"http.time":%s,"http.response_for.uri":%s}`, m.code, orNull(m.time, false), orNull(m.uri, true))
+					ktCheckFields(t, fmt.Sprintf("frame %d", j), got[0], []string{"http.response.code", "http.time", "http.response_for.uri"}, ktWant(want))
+					if m.uri != "-" {
+						ktCheckFields(t, fmt.Sprintf("frame %d", j), got[0], []string{"http.response_for.method"}, ktWant(`{"http.response_for.method":"GET"}`))
+					}
+				}
+				st, err := coll.TxStats()
+				if err != nil || len(st) != 1 {
+					t.Fatalf("TxStats: %v, %v", st, err)
+				}
+				s := st[0]
+				got := [7]uint64{s.Requests, s.Paired, s.Timeouts, s.Overflow, s.Orphans, s.Interim, s.Waiting}
+				if got != c.counts || s.Evicted != 0 {
+					t.Errorf("counters (requests, paired, timeouts, overflow, orphans, interim, waiting) = %v, evicted %d; want %v, 0", got, s.Evicted, c.counts)
+				}
+			})
+		}
+	}
+}
+
+func orNull(v string, quote bool) string {
+	switch {
+	case v == "-":
+		return "null"
+	case quote:
+		return `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+	}
+	return v
+}

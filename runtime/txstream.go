@@ -1,0 +1,82 @@
+package runtime
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Transactions in the stream: what became of the requests the programs
+// stored (TxStats) is written as a record, like a lost-event report,
+// whenever pairs went missing since the last one (requests timed out,
+// pushed out of a full queue or evicted, responses without a request), and
+// once at the end. Counting the waiting requests walks the flow maps, so
+// the stream does it at most every txInterval.
+
+// txInterval is how often the stream reads the transaction counters.
+const txInterval = 10 * time.Second
+
+// txSeen is what the stream last reported, by protocol.
+type txSeen struct {
+	at   time.Time
+	last map[string]TxStats
+}
+
+// AppendTxRecord appends a transaction record's fields (no braces):
+// "transactions":"http","requests":…
+func AppendTxRecord(buf []byte, s TxStats) []byte {
+	buf = append(buf, `"transactions":`...)
+	buf = strconv.AppendQuote(buf, s.Proto)
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"requests", s.Requests}, {"paired", s.Paired}, {"timeouts", s.Timeouts}, {"overflow", s.Overflow},
+		{"evicted", s.Evicted}, {"waiting", s.Waiting}, {"orphans", s.Orphans}, {"interim", s.Interim}} {
+		buf = append(buf, ',', '"')
+		buf = append(buf, f.name...)
+		buf = append(buf, '"', ':')
+		buf = strconv.AppendUint(buf, f.v, 10)
+	}
+	return buf
+}
+
+// TxNotice is the line a transaction record gets on the terminal.
+func TxNotice(s TxStats) string {
+	return fmt.Sprintf("%s transactions: %d requests, %d paired, %d unpaired (%d timed out, %d pushed out of a full queue, %d evicted from the flow map), %d waiting, %d responses without a request",
+		s.Proto, s.Requests, s.Paired, s.Unpaired(), s.Timeouts, s.Overflow, s.Evicted, s.Waiting, s.Orphans)
+}
+
+// checkTx reads the current rule set's transaction counters every
+// txInterval (and when final), records them in the stats, and writes a
+// record when pairs went missing since the last one.
+func (s *streamer) checkTx(now time.Time, final bool) error {
+	if !final && now.Sub(s.tx.at) < txInterval {
+		return nil
+	}
+	s.tx.at = now
+	st, err := s.gen.c.TxStats()
+	if err != nil || st == nil {
+		return err
+	}
+	if s.tx.last == nil {
+		s.tx.last = map[string]TxStats{}
+	}
+	s.stats.Tx = st
+	if s.opts.Live != nil {
+		s.opts.Live.updateTx(st)
+	}
+	for _, t := range st {
+		prev := s.tx.last[t.Proto]
+		if t.Unpaired() == prev.Unpaired() && t.Orphans == prev.Orphans && !(final && t.Requests > 0) {
+			continue
+		}
+		s.tx.last[t.Proto] = t
+		s.out = append(s.out, `{"time":"`...)
+		s.out = AppendTime(s.out, now)
+		s.out = append(s.out, `",`...)
+		s.out = AppendTxRecord(s.out, t)
+		s.out = append(s.out, "}\n"...)
+		fmt.Fprintf(s.opts.Notices, "hdrlog: %s\n", TxNotice(t))
+	}
+	return s.flush()
+}
