@@ -26,7 +26,7 @@ type Flavour struct {
 	// CtxTstamp is the offset of the u64 __sk_buff.tstamp, which a test
 	// run sets to the capture's time of the frame; -1: none (XDP: a test
 	// run passes the time as a u64 at 8 in the metadata).
-	CtxTstamp int16
+	CtxTstamp   int16
 	VLANInMeta  bool  // the outer VLAN tag may sit in context metadata
 	CtxVLANPres int16 // __sk_buff.vlan_present
 	CtxVLANTCI  int16 // __sk_buff.vlan_tci (host order)

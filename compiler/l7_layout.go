@@ -25,12 +25,12 @@ const (
 	// l7Tx holds a paired request's values for its response (method, URI,
 	// host: txStrings), l7TxZero a zero flow value to create entries from
 	// (never written).
-	l7Tx       = l7List + l7ListSize
-	l7TxSize   = txStrBytes + 64
-	l7TxZero   = l7Tx + l7TxSize
-	l7State    = l7TxZero + txFlowMax // the decoder state, l7Scratch
-	l7OffMax   = l7State
-	l7Size     = l7State + int(unsafe.Sizeof(l7Scratch{})) + rules.MaxMaxLen + 64
+	l7Tx     = l7List + l7ListSize
+	l7TxSize = txStrBytes + 64
+	l7TxZero = l7Tx + l7TxSize
+	l7State  = l7TxZero + txFlowMax // the decoder state, l7Scratch
+	l7OffMax = l7State
+	l7Size   = l7State + int(unsafe.Sizeof(l7Scratch{})) + rules.MaxMaxLen + 64
 )
 
 // l7Scratch is the decoder state at l7State in the l7 value: the results of
@@ -68,7 +68,7 @@ type l7Scratch struct {
 	TxNow      uint64          // the packet's time, nanoseconds (txNow)
 	TxSlot     uint64          // the queue slot of the request being stored or paired
 	TxTmp      uint64          // an amount for txAdd
-	Facts      uint64 // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
+	Facts      uint64          // the facts the decoders found, ORed into R7 at the commit (so every L7 path leaves one verifier state)
 	// A list walk (ALPN): the next element's length byte and the list's
 	// end (window offsets), the text written so far, the result of a test.
 	LPos, LEnd, LOut, LRes uint64

@@ -35,13 +35,13 @@ const (
 
 // Counters of a protocol's row in tx_stats (u64 each, per CPU).
 const (
-	TxRequests = iota // requests stored
-	TxPaired          // requests answered: taken off their flow's queue by their (final) response
-	TxTimeouts        // requests too old for the response that found them: taken off, not paired
-	TxOverflow        // requests pushed out of their flow's full queue, or dropped when the other endpoint started sending requests
-	TxOrphans         // responses with no waiting request (none seen, evicted, or the flow unknown)
-	TxInterim         // HTTP: interim (1xx) responses paired, the request left waiting
-	NumTxCounters = 8 // the rest are free for a protocol's own
+	TxRequests    = iota // requests stored
+	TxPaired             // requests answered: taken off their flow's queue by their (final) response
+	TxTimeouts           // requests too old for the response that found them: taken off, not paired
+	TxOverflow           // requests pushed out of their flow's full queue, or dropped when the other endpoint started sending requests
+	TxOrphans            // responses with no waiting request (none seen, evicted, or the flow unknown)
+	TxInterim            // HTTP: interim (1xx) responses paired, the request left waiting
+	NumTxCounters = 8    // the rest are free for a protocol's own
 )
 
 // Every stored request ends as exactly one of: paired, timed out, pushed

@@ -426,8 +426,8 @@ type ReplaySummary struct {
 	// Direction counts the frames by the direction they were replayed in
 	// (DirUnknown: no known direction, through every hook).
 	Direction [3]int
-	Cooked    int      // frames rebuilt as Ethernet from a Linux cooked capture
-	Lost      []uint64 // per rule index; nil without the kernel
+	Cooked    int       // frames rebuilt as Ethernet from a Linux cooked capture
+	Lost      []uint64  // per rule index; nil without the kernel
 	Tx        []TxStats // the transactions' counters at the end; nil without the kernel or transactions
 	NoKernel  bool
 	Limits    TestRunLimits

@@ -61,7 +61,7 @@ type Packet struct {
 	L4    []byte
 	L4Off int // L4's offset in the frame
 	l7    *l7Packet
-	rule *rules.Rule
+	rule  *rules.Rule
 
 	// HeadersEnd is the end offset of the deepest header found, counting for
 	// each header the bytes that make it present (20 for IPv4, 8 for an IPv6
