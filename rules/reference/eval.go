@@ -55,7 +55,7 @@ func New(rs *rules.RuleSet) (*Evaluator, error) {
 	}
 	indexOnce.Do(indexFields)
 	ports, sni := portsOf(rs)
-	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni, tx: txState{http: map[txFlowKey]*txHTTPFlow{}}}, nil
+	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni, tx: newTxState(rs)}, nil
 }
 
 func known(ref rules.FieldRef) error {

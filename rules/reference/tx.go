@@ -40,8 +40,21 @@ type txHTTPFlow struct {
 func (f *txHTTPFlow) pop() { f.queue, f.head = f.queue[1:], f.head+1 }
 
 type txState struct {
-	now  uint64 // the frame's time, nanoseconds (SetTime)
-	http map[txFlowKey]*txHTTPFlow
+	now   uint64 // the frame's time, nanoseconds (SetTime)
+	http  map[txFlowKey]*txHTTPFlow
+	hooks map[rules.Hook]bool // hooks whose rules use a transaction field
+}
+
+func newTxState(rs *rules.RuleSet) txState {
+	st := txState{http: map[txFlowKey]*txHTTPFlow{}, hooks: map[rules.Hook]bool{}}
+	for _, r := range rs.Rules {
+		check := func(ref rules.FieldRef) { st.hooks[r.Hook] = st.hooks[r.Hook] || rules.TxFields[ref.Field.Name] }
+		walk(r.Match, check)
+		for _, lf := range r.Log {
+			check(lf.Ref)
+		}
+	}
+	return st
 }
 
 // SetTime sets the time of the frames evaluated next (nanoseconds), as a
@@ -49,20 +62,7 @@ type txState struct {
 func (e *Evaluator) SetTime(ns uint64) { e.tx.now = ns }
 
 // usesTx reports whether the rules of hook h use a transaction field.
-func (e *Evaluator) usesTx(h rules.Hook) bool {
-	used := false
-	for _, r := range e.rs.Rules {
-		if r.Hook != h {
-			continue
-		}
-		check := func(ref rules.FieldRef) { used = used || rules.TxFields[ref.Field.Name] }
-		walk(r.Match, check)
-		for _, lf := range r.Log {
-			check(lf.Ref)
-		}
-	}
-	return used
-}
+func (e *Evaluator) usesTx(h rules.Hook) bool { return e.tx.hooks[h] }
 
 // flowOf returns the packet's flow and direction (0: from endpoint a).
 func flowOf(p *Packet, sport, dport uint16) (txFlowKey, int, bool) {
