@@ -29,7 +29,7 @@ type Evaluator struct {
 	// out and vals are EvalPacket's storage, reused call after call.
 	out  []Event
 	vals []Value
-	tx txState // transactions (tx.go)
+	tx   txState // transactions (tx.go)
 }
 
 // New returns an evaluator of rs. It fails when the rule set uses a field
