@@ -103,6 +103,12 @@ var txCases = []struct {
 		txReq(100, 1000, "/upload"), txResp(500, 1001, 100, "0.001000", "/upload"), txResp(600, 1100, 201, "0.100000", "/upload"),
 		txResp(700, 1200, 200, "-", "-"),
 	}, [7]uint64{1, 1, 0, 0, 1, 1, 0}},
+	{"five requests in one segment: past the bound, the flow pairs nothing more", []txMsg{
+		txReq(50, 900, "/before"),
+		{client: true, seq: 100, ms: 1000, payload: strings.Repeat(string(testpkt.HTTPRequest("GET", "/p", "HTTP/1.1", "Host: h")), 5)},
+		txResp(500, 1100, 200, "-", "-"), txResp(600, 1200, 200, "-", "-"),
+		txReq(300, 1300, "/after"), txResp(700, 1400, 200, "-", "-"),
+	}, [7]uint64{5, 0, 0, 5, 3, 0, 0}},
 	{"IPv6", []txMsg{
 		{client: true, v6: true, seq: 100, ms: 1000, payload: string(testpkt.HTTPRequest("GET", "/six", "HTTP/1.1", "Host: h"))},
 		{v6: true, seq: 500, ms: 1007, payload: "HTTP/1.1 302 Found\r\nLocation: /seven\r\n\r\n", code: 302, time: "0.007000", uri: "/six"},

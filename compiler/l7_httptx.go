@@ -122,7 +122,8 @@ func (g *gen) httpTxRequest() {
 	g.txID()
 	b.Comment("requests from the other endpoint than before: the waiting ones are dropped (counted)")
 	same := b.NewLabel("txreq.same")
-	b.Emit(asm.LoadMem(asm.R2, asm.R8, thSide, asm.Word), asm.LoadMem(asm.R3, asm.R9, stF(sTxDir), asm.DWord), asm.Add.Imm(asm.R3, 1))
+	b.Emit(asm.LoadMem(asm.R2, asm.R8, thSide, asm.Word), asm.JEq.Imm(asm.R2, txCutSide, done))
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sTxDir), asm.DWord), asm.Add.Imm(asm.R3, 1))
 	b.Emit(asm.JEq.Reg(asm.R2, asm.R3, same), asm.StoreMem(asm.R8, thSide, asm.R3, asm.Word), asm.JEq.Imm(asm.R2, 0, same))
 	b.Emit(asm.LoadMem(asm.R1, asm.R8, thHead, asm.Word), asm.LoadMem(asm.R2, asm.R8, thTail, asm.Word), asm.StoreMem(asm.R8, thHead, asm.R2, asm.Word))
 	b.Emit(asm.Sub.Reg32(asm.R2, asm.R1), asm.JEq.Imm(asm.R2, 0, same), asm.StoreMem(asm.R9, stF(sTxTmp), asm.R2, asm.DWord))
@@ -199,7 +200,7 @@ func (g *gen) httpTxResponse() {
 	g.txNow()
 	g.txID()
 	b.Comment("only from the other endpoint than the requests'")
-	b.Emit(asm.LoadMem(asm.R2, asm.R8, thSide, asm.Word), asm.JEq.Imm(asm.R2, 0, orphan))
+	b.Emit(asm.LoadMem(asm.R2, asm.R8, thSide, asm.Word), asm.JEq.Imm(asm.R2, 0, orphan), asm.JEq.Imm(asm.R2, txCutSide, orphan))
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sTxDir), asm.DWord), asm.Add.Imm(asm.R3, 1), asm.JEq.Reg(asm.R2, asm.R3, orphan))
 	b.Comment("the same response seen again pairs with the same request")
 	fresh := b.NewLabel("txresp.fresh")
@@ -265,4 +266,26 @@ func (g *gen) httpTxResponse() {
 	b.Label(orphan)
 	g.txAdd(TxHTTP, TxOrphans, false)
 	b.Label(done)
+}
+
+// txCutSide marks a flow whose requests hdrlog lost count of (thSide): it
+// pairs nothing more.
+const txCutSide = 3
+
+// httpTxCut: more requests follow the last one decoded in the segment
+// (past rules.MaxHTTPRequests): they are not queued, so the flow's later
+// responses could not be told apart. Its waiting requests are dropped
+// (counted as overflow) and it pairs nothing more.
+func (g *gen) httpTxCut(done string) {
+	b := g.b
+	b.Comment("HTTP transaction: requests past the bound; the flow pairs nothing more")
+	g.l7Lookup(asm.R9, done)
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sNext), asm.DWord), asm.JEq.Imm(asm.R1, 0, done))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPLen), asm.DWord), asm.JGE.Reg(asm.R1, asm.R2, done))
+	g.txKey(TxHTTP, done)
+	g.txLookup(HTTPTxMap, done)
+	b.Emit(asm.StoreImm(asm.R8, thSide, txCutSide, asm.Word))
+	b.Emit(asm.LoadMem(asm.R1, asm.R8, thHead, asm.Word), asm.LoadMem(asm.R2, asm.R8, thTail, asm.Word), asm.StoreMem(asm.R8, thHead, asm.R2, asm.Word))
+	b.Emit(asm.Sub.Reg32(asm.R2, asm.R1), asm.JEq.Imm(asm.R2, 0, done), asm.StoreMem(asm.R9, stF(sTxTmp), asm.R2, asm.DWord))
+	g.txAdd(TxHTTP, TxOverflow, true)
 }

@@ -42,7 +42,11 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	b.Comment("HTTP: further requests of the segment, each through the rules that use HTTP")
 	b.Emit(storeDW(asm.R10, g.l7PipeOff(), 1))
 	b.Label(head)
-	b.Emit(asm.LoadMem(asm.R1, asm.R10, g.l7PipeOff(), asm.DWord), asm.JGE.Imm(asm.R1, rules.MaxHTTPRequests, done))
+	bound := done
+	if l.httpTx {
+		bound = b.NewLabel("pipe.bound")
+	}
+	b.Emit(asm.LoadMem(asm.R1, asm.R10, g.l7PipeOff(), asm.DWord), asm.JGE.Imm(asm.R1, rules.MaxHTTPRequests, bound))
 	b.Emit(asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R10, g.l7PipeOff(), asm.R1, asm.DWord))
 	b.Comment("not HTTP: no lookup")
 	b.Emit(asm.LoadMem(asm.R1, g.base, presenceOff-g.delta, asm.DWord), asm.And.Imm(asm.R1, 1<<FactHTTP), asm.JEq.Imm(asm.R1, 0, done))
@@ -107,6 +111,11 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	}
 	g.markPhase(PhaseL7Pipe)
 	b.Emit(asm.Ja.Label(head))
+	if l.httpTx {
+		b.Label(bound)
+		g.httpTxCut(done)
+		b.Emit(asm.Ja.Label(done))
+	}
 }
 
 // l7KeyHeader is the protocol of a string slot.

@@ -73,6 +73,8 @@ type l7Packet struct {
 	// rules.MaxHTTPRequests-1: each one is a request that starts right
 	// after the empty line ending the previous one's headers.
 	more []*l7Msg
+	// cut: bytes follow the last request decoded, past the bound.
+	cut bool
 }
 
 // l7Msg is what one protocol's decoder found: present means the protocol's
@@ -250,6 +252,8 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 			l.more = append(l.more, m)
 			next = nx
 		}
+		// More follows the last request decoded: cut by the bound.
+		l.cut = len(l.more) == rules.MaxHTTPRequests-1 && next > 0 && next < len(rest)
 	}
 	if l.tcp && !cont && e.usesTx(h) {
 		e.httpTx(p, l)

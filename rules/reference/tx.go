@@ -106,6 +106,13 @@ func (e *Evaluator) httpTx(p *Packet, l *l7Packet) {
 				e.httpTxRequest(key, dir, p.TCP.Seq+uint32(payloadOff+m.start), m)
 			}
 		}
+		if l.cut {
+			// Requests past the bound are not queued: the flow pairs
+			// nothing more.
+			if f := e.tx.http[key]; f != nil {
+				f.side, f.queue, f.head = txCutSide, nil, f.tail
+			}
+		}
 		return
 	}
 	if l.http.values["http.response"].Present {
@@ -113,11 +120,17 @@ func (e *Evaluator) httpTx(p *Packet, l *l7Packet) {
 	}
 }
 
+// txCutSide marks a flow whose requests were cut by the bound.
+const txCutSide = 3
+
 func (e *Evaluator) httpTxRequest(key txFlowKey, dir int, id uint32, m *l7Msg) {
 	f := e.tx.http[key]
 	if f == nil {
 		f = &txHTTPFlow{}
 		e.tx.http[key] = f
+	}
+	if f.side == txCutSide {
+		return
 	}
 	if f.side != dir+1 {
 		f.side, f.queue, f.head = dir+1, nil, f.tail
@@ -140,7 +153,7 @@ func (e *Evaluator) httpTxRequest(key txFlowKey, dir int, id uint32, m *l7Msg) {
 
 func (e *Evaluator) httpTxResponse(key txFlowKey, dir int, id uint32, m *l7Msg) {
 	f := e.tx.http[key]
-	if f == nil || f.side == 0 || f.side == dir+1 {
+	if f == nil || f.side == 0 || f.side == txCutSide || f.side == dir+1 {
 		return
 	}
 	var r txReq
