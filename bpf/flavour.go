@@ -35,11 +35,17 @@ type Flavour struct {
 	// LoadBytes copies packet bytes at an offset from the frame's start,
 	// past the linear part too: bpf_skb_load_bytes, bpf_xdp_load_bytes.
 	LoadBytes asm.BuiltinFunc
+	// L3Start: the frame starts at the network header (cgroup_skb), whose
+	// EtherType is the u32 at CtxProtocol (__sk_buff.protocol, network
+	// order as a host-order load of the frame's field reads it).
+	L3Start     bool
+	CtxProtocol int16
 }
 
 // Offsets in struct __sk_buff and struct xdp_md (include/uapi/linux/bpf.h).
 const (
 	skbLen         = 0
+	skbProtocol    = 16
 	skbVLANPresent = 20
 	skbVLANTCI     = 24
 	skbVLANProto   = 28
@@ -79,6 +85,24 @@ func tcFlavour(name string, at ebpf.AttachType) Flavour {
 		CtxWireLen: skbWireLen, CtxDataMeta: -1, CtxTstamp: skbTstamp,
 		VLANInMeta: true, CtxVLANPres: skbVLANPresent, CtxVLANTCI: skbVLANTCI, CtxVLANProt: skbVLANProto,
 		Pass: tcActNext, LoadBytes: asm.FnSkbLoadBytes,
+	}
+}
+
+// CgroupIngress and CgroupEgress are the flavours of cgroup_skb programs:
+// the packets of a cgroup's sockets, from the network header on; 1 lets
+// the packet go.
+var (
+	CgroupIngress = cgroupFlavour("hdrlog_cg_in", ebpf.AttachCGroupInetIngress)
+	CgroupEgress  = cgroupFlavour("hdrlog_cg_eg", ebpf.AttachCGroupInetEgress)
+)
+
+func cgroupFlavour(name string, at ebpf.AttachType) Flavour {
+	return Flavour{
+		Name: name, Type: ebpf.CGroupSKB, AttachType: at,
+		CtxData: skbData, CtxDataEnd: skbDataEnd, CtxIfindex: skbIfindex, CtxLen: skbLen,
+		CtxWireLen: skbWireLen, CtxDataMeta: -1,
+		Pass: 1, LoadBytes: asm.FnSkbLoadBytes,
+		L3Start: true, CtxProtocol: skbProtocol,
 	}
 }
 

@@ -111,6 +111,10 @@ func FlavourOf(h rules.Hook) bpf.Flavour {
 		return syscallFlavour(d)
 	}
 	switch h {
+	case rules.HookCgroupIngress:
+		return bpf.CgroupIngress
+	case rules.HookCgroupEgress:
+		return bpf.CgroupEgress
 	case rules.HookXDP:
 		return bpf.XDP
 	case rules.HookTCEgress:

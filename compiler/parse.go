@@ -139,39 +139,12 @@ func (g *gen) parse() {
 	}
 	b.Emit(asm.LoadMem(rDataEnd, rCtx, fl.CtxDataEnd, asm.Word))
 
-	b.Comment("eth: %d bytes", ethLen)
-	g.bound(rData, ethLen, g.stop())
-	g.setFact(rules.HdrEth.Def().Fact)
-	g.storeHeader(rules.HdrEth, rData)
-	b.Emit(asm.LoadMem(rProto, rData, 12, asm.Half))
-	b.Emit(asm.Mov.Reg(rCursor, rData), asm.Add.Imm(rCursor, ethLen))
-
-	ethType, hasEthType := rec.slots[slotKey{computed: compEthType, size: 2, layer: 1}]
 	l3 := ".l3"
-	if fl.VLANInMeta && g.need.has(rules.HdrVLAN) {
-		meta := ".eth.meta"
-		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
-		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
-		b.Emit(asm.JNE.Imm(asm.R1, 0, meta))
-		// Out of line, so that untagged frames take no jump here. Its facts
-		// are set in line too, before .l3 (see reach.go).
-		g.cold = append(g.cold, func() {
-			b.Label(meta)
-			g.metaVLAN(ethType, hasEthType, l3)
-		})
-	}
-	if hasEthType {
-		skip := b.NewLabel("ethtype")
-		b.Comment("eth.type (absent below 0x0600: an 802.3 length)")
-		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
-		b.Emit(asm.JLT.Imm(asm.R1, 0x0600, skip))
-		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
-		g.setFact(rules.FieldFact(ethTypeField, 1))
-		b.Label(skip)
-	}
-	if g.need.has(rules.HdrVLAN) {
-		g.vlanTag(1, l3)
-		g.vlanTag(2, l3)
+	if fl.L3Start {
+		b.Comment("the frame starts at the network header: skb->protocol says which")
+		b.Emit(asm.LoadMem(rProto, rCtx, fl.CtxProtocol, asm.Word), asm.Mov.Reg(rCursor, rData))
+	} else {
+		g.linkLayer(l3)
 	}
 	b.Label(l3)
 	if !g.need.l3 {
@@ -197,6 +170,45 @@ func (g *gen) parse() {
 		g.ipv6()
 	}
 	g.l4()
+}
+
+// linkLayer parses the Ethernet header and its VLAN tags, leaving the
+// EtherType in R2 and the cursor on the network header, for l3.
+func (g *gen) linkLayer(l3 string) {
+	b, fl, rec := g.b, g.fl, g.rec
+	b.Comment("eth: %d bytes", ethLen)
+	g.bound(rData, ethLen, g.stop())
+	g.setFact(rules.HdrEth.Def().Fact)
+	g.storeHeader(rules.HdrEth, rData)
+	b.Emit(asm.LoadMem(rProto, rData, 12, asm.Half))
+	b.Emit(asm.Mov.Reg(rCursor, rData), asm.Add.Imm(rCursor, ethLen))
+
+	ethType, hasEthType := rec.slots[slotKey{computed: compEthType, size: 2, layer: 1}]
+	if fl.VLANInMeta && g.need.has(rules.HdrVLAN) {
+		meta := ".eth.meta"
+		b.Comment("outer VLAN tag in skb metadata (tc ingress strips it from the frame)")
+		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word))
+		b.Emit(asm.JNE.Imm(asm.R1, 0, meta))
+		// Out of line, so that untagged frames take no jump here. Its facts
+		// are set in line too, before .l3 (see reach.go).
+		g.cold = append(g.cold, func() {
+			b.Label(meta)
+			g.metaVLAN(ethType, hasEthType, l3)
+		})
+	}
+	if hasEthType {
+		skip := b.NewLabel("ethtype")
+		b.Comment("eth.type (absent below 0x0600: an 802.3 length)")
+		b.Emit(asm.Mov.Reg(asm.R1, rProto), asm.HostTo(asm.BE, asm.R1, asm.Half))
+		b.Emit(asm.JLT.Imm(asm.R1, 0x0600, skip))
+		b.Emit(asm.StoreMem(asm.R10, ethType.off, asm.R1, asm.Half))
+		g.setFact(rules.FieldFact(ethTypeField, 1))
+		b.Label(skip)
+	}
+	if g.need.has(rules.HdrVLAN) {
+		g.vlanTag(1, l3)
+		g.vlanTag(2, l3)
+	}
 }
 
 // noFallThrough: no header's code follows the dispatch.

@@ -138,7 +138,7 @@ const (
 
 // procKeys are the record slots the process lookup needs.
 func (g *gen) procKeys() []slotKey {
-	if !g.procLookup() {
+	if !g.procLookup() || g.fl.L3Start {
 		return nil
 	}
 	return []slotKey{{computed: compProcTuple, size: procTupleSize, layer: 1}}
@@ -159,7 +159,6 @@ func (g *gen) procFind() {
 		return
 	}
 	b := g.b
-	t := g.rec.slots[slotKey{computed: compProcTuple, size: procTupleSize, layer: 1}].off
 	lookup, none := b.NewLabel("proc.lookup"), b.NewLabel("proc.none")
 	v4, v6, tcp, got, release := b.NewLabel("proc.v4"), b.NewLabel("proc.v6"), b.NewLabel("proc.tcp"), b.NewLabel("proc.got"), b.NewLabel("proc.release")
 	egress := g.hook == rules.HookTCEgress
@@ -168,15 +167,24 @@ func (g *gen) procFind() {
 		b.Emit(asm.Mov.Reg(asm.R2, sk), asm.Mov.Imm(asm.R3, 0), asm.Mov.Imm(asm.R4, 0))
 		b.Emit(asm.FnSkStorageGet.Call())
 	}
-	if egress {
+	if egress || g.fl.L3Start {
 		b.Comment("process: the packet's own socket, when it is a full one")
+		if g.fl.L3Start {
+			// A cgroup hook's packet always has its socket: no lookup.
+			lookup = none
+		}
 		b.Emit(asm.LoadMem(asm.R1, rCtx, skbSk, asm.DWord), asm.JEq.Imm(asm.R1, 0, lookup))
 		b.Emit(asm.FnSkFullsock.Call(), asm.JEq.Imm(asm.R0, 0, lookup))
 		storage(asm.R0)
 		b.Emit(asm.JEq.Imm(asm.R0, 0, lookup))
 		g.procCopy()
+		if g.fl.L3Start {
+			b.Label(none)
+			return
+		}
 		b.Emit(asm.Ja.Label(none))
 	}
+	t := g.rec.slots[slotKey{computed: compProcTuple, size: procTupleSize, layer: 1}].off
 	load := func(off int32, dst int16, n int32) {
 		b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.Mov.Imm(asm.R2, off))
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, int32(t+dst)), asm.Mov.Imm(asm.R4, n))

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/alecthomas/participle/v2/lexer"
@@ -42,6 +43,13 @@ func (c *converter) rule(n *ruleNode) *rules.RuleDecl {
 				continue
 			}
 			d.Hook = &rules.HookDecl{Text: strings.Join(st.Hook.Words, " "), Span: c.src.tokensSpan(st.Hook.Tokens)}
+			if p := st.Hook.Path; p != nil {
+				if path, err := strconv.Unquote(*p); err == nil {
+					d.Hook.Cgroup = path
+				} else {
+					d.Hook.Cgroup = strings.Trim(*p, `"`)
+				}
+			}
 		case st.Match != nil:
 			if d.Match != nil {
 				dup()

@@ -66,6 +66,8 @@ type maxlenItem struct {
 type hookNode struct {
 	Tokens []lexer.Token
 	Words  []string `parser:"@Ident+"`
+	// Path is a cgroup hook's cgroup (`hook cgroup egress "/sys/fs/cgroup/web"`).
+	Path *string `parser:"@String?"`
 }
 
 type logNode struct {

@@ -63,6 +63,9 @@ type Duplicate struct {
 type HookDecl struct {
 	Text string
 	Span Span
+	// Cgroup is a cgroup hook's cgroup as the DSL writes it, quoted after
+	// the hook; in HCL it is the hook text's third word.
+	Cgroup string
 }
 
 // FieldName is a field reference as written, including a layer suffix

@@ -86,9 +86,20 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 
 	r.Hook = HookTCIngress
 	if d.Hook != nil {
-		h, ok := ParseHook(d.Hook.Text)
+		text, cgroup := d.Hook.Text, d.Hook.Cgroup
+		if w := strings.Fields(text); len(w) > 2 && w[0] == "cgroup" {
+			text, cgroup = strings.Join(w[:2], " "), strings.Join(w[2:], " ")
+		}
+		h, ok := ParseHook(text)
+		switch {
+		case ok && cgroup != "" && !h.IsCgroup():
+			c.errorf(d.Hook.Span, "only `hook cgroup ingress` and `hook cgroup egress` take a cgroup path", "hook %s takes no cgroup path", h)
+		case ok && cgroup != "" && cgroup[0] != '/':
+			c.errorf(d.Hook.Span, "give the cgroup's directory as an absolute path, e.g. \"/sys/fs/cgroup/system.slice/nginx.service\"", "cgroup path %q is not absolute", cgroup)
+		}
+		r.Cgroup = cgroup
 		if !ok {
-			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress, syscall connect|bind|sendto|listen|accept|accept4", "unknown hook %q", d.Hook.Text)
+			c.errorf(d.Hook.Span, "hooks are: xdp, tc ingress, tc egress, cgroup ingress, cgroup egress, syscall connect|bind|sendto|listen|accept|accept4", "unknown hook %q", d.Hook.Text)
 		}
 		r.Hook = h
 	}

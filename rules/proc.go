@@ -21,7 +21,7 @@ var procFields = []*Field{
 
 // HasSocket reports whether packets at h may belong to a local socket whose
 // process the packet programs can find (process fields are available).
-func (h Hook) HasSocket() bool { return h == HookTCIngress || h == HookTCEgress }
+func (h Hook) HasSocket() bool { return h == HookTCIngress || h == HookTCEgress || h.IsCgroup() }
 
 // ProcValue is the layout of what the socket hooks record for a socket,
 // which the packet programs read: offsets of the process fields.

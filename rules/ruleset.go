@@ -21,19 +21,28 @@ const (
 	HookSyscallListen
 	HookSyscallAccept
 	HookSyscallAccept4
+	// Cgroup hooks (cgroup.go): the packets of the sockets of the
+	// processes in one cgroup, whatever interface they use.
+	HookCgroupIngress
+	HookCgroupEgress
 	NumHooks
 )
 
 var hookNames = [...]string{"tc ingress", "tc egress", "xdp", "syscall connect", "syscall bind", "syscall sendto",
-	"syscall listen", "syscall accept", "syscall accept4"}
+	"syscall listen", "syscall accept", "syscall accept4", "cgroup ingress", "cgroup egress"}
 
 func (h Hook) String() string { return hookNames[h] }
 
-// Hooks lists every packet hook in a fixed order.
+// Hooks lists every interface hook (the packet hooks of an interface) in
+// a fixed order.
 var Hooks = []Hook{HookTCIngress, HookTCEgress, HookXDP}
 
-// AllHooks lists every hook: the packet hooks, then the system-call hooks.
-var AllHooks = append(append([]Hook(nil), Hooks...), SyscallHooks...)
+// CgroupHooks lists the packet hooks of a cgroup.
+var CgroupHooks = []Hook{HookCgroupIngress, HookCgroupEgress}
+
+// AllHooks lists every hook: the interface hooks, the cgroup hooks, then
+// the system-call hooks.
+var AllHooks = append(append(append([]Hook(nil), Hooks...), CgroupHooks...), SyscallHooks...)
 
 // ParseHook parses a hook as written in a rule file; runs of white space count
 // as one space.
@@ -76,6 +85,9 @@ type Rule struct {
 	// Ports are the extra ports on which the rule sees L7 protocols
 	// (`ports http 8081`), besides DefaultPorts.
 	Ports []L7Ports
+	// Cgroup is the cgroup a cgroup hook's rule names ("": the one
+	// given on the command line).
+	Cgroup string
 }
 
 // FieldRef is one occurrence of a field: Layer is 1-based (1 is the outer

@@ -115,11 +115,15 @@ func (c *checker) hookField(fn FieldName, f *Field) bool {
 	switch {
 	case f.Header == HdrProc:
 		if !c.hook.IsSyscall() && !c.hook.HasSocket() {
-			c.errorf(fn.Span, "hook the rule at tc ingress or tc egress, where the packet's local socket is known",
+			c.errorf(fn.Span, "hook the rule at tc ingress, tc egress or a cgroup hook, where the packet's local socket is known",
 				"%s is a process field; at %s a packet has no socket yet", f.Name, c.hook)
 			return false
 		}
 		return true
+	case c.hook.IsCgroup() && linkLayer[f.Header]:
+		c.errorf(fn.Span, "cgroup hooks see packets from the IP header on; use tc ingress or tc egress for link-layer fields",
+			"%s is a link-layer field; rule %q hooks %s", f.Name, c.rule_, c.hook)
+		return false
 	case c.hook.IsSyscall() && !f.Header.IsSyscall():
 		c.errorf(fn.Span, "system-call rules take proc.*, user.uid, cgroup.id, evt.* and fd.* fields",
 			"%s is a packet field; rule %q hooks the system call %s", f.Name, c.rule_, c.hook.Syscall().Name)

@@ -89,11 +89,24 @@ func appendErrno(buf []byte, ret int32) []byte {
 // over system calls.
 var ErrSyscallReplay = errors.New("a capture holds packets, not system calls: rules over system calls cannot be replayed (run them live with hdrlog run)")
 
-// RefuseSyscallRules refuses a replay of a rule set with system-call rules,
+// ErrCgroupReplay is returned (wrapped) when a replay is asked of rules
+// of cgroup hooks.
+var ErrCgroupReplay = errors.New("a capture's frames belong to no cgroup: rules of cgroup hooks cannot be replayed (run them live with hdrlog run)")
+
+// RefuseSyscallRules refuses a replay of cgroup rules, then a replay of a rule set with system-call rules,
 // naming them: replaying the rest would pass in silence over rules that
 // could never match, and the reference evaluator has no system calls to
 // agree with.
 func RefuseSyscallRules(rs *rules.RuleSet) error {
+	var cg []string
+	for _, r := range rs.Rules {
+		if r.Hook.IsCgroup() {
+			cg = append(cg, fmt.Sprintf("%s (%s, %s)", r.Name, r.Span.Start, r.Hook))
+		}
+	}
+	if len(cg) > 0 {
+		return fmt.Errorf("rule %s: %w; move them to a file of their own", strings.Join(cg, ", rule "), ErrCgroupReplay)
+	}
 	var names []string
 	for _, r := range rs.Rules {
 		if r.Hook.IsSyscall() {
@@ -111,7 +124,7 @@ func (s IfaceSet) Empty() bool { return len(s.Names) == 0 && !s.All }
 
 func hasPacketPrograms(progs map[rules.Hook]*ebpf.Program) bool {
 	for h := range progs {
-		if !h.IsSyscall() {
+		if h.IsInterface() {
 			return true
 		}
 	}

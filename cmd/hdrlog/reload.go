@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -43,10 +44,14 @@ type reloader struct {
 	// proc is the socket hooks a reload started, for rules that are the
 	// first to use process fields (a tracker started with the run is the
 	// run's; lopts.Proc is either's map).
-	proc   *runtime.ProcTracker
-	defs   map[string]string // rule name -> definition, of cur
-	gen    uint32
-	counts struct{ done, failed atomic.Uint64 } // read by the metrics
+	proc *runtime.ProcTracker
+	// cg are the cgroup hooks' attachments (to cgPath), whose programs a
+	// reload replaces in place.
+	cg             runtime.Attachments
+	cgFlag, cgPath string
+	defs           map[string]string // rule name -> definition, of cur
+	gen            uint32
+	counts         struct{ done, failed atomic.Uint64 } // read by the metrics
 }
 
 func newReloader(in ruleInput, copts compiler.Options, lopts runtime.LoadOptions, c *runtime.Collection, rs *ruleSources,
@@ -69,6 +74,39 @@ func (r *reloader) stop() *runtime.Collection {
 	defer r.mu.Unlock()
 	r.stopped = true
 	return r.cur
+}
+
+// errCgroupHooksChanged refuses a reload that adds or removes a cgroup
+// hook: they are attached at start, and replaced in place on reloads.
+var errCgroupHooksChanged = errors.New("a reload replaces the programs of the cgroup hooks attached at start, and cannot add or remove one: restart hdrlog to change which cgroup hooks have rules (the running rules stay)")
+
+// sameCgroup checks that the new rules have the running cgroup hooks,
+// on the same cgroup.
+func (r *reloader) sameCgroup(rs *ruleSources, out *compiler.Output) error {
+	n := 0
+	for _, p := range out.Programs {
+		if p.Hook.IsCgroup() {
+			n++
+			found := false
+			for _, a := range r.cg {
+				found = found || a.Hook == p.Hook
+			}
+			if !found {
+				return errCgroupHooksChanged
+			}
+		}
+	}
+	if n != len(r.cg) {
+		return errCgroupHooksChanged
+	}
+	path, err := runtime.CgroupPath(r.cgFlag, rs.RuleSet)
+	if err != nil {
+		return err
+	}
+	if path != r.cgPath {
+		return fmt.Errorf("the rules name cgroup %s, the running ones %s: restart hdrlog to change the cgroup (the running rules stay)", path, r.cgPath)
+	}
+	return nil
 }
 
 // closeProc detaches the socket hooks a reload started, if any.
@@ -104,6 +142,11 @@ func (r *reloader) reload(why string) {
 		r.failed(gen, err)
 		return
 	}
+	if err := next.UpdateCgroup(r.cg); err != nil {
+		r.retire(next)
+		r.failed(gen, err)
+		return
+	}
 	old := r.cur
 	gone := r.retire(old)
 	r.cur = next
@@ -131,6 +174,11 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
 	}
 	if r.cur.HasSyscalls() || hasSyscallRules(out) {
 		return nil, nil, errSyscallReload
+	}
+	if hasCgroupRules(out) || len(r.cg) > 0 {
+		if err := r.sameCgroup(rs, out); err != nil {
+			return nil, nil, err
+		}
 	}
 	if out.NeedsProc() && r.lopts.Proc == nil {
 		t, err := runtime.StartProcTracker()

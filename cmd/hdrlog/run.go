@@ -77,6 +77,7 @@ replay it with 'hdrlog test -r CAPTURE -w MATCHED.pcapng'.`,
 			fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "interface to attach to, or a shell pattern of names (repeat for several)")
 			fs.BoolVar(&o.all, "all", false, "attach to every interface but loopback, present and future")
 			fs.StringVar(&o.netns, "netns", "", "attach in this network namespace (NAME under /run/netns, or a PATH)")
+			fs.StringVar(&o.cgroup, "cgroup", "", "attach the cgroup hooks' rules to this cgroup v2 directory (absolute, or under the cgroup v2 root)")
 			o.events.define(fs)
 			o.outputs.define(fs)
 			o.otlp.define(fs)
@@ -103,10 +104,13 @@ type runOptions struct {
 	ifaces      []string
 	all         bool
 	netns       string
-	watch       bool
-	poll        time.Duration
-	ringSize    string
-	wakeup      string
+	// cgroup is --cgroup; cgroupPath the cgroup the cgroup hooks attach
+	// to (runtime.CgroupPath).
+	cgroup, cgroupPath string
+	watch              bool
+	poll               time.Duration
+	ringSize           string
+	wakeup             string
 }
 
 // settings validates the numeric flags.
@@ -169,6 +173,13 @@ func runRun(args []string, o runOptions) error {
 	}
 	if noIface && hasPacketRules(out) {
 		return usagef(needIface)
+	}
+	if hasCgroupRules(out) {
+		if o.cgroupPath, err = runtime.CgroupPath(o.cgroup, rs.RuleSet); err != nil {
+			return usagef("%v", err)
+		}
+	} else if o.cgroup != "" {
+		return usagef("--cgroup names the cgroup of the rules with hook cgroup ingress or cgroup egress; there are none")
 	}
 	if out.NeedsProc() {
 		tracker, err := runtime.StartProcTracker()

@@ -74,6 +74,15 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	if len(sys) > 0 {
 		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(sys))
 	}
+	if c.HasCgroupRules() {
+		cg, err := c.AttachCgroup(o.cgroupPath)
+		if err != nil {
+			return nil, err
+		}
+		defer cg.Close()
+		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(cg))
+		rl.cg, rl.cgFlag, rl.cgPath = cg, o.cgroup, o.cgroupPath
+	}
 	if atts := w.Attachments(); len(atts) > 0 {
 		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(atts))
 	} else if hasPacketRules(c.Output) {
@@ -133,7 +142,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 // (it may have system-call programs only).
 func hasPacketRules(out *compiler.Output) bool {
 	for _, p := range out.Programs {
-		if !p.Hook.IsSyscall() {
+		if p.Hook.IsInterface() {
 			return true
 		}
 	}
@@ -148,6 +157,17 @@ var errSyscallReload = errors.New("rules over system calls are attached at start
 func hasSyscallRules(out *compiler.Output) bool {
 	for _, p := range out.Programs {
 		if p.Hook.IsSyscall() {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCgroupRules reports whether a compilation has programs of cgroup
+// hooks.
+func hasCgroupRules(out *compiler.Output) bool {
+	for _, p := range out.Programs {
+		if p.Hook.IsCgroup() {
 			return true
 		}
 	}
