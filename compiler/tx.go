@@ -241,6 +241,19 @@ func (o *Output) txMaps(spec *ebpf.CollectionSpec, uses map[string]bool) {
 // TxMaps are the names of the maps holding flows, by protocol.
 var TxMaps = map[TxProto]string{TxHTTP: HTTPTxMap}
 
+// IsTxMap reports whether a map of the collection holds transaction state.
+func IsTxMap(name string) bool {
+	if name == TxStatsMap {
+		return true
+	}
+	for _, m := range TxMaps {
+		if m == name {
+			return true
+		}
+	}
+	return false
+}
+
 // UsesTx reports whether the programs keep transaction state.
 func (o *Output) UsesTx() bool {
 	for _, p := range o.Programs {

@@ -32,6 +32,11 @@ type LoadOptions struct {
 	// process fields read; without it they get a map of their own, which
 	// nothing fills (their process fields are null).
 	Proc *ebpf.Map
+	// TxOf is a loaded collection of the same rule set whose transaction
+	// state (flows and counters) the new programs share: a replay's build
+	// of tc rules at XDP, for frames a tc test run refuses, pairs with the
+	// requests the tc programs stored.
+	TxOf *Collection
 }
 
 // Collection is a compiled rule set loaded into the kernel: one program per
@@ -72,6 +77,13 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	}
 	if opts.Proc != nil && out.NeedsProc() {
 		copts.MapReplacements[compiler.ProcMap] = opts.Proc
+	}
+	if opts.TxOf != nil {
+		for name := range spec.Maps {
+			if m, ok := opts.TxOf.coll.Maps[name]; ok && compiler.IsTxMap(name) {
+				copts.MapReplacements[name] = m
+			}
+		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
 	if err != nil {

@@ -341,7 +341,7 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile the %s rules for XDP (long frames): %w", h, err)
 	}
-	c, err := Load(out, LoadOptions{})
+	c, err := Load(out, LoadOptions{TxOf: r.coll})
 	if err != nil {
 		return nil, fmt.Errorf("load the %s rules built for XDP (long frames): %w", h, err)
 	}
