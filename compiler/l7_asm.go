@@ -261,6 +261,28 @@ func storeDW(dst asm.Register, off int16, v int32) asm.Instruction {
 // the presence bitmap (R7). Setting R7 on each path instead would leave the
 // verifier a different constant per path, and the rules after the parser
 // verified once per combination of L7 outcomes.
+// A fact of bit 31 or above is set in the upper word (a 32-bit immediate
+// is sign-extended).
 func (g *gen) l7SetFact(fact int) {
+	if fact >= immFacts {
+		off := stF(sFacts)
+		bit := fact
+		if fact >= 32 {
+			off, bit = off+4, fact-32
+		}
+		g.b.Emit(asm.LoadMem(asm.R0, asm.R9, off, asm.Word), asm.Or.Imm32(asm.R0, int32(uint32(1)<<bit)), asm.StoreMem(asm.R9, off, asm.R0, asm.Word))
+		return
+	}
 	g.b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sFacts), asm.DWord), asm.Or.Imm(asm.R0, 1<<fact), asm.StoreMem(asm.R9, stF(sFacts), asm.R0, asm.DWord))
+}
+
+// andMask emits dst &= mask (64 bits): with an immediate when its sign
+// extension gives the mask, otherwise through scratch. L7 facts may sit
+// above bit 31, where an immediate cannot reach.
+func (g *gen) andMask(dst asm.Register, mask uint64, scratch asm.Register) {
+	if int64(mask) == int64(int32(mask)) {
+		g.b.Emit(asm.And.Imm(dst, int32(mask)))
+		return
+	}
+	g.b.Emit(asm.LoadImm(scratch, int64(mask), asm.DWord), asm.And.Reg(dst, scratch))
 }

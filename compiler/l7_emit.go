@@ -105,7 +105,7 @@ func (g *gen) l7RuleEnter(r *rules.Rule) {
 		s := g.rec.slots[slotKey{computed: compL7Sel, size: 1, layer: int(h)}]
 		keep := b.NewLabel("sel")
 		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Byte), asm.JSet.Imm(asm.R1, int32(mask), keep))
-		b.Emit(asm.And.Imm(rPresence, ^l7Facts[h]))
+		g.andMask(rPresence, ^l7Facts[h], asm.R1)
 		b.Label(keep)
 	}
 	off := g.l7RulePresOff()

@@ -66,7 +66,9 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 			b.Emit(storeDW(asm.R9, stF(sStr)+int16(8*i), 0))
 		}
 	}
-	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.And.Imm(asm.R1, ^l7Facts[rules.HdrHTTP]), asm.StoreMem(asm.R9, stF(sFacts), asm.R1, asm.DWord))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord))
+	g.andMask(asm.R1, ^l7Facts[rules.HdrHTTP], asm.R2)
+	b.Emit(asm.StoreMem(asm.R9, stF(sFacts), asm.R1, asm.DWord))
 	b.Emit(storeDW(asm.R9, stF(sPeek), 0), storeDW(asm.R9, stF(sPeek+8), 0))
 	g.l7Peek()
 	g.l7HTTPDetect()
@@ -78,8 +80,11 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 		b.Emit(asm.LoadMem(g.base, asm.R10, g.l7BaseOff(), asm.DWord))
 	}
 	pres := presenceOff - g.delta
-	b.Emit(asm.LoadMem(rPresence, g.base, pres, asm.DWord), asm.And.Imm(rPresence, ^l7Facts[rules.HdrHTTP]))
-	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.And.Imm(asm.R1, l7Facts[rules.HdrHTTP]), asm.Or.Reg(rPresence, asm.R1))
+	b.Emit(asm.LoadMem(rPresence, g.base, pres, asm.DWord))
+	g.andMask(rPresence, ^l7Facts[rules.HdrHTTP], asm.R1)
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord))
+	g.andMask(asm.R1, l7Facts[rules.HdrHTTP], asm.R2)
+	b.Emit(asm.Or.Reg(rPresence, asm.R1))
 	b.Emit(asm.StoreMem(g.base, pres, rPresence, asm.DWord))
 	if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
 		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPRequest), asm.And.Imm(asm.R1, 1), asm.StoreMem(g.base, s.off-g.delta, asm.R1, asm.Byte))

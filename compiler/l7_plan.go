@@ -73,7 +73,7 @@ func l7Fact(ref rules.FieldRef) int {
 
 // l7Facts are the facts of one protocol (cleared together when a rule does
 // not see the protocol on a packet's ports).
-var l7Facts = map[rules.Header]int32{
+var l7Facts = map[rules.Header]uint64{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
 	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR,
 	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,

@@ -15,8 +15,7 @@ import (
 // header, plus a few conditions some fields add to their header's. A field
 // is present when its fact is. Numbered here only, in this order (events
 // and listings depend on it; new ones go before NumFacts). Facts stay below
-// bit 56 (the parser's presence spill relies on it) and the L7 ones below
-// bit 31 (they are cleared with 32-bit immediates).
+// bit 56 (the parser's presence spill relies on it).
 const (
 	FactFrame   = iota
 	FactEth     //
