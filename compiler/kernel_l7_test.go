@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -288,6 +289,81 @@ func TestKernelL7DNS(t *testing.T) {
 			Want: `{}`, Fail: []string{"dns", "udp"}},
 	}
 	l7RunCases(t, l7DNSFields, cases)
+}
+
+// DNS responses: the first A, AAAA and CNAME records and the first TTL,
+// among the entries walked, with compression pointers followed.
+func TestKernelL7DNSAnswers(t *testing.T) {
+	kerneltest.Require(t)
+	ptr := []byte{0xc0, 12} // the question's name
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	a := func(ip string) []byte { return netip.MustParseAddr(ip).AsSlice() }
+	qname := testpkt.DNSName("www.example.com")
+	// www.example.com CNAME web.example.com (pointer to "example.com" in the question)
+	// web.example.com A 192.0.2.7, A 192.0.2.8
+	cname := cat([]byte{3, 'w', 'e', 'b', 0xc0, 16})
+	chain := cat(testpkt.DNSMessage(0x1111, 0x8180, 1, 3, qname, 1, 1),
+		testpkt.DNSRR(ptr, 5, 1, 300, cname),
+		testpkt.DNSRR([]byte{0xc0, 33}, 1, 1, 60, a("192.0.2.7")),
+		testpkt.DNSRR([]byte{0xc0, 33}, 1, 1, 60, a("192.0.2.8")))
+	aaaa := cat(testpkt.DNSMessage(0x2222, 0x8180, 1, 1, qname, 28, 1),
+		testpkt.DNSRR(ptr, 28, 1, 3600, a("2001:db8::53")))
+	soa := cat(testpkt.DNSName("example.com"), testpkt.DNSName("hostmaster.example.com"), make([]byte, 20))
+	nx := testpkt.DNSCounts(cat(testpkt.DNSMessage(0x3333, 0x8183, 1, 0, qname, 1, 1),
+		testpkt.DNSRR([]byte{0xc0, 16}, 6, 1, 900, soa)), 1, 0)
+	opt := testpkt.DNSCounts(cat(testpkt.DNSMessage(0x4444, 0x8180, 1, 0, qname, 1, 1),
+		testpkt.DNSRR([]byte{0}, 41, 1232, 0x8000, nil)), 0, 1)
+	// A records of 3 bytes (no address), then of class CH with 5 bytes
+	// (its first 4, as Wireshark shows it); the TTL is the first record's.
+	odd := cat(testpkt.DNSMessage(0x5555, 0x8180, 1, 3, qname, 1, 1),
+		testpkt.DNSRR(ptr, 1, 1, 7, a("192.0.2.1")[:3]),
+		testpkt.DNSRR(ptr, 1, 3, 8, append(a("192.0.2.2"), 0)),
+		testpkt.DNSRR(ptr, 1, 1, 9, a("192.0.2.3")))
+	// CNAME pointers: forward (absent), into itself (a loop: absent), into the header (followed, as Wireshark).
+	fwd := cat(testpkt.DNSMessage(0x6666, 0x8180, 1, 1, qname, 5, 1), testpkt.DNSRR(ptr, 5, 1, 1, []byte{0xc0, 60}))
+	loop := cat(testpkt.DNSMessage(0x7777, 0x8180, 1, 1, qname, 5, 1), testpkt.DNSRR(ptr, 5, 1, 1, []byte{1, 'x', 0xc0, 45}))
+	// The question and 16 records: the A record is the 16th entry, the
+	// AAAA record the 17th, not walked.
+	many := testpkt.DNSMessage(0x8888, 0x8180, 1, 16, qname, 28, 1)
+	for range 14 {
+		many = append(many, testpkt.DNSRR(ptr, 16, 1, 5, []byte{1, 'x'})...)
+	}
+	many = append(many, testpkt.DNSRR(ptr, 1, 1, 5, a("192.0.2.15"))...)
+	many = append(many, testpkt.DNSRR(ptr, 28, 1, 5, a("2001:db8::17"))...)
+	cut := chain[:len(chain)-3]
+	mdns := cat(testpkt.DNSMessage(0, 0x8400, 0, 1, nil, 0, 0)[:12], testpkt.DNSRR(testpkt.DNSName("host.local"), 1, 0x8001, 120, a("192.168.1.9")))
+	cases := []l7Case{
+		{Name: "cname_chain", Frame: udpFrame(53, 40000, chain),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":3,"dns.a":"192.0.2.7","dns.cname":"web.example.com","dns.resp.ttl":300}`,
+			Hold: []string{"dns.a == 192.0.2.7", "dns.a == 192.0.2.0/24", `dns.cname == "WEB.example.com"`, `dns.cname matches r"^web\."`,
+				"dns.resp.ttl == 300", "dns.resp.ttl > 299", "!dns.aaaa"},
+			Fail: []string{"dns.a == 192.0.2.8", "dns.aaaa", "dns.resp.ttl < 300"}},
+		{Name: "tcp_aaaa", Frame: tcpFrame(53, 40000, testpkt.DNSOverTCP(aaaa)),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":1,"dns.aaaa":"2001:db8::53","dns.resp.ttl":3600}`,
+			Hold: []string{"dns.aaaa == 2001:db8::53", "dns.aaaa == 2001:db8::/32", "!dns.a", "!dns.cname"}},
+		{Name: "nxdomain_soa_ttl", Frame: udpFrame(53, 40000, nx),
+			Want: `{"dns.flags.rcode":3,"dns.count.answers":0,"dns.resp.ttl":900}`,
+			Hold: []string{"dns.flags.rcode == 3", "dns.resp.ttl == 900"}, Fail: []string{"dns.a"}},
+		{Name: "opt_has_no_ttl", Frame: udpFrame(53, 40000, opt),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":0}`, Fail: []string{"dns.resp.ttl"}},
+		{Name: "odd_a_records", Frame: udpFrame(53, 40000, odd),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":3,"dns.a":"192.0.2.2","dns.resp.ttl":7}`},
+		{Name: "forward_pointer", Frame: udpFrame(53, 40000, fwd),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":1,"dns.resp.ttl":1}`, Fail: []string{"dns.cname"}},
+		{Name: "pointer_loop", Frame: udpFrame(53, 40000, loop),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":1,"dns.resp.ttl":1}`, Fail: []string{"dns.cname"}},
+		{Name: "record_bound", Frame: udpFrame(53, 40000, many),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":16,"dns.a":"192.0.2.15","dns.resp.ttl":5}`, Fail: []string{"dns.aaaa"}},
+		{Name: "cut_record", Frame: udpFrame(53, 40000, cut),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":3,"dns.a":"192.0.2.7","dns.cname":"web.example.com","dns.resp.ttl":300}`},
+		{Name: "cut_first_record", Frame: udpFrame(53, 40000, aaaa[:len(aaaa)-1]),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":1}`, Fail: []string{"dns.aaaa", "dns.resp.ttl"}},
+		{Name: "mdns_cache_flush", Frame: udpFrame(5353, 5353, mdns),
+			Want: `{"dns.flags.rcode":0,"dns.count.answers":1,"dns.a":"192.168.1.9","dns.resp.ttl":120}`},
+		{Name: "query", Frame: udpFrame(40000, 53, testpkt.DNSMessage(1, 0x0100, 1, 0, qname, 1, 1)),
+			Want: `{"dns.count.answers":0}`, Fail: []string{"dns.a", "dns.resp.ttl", "dns.cname", "dns.flags.rcode"}},
+	}
+	l7RunCases(t, []string{"dns.flags.rcode", "dns.count.answers", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl"}, cases)
 }
 
 func TestKernelL7TLS(t *testing.T) {

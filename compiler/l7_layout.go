@@ -18,7 +18,8 @@ const (
 	l7WinSize  = rules.L7Window          // 4096
 	l7Name     = l7Win + l7WinSize + 512 // the dotted DNS name (512: slack for word reads past the window)
 	l7NameSize = 256
-	l7List     = l7Name + l7NameSize + 64 // a list rendered as text (ALPN protocols, comma-joined)
+	l7CName    = l7Name + l7NameSize + 64  // the dotted name of the first CNAME record
+	l7List     = l7CName + l7NameSize + 64 // a list rendered as text (ALPN protocols, comma-joined)
 	// l7ListSize: the MaxMaxLen bytes an event can show, and room for the
 	// word-wise copy of one more element (at most 255 bytes) past them.
 	l7ListSize = rules.MaxMaxLen + 256 + 64
@@ -72,7 +73,16 @@ type l7Scratch struct {
 	// A list walk (ALPN): the next element's length byte and the list's
 	// end (window offsets), the text written so far, the result of a test.
 	LPos, LEnd, LOut, LRes uint64
-	Str                    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+	// DNS names: the message's start in the window, the start of the
+	// current label run (a pointer must point before it).
+	DNSBase, Run uint64
+	// The DNS record walk (dnsRecords): entries left to walk, questions
+	// left among them, 1 while in an entry's name; what it found: window
+	// offsets of the first A and AAAA records' data and of the first CNAME
+	// record's (0: none), the first TTL with bit 32 set (0: none).
+	REntries, RQuestions, RInName uint64
+	RA, RAAAA, RCName, RTTL       uint64
+	Str                           [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).
@@ -119,6 +129,15 @@ const (
 	sLOut    = int16(unsafe.Offsetof(l7Scratch{}.LOut))
 	sLRes    = int16(unsafe.Offsetof(l7Scratch{}.LRes))
 	sStr     = int16(unsafe.Offsetof(l7Scratch{}.Str))
+	sDNSBase = int16(unsafe.Offsetof(l7Scratch{}.DNSBase))
+	sRun     = int16(unsafe.Offsetof(l7Scratch{}.Run))
+	sREnt    = int16(unsafe.Offsetof(l7Scratch{}.REntries))
+	sRQ      = int16(unsafe.Offsetof(l7Scratch{}.RQuestions))
+	sRInName = int16(unsafe.Offsetof(l7Scratch{}.RInName))
+	sRA      = int16(unsafe.Offsetof(l7Scratch{}.RA))
+	sRAAAA   = int16(unsafe.Offsetof(l7Scratch{}.RAAAA))
+	sRCName  = int16(unsafe.Offsetof(l7Scratch{}.RCName))
+	sRTTL    = int16(unsafe.Offsetof(l7Scratch{}.RTTL))
 )
 
 // stF addresses a field of the decoder state from R9.

@@ -23,7 +23,7 @@ func TestL7Layout(t *testing.T) {
 	// Strings lie in the window, the name buffer and the list buffer, all
 	// below l7OffMax; reads of MaxMaxLen bytes and a word past any of them
 	// stay inside the value.
-	for name, end := range map[string]int{"window": l7Win + l7WinSize, "name": l7Name + l7NameSize, "list": l7List + l7ListSize} {
+	for name, end := range map[string]int{"window": l7Win + l7WinSize, "name": l7Name + l7NameSize, "cname": l7CName + l7NameSize, "list": l7List + l7ListSize} {
 		if end > l7OffMax {
 			t.Errorf("the %s buffer ends at %d, past l7OffMax %d", name, end, l7OffMax)
 		}
@@ -38,7 +38,7 @@ func TestL7Layout(t *testing.T) {
 		t.Errorf("a held ClientHello (16-byte header, then %d bytes) is not the header followed by the window", rules.TLSHoldBytes)
 	}
 	// The DNS name is written a label at a time, eight bytes past each.
-	if l7Name+l7NameSize+64 > l7List {
-		t.Errorf("the DNS name's word-wise copy runs into the list buffer")
+	if l7Name+l7NameSize+64 > l7CName || l7CName+l7NameSize+64 > l7List {
+		t.Errorf("a DNS name's word-wise copy runs into the next buffer")
 	}
 }

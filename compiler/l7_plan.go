@@ -51,6 +51,12 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactDNSQuery
 		case "dns.flags.rcode":
 			return FactDNSResponse
+		case "dns.a":
+			return FactDNSA
+		case "dns.aaaa":
+			return FactDNSAAAA
+		case "dns.resp.ttl":
+			return FactDNSTTL
 		case "dns":
 			return FactDNSProto
 		case "mdns":
@@ -75,8 +81,9 @@ func l7Fact(ref rules.FieldRef) int {
 // not see the protocol on a packet's ports).
 var l7Facts = map[rules.Header]uint64{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
-	rules.HdrDNS:  1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR,
-	rules.HdrTLS:  1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
+	rules.HdrDNS: 1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR |
+		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL,
+	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
 }
 
 // Map names of the L7 stage.
@@ -111,7 +118,15 @@ const (
 	compHTTPTime = "http.time"          // u32 microseconds
 	compDNSQType = "dns.qry.type"
 	compDNSQCls  = "dns.qry.class"
+	compDNSTTL   = "dns.resp.ttl"
+	// The first A and AAAA records' addresses: raw (network order), as
+	// addresses are everywhere.
+	compDNSA    = "dns.a"
+	compDNSAAAA = "dns.aaaa"
 )
+
+// rawComputed are the computed slots that hold network-order bytes.
+var rawComputed = map[string]bool{compDNSA: true, compDNSAAAA: true}
 
 // stringKey is the record slot of a string field: HTTP headers by name, so
 // that http.host and http.header["Host"] share one.
@@ -141,6 +156,12 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 		return slotKey{computed: compDNSQType, size: 2, layer: 1}
 	case f.Name == "dns.qry.class":
 		return slotKey{computed: compDNSQCls, size: 2, layer: 1}
+	case f.Name == "dns.a":
+		return keyDNSA
+	case f.Name == "dns.aaaa":
+		return keyDNSAAAA
+	case f.Name == "dns.resp.ttl":
+		return keyDNSTTL
 	}
 	return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
 }

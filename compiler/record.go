@@ -104,7 +104,7 @@ func layoutRecord(keys []slotKey) *record {
 		if a := int16(alignOf(size)); off%a != 0 {
 			off -= a + off%a
 		}
-		r.slots[k] = &slot{key: k, off: off, size: size, host: k.computed != ""}
+		r.slots[k] = &slot{key: k, off: off, size: size, host: k.computed != "" && !rawComputed[k.computed]}
 	}
 	// Round down to 8 bytes so the record can be zeroed with 8-byte stores.
 	for off%8 != 0 {

@@ -141,6 +141,9 @@ const (
 	FactLLMNR        = rules.FactLLMNR
 	FactHTTPResponse = rules.FactHTTPResponse
 	FactHTTPTx       = rules.FactHTTPTx
+	FactDNSA         = rules.FactDNSA
+	FactDNSAAAA      = rules.FactDNSAAAA
+	FactDNSTTL       = rules.FactDNSTTL
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.

@@ -42,6 +42,9 @@ const (
 	FactLLMNR        // the protocol llmnr: a DNS message over UDP on LLMNR's port
 	FactHTTPResponse // a complete status line: http.response, code, phrase, version
 	FactHTTPTx       // a response paired with its request (transactions.go): http.time, http.response_for.*
+	FactDNSA         // dns.a: an A record among the entries walked
+	FactDNSAAAA      // dns.aaaa: an AAAA record
+	FactDNSTTL       // dns.resp.ttl: a record that is not OPT
 	FactSyscall      // a system-call event (syscall.go)
 	FactFd           // the call's socket address is an IPv4 or IPv6 one
 	FactFdIPv4       // fd.sip: an IPv4 socket address

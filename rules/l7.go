@@ -58,6 +58,15 @@ const (
 	// MaxDNSSteps bounds the labels and compression pointers followed for
 	// one name; a name needing more is absent.
 	MaxDNSSteps = 255
+	// MaxDNSRecords bounds the entries of a DNS message walked for the
+	// response fields (dns.a, dns.aaaa, dns.cname, dns.resp.ttl): its
+	// questions, then the records of the answer, authority and additional
+	// sections, in order. A value in a later record is absent.
+	MaxDNSRecords = 16
+	// MaxDNSWalkSteps bounds the steps of that walk: one per label or
+	// pointer of a record's owner name or a question's name, one per
+	// record's fixed part. A walk that needs more stops there.
+	MaxDNSWalkSteps = 512
 	// MaxTLSExtensions bounds the hello extensions walked to find SNI and
 	// ALPN.
 	MaxTLSExtensions = 64
@@ -209,6 +218,10 @@ var l7Fields = []*Field{
 	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); compression pointers are followed backwards only. Compared case-insensitively."),
 	{Name: "dns.qry.type", Type: TypeUint, Bits: 16, Header: HdrDNS, Computed: true, Doc: "Type of the first question (1 A, 28 AAAA, 65 HTTPS)."},
 	{Name: "dns.qry.class", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Computed: true, Doc: "Class of the first question (0x0001 IN); in mDNS without its top bit (the unicast-response bit), as Wireshark shows it."},
+	{Name: "dns.resp.ttl", Type: TypeUint, Bits: 32, Header: HdrDNS, Computed: true, Doc: "Time to live of the message's first resource record (answer, authority or additional, OPT excepted), in seconds; among the first MaxDNSRecords entries walked."},
+	{Name: "dns.a", Type: TypeIPv4, Header: HdrDNS, Computed: true, Doc: "Address of the message's first A record (the first 4 bytes of its data; absent when it has fewer), in any section as Wireshark shows it (answers come first); among the first MaxDNSRecords entries walked."},
+	{Name: "dns.aaaa", Type: TypeIPv6, Header: HdrDNS, Computed: true, Doc: "Address of the message's first AAAA record (the first 16 bytes of its data; absent when it has fewer), in any section; among the first MaxDNSRecords entries walked."},
+	str(HdrDNS, "dns.cname", L7Field{MaxLen: 128, HostName: true}, "Canonical name of the message's first CNAME record, dotted; compression pointers are followed when they point before the label run they end (and at or after the message's start). Among the first MaxDNSRecords entries walked. Compared case-insensitively."),
 
 	proto(HdrTLS, "TLS record at the start of a TCP segment's payload (content type 20-24, version 3.x), or an SSLv2-compatible ClientHello, on port 443 or those of `ports tls`. A ClientHello cut by the segment's end before its server_name is finished with the flow's next segment."),
 	{Name: "tls.record.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 1, Size: 2, Doc: "Version of the first record (0x0301 in most ClientHellos; 0x0002 for an SSLv2-compatible ClientHello, as Wireshark shows it)."},

@@ -93,7 +93,7 @@ rule mdns_only {
 
 func l7DiffRuleSet(t *testing.T) *rules.RuleSet {
 	t.Helper()
-	f, diags := lang.ParseDSL("l7diff.rules", []byte(l7DiffRules))
+	f, diags := lang.ParseDSL("l7diff.rules", []byte(l7DiffRules+l7DiffRulesDNS))
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -176,6 +176,7 @@ func l7AdversarialFrames() [][]byte {
 	}
 	sh := testpkt.TLSHello{Type: 2, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2")}}.Bytes()
 	frames = append(frames, prefixes(sh, tcpTo(8443, 5), 40)...)
+	frames = append(frames, l7DNSResponseFrames()...)
 	return append(frames, l7CaseFrames()...)
 }
 

@@ -57,6 +57,7 @@ var l7Filters = []l7Filter{
 	{"dns", []string{"dns.id", "dns.flags.response", "dns.flags.rcode", "dns.qry.name", "dns.qry.type", "dns.qry.class",
 		"dns.count.queries", "dns.count.answers"}, false, false},
 	{`(dns.qry.name matches "(?i)\\.org$" || dns.qry.name matches "(?i)\\.TEST$") && dns.flags.response == 0`, []string{"dns.qry.name", "dns.qry.type"}, false, false},
+	{"dns.flags.response == 1", []string{"dns.id", "dns.count.answers", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl"}, false, false},
 	{"tls.handshake.type == 1", []string{"tls.record.version", "tls.handshake.version", "tls.handshake.extensions_server_name",
 		"tls.handshake.extensions_alpn_str"}, true, false},
 	{"tls.handshake.type == 2", []string{"tls.handshake.version", "tls.handshake.extensions_alpn_str"}, true, false},

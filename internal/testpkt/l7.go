@@ -155,3 +155,22 @@ func (h TLSHello) Bytes() []byte {
 	rec = binary.BigEndian.AppendUint16(rec, uint16(len(hs)))
 	return append(rec, hs...)
 }
+
+// DNSRR returns a resource record: the owner name (DNSName, raw labels, or
+// a pointer such as {0xc0, 12}), type, class, TTL and data.
+func DNSRR(owner []byte, typ, class uint16, ttl uint32, data []byte) []byte {
+	b := append([]byte(nil), owner...)
+	b = binary.BigEndian.AppendUint16(b, typ)
+	b = binary.BigEndian.AppendUint16(b, class)
+	b = binary.BigEndian.AppendUint32(b, ttl)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
+	return append(b, data...)
+}
+
+// DNSCounts sets the authority and additional counts of a message built
+// by DNSMessage.
+func DNSCounts(msg []byte, ns, ar uint16) []byte {
+	binary.BigEndian.PutUint16(msg[8:], ns)
+	binary.BigEndian.PutUint16(msg[10:], ar)
+	return msg
+}

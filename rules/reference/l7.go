@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
+	"strings"
 
 	"github.com/hdrlog/hdrlog/rules"
 )
@@ -84,6 +85,8 @@ type l7Msg struct {
 	start   int // a pipelined request's offset in the payload
 	present bool
 	values  map[string]Value
+	// cnameTried: the first CNAME record was seen (DNS).
+	cnameTried bool
 }
 
 func (m *l7Msg) set(name string, v Value) {
@@ -401,50 +404,160 @@ func decodeDNS(w []byte, base int, mdns bool) *l7Msg {
 	}
 	msg.set("dns.count.queries", u16(h[4:]))
 	msg.set("dns.count.answers", u16(h[6:]))
-	if binary.BigEndian.Uint16(h[4:]) == 0 {
-		return msg
+	if binary.BigEndian.Uint16(h[4:]) != 0 {
+		dnsQuestion(msg, w, base, lim, mdns)
 	}
-	var labels []string
-	pos, wire := base+12, 0
-	for {
-		if pos >= lim {
-			return msg
-		}
-		n := int(w[pos])
-		if n == 0 {
-			pos++
-			break
-		}
-		if n&0xc0 != 0 || pos+1+n > lim {
-			return msg
-		}
-		if wire += n + 1; wire+1 > rules.MaxDNSName {
-			return msg
-		}
-		labels = append(labels, string(w[pos+1:pos+1+n]))
-		pos += 1 + n
-	}
-	if pos+4 > lim {
-		return msg
-	}
-	name := "<Root>"
-	if len(labels) > 0 {
-		name = ""
-		for i, l := range labels {
-			if i > 0 {
-				name += "."
-			}
-			name += l
-		}
+	dnsRecords(msg, w, base, lim)
+	return msg
+}
+
+// dnsQuestion decodes the first question: its name without compression
+// (nothing precedes it but the header), its type and class.
+func dnsQuestion(msg *l7Msg, w []byte, base, lim int, mdns bool) {
+	name, pos, ok := dnsName(w, base+12, base, lim, false)
+	if !ok || pos+4 > lim {
+		return
 	}
 	msg.set("dns.qry.name", text([]byte(name)))
-	msg.set("dns.qry.type", u16(w[pos:]))
+	msg.set("dns.qry.type", num(binary.BigEndian.Uint16(w[pos:])))
 	class := binary.BigEndian.Uint16(w[pos+2:])
 	if mdns {
 		class &= 0x7fff
 	}
 	msg.set("dns.qry.class", num(class))
-	return msg
+}
+
+// dnsName decodes the name at w[pos:] (the message starts at base and
+// ends at lim): labels of 1 to 63 bytes up to the root label, at most
+// rules.MaxDNSName bytes on the wire with the root, at most
+// rules.MaxDNSSteps labels and pointers. With pointers, a compression
+// pointer is followed when it points before the start of the label run
+// it ends (the name's start, or the previous pointer's target), so every
+// pointer goes back and the walk ends; without, a pointer makes the name
+// invalid, as does an extended label type. end is where the name ends when
+// it has no pointer (the byte after its root label). Dotted; the root name
+// is <Root>.
+func dnsName(w []byte, pos, base, lim int, pointers bool) (name string, end int, ok bool) {
+	var labels []string
+	run, wire := pos, 0
+	for range rules.MaxDNSSteps {
+		if pos >= lim {
+			return "", 0, false
+		}
+		n := int(w[pos])
+		switch {
+		case n == 0:
+			if len(labels) == 0 {
+				return "<Root>", pos + 1, true
+			}
+			return strings.Join(labels, "."), pos + 1, true
+		case n&0xc0 == 0xc0 && pointers:
+			if pos+2 > lim {
+				return "", 0, false
+			}
+			t := base + (n&0x3f)<<8 | int(w[pos+1])
+			if t >= run {
+				return "", 0, false
+			}
+			pos, run = t, t
+			continue
+		case n&0xc0 != 0 || pos+1+n > lim:
+			return "", 0, false
+		}
+		if wire += n + 1; wire+1 > rules.MaxDNSName {
+			return "", 0, false
+		}
+		labels = append(labels, string(w[pos+1:pos+1+n]))
+		pos += 1 + n
+	}
+	return "", 0, false
+}
+
+// DNS resource-record types and the OPT pseudo-record, whose TTL field
+// holds EDNS flags (Wireshark shows no dns.resp.ttl for it).
+const (
+	dnsTypeA     = 1
+	dnsTypeCNAME = 5
+	dnsTypeAAAA  = 28
+	dnsTypeOPT   = 41
+)
+
+// dnsRecords walks the message's first rules.MaxDNSRecords entries (the
+// questions, then the records of every section) in at most
+// rules.MaxDNSWalkSteps steps (a label, a pointer or a root label of an
+// entry's name; an entry's fixed part), for the response fields: the first
+// record's TTL (OPT excepted), the first A record's address (the first 4
+// bytes of its data, of any class, as Wireshark shows it), the first AAAA
+// record's (16 bytes) and the first CNAME record's name. A record whose
+// data is shorter than an address has none. An entry's name ends at its root label or at a pointer; an entry
+// that runs past the message ends the walk.
+func dnsRecords(msg *l7Msg, w []byte, base, lim int) {
+	h := w[base:]
+	be := binary.BigEndian
+	questions := int(be.Uint16(h[4:]))
+	entries := questions + int(be.Uint16(h[6:])) + int(be.Uint16(h[8:])) + int(be.Uint16(h[10:]))
+	entries = min(entries, rules.MaxDNSRecords)
+	pos, steps := base+12, 0
+	step := func() bool { steps++; return steps <= rules.MaxDNSWalkSteps }
+	for i := 0; i < entries; i++ {
+		for {
+			if !step() || pos >= lim {
+				return
+			}
+			n := int(w[pos])
+			if n == 0 {
+				pos++
+				break
+			}
+			if n&0xc0 == 0xc0 {
+				if pos+2 > lim {
+					return
+				}
+				pos += 2
+				break
+			}
+			if n&0xc0 != 0 || pos+1+n > lim {
+				return
+			}
+			pos += 1 + n
+		}
+		if !step() {
+			return
+		}
+		if i < questions {
+			if pos += 4; pos > lim {
+				return
+			}
+			continue
+		}
+		if pos+10 > lim {
+			return
+		}
+		typ := be.Uint16(w[pos:])
+		data := pos + 10
+		end := data + int(be.Uint16(w[pos+8:]))
+		if end > lim {
+			return
+		}
+		has := func(name string) bool { return msg.values[name].Present }
+		if typ != dnsTypeOPT && !has("dns.resp.ttl") {
+			msg.set("dns.resp.ttl", num(be.Uint32(w[pos+4:])))
+		}
+		switch {
+		case typ == dnsTypeA && end-data >= 4 && !has("dns.a"):
+			msg.set("dns.a", Value{Present: true, Bytes: append([]byte(nil), w[data:data+4]...)})
+		case typ == dnsTypeAAAA && end-data >= 16 && !has("dns.aaaa"):
+			msg.set("dns.aaaa", Value{Present: true, Bytes: append([]byte(nil), w[data:data+16]...)})
+		case typ == dnsTypeCNAME && !has("dns.cname") && !msg.cnameTried:
+			// The first CNAME record's name; if it is invalid, no later
+			// one is taken.
+			msg.cnameTried = true
+			if name, _, ok := dnsName(w, data, base, lim, true); ok {
+				msg.set("dns.cname", text([]byte(name)))
+			}
+		}
+		pos = end
+	}
 }
 
 // decodeTLS decodes a TLS record at the start of w, of a payload of plen
