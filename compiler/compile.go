@@ -42,6 +42,9 @@ type Options struct {
 	// (http.response_for.*), so every hook keeps them (the flow map's
 	// value is one layout for all hooks). Set by Compile.
 	txStrings bool
+	// AggEntries bounds the count map of counting rules, in keys (both
+	// maps the runtime swaps). Default DefaultAggEntries.
+	AggEntries int
 }
 
 // SmallProgram is the number of rule-phase steps (chained rules and groups)
@@ -145,9 +148,23 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 		opts.TxFlows = rules.DefaultTxFlows
 	}
 	opts.txStrings = usesTxStrings(rs)
+	if opts.AggEntries <= 0 {
+		opts.AggEntries = DefaultAggEntries
+	}
 	out = &Output{Schema: &Schema{HeaderSize: HeaderSize}, Options: opts}
 	for _, r := range rs.Rules {
-		out.Schema.Rules = append(out.Schema.Rules, layoutEvent(r))
+		l := layoutEvent(r)
+		if r.Count != nil {
+			l.Count = &CountSchema{EveryNS: int64(r.Count.Every), SumLen: r.Count.SumLen, Top: r.Count.Top}
+			out.Schema.AggKeySize = max(out.Schema.AggKeySize, aggKeySize(l))
+		}
+		if r.Sample != nil {
+			l.Sample, l.SampleByFlow = r.Sample.N, r.Sample.ByFlow
+		}
+		if r.Limit != nil {
+			l.Limit = r.Limit.PerSecond
+		}
+		out.Schema.Rules = append(out.Schema.Rules, l)
 	}
 	sets := newSetPlanner()
 	for _, h := range rules.AllHooks {
@@ -226,6 +243,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		for _, lf := range r.Log {
 			refs = append(refs, lf.Ref)
 		}
+		refs = append(refs, volumeRefs(r)...)
 	}
 	l7, err := planL7(rr, opts.txStrings)
 	if err != nil {
@@ -286,7 +304,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
 		}
-		g.emit(ruleEvent(r, schema.Rules[r.Index]), next)
+		g.emitRule(r, schema.Rules[r.Index], schema.AggKeySize, next)
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
@@ -449,6 +467,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 	if o.NeedsProc() {
 		spec.Maps[ProcMap] = ProcMapSpec()
 	}
+	o.volumeMaps(spec, n)
 	return spec
 }
 

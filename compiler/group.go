@@ -100,7 +100,9 @@ func planUnits(rr []*rules.Rule) []unit {
 		sort.Strings(res)
 		fmt.Fprintf(&sig, "|rest=%s", strings.Join(res, "&&"))
 		key := sig.String()
-		if len(dk) == 0 || gated[r.Index] {
+		// Rules that count, sample or limit keep per-rule code and state:
+		// they stay chained.
+		if len(dk) == 0 || gated[r.Index] || r.Count != nil || r.Thinned() {
 			key = fmt.Sprintf("chain#%d", r.Index)
 		}
 		if _, ok := bySig[key]; !ok {

@@ -110,7 +110,7 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 		if r.Match != nil {
 			g.branch(r.Match, next, false)
 		}
-		g.emit(ruleEvent(r, schema.Rules[r.Index]), next)
+		g.emitRule(r, schema.Rules[r.Index], schema.AggKeySize, next)
 		b.Label(next)
 		g.l7RuleLeave(r)
 	}

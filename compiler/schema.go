@@ -51,6 +51,9 @@ const (
 type Schema struct {
 	HeaderSize int          `json:"header_size"`
 	Rules      []RuleSchema `json:"rules"` // indexed by rule index
+	// AggKeySize is the size of every count key (volume.go); 0 when no
+	// rule counts.
+	AggKeySize int `json:"agg_key_size,omitempty"`
 }
 
 // RuleSchema is the layout of one rule's events.
@@ -60,7 +63,19 @@ type RuleSchema struct {
 	Hook      string      `json:"hook"`
 	EventSize int         `json:"event_size"`
 	Fields    []FieldSlot `json:"fields"`
+	// Count is set for a counting rule: its "events" are count keys,
+	// laid out as events are from HeaderSize on (volume.go).
+	Count *CountSchema `json:"count,omitempty"`
+	// Sample is N of the rule's `sample 1/N` (0: none); events carry it.
+	Sample       uint32 `json:"sample,omitempty"`
+	SampleByFlow bool   `json:"sample_by_flow,omitempty"`
+	// Limit is the rule's `limit R/s` (0: none).
+	Limit uint32 `json:"limit,omitempty"`
 }
+
+// Volume reports whether the rule counts, samples or limits: not every
+// match is an event.
+func (r *RuleSchema) Volume() bool { return r.Count != nil || r.Sample != 0 || r.Limit != 0 }
 
 // FieldSlot is one logged field inside an event: Size bytes at Offset, present
 // when bit Fact of the event's presence bitmap is set.

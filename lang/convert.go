@@ -69,7 +69,9 @@ func (c *converter) rule(n *ruleNode) *rules.RuleDecl {
 				d.Log = append(d.Log, c.field(f))
 			}
 		default:
-			c.l7Statement(d, st, span)
+			if !c.volumeStatement(d, st, span) {
+				c.l7Statement(d, st, span)
+			}
 		}
 	}
 	return d

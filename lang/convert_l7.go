@@ -29,12 +29,15 @@ func (c *converter) l7Statement(d *rules.RuleDecl, st *stmtNode, span rules.Span
 }
 
 // statementKeywords start the statements of a rule.
-var statementKeywords = []string{"hook", "match", "log", "ports", "maxlen", "unredact"}
+var statementKeywords = []string{"hook", "match", "log", "ports", "maxlen", "unredact", "count", "sample", "limit"}
 
 func init() {
 	statementExamples["ports"] = "ports http 8081, 9000"
 	statementExamples["maxlen"] = "maxlen http.request.uri 512"
 	statementExamples["unredact"] = "unredact http.cookie"
+	statementExamples["count"] = "count by ip.src, tcp.dstport every 10s"
+	statementExamples["sample"] = "sample 1/100 by flow"
+	statementExamples["limit"] = "limit 100/s burst 20"
 }
 
 // l7StatementError explains a syntax error in a ports, maxlen or unredact

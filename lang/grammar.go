@@ -12,6 +12,9 @@ import (
 //	stmt   = "hook" Ident+ | "match" or | "log" field ("," field)*
 //	       | "ports" Ident value ("," value)* | "maxlen" field value ("," field value)*
 //	       | "unredact" field ("," field)*
+//	       | "count" "by" field ("," field)* "every" value ("sum" field)? ("top" value)?
+//	       | "sample" Number "/" Number ("by" Ident)?
+//	       | "limit" Number "/" Ident ("burst" Number)?
 //	or     = and (("||" | "or") and)*
 //	and    = unary (("&&" | "and") unary)*
 //	unary  = ("!" | "not") unary | "(" or ")" | test
@@ -31,7 +34,7 @@ type ruleNode struct {
 	Tokens []lexer.Token
 	// The words that start L7 statements are reserved only inside rules:
 	// a rule may still be called ports.
-	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all') '{'"`
+	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'count' | 'sample' | 'limit' | 'any' | 'all') '{'"`
 	Stmts []*stmtNode `parser:"@@* '}'"`
 }
 
@@ -43,6 +46,36 @@ type stmtNode struct {
 	Ports    *portsNode  `parser:"| 'ports' @@"`
 	MaxLen   *maxlenNode `parser:"| 'maxlen' @@"`
 	Unredact *logNode    `parser:"| 'unredact' @@"`
+	Count    *countNode  `parser:"| 'count' @@"`
+	Sample   *sampleNode `parser:"| 'sample' @@"`
+	Limit    *limitNode  `parser:"| 'limit' @@"`
+}
+
+// countNode is `count by ip.src, tcp.dstport every 10s sum frame.len top
+// 10`; by, every, sum and top are plain words (a field may be called so),
+// recognised by their place.
+type countNode struct {
+	Tokens []lexer.Token
+	By     []*fieldNode `parser:"'by' @@ ( ',' @@ )*"`
+	Every  *valueNode   `parser:"'every' @@"`
+	Sum    *fieldNode   `parser:"( 'sum' @@ )?"`
+	Top    *valueNode   `parser:"( 'top' @@ )?"`
+}
+
+// sampleNode is `sample 1/100` or `sample 1/100 by flow`.
+type sampleNode struct {
+	Tokens []lexer.Token
+	One    *valueNode `parser:"@@ '/'"`
+	N      *valueNode `parser:"@@"`
+	By     *valueNode `parser:"( 'by' @@ )?"`
+}
+
+// limitNode is `limit 100/s` or `limit 100/s burst 20`.
+type limitNode struct {
+	Tokens []lexer.Token
+	Rate   *valueNode `parser:"@@ '/'"`
+	Unit   *valueNode `parser:"@@"`
+	Burst  *valueNode `parser:"( 'burst' @@ )?"`
 }
 
 // portsNode is `ports http 8081, 9000`; the checker validates the words.
@@ -144,4 +177,7 @@ type elemNode struct {
 var (
 	ruleParser = participle.MustBuild[ruleNode](participle.Lexer(tokens), participle.UseLookahead(0))
 	exprParser = participle.MustBuild[orNode](participle.Lexer(tokens), participle.UseLookahead(0))
+	// The HCL front end reads its sample and limit strings with these.
+	sampleParser = participle.MustBuild[sampleNode](participle.Lexer(tokens), participle.UseLookahead(0))
+	limitParser  = participle.MustBuild[limitNode](participle.Lexer(tokens), participle.UseLookahead(0))
 )

@@ -32,7 +32,8 @@ var hclFileSchema = &hcl.BodySchema{
 
 var hclRuleSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "hook"}, {Name: "match"}, {Name: "log"},
-		{Name: "ports"}, {Name: "maxlen"}, {Name: "unredact"}}, // hcl_l7.go
+		{Name: "ports"}, {Name: "maxlen"}, {Name: "unredact"}, // hcl_l7.go
+		{Name: "count"}, {Name: "sample"}, {Name: "limit"}}, // hcl_volume.go
 }
 
 // ParseHCL parses a .hcl rule file into the rules syntax tree. Like ParseDSL
@@ -106,7 +107,7 @@ func (p *hclParser) rule(b *hcl.Block) *rules.RuleDecl {
 		d.HasLog = true
 		d.LogSpan = p.span(a.Range)
 		d.Log = p.log(name, a)
-	} else {
+	} else if content.Attributes["count"] == nil {
 		p.add(rules.Diagnostic{
 			Severity: rules.Error, Span: d.NameSpan, Rule: name,
 			Message: fmt.Sprintf("rule %q has no log attribute", name),
@@ -114,6 +115,7 @@ func (p *hclParser) rule(b *hcl.Block) *rules.RuleDecl {
 		})
 	}
 	p.l7Attributes(name, content, d)
+	p.volumeAttributes(name, content, d)
 	if len(p.diags.Errors()) > nerr {
 		return nil
 	}

@@ -37,7 +37,7 @@ var dslLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "comment", Pattern: `#[^\n]*`},
 	{Name: "String", Pattern: `"(?:\\.|[^"\\\n])*"`},
 	{Name: "BadString", Pattern: `"[^\n]*`},
-	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},\[\]-]`},
+	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},\[\]/-]`},
 	{Name: "Unknown", Pattern: `.`},
 })
 
@@ -51,6 +51,9 @@ var keywords = map[string]bool{
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"contains": true, "matches": true, "any": true, "all": true,
 	"ports": true, "maxlen": true, "unredact": true,
+	// count is also a Wireshark function, count(field): followed by "(" it
+	// stays a word (source.lex), so that the checker can say it is not run.
+	"count": true, "sample": true, "limit": true,
 }
 
 // tokenDefinition is dslLexer with one more symbol, Keyword, which no lexer
@@ -226,6 +229,11 @@ func (s *source) lex() ([]lexer.Token, rules.Diagnostics) {
 			}
 		}
 		toks = append(toks, t)
+	}
+	for i := range toks {
+		if isKeyword(toks[i], "count") && i+1 < len(toks) && isPunct(toks[i+1], "(") {
+			toks[i].Type = tokIdent
+		}
 	}
 	for _, t := range toks {
 		switch t.Type {

@@ -221,6 +221,8 @@ func (s *source) syntaxError(mode parseMode, seg []lexer.Token, i int, next *lex
 		return diag("hooks are: xdp, tc ingress, tc egress", "unexpected %s in the hook statement", found)
 	case c.stmt == "ports" || c.stmt == "maxlen" || c.stmt == "unredact":
 		return l7StatementError(c.stmt, prev, tok, endOfStatement, foundAfter, after)
+	case c.stmt == "count" || c.stmt == "sample" || c.stmt == "limit":
+		return volumeStatementError(c.stmt, prev, endOfStatement, foundAfter, after)
 	case c.stmt == "log" && !endOfStatement:
 		switch {
 		case tok.Type == tokIdent:

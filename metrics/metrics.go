@@ -63,6 +63,14 @@ var (
 	descLost = prometheus.NewDesc("hdrlog_events_lost_total",
 		"Events lost, per rule and reason (ring_full: the kernel could not reserve room in the ring buffer; export_queue_full, export_failed: the OTLP export dropped them).",
 		[]string{"rule", "reason"}, nil)
+	descCounted = prometheus.NewDesc("hdrlog_packets_counted_total",
+		"Packets counted by a counting rule (count by), per rule; those whose new key found the count map full are hdrlog_events_lost_total{reason=\"count_map_full\"}.", []string{"rule", "hook"}, nil)
+	descRecords = prometheus.NewDesc("hdrlog_count_records_total",
+		"Count records written (one per key and interval), per counting rule.", []string{"rule", "hook"}, nil)
+	descNotLogged = prometheus.NewDesc("hdrlog_matches_not_logged_total",
+		"Matches of a rule not logged by choice, per rule and reason: sampled_out (its sample), over_limit (its limit).", []string{"rule", "hook", "reason"}, nil)
+	descMatched = prometheus.NewDesc("hdrlog_rule_matches_total",
+		"Matches of a rule that counts, samples or limits: logged + lost + counted + not counted + sampled out + over the limit.", []string{"rule", "hook"}, nil)
 	descRingSize = prometheus.NewDesc("hdrlog_ring_buffer_size_bytes",
 		"Size of the ring buffer.", nil, nil)
 	descRingUsed = prometheus.NewDesc("hdrlog_ring_buffer_used_bytes",
@@ -88,7 +96,7 @@ var (
 type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting} {
+	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting, descCounted, descRecords, descNotLogged, descMatched} {
 		ch <- d
 	}
 }
@@ -105,6 +113,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			names = append(names, r.Name)
 		}
 		lost[r.Name] += float64(r.Lost)
+		if r.Volume {
+			volumeMetrics(ch, &r)
+		}
 	}
 	for _, name := range names {
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, lost[name], name, runtime.LostRingFull)
@@ -158,6 +169,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRunTime, prometheus.CounterValue, st.Runtime.Seconds(), hook)
 		ch <- prometheus.MustNewConstMetric(descRunCount, prometheus.CounterValue, float64(st.RunCount), hook)
 	}
+}
+
+// volumeMetrics are the accounting of a rule that counts, samples or
+// limits.
+func volumeMetrics(ch chan<- prometheus.Metric, r *runtime.RuleStats) {
+	ch <- prometheus.MustNewConstMetric(descCounted, prometheus.CounterValue, float64(r.Counted), r.Name, r.Hook)
+	ch <- prometheus.MustNewConstMetric(descRecords, prometheus.CounterValue, float64(r.Records), r.Name, r.Hook)
+	ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(r.KeysFull), r.Name, runtime.LostCountMapFull)
+	ch <- prometheus.MustNewConstMetric(descNotLogged, prometheus.CounterValue, float64(r.SampledOut), r.Name, r.Hook, "sampled_out")
+	ch <- prometheus.MustNewConstMetric(descNotLogged, prometheus.CounterValue, float64(r.OverLimit), r.Name, r.Hook, "over_limit")
+	ch <- prometheus.MustNewConstMetric(descMatched, prometheus.CounterValue, float64(r.Matched()), r.Name, r.Hook)
 }
 
 // Registry returns a registry with hdrlog's metrics, hdrlog_build_info, and

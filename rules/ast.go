@@ -37,6 +37,38 @@ type RuleDecl struct {
 	Ports    []PortsDecl
 	MaxLen   []MaxLenDecl
 	Unredact []FieldName
+
+	// Volume statements (volume.go): `count by … every …` in place of log,
+	// `sample 1/N [by flow]` and `limit R/s [burst B]` beside it. Nil when
+	// not given.
+	Count  *CountDecl
+	Sample *SampleDecl
+	Limit  *LimitDecl
+}
+
+// CountDecl is `count by FIELD[, FIELD...] every DURATION [sum frame.len]
+// [top N]`.
+type CountDecl struct {
+	By    []FieldName
+	Every *Literal
+	Sum   *FieldName // nil: no sum
+	Top   *Literal   // nil: every key
+	Span  Span
+}
+
+// SampleDecl is `sample 1/N [by flow]`.
+type SampleDecl struct {
+	One, N *Literal
+	By     *Literal // nil: random
+	Span   Span
+}
+
+// LimitDecl is `limit R/s [burst B]`.
+type LimitDecl struct {
+	Rate  *Literal
+	Unit  *Literal
+	Burst *Literal // nil: the rate
+	Span  Span
 }
 
 // PortsDecl declares more ports on which a rule sees an L7 protocol.

@@ -110,16 +110,33 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 		c.syscallMatch(r.Match, d.MatchSpan)
 	}
 
-	if !d.HasLog {
-		c.errorf(d.NameSpan, "add a log statement naming the fields to log, e.g. `log ip.src, ip.dst`", "rule %q has no log statement", d.Name)
-	} else if len(d.Log) == 0 {
+	switch {
+	case d.Count != nil && d.HasLog:
+		c.errorf(d.Count.Span, "a rule either logs each packet or counts them: split it into two rules", "rule %q has both log and count", d.Name)
+	case d.Count != nil:
+	case !d.HasLog:
+		c.errorf(d.NameSpan, "add a log statement naming the fields to log, e.g. `log ip.src, ip.dst` (or count them: `count by ip.src every 10s`)", "rule %q has no log statement", d.Name)
+	case len(d.Log) == 0:
 		c.errorf(d.LogSpan, "name at least one field, e.g. `log ip.src, ip.dst`", "log statement of rule %q names no field", d.Name)
 	}
 	if len(d.Log) > MaxLogFields {
 		c.errorf(d.LogSpan, "split the rule in two", "rule %q logs %d fields; at most %d are allowed", d.Name, len(d.Log), MaxLogFields)
 	}
+	r.Log = c.logFields(d.Log, "logged")
+	c.volume(r, d)
+	c.l7Rule(r, d)
+	if c.nerrors > nerr {
+		return nil
+	}
+	return r
+}
+
+// logFields resolves the fields of a log statement (or a count's key, what
+// says which in errors).
+func (c *checker) logFields(names []FieldName, what string) []LogField {
+	var out []LogField
 	logged := map[string]Span{}
-	for _, fn := range d.Log {
+	for _, fn := range names {
 		f, layer, ok := c.resolve(fn)
 		if !ok || !c.noFunc(fn, "log the field itself") {
 			continue
@@ -142,17 +159,13 @@ func (c *checker) rule(d *RuleDecl) *Rule {
 		ref := FieldRef{Field: f, Layer: layer}
 		key := ref.String()
 		if prev, dup := logged[key]; dup {
-			c.errorf(fn.Span, "remove one of them", "%s is logged twice (first at %s)", fn.Name, prev.Start)
+			c.errorf(fn.Span, "remove one of them", "%s is %s twice (first at %s)", fn.Name, what, prev.Start)
 			continue
 		}
 		logged[key] = fn.Span
-		r.Log = append(r.Log, LogField{Name: logName(fn, f), Ref: ref, Span: fn.Span})
+		out = append(out, LogField{Name: logName(fn, f), Ref: ref, Span: fn.Span})
 	}
-	c.l7Rule(r, d)
-	if c.nerrors > nerr {
-		return nil
-	}
-	return r
+	return out
 }
 
 func exampleField(h Header) string {

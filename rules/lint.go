@@ -77,7 +77,19 @@ func ruleKey(r *Rule) string {
 	if r.Match != nil {
 		match = PredString(r.Match)
 	}
-	return r.Hook.String() + "\x00" + match + "\x00" + strings.Join(logs, ",")
+	// Counting, sampling and limits change what a rule writes: rules that
+	// differ in them are not duplicates.
+	volume := ""
+	if r.Count != nil {
+		volume = fmt.Sprintf("%+v", *r.Count)
+	}
+	if r.Sample != nil {
+		volume += fmt.Sprintf("%+v", *r.Sample)
+	}
+	if r.Limit != nil {
+		volume += fmt.Sprintf("%+v", *r.Limit)
+	}
+	return r.Hook.String() + "\x00" + match + "\x00" + strings.Join(logs, ",") + "\x00" + volume
 }
 
 // The predicate in negation normal form: and, or, and literals that state a

@@ -88,7 +88,17 @@ type Rule struct {
 	// Cgroup is the cgroup a cgroup hook's rule names ("": the one
 	// given on the command line).
 	Cgroup string
+	// Count makes the rule count its matches per key (the fields of Log)
+	// instead of logging them; Sample and Limit thin out what a logging
+	// rule logs (volume.go). Nil when not given.
+	Count  *Aggregate
+	Sample *Sampling
+	Limit  *RateLimit
 }
+
+// Thinned reports whether some of the rule's matches may not be logged by
+// choice (sampled out, or over its limit).
+func (r *Rule) Thinned() bool { return r.Sample != nil || r.Limit != nil }
 
 // FieldRef is one occurrence of a field: Layer is 1-based (1 is the outer
 // VLAN tag; single-occurrence fields always have layer 1).

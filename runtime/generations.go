@@ -26,6 +26,8 @@ type generation struct {
 	format   LineFormat
 	stat     []int    // rule index -> index in Stats.Rules
 	lostSeen []uint64 // lost counters as last read
+	acctSeen [][compiler.AcctSlots]uint64
+	counter  *Counter // the counting rules' counts; nil: none
 }
 
 // Swaps hands rule sets to a running stream.
@@ -115,6 +117,8 @@ func (s *streamer) addGeneration(c *Collection) *generation {
 		keys:     keysOf(c.Output.Schema),
 		format:   JSONLines(c.Output.Schema),
 		lostSeen: make([]uint64, len(c.Output.Schema.Rules)),
+		acctSeen: make([][compiler.AcctSlots]uint64, len(c.Output.Schema.Rules)),
+		counter:  NewCounter(c.Output.Schema),
 	}
 	if s.opts.Format != nil {
 		g.format = s.opts.Format(c.Output.Schema)
@@ -131,6 +135,7 @@ func (s *streamer) addGeneration(c *Collection) *generation {
 			s.rows[k] = i
 			s.stats.Rules = append(s.stats.Rules, RuleStats{Name: r.Name, Hook: r.Hook})
 		}
+		s.stats.Rules[i].Volume = s.stats.Rules[i].Volume || r.Volume()
 		g.stat = append(g.stat, i)
 	}
 	s.gens[g.num] = g
@@ -169,6 +174,9 @@ func (s *streamer) applyRetired(now time.Time) error {
 		g, ok := s.gens[r.c.Output.Options.Generation]
 		var st []RuleStats
 		if ok && g.c == r.c {
+			if err := s.finishCounts(g, now); err != nil {
+				return err
+			}
 			for _, i := range g.stat {
 				st = append(st, s.stats.Rules[i])
 			}

@@ -49,7 +49,13 @@ func keysOf(s *compiler.Schema) *jsonKeys {
 	k := &jsonKeys{}
 	for _, r := range s.Rules {
 		k.rule = append(k.rule, append(strconv.AppendQuote([]byte(`","rule":`), r.Name), `,"iface":`...))
-		k.hook = append(k.hook, strconv.AppendQuote([]byte(`,"hook":`), r.Hook))
+		hook := strconv.AppendQuote([]byte(`,"hook":`), r.Hook)
+		if r.Sample != 0 {
+			// A sampled rule's events say the rate: each stands for
+			// "sample" matches.
+			hook = strconv.AppendUint(append(hook, `,"sample":`...), uint64(r.Sample), 10)
+		}
+		k.hook = append(k.hook, hook)
 		var fs [][]byte
 		for _, f := range r.Fields {
 			fs = append(fs, append(strconv.AppendQuote([]byte(","), f.Name), ':'))

@@ -47,8 +47,13 @@ type Collection struct {
 	Events   *ebpf.Map
 	Lost     *ebpf.Map
 	Decoder  *Decoder
-	coll     *ebpf.Collection
-	reader   *ringbuf.Reader
+	// Acct counts, per rule, the matches not logged by choice or for
+	// want of room besides the ring buffer (compiler.AcctMap).
+	Acct   *ebpf.Map
+	agg    *aggMaps  // nil: no rule counts
+	clock  *ebpf.Map // compiler.ReplayClockMap; nil: none
+	coll   *ebpf.Collection
+	reader *ringbuf.Reader
 }
 
 // ErrPrivilege is returned (wrapped) when the kernel refuses for lack of privileges.
@@ -98,8 +103,16 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 		Programs: map[rules.Hook]*ebpf.Program{},
 		Events:   coll.Maps[compiler.EventsMap],
 		Lost:     coll.Maps[compiler.LostMap],
+		Acct:     coll.Maps[compiler.AcctMap],
+		clock:    coll.Maps[compiler.ReplayClockMap],
 		Decoder:  dec,
 		coll:     coll,
+	}
+	if slot := coll.Maps[compiler.AggCurrentMap]; slot != nil {
+		if c.agg, err = newAggMaps(out, slot); err != nil {
+			coll.Close()
+			return nil, err
+		}
 	}
 	for _, p := range out.Programs {
 		c.Programs[p.Hook] = coll.Programs[p.Flavour.Name]
@@ -112,6 +125,9 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 func (c *Collection) Close() error {
 	if c.reader != nil {
 		c.reader.Close()
+	}
+	if c.agg != nil {
+		c.agg.close()
 	}
 	c.coll.Close()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/rules"
@@ -105,6 +106,16 @@ type Replayer struct {
 	dec      *reference.Decoder         // this worker's, reused frame after frame
 	refEv    Event                      // the reference's event being written
 	refSlots [][]Value                  // per rule: reference values wrapped with their schema slots
+	// counter gathers the counting rules' counts (nil: no rule counts),
+	// cut into intervals by the frames' capture times (count.go).
+	counter *Counter
+	// The frame being replayed, for the replay clock of sampling and
+	// limits (compiler.ReplayClockMap), and the reference's buckets and
+	// accounting.
+	frameNum  uint64
+	frameTime time.Time
+	thinner   *reference.Thinner
+	refAcct   [][compiler.AcctSlots]uint64
 }
 
 // NewReplayer prepares a replay of rule set rs, compiled as out. With the
@@ -113,7 +124,8 @@ func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*
 	if err := RefuseSyscallRules(rs); err != nil {
 		return nil, err
 	}
-	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local, workers: opts.Workers}
+	r := &Replayer{rs: rs, out: out, viaXDP: map[rules.Hook]*Collection{}, dir: opts.Direction, local: opts.Local, workers: opts.Workers,
+		counter: NewCounter(out.Schema), thinner: reference.NewThinner(), refAcct: make([][compiler.AcctSlots]uint64, len(rs.Rules))}
 	for _, h := range rules.Hooks {
 		if len(rs.ForHook(h)) == 0 {
 			continue
@@ -246,6 +258,7 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 		return decoded
 	}
 	rep := FrameReport{Dir: r.Direction(fr)}
+	r.frameNum, r.frameTime = uint64(number), fr.Time
 	for _, h := range r.hooks {
 		if !hookSees(h, rep.Dir) {
 			continue
@@ -311,6 +324,14 @@ func (r *Replayer) runKernel(h rules.Hook, viaXDP bool, frame []byte, wireLen in
 		t = newTestRunner(c)
 		r.runners[c] = t
 	}
+	if c.clock != nil {
+		var v [compiler.ReplayClockSize]byte
+		binary.NativeEndian.PutUint64(v[0:], uint64(r.frameTime.UnixNano()))
+		binary.NativeEndian.PutUint64(v[8:], r.frameNum)
+		if err := c.clock.Put(uint32(0), v[:]); err != nil {
+			return fmt.Errorf("set the replay clock: %w", err)
+		}
+	}
 	if err := t.run(runAs, frame, wireLen, tstamp); err != nil {
 		return fmt.Errorf("test run of %d bytes: %w", len(frame), err)
 	}
@@ -367,6 +388,24 @@ func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Eve
 			}
 			ev.Values = append(ev.Values, Value{Slot: &rs.Fields[i], Present: v.Present, U: v.U, Bytes: v.Bytes})
 		}
+		if rule := r.rs.Rules[re.Rule]; rule.Thinned() {
+			switch r.thinner.Decide(rule, p, r.frameNum, uint64(r.frameTime.UnixNano())) {
+			case reference.SampledOut:
+				r.refAcct[re.Rule][compiler.AcctSampledOut]++
+				continue
+			case reference.OverLimit:
+				r.refAcct[re.Rule][compiler.AcctOverLimit]++
+				continue
+			}
+		}
+		if rs.Count != nil {
+			var octets uint64
+			if rs.Count.SumLen {
+				octets = uint64(p.Len)
+			}
+			r.counter.Add(ev, 1, octets)
+			continue
+		}
 		if err := fn(ev); err != nil {
 			return err
 		}
@@ -416,10 +455,60 @@ func (r *Replayer) LostCounts() ([]uint64, error) {
 	return total, nil
 }
 
+// countsAt ends the counting intervals that end at or before the capture
+// time t (the kernel's counts taken first): their records go to fn.
+func (r *Replayer) countsAt(t time.Time, fn func(*CountRecord) error) error {
+	if r.counter == nil || !r.counter.Due(t) {
+		return nil
+	}
+	if err := r.takeCounts(); err != nil {
+		return err
+	}
+	return r.counter.Advance(t, fn)
+}
+
+// countsEnd writes the last interval of every counting rule.
+func (r *Replayer) countsEnd(fn func(*CountRecord) error) error {
+	if r.counter == nil {
+		return nil
+	}
+	if err := r.takeCounts(); err != nil {
+		return err
+	}
+	return r.counter.Finish(time.Time{}, fn)
+}
+
+// takeCounts moves the kernel's counts, of every program the replay
+// loaded, to the counter.
+func (r *Replayer) takeCounts() error {
+	if r.coll == nil {
+		return nil
+	}
+	colls := []*Collection{r.coll}
+	for _, h := range rules.Hooks {
+		if c, ok := r.viaXDP[h]; ok {
+			colls = append(colls, c)
+		}
+	}
+	for _, c := range colls {
+		if err := c.TakeCounts(r.counter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReplaySummary counts what a replay did.
 type ReplaySummary struct {
-	Frames   int            // frames read from the capture
-	Events   []int          // per rule index
+	Frames  int      // frames read from the capture
+	Events  []int    // per rule index
+	Counts  []int    // per rule index: count records written (counting rules)
+	Counted []uint64 // per rule index: packets counted (counting rules)
+	// Acct holds the accounting counters per rule index (compiler.Acct*):
+	// the kernel's, or the reference evaluator's.
+	Acct [][compiler.AcctSlots]uint64
+	// Volume is set per rule index for rules that count, sample or limit.
+	Volume   []bool
 	Skipped  map[string]int // "hook: reason" -> frames
 	ViaXDP   int            // runs of tc rules through their XDP build (long frames)
 	CutShort int            // frames the capture holds fewer bytes of than were on the wire
@@ -437,13 +526,15 @@ type ReplaySummary struct {
 
 func newReplaySummary(r *Replayer) *ReplaySummary {
 	s := &ReplaySummary{
-		Events: make([]int, len(r.rs.Rules)), Skipped: map[string]int{},
+		Events: make([]int, len(r.rs.Rules)), Counts: make([]int, len(r.rs.Rules)), Skipped: map[string]int{},
 		NoKernel: r.ref != nil, Limits: r.limits,
 	}
 	for _, rule := range r.rs.Rules {
 		s.RuleNames = append(s.RuleNames, rule.Name)
 		s.RuleHooks = append(s.RuleHooks, rule.Hook.String())
+		s.Volume = append(s.Volume, r.out.Schema.Rules[rule.Index].Volume())
 	}
+	s.Counted = make([]uint64, len(r.rs.Rules))
 	return s
 }
 
@@ -472,6 +563,12 @@ func (s *ReplaySummary) addFrame(fr *CapturedFrame, rep FrameReport, skipped fun
 func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
 	s := newReplaySummary(r)
 	var buf []byte
+	writeCount := func(rec *CountRecord) error {
+		s.Counts[rec.Rule]++
+		buf = AppendCountJSON(buf[:0], rec)
+		_, err := w.Write(buf)
+		return err
+	}
 	for {
 		fr, err := c.Next()
 		if errors.Is(err, io.EOF) {
@@ -481,6 +578,9 @@ func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), prog
 			return s, err
 		}
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
+		if err := r.countsAt(fr.Time, writeCount); err != nil {
+			return s, err
+		}
 		rep, err := r.ReplayFrame(fr, func(ev *Event) error {
 			s.Events[ev.Rule]++
 			buf = AppendJSON(buf[:0], r.out.Schema, ev, meta)
@@ -497,12 +597,57 @@ func ReplaySerial(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), prog
 			progress(s.Frames)
 		}
 	}
-	lost, err := r.LostCounts()
-	if err != nil {
+	if err := r.countsEnd(writeCount); err != nil {
 		return s, err
 	}
+	return s, s.finish(r)
+}
+
+// finish reads the kernel's counters into the summary.
+func (s *ReplaySummary) finish(r *Replayer) error {
+	lost, err := r.LostCounts()
+	if err != nil {
+		return err
+	}
 	s.Lost = lost
-	return s, r.addTx(s)
+	if r.counter != nil {
+		for rule, n := range r.counter.TakeTotals() {
+			s.Counted[rule] += n
+		}
+	}
+	s.Acct = make([][compiler.AcctSlots]uint64, len(r.rs.Rules))
+	if r.coll == nil {
+		copy(s.Acct, r.refAcct)
+		for _, f := range r.forks {
+			for i := range f.refAcct {
+				for j := range f.refAcct[i] {
+					s.Acct[i][j] += f.refAcct[i][j]
+				}
+			}
+		}
+	} else {
+		colls := []*Collection{r.coll}
+		for _, h := range rules.Hooks {
+			if c, ok := r.viaXDP[h]; ok {
+				colls = append(colls, c)
+			}
+		}
+		for _, f := range r.forks {
+			colls = append(colls, f.coll)
+		}
+		for _, c := range colls {
+			acct, err := c.AcctCounts()
+			if err != nil {
+				return err
+			}
+			for i := range acct {
+				for j := range acct[i] {
+					s.Acct[i][j] += acct[i][j]
+				}
+			}
+		}
+	}
+	return r.addTx(s)
 }
 
 // ReplayHandlers receive what ReplayEvents finds. Event is required; the
@@ -514,6 +659,9 @@ type ReplayHandlers struct {
 	Event    func(ev *Event, m Meta, fr *CapturedFrame) error
 	Skipped  func(Skip)
 	Progress func(frames int)
+	// Count gets each count record of the counting rules; nil writes them
+	// nowhere.
+	Count func(rec *CountRecord) error
 }
 
 // ErrReplayDone, returned by an event handler, ends a replay early (hdrlog
@@ -526,6 +674,13 @@ var ErrReplayDone = errors.New("replay ended by its event handler")
 // early (-c).
 func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, error) {
 	s := newReplaySummary(r)
+	writeCount := func(rec *CountRecord) error {
+		s.Counts[rec.Rule]++
+		if h.Count == nil {
+			return nil
+		}
+		return h.Count(rec)
+	}
 	for {
 		fr, err := c.Next()
 		if errors.Is(err, io.EOF) {
@@ -535,6 +690,9 @@ func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, er
 			return s, err
 		}
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number, Schema: r.out.Schema}
+		if err := r.countsAt(fr.Time, writeCount); err != nil {
+			return s, err
+		}
 		rep, err := r.ReplayFrame(fr, func(ev *Event) error {
 			s.Events[ev.Rule]++
 			return h.Event(ev, meta, fr)
@@ -552,10 +710,8 @@ func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, er
 			break
 		}
 	}
-	lost, err := r.LostCounts()
-	if err != nil {
+	if err := r.countsEnd(writeCount); err != nil {
 		return s, err
 	}
-	s.Lost = lost
-	return s, r.addTx(s)
+	return s, s.finish(r)
 }

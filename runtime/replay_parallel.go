@@ -49,6 +49,16 @@ func (r *Replayer) Workers() int {
 	return goruntime.GOMAXPROCS(0)
 }
 
+// thinned reports whether some rule samples or limits.
+func (r *Replayer) thinned() bool {
+	for _, rule := range r.rs.Rules {
+		if rule.Thinned() {
+			return true
+		}
+	}
+	return false
+}
+
 // stateful reports whether the rules keep state between frames (in the
 // kernel, a map the programs write and read across frames; the reference
 // evaluator models the same state).
@@ -160,6 +170,11 @@ func (b *replayBatch) replay(r *Replayer) {
 // not nil, is called after every frame. The frames are spread over
 // r.Workers() workers (see above); the output is that of ReplaySerial.
 func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress func(frames int)) (*ReplaySummary, error) {
+	if r.counter != nil || r.thinned() {
+		// Counting rules cut intervals by capture time, between frames;
+		// limits keep a bucket from frame to frame.
+		return ReplaySerial(r, c, w, skipped, progress)
+	}
 	workers := r.Workers()
 	lanes, err := r.lanes(workers)
 	if err != nil {
@@ -263,12 +278,7 @@ func Replay(r *Replayer, c *Capture, w io.Writer, skipped func(Skip), progress f
 	if readErr != nil {
 		return s, readErr
 	}
-	lost, err := r.LostCounts()
-	if err != nil {
-		return s, err
-	}
-	s.Lost = lost
-	return s, r.addTx(s)
+	return s, s.finish(r)
 }
 
 // writeBatch writes a replayed batch's events, frame by frame, and counts

@@ -137,6 +137,22 @@ type RuleStats struct {
 	Hook   string
 	Events uint64 // events written
 	Lost   uint64 // events the kernel could not reserve (ring buffer full), since the collection was loaded
+	// Counting rules: packets counted, records written, and packets whose
+	// new key found the count map full (not counted).
+	Counted  uint64
+	Records  uint64
+	KeysFull uint64
+	// Rules that sample or limit: matches not logged by choice.
+	SampledOut uint64
+	OverLimit  uint64
+	// Volume is set for a rule that counts, samples or limits.
+	Volume bool
+}
+
+// Matched is every packet the rule matched: logged, lost, counted, not
+// counted for a full map, sampled out or over the limit.
+func (r *RuleStats) Matched() uint64 {
+	return r.Events + r.Lost + r.Counted + r.KeysFull + r.SampledOut + r.OverLimit
 }
 
 // Stats is what a stream did.
@@ -330,6 +346,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 			}
 			nextLost = now.Add(s.opts.LostInterval)
 		}
+		if err := s.checkCounts(now, final); err != nil {
+			return err
+		}
 		if final {
 			return nil
 		}
@@ -425,6 +444,9 @@ func (s *streamer) checkLost(now time.Time) error {
 		if err := s.flush(); err != nil {
 			return err
 		}
+	}
+	if err := s.checkAcct(now); err != nil {
+		return err
 	}
 	// Growth per row of the statistics, over every rule set still loaded.
 	grownBy := map[int]uint64{}

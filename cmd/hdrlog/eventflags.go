@@ -19,6 +19,8 @@ type eventOptions struct {
 	count  uint64
 	format string
 	schema string
+	// countKeys bounds the count map of counting rules (count by).
+	countKeys int
 }
 
 func (o *eventOptions) define(fs *pflag.FlagSet) {
@@ -27,6 +29,16 @@ func (o *eventOptions) define(fs *pflag.FlagSet) {
 	fs.Uint64VarP(&o.count, "count", "c", 0, "stop after writing this many events (0: no limit)")
 	fs.StringVar(&o.format, "format", "json", "how events are written: json (one JSON object per line) or text (one aligned line, like tcpdump -n)")
 	fs.StringVar(&o.schema, "schema", "wireshark", "field names of JSON lines and OTLP attributes: wireshark, or ecs (Elastic Common Schema)")
+	fs.IntVar(&o.countKeys, "count-keys", compiler.DefaultAggEntries, "keys the count map of counting rules (count by) holds per interval; packets of further keys are counted as not counted")
+}
+
+// compileOptions sets the compiler options the event flags decide.
+func (o *eventOptions) compileOptions(c compiler.Options) (compiler.Options, error) {
+	if o.countKeys < 1 || o.countKeys > 1<<24 {
+		return c, usagef("--count-keys %d is out of range (1 to %d)", o.countKeys, 1<<24)
+	}
+	c.AggEntries = o.countKeys
+	return c, nil
 }
 
 func (o *eventOptions) input(args []string) ruleInput {

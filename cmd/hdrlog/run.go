@@ -165,7 +165,10 @@ func runRun(args []string, o runOptions) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		goruntime.GOMAXPROCS(1)
 	}
-	copts := compiler.Options{WakeupBytes: wakeup}
+	copts, err := o.events.compileOptions(compiler.Options{WakeupBytes: wakeup})
+	if err != nil {
+		return err
+	}
 	lopts := runtime.LoadOptions{RingBytes: ring}
 	rs, out, err := loadAndCompileInput(stderr, o.events.input(args), copts)
 	if err != nil {

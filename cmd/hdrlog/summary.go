@@ -11,21 +11,51 @@ import (
 
 // writeSummary writes a stream's counts as a small aligned table: events
 // written and events lost, per rule, and the totals. Names are aligned
-// left, numbers right.
+// left, numbers right. When a rule counts, samples or limits, the table
+// accounts for every match: counted, not counted (count map full), sampled
+// out, over the limit, and their sum with the events and the lost, matched.
 func writeSummary(w io.Writer, st runtime.Stats) {
-	rows := [][]string{{"rule", "hook", "events", "lost"}}
+	volume := false
 	for _, r := range st.Rules {
-		rows = append(rows, []string{r.Name, r.Hook, strconv.FormatUint(r.Events, 10), strconv.FormatUint(r.Lost, 10)})
+		volume = volume || r.Volume
 	}
-	rows = append(rows, []string{"total", "", strconv.FormatUint(st.TotalEvents(), 10), strconv.FormatUint(st.TotalLost(), 10)})
-	width := make([]int, 4)
+	head := []string{"rule", "hook", "events", "lost"}
+	if volume {
+		head = append(head, "counted", "not counted", "sampled out", "over limit", "matched")
+	}
+	rows := [][]string{head}
+	var total runtime.RuleStats
+	cells := func(name, hook string, r *runtime.RuleStats) []string {
+		row := []string{name, hook, strconv.FormatUint(r.Events, 10), strconv.FormatUint(r.Lost, 10)}
+		if volume {
+			for _, n := range []uint64{r.Counted, r.KeysFull, r.SampledOut, r.OverLimit, r.Matched()} {
+				row = append(row, strconv.FormatUint(n, 10))
+			}
+		}
+		return row
+	}
+	for i := range st.Rules {
+		r := &st.Rules[i]
+		rows = append(rows, cells(r.Name, r.Hook, r))
+		total.Events += r.Events
+		total.Lost += r.Lost
+		total.Counted += r.Counted
+		total.KeysFull += r.KeysFull
+		total.SampledOut += r.SampledOut
+		total.OverLimit += r.OverLimit
+	}
+	rows = append(rows, cells("total", "", &total))
+	width := make([]int, len(head))
 	for _, row := range rows {
 		for i, cell := range row {
 			width[i] = max(width[i], len(cell))
 		}
 	}
 	for _, row := range rows {
-		line := fmt.Sprintf("%-*s  %-*s  %*s  %*s", width[0], row[0], width[1], row[1], width[2], row[2], width[3], row[3])
+		line := fmt.Sprintf("%-*s  %-*s", width[0], row[0], width[1], row[1])
+		for i := 2; i < len(row); i++ {
+			line += fmt.Sprintf("  %*s", width[i], row[i])
+		}
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
 	writeTxSummary(w, st.Tx)

@@ -171,7 +171,11 @@ func runTest(args []string, o testOptions) error {
 	if err != nil {
 		return err
 	}
-	src, out, err := loadAndCompileInput(stderr, o.events.input(args), compiler.Options{TestRun: !o.noKernel})
+	copts, err := o.events.compileOptions(compiler.Options{TestRun: !o.noKernel})
+	if err != nil {
+		return err
+	}
+	src, out, err := loadAndCompileInput(stderr, o.events.input(args), copts)
 	if err != nil {
 		return err
 	}
@@ -255,6 +259,11 @@ func runTest(args []string, o testOptions) error {
 			},
 			Skipped:  skipped,
 			Progress: bar.update,
+			Count: func(rec *runtime.CountRecord) error {
+				line = runtime.AppendCount(line[:0], format, rec)
+				_, err := w.Write(line)
+				return err
+			},
 		})
 	}
 	bar.clear()
@@ -305,9 +314,14 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 	fmt.Fprintf(w, "hdrlog test: %s from %s %s\n", plural(s.Frames, "frame"), name, how)
 	st := runtime.Stats{}
 	for i, n := range s.Events {
-		rs := runtime.RuleStats{Name: s.RuleNames[i], Hook: s.RuleHooks[i], Events: uint64(n)}
+		rs := runtime.RuleStats{Name: s.RuleNames[i], Hook: s.RuleHooks[i], Events: uint64(n), Volume: s.Volume[i], Counted: s.Counted[i]}
 		if s.Lost != nil {
 			rs.Lost = s.Lost[i]
+		}
+		if s.Acct != nil {
+			rs.SampledOut = s.Acct[i][compiler.AcctSampledOut]
+			rs.OverLimit = s.Acct[i][compiler.AcctOverLimit]
+			rs.KeysFull = s.Acct[i][compiler.AcctKeysFull]
 		}
 		st.Rules = append(st.Rules, rs)
 	}
