@@ -309,7 +309,6 @@ func (g *gen) sample(r *rules.Rule, next string) {
 	b.Label(keep)
 }
 
-
 // limit goes to next, counting the match as over the limit, unless the
 // rule's bucket has a token.
 func (g *gen) limit(r *rules.Rule, next string) {
