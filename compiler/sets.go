@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -31,7 +32,9 @@ import (
 //
 // Ranges (a..b) stay in code beside the lookup. Rules using the same set
 // (the same values on fields of the same type, or the same named set)
-// share one map. The lookup only answers "is the value one of them":
+// share one map. A named set (rules.SetDecl) is a map whatever its size,
+// an LPM trie for addresses: a reload that changes only its elements then
+// updates the map in place, with no new programs (UpdatableInPlace). The lookup only answers "is the value one of them":
 // presence and negation are handled around it as for the chain of compares
 // (pred.go), so `!(ip.src in {…})` and an absent field keep their meaning.
 
@@ -148,29 +151,38 @@ func (sp *setPlanner) plan(g *gen, p *rules.PredInSet) *setUse {
 	if f.Type != rules.TypeUint && p.Mask != 0 {
 		return nil
 	}
-	var exact []rules.SetItem
+	// Exact values and prefixes go into the map, ranges stay in code.
+	inMap := func(it *rules.SetItem) bool { return !it.IsRange() || it.Lo.IsPrefix() }
 	var rest []rules.SetItem
-	lpm := false
-	for _, it := range p.Items {
-		switch {
-		case it.IsRange() && !it.Lo.IsPrefix():
-			rest = append(rest, it)
-		default:
-			exact = append(exact, it)
-			lpm = lpm || it.Lo.IsPrefix()
+	exact, lpm := 0, false
+	for i := range p.Items {
+		it := &p.Items[i]
+		if !inMap(it) {
+			rest = append(rest, *it)
+			continue
 		}
+		exact++
+		lpm = lpm || it.Lo.IsPrefix()
 	}
-	if len(exact) < SetMapMin {
+	if exact < SetMapMin && p.Set == "" {
 		return nil
+	}
+	if p.Set != "" && (f.Type == rules.TypeIPv4 || f.Type == rules.TypeIPv6) {
+		// A named set's elements may change on a reload, prefixes added
+		// to addresses: an LPM trie takes both, so the map and the
+		// programs stay.
+		lpm = true
 	}
 	m := &SetMap{Set: p.Set, Type: f.Type, KeySize: size}
 	if lpm {
 		m.Kind = SetLPM
 		m.KeySize = 4 + size
 	}
-	keys := make([]byte, 0, len(exact)*m.KeySize)
-	for _, it := range exact {
-		keys = appendSetKey(keys, m.Kind, it.Lo)
+	keys := make([]byte, 0, exact*m.KeySize)
+	for i := range p.Items {
+		if it := &p.Items[i]; inMap(it) {
+			keys = appendSetKey(keys, m.Kind, it.Lo)
+		}
 	}
 	m.Keys = sortKeys(keys, m.KeySize)
 	m.MaxEntries = setCapacity(m.Len())
@@ -350,8 +362,11 @@ func sortKeys(keys []byte, size int) []byte {
 }
 
 // mapSized reports whether a set has enough exact elements to be a map
-// lookup where its field allows one.
+// lookup where its field allows one (a named set is always one).
 func mapSized(p *rules.PredInSet) bool {
+	if p.Set != "" {
+		return true
+	}
 	n := 0
 	for _, it := range p.Items {
 		if !it.IsRange() || it.Lo.IsPrefix() {
@@ -370,4 +385,49 @@ func (s *SetMap) Describe() string {
 	}
 	return fmt.Sprintf("map %s (%s): %s of %d %s keys (%d bytes), up to %d, looked up by %s",
 		s.Name, what, s.Kind, s.Len(), s.Type, s.KeySize, s.MaxEntries, strings.Join(s.Fields, ", "))
+}
+
+// UpdatableInPlace reports whether next differs from cur only in the
+// elements of its named sets, within their maps' capacity: then the maps of
+// cur can take next's elements and cur's programs stay. Both must have been
+// compiled with the same Options (the generation included).
+func UpdatableInPlace(cur, next *Output) bool {
+	if cur.Options != next.Options || len(cur.Programs) != len(next.Programs) || len(cur.Sets) != len(next.Sets) {
+		return false
+	}
+	if !reflect.DeepEqual(cur.Schema, next.Schema) {
+		return false
+	}
+	for i, p := range cur.Programs {
+		q := next.Programs[i]
+		if p.Hook != q.Hook || !sameInsns(p.Insns, q.Insns) {
+			return false
+		}
+	}
+	for i, m := range cur.Sets {
+		n := next.Sets[i]
+		if m.Name != n.Name || m.Kind != n.Kind || m.KeySize != n.KeySize || m.Type != n.Type || n.Len() > m.MaxEntries {
+			return false
+		}
+		if m.Set == "" && !bytes.Equal(m.Keys, n.Keys) {
+			return false // an inline set is part of its rule
+		}
+	}
+	return true
+}
+
+// sameInsns compares two programs instruction by instruction, map
+// references and labels included.
+func sameInsns(a, b asm.Instructions) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.OpCode != y.OpCode || x.Dst != y.Dst || x.Src != y.Src || x.Offset != y.Offset || x.Constant != y.Constant ||
+			x.Reference() != y.Reference() || x.Symbol() != y.Symbol() {
+			return false
+		}
+	}
+	return true
 }

@@ -162,13 +162,10 @@ func (c *converter) test(n *testNode) rules.Expr {
 			Span:  span,
 		}
 	case n.In:
-		e := &rules.InExpr{Quant: quant, QuantSpan: quantSpan, Field: field, Mask: mask, Span: span, Elems: []rules.SetElem{}}
-		for _, el := range n.Elems {
-			se := rules.SetElem{Lo: c.literal(el.Lo.Tokens[0])}
-			if el.Hi != nil {
-				se.Hi = c.literal(el.Hi.Tokens[0])
-			}
-			e.Elems = append(e.Elems, se)
+		e := &rules.InExpr{Quant: quant, QuantSpan: quantSpan, Field: field, Mask: mask, Span: span, Elems: c.elems(n.Elems)}
+		if n.SetRef != "" {
+			e.SetRef = n.SetRef[1:]
+			e.SetRefSpan = c.src.tokenSpan(n.Tokens[len(n.Tokens)-1])
 		}
 		return e
 	}
@@ -180,6 +177,18 @@ func (c *converter) test(n *testNode) rules.Expr {
 		})
 	}
 	return &rules.TestExpr{Field: field, Mask: mask, Span: span}
+}
+
+func (c *converter) elems(ns []*elemNode) []rules.SetElem {
+	out := []rules.SetElem{}
+	for _, el := range ns {
+		se := rules.SetElem{Lo: c.literal(el.Lo.Tokens[0])}
+		if el.Hi != nil {
+			se.Hi = c.literal(el.Hi.Tokens[0])
+		}
+		out = append(out, se)
+	}
+	return out
 }
 
 var quantifiers = map[string]rules.Quantifier{"": rules.QuantNone, "any": rules.QuantAny, "all": rules.QuantAll}

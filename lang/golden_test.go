@@ -88,7 +88,14 @@ func TestErrorsGolden(t *testing.T) {
 			}
 			name := filepath.Base(path)
 			f, diags := ParseDSL(name, src)
+			srcs := Sources{name: src}
 			if !diags.HasErrors() {
+				// Named sets' element files (set_*.txt) sit beside the rules.
+				sets, sdiags := ReadSetFiles(f, filepath.Dir(path))
+				for p, s := range sets {
+					srcs[p] = s
+				}
+				diags = append(diags, sdiags...)
 				_, cdiags := rules.Check(f)
 				diags = append(diags, cdiags...)
 			}
@@ -96,12 +103,12 @@ func TestErrorsGolden(t *testing.T) {
 				t.Fatal("no diagnostics")
 			}
 			for _, d := range diags {
-				if err := spanError(name, src, d.Span); err != nil {
+				if err := spanError(d.Span.Start.File, srcs[d.Span.Start.File], d.Span); err != nil {
 					t.Errorf("%q: %v", d.Message, err)
 				}
 			}
 			var b bytes.Buffer
-			Sources{name: src}.RenderAll(&b, diags)
+			srcs.RenderAll(&b, diags)
 			golden(t, strings.TrimSuffix(path, ".rules")+".golden", b.Bytes())
 		})
 	}

@@ -8,7 +8,9 @@ import (
 // The DSL grammar, as participle struct tags. Every node keeps the tokens it
 // matched (Tokens), from which convert.go derives exact spans.
 //
+//	file   = (rule | set)*
 //	rule   = "rule" Ident "{" stmt* "}"
+//	set    = "set" Ident ("{" (elem (","? elem)*)? "}" | "file" String)
 //	stmt   = "hook" Ident+ | "match" or | "log" field ("," field)*
 //	       | "ports" Ident value ("," value)* | "maxlen" field value ("," field value)*
 //	       | "unredact" field ("," field)*
@@ -18,14 +20,14 @@ import (
 //	or     = and (("||" | "or") and)*
 //	and    = unary (("&&" | "and") unary)*
 //	unary  = ("!" | "not") unary | "(" or ")" | test
-//	test   = ("any" | "all")? field ("&" mask)? (cmpop value | "in" "{" (elem (","? elem)*)? "}")?
+//	test   = ("any" | "all")? field ("&" mask)? (cmpop value | "in" ("{" (elem (","? elem)*)? "}" | SetRef))?
 //	field  = Ident ("(" Ident ")")? ("[" slice "]")?
 //	         (lower(http.host): a function of a field; eth.src[0:3]: a byte range)
 //	elem   = value (".." value)?
 //
-// A file is a sequence of rules; ParseDSL cuts the token stream at each
-// "rule" keyword and parses one rule at a time, so that a syntax error in one
-// rule does not hide the errors of the next.
+// A file is a sequence of rules and named sets; ParseDSL cuts the token
+// stream at each "rule" and "set" keyword and parses one at a time, so that
+// a syntax error in one rule does not hide the errors of the next.
 //
 // The grammar is LL(1): participle needs no backtracking, and the error it
 // reports is at the first token that cannot continue the text.
@@ -147,11 +149,22 @@ type testNode struct {
 	Field *fieldNode `parser:"@@"`
 	// A mask is never a bare word: `tcp.flags.syn & tcp.flags.ack` is a
 	// mistyped &&, and says so (syntaxerr.go).
-	Mask  *maskNode   `parser:"( '&' @@ )?"`
-	Op    *cmpOpNode  `parser:"( @@"`
-	Value *valueNode  `parser:"@@"`
-	In    bool        `parser:"| @'in' '{'"`
-	Elems []*elemNode `parser:"( @@ ( ','? @@ )* )? '}' )?"`
+	Mask  *maskNode  `parser:"( '&' @@ )?"`
+	Op    *cmpOpNode `parser:"( @@"`
+	Value *valueNode `parser:"@@"`
+	In    bool       `parser:"| @'in'"`
+	// A named set, ip.src in $blocklist, or the elements in braces.
+	SetRef string      `parser:"( @SetRef"`
+	Elems  []*elemNode `parser:"| '{' ( @@ ( ','? @@ )* )? '}' ) )?"`
+}
+
+// setNode is a named set: `set NAME { elems }` or `set NAME file "path"`.
+type setNode struct {
+	Tokens []lexer.Token
+	Name   string      `parser:"'set' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all')"`
+	File   *valueNode  `parser:"( 'file' @@"`
+	Brace  bool        `parser:"| @'{'"`
+	Elems  []*elemNode `parser:"( @@ ( ','? @@ )* )? '}' )"`
 }
 
 type cmpOpNode struct {
@@ -180,4 +193,5 @@ var (
 	// The HCL front end reads its sample and limit strings with these.
 	sampleParser = participle.MustBuild[sampleNode](participle.Lexer(tokens), participle.UseLookahead(0))
 	limitParser  = participle.MustBuild[limitNode](participle.Lexer(tokens), participle.UseLookahead(0))
+	setParser    = participle.MustBuild[setNode](participle.Lexer(tokens), participle.UseLookahead(0))
 )

@@ -37,6 +37,7 @@ var dslLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "comment", Pattern: `#[^\n]*`},
 	{Name: "String", Pattern: `"(?:\\.|[^"\\\n])*"`},
 	{Name: "BadString", Pattern: `"[^\n]*`},
+	{Name: "SetRef", Pattern: `\$[A-Za-z_][A-Za-z0-9_]*`},
 	{Name: "Punct", Pattern: `==|!=|~=|<=|>=|&&|\|\||\.\.|[!<>=&|(){},\[\]/-]`},
 	{Name: "Unknown", Pattern: `.`},
 })
@@ -50,7 +51,7 @@ var keywords = map[string]bool{
 	"and": true, "or": true, "not": true, "in": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"contains": true, "matches": true, "any": true, "all": true,
-	"ports": true, "maxlen": true, "unredact": true,
+	"ports": true, "maxlen": true, "unredact": true, "set": true,
 	// count is also a Wireshark function, count(field): followed by "(" it
 	// stays a word (source.lex), so that the checker can say it is not run.
 	"count": true, "sample": true, "limit": true,
@@ -259,7 +260,7 @@ var unknownHints = map[rune]string{
 	';':  "statements need no separator: remove the ;",
 	'~':  "write matches for a regular-expression match",
 	'/':  "a prefix length follows its address without spaces, e.g. 10.0.0.0/8",
-	'$':  "variables and macros are not supported",
+	'$':  "a named set is written $name (letters, digits and _), e.g. ip.src in $blocklist; other variables and macros are not supported",
 	'%':  "zone indices (fe80::1%eth0) are not supported",
 }
 

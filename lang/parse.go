@@ -34,7 +34,7 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 	// else, so each piece is one rule (or its broken remains).
 	var starts []int
 	for i, t := range toks {
-		if isKeyword(t, "rule") {
+		if isKeyword(t, "rule", "set") {
 			starts = append(starts, i)
 		}
 	}
@@ -53,6 +53,14 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 		var next *lexer.Token
 		if end < len(toks) {
 			next = &toks[end]
+		}
+		if isKeyword(toks[start], "set") {
+			d, ds := s.parseSet(toks[start:end], next)
+			diags = append(diags, ds...)
+			if d != nil {
+				file.Sets = append(file.Sets, d)
+			}
+			continue
 		}
 		d, ds := s.parseRule(toks[start:end], next)
 		diags = append(diags, ds...)

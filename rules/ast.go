@@ -8,6 +8,8 @@ package rules
 type File struct {
 	Name  string
 	Rules []*RuleDecl
+	// Sets are the named sets the file declares (sets.go).
+	Sets []*SetDecl
 }
 
 // RuleDecl is one rule as written.
@@ -210,14 +212,17 @@ type CompareExpr struct {
 	Span      Span
 }
 
-// InExpr is [Quant] Field [& Mask] in { elems }.
+// InExpr is [Quant] Field [& Mask] in { elems }, or in $name: a named
+// set (SetRef, without the $).
 type InExpr struct {
-	Quant     Quantifier
-	QuantSpan Span
-	Field     FieldName
-	Mask      *Literal
-	Elems     []SetElem
-	Span      Span
+	Quant      Quantifier
+	QuantSpan  Span
+	Field      FieldName
+	Mask       *Literal
+	Elems      []SetElem
+	SetRef     string
+	SetRefSpan Span
+	Span       Span
 }
 
 // SetElem is a single value (Hi == nil) or an inclusive range Lo..Hi.

@@ -24,6 +24,7 @@ var ruleNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func Check(files ...*File) (*RuleSet, Diagnostics) {
 	c := &checker{seen: map[string]Span{}}
 	rs := &RuleSet{}
+	c.declareSets(files)
 	var decls []*RuleDecl
 	for _, f := range files {
 		for _, d := range f.Rules {
@@ -34,6 +35,7 @@ func Check(files ...*File) (*RuleSet, Diagnostics) {
 			}
 		}
 	}
+	c.unusedSets()
 	c.diags = append(c.diags, lint(rs.Rules, decls)...)
 	if c.diags.HasErrors() {
 		return nil, c.diags
@@ -47,6 +49,7 @@ type checker struct {
 	seen    map[string]Span
 	rule_   string
 	hook    Hook // the hook of the rule being checked
+	sets    map[string]*namedSet
 }
 
 func (c *checker) errorf(span Span, hint string, format string, args ...any) {
@@ -503,6 +506,13 @@ func (c *checker) in(e *InExpr) Pred {
 		c.errorf(e.QuantSpan, "!(F in {…}) says that no element is one of them, all F == \"a\" that every element is \"a\"", "all … in {…} on %s, a list, is not supported", f.Name)
 		return &PredConst{}
 	}
+	if e.SetRef != "" && (f.Type == TypeString || e.Field.Func != "" || f.Type == TypeBool) {
+		if ns := c.sets[e.SetRef]; ns != nil {
+			ns.used = true
+		}
+		c.errorf(e.SetRefSpan, "write the values in braces, e.g. "+f.Name+" in {…}", "named sets hold integers, addresses and MAC addresses; %s is a %s field", f.Name, f.Type)
+		return &PredConst{}
+	}
 	if f.Type == TypeString || e.Field.Func != "" {
 		return c.inText(e, f)
 	}
@@ -512,43 +522,55 @@ func (c *checker) in(e *InExpr) Pred {
 			return &PredConst{}
 		}
 	}
-	if len(e.Elems) == 0 {
-		c.errorf(e.Span, "list at least one value", "empty set")
-		return &PredConst{}
-	}
 	var items []SetItem
-	for _, el := range e.Elems {
-		lo, ok := c.value(el.Lo, f)
-		if !ok {
-			continue
+	set := ""
+	if e.SetRef != "" {
+		if items, set, ok = c.namedItems(e, f, mask); !ok {
+			return &PredConst{}
 		}
-		if el.Hi == nil {
-			items = append(items, SetItem{Lo: lo, Hi: lo})
-			continue
+	} else {
+		if len(e.Elems) == 0 {
+			c.errorf(e.Span, "list at least one value", "empty set")
+			return &PredConst{}
 		}
-		hi, ok := c.value(el.Hi, f)
-		if !ok {
-			continue
+		for _, el := range e.Elems {
+			items = c.setElem(items, el, f)
 		}
-		span := Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}
-		switch {
-		case f.Type == TypeBool:
-			c.errorf(span, "list the values one by one", "ranges apply to integers, addresses and MAC addresses, not to %s fields", f.Type)
-			continue
-		case lo.IsPrefix() || hi.IsPrefix():
-			c.errorf(span, "a range runs between two addresses", "a range cannot have a prefix bound")
-			continue
-		case CompareValues(lo, hi) > 0:
-			c.errorf(span, fmt.Sprintf("write %s..%s", el.Hi.Text, el.Lo.Text), "empty range: %s is greater than %s", el.Lo.Text, el.Hi.Text)
-			continue
-		}
-		items = append(items, SetItem{Lo: lo, Hi: hi})
 	}
-	mk := func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items} }
+	mk := func(r FieldRef) Pred { return &PredInSet{Ref: r, Mask: mask, Items: items, Set: set} }
 	if e.Quant == QuantAll {
 		return allOf(f, occurrences(f, layer), mk)
 	}
 	return anyOf(occurrences(f, layer), mk)
+}
+
+// setElem types one element of a set by its field and appends it to items
+// (it reports an invalid element and leaves items as they are).
+func (c *checker) setElem(items []SetItem, el SetElem, f *Field) []SetItem {
+	lo, ok := c.value(el.Lo, f)
+	if !ok {
+		return items
+	}
+	if el.Hi == nil {
+		return append(items, SetItem{Lo: lo, Hi: lo})
+	}
+	hi, ok := c.value(el.Hi, f)
+	if !ok {
+		return items
+	}
+	span := Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}
+	switch {
+	case f.Type == TypeBool:
+		c.errorf(span, "list the values one by one", "ranges apply to integers, addresses and MAC addresses, not to %s fields", f.Type)
+		return items
+	case lo.IsPrefix() || hi.IsPrefix():
+		c.errorf(span, "a range runs between two addresses", "a range cannot have a prefix bound")
+		return items
+	case CompareValues(lo, hi) > 0:
+		c.errorf(span, fmt.Sprintf("write %s..%s", el.Hi.Text, el.Lo.Text), "empty range: %s is greater than %s", el.Lo.Text, el.Hi.Text)
+		return items
+	}
+	return append(items, SetItem{Lo: lo, Hi: hi})
 }
 
 // fieldInSet returns the first element of a set that names a field.

@@ -192,6 +192,11 @@ func nnf(p Pred, neg bool) node {
 		}
 		return valueNode(p, p.Ref, p.Mask, set, ok, neg)
 	case *PredInSet:
+		if len(p.Items) > lintMaxItems {
+			// A blocklist of a million addresses: its values are not
+			// modelled (the lint stays sound, only less precise).
+			return valueNode(p, p.Ref, p.Mask, nil, false, neg)
+		}
 		max := universe(p.Ref.Field, p.Mask)
 		return valueNode(p, p.Ref, p.Mask, itemsSet(p.Items, max), modelled(p.Ref.Field), neg)
 	case *PredBitTest:
@@ -215,9 +220,12 @@ func junction(terms []Pred, neg, or bool) node {
 
 // valueNode: a comparison holds when the field is present and its value is
 // in set; its negation when the field is absent or the value is not in set.
+// lintMaxItems is the largest set whose values the lint models.
+const lintMaxItems = 4096
+
 func valueNode(p Pred, ref FieldRef, mask uint64, set valueSet, modelled, neg bool) node {
 	key := valKey{ref, mask}
-	text := PredString(p)
+	text := PredSummary(p, lintMaxItems)
 	switch {
 	case !modelled && !neg:
 		return &hdrLit{key: hdrKeyOf(ref), present: true, by: text}

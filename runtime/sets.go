@@ -97,3 +97,70 @@ func keySlice(keys []byte, size int) any {
 	}
 	panic(fmt.Sprintf("runtime: no key type of %d bytes", size))
 }
+
+// SetChange is what an in-place update did to one named set's map.
+type SetChange struct {
+	Set     string `json:"set"`
+	Map     string `json:"map"`
+	Added   int    `json:"added"`
+	Removed int    `json:"removed"`
+}
+
+// UpdateSets writes the elements of next's sets into the collection's set
+// maps, in place: the programs stay, and each packet sees the old elements
+// or the new ones (elements in both are never missing: the new ones are
+// added before the old ones are removed). next must come from a
+// compilation that compiler.UpdatableInPlace accepted against the
+// collection's; the collection's Output then holds next's sets.
+func (c *Collection) UpdateSets(next []*compiler.SetMap) ([]SetChange, error) {
+	var changes []SetChange
+	for i, n := range next {
+		cur := c.Output.Sets[i]
+		m := c.coll.Maps[cur.Name]
+		if m == nil || cur.Name != n.Name {
+			return changes, fmt.Errorf("set map %s is not in the running collection", n.Name)
+		}
+		added, removed := diffKeys(cur.Keys, n.Keys, n.KeySize)
+		if err := putKeys(m, added, n.KeySize); err != nil {
+			return changes, fmt.Errorf("set $%s: adding %d elements: %w", n.Set, len(added)/n.KeySize, err)
+		}
+		if err := deleteKeys(m, removed, n.KeySize); err != nil {
+			return changes, fmt.Errorf("set $%s: removing %d elements: %w", n.Set, len(removed)/n.KeySize, err)
+		}
+		n.MaxEntries = cur.MaxEntries
+		c.Output.Sets[i] = n
+		if len(added) > 0 || len(removed) > 0 {
+			changes = append(changes, SetChange{Set: n.Set, Map: n.Name, Added: len(added) / n.KeySize, Removed: len(removed) / n.KeySize})
+		}
+	}
+	return changes, nil
+}
+
+// diffKeys compares two sorted key lists: the keys only b has, and those
+// only a has.
+func diffKeys(a, b []byte, size int) (onlyB, onlyA []byte) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b):
+			onlyA = append(onlyA, a[i:i+size]...)
+			i += size
+		case i >= len(a):
+			onlyB = append(onlyB, b[j:j+size]...)
+			j += size
+		default:
+			switch bytes.Compare(a[i:i+size], b[j:j+size]) {
+			case 0:
+				i += size
+				j += size
+			case -1:
+				onlyA = append(onlyA, a[i:i+size]...)
+				i += size
+			default:
+				onlyB = append(onlyB, b[j:j+size]...)
+				j += size
+			}
+		}
+	}
+	return onlyB, onlyA
+}

@@ -37,10 +37,12 @@ func knownExtensions() string {
 // ruleSources is what a command read: every file parsed and checked
 // together (rule names are unique across all of them).
 type ruleSources struct {
-	Paths   []string
-	Sources lang.Sources // file contents, to render diagnostics against
-	RuleSet *rules.RuleSet
-	Diags   rules.Diagnostics // warnings (and errors, when RuleSet is nil)
+	Paths []string
+	// SetFiles are the element files of named sets the rule files read.
+	SetFiles []string
+	Sources  lang.Sources // file contents, to render diagnostics against
+	RuleSet  *rules.RuleSet
+	Diags    rules.Diagnostics // warnings (and errors, when RuleSet is nil)
 }
 
 // expandRuleArgs turns file and directory arguments into the list of rule
@@ -203,6 +205,13 @@ func loadRuleInput(in ruleInput) (*ruleSources, error) {
 		f, ds := front(p, src)
 		rs.Diags = append(rs.Diags, ds...)
 		if f != nil {
+			// Named sets' element files, relative to the rule file.
+			srcs, ds := lang.ReadSetFiles(f, filepath.Dir(p))
+			rs.Diags = append(rs.Diags, ds...)
+			for path, src := range srcs {
+				rs.Sources[path] = src
+				rs.SetFiles = append(rs.SetFiles, path)
+			}
 			files = append(files, f)
 		}
 	}

@@ -34,6 +34,9 @@ type fileWatcher struct {
 	// named on the command line.
 	dirs  map[int32]map[string]bool
 	paths map[int32]string
+	// also are files named on the command line (or set files) in a
+	// directory watched whole, which are not rule files.
+	also map[int32]map[string]bool
 }
 
 func newFileWatcher(args []string) (*fileWatcher, error) {
@@ -41,7 +44,7 @@ func newFileWatcher(args []string) (*fileWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--watch: inotify: %w", err)
 	}
-	fw := &fileWatcher{f: os.NewFile(uintptr(fd), "inotify"), dirs: map[int32]map[string]bool{}, paths: map[int32]string{}}
+	fw := &fileWatcher{f: os.NewFile(uintptr(fd), "inotify"), dirs: map[int32]map[string]bool{}, paths: map[int32]string{}, also: map[int32]map[string]bool{}}
 	const mask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_CREATE | unix.IN_DELETE | unix.IN_ATTRIB
 	for _, arg := range args {
 		dir, name := arg, ""
@@ -60,6 +63,10 @@ func newFileWatcher(args []string) (*fileWatcher, error) {
 		case name == "":
 			fw.dirs[w] = nil
 		case seen && names == nil: // the whole directory is watched already
+			if fw.also[w] == nil {
+				fw.also[w] = map[string]bool{}
+			}
+			fw.also[w][name] = true
 		default:
 			if names == nil {
 				names = map[string]bool{}
@@ -80,6 +87,9 @@ func (fw *fileWatcher) relevant(wd int32, name string) bool {
 	names, ok := fw.dirs[wd]
 	if !ok {
 		return false
+	}
+	if fw.also[wd][name] {
+		return true
 	}
 	if names == nil {
 		_, rule := frontEnds[filepath.Ext(name)]

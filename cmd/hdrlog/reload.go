@@ -129,9 +129,17 @@ func (r *reloader) reload(why string) {
 	gen := r.gen
 	start := time.Now()
 	fmt.Fprintf(r.notices, "hdrlog: %s: reloading the rules\n", why)
-	next, rs, err := r.load(gen)
+	next, rs, changes, err := r.load(gen)
 	if err != nil {
 		r.failed(gen, err)
+		return
+	}
+	if next == nil {
+		// Only named sets' elements changed: their maps were updated in
+		// place and the programs kept running.
+		defs := definitions(rs, r.cur.Output)
+		r.setsUpdated(gen, defs, changes, time.Since(start))
+		r.defs = defs
 		return
 	}
 	// The stream must know the new rule set before its first event.
@@ -156,34 +164,48 @@ func (r *reloader) reload(why string) {
 }
 
 // load reads, checks, compiles and loads the rule files, sharing the
-// running collection's ring buffer.
-func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
+// running collection's ring buffer. When the rules differ from the running
+// ones only in the elements of named sets, it updates the running set maps
+// in place instead and returns no collection, but what changed.
+func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, []runtime.SetChange, error) {
 	copts := r.copts
 	copts.Generation = gen
 	rs, err := loadRuleInput(r.in)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	reportDiagnostics(r.notices, rs)
 	if rs.RuleSet == nil {
-		return nil, nil, firstError(rs.Diags)
+		return nil, nil, nil, firstError(rs.Diags)
+	}
+	if len(r.cur.Output.Sets) > 0 && !r.cur.HasSyscalls() {
+		// Compiled as the running programs were (their generation too),
+		// the rules may turn out to be the same programs.
+		same, err := compiler.Compile(rs.RuleSet, r.cur.Output.Options)
+		if err == nil && compiler.UpdatableInPlace(r.cur.Output, same) {
+			changes, err := r.cur.UpdateSets(same.Sets)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("updating the set maps in place (some may hold the new elements): %w", err)
+			}
+			return nil, rs, changes, nil
+		}
 	}
 	out, err := compiler.Compile(rs.RuleSet, copts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if r.cur.HasSyscalls() || hasSyscallRules(out) {
-		return nil, nil, errSyscallReload
+		return nil, nil, nil, errSyscallReload
 	}
 	if hasCgroupRules(out) || len(r.cg) > 0 {
 		if err := r.sameCgroup(rs, out); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if out.NeedsProc() && r.lopts.Proc == nil {
 		t, err := runtime.StartProcTracker()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		fmt.Fprintf(r.notices, "hdrlog: attached %s\n", t)
 		r.proc, r.lopts.Proc = t, t.Map
@@ -192,9 +214,23 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, error) {
 	lopts.Events = r.cur.Events
 	c, err := runtime.Load(out, lopts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c, rs, nil
+	return c, rs, nil, nil
+}
+
+// setsUpdated records a reload that updated set maps in place.
+func (r *reloader) setsUpdated(gen uint32, defs map[string]string, changes []runtime.SetChange, took time.Duration) {
+	r.counts.done.Add(1)
+	rec := fmt.Sprintf(`"reload":"done","generation":%d,"rules":%d,"added":[],"changed":[],"removed":[],"sets":%s,"programs":"kept","seconds":%.3f`,
+		gen, len(defs), jsonValue(changes), took.Seconds())
+	r.records.Add(rec)
+	var text []string
+	for _, c := range changes {
+		text = append(text, fmt.Sprintf("$%s +%d -%d", c.Set, c.Added, c.Removed))
+	}
+	fmt.Fprintf(r.notices, "hdrlog: reloaded in %v: %d rules, programs kept; sets updated in place: %s\n",
+		took.Round(time.Millisecond), len(defs), listOrNone(text))
 }
 
 // firstError sums up rule-file errors in one line for the stream record:

@@ -109,7 +109,10 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 		}
 	}()
 	if o.watch {
-		fw, err := newFileWatcher(watchedPaths(args))
+		// The element files of named sets are watched too (those the
+		// rules read at start; a set file first named by a reload is
+		// watched from the next start).
+		fw, err := newFileWatcher(append(watchedPaths(args), rs.SetFiles...))
 		if err != nil {
 			return nil, err
 		}

@@ -62,7 +62,7 @@ func main() {
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
-		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,scale,l7,decode,stream,replay,sinks; default all)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,scale,sets,l7,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 	)
 	flag.Parse()
@@ -162,6 +162,10 @@ func main() {
 	}
 	if run("scale") {
 		r.Scaling = b.benchScaling()
+	}
+	if run("sets") {
+		r.SetCross = b.benchSetCrossover()
+		r.SetScale = b.benchSetScale()
 	}
 	if run("l7") {
 		r.L7 = b.benchL7()

@@ -19,6 +19,8 @@ type report struct {
 	XDP       *xdpResult
 	EventCost *eventCostResult
 	Scaling   []*scaleRow
+	SetCross  []*crossRow
+	SetScale  []*setScaleRow
 	Decode    *decodeResult
 	Stream    *streamResult
 	L7        *l7Result
@@ -162,6 +164,7 @@ func (r *report) markdown() string {
 	r.perPacket(p)
 	r.static(p)
 	r.scaling(p)
+	r.sets(p)
 	r.eventPath(p)
 	r.twin(p)
 	r.l7(p)

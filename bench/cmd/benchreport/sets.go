@@ -1,0 +1,331 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hdrlog/hdrlog/bench/internal/suite"
+	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/rules"
+)
+
+// The sets section: where a set's chain of compares stops paying against a
+// map lookup (the crossover that sets compiler.SetMapMin), and the sizes
+// sets reach as maps.
+
+// setKind is one kind of set of the crossover table: the field, how to
+// write element i, and a packet whose value is in no set.
+type setKind struct {
+	Name  string
+	Field string
+	Elem  func(i int) string
+	Miss  []byte
+}
+
+var setKinds = []setKind{
+	{"ports", "tcp.dstport", func(i int) string { return fmt.Sprint(1000 + 7*i) }, setMissV4()},
+	{"IPv4 addresses", "ip.src", func(i int) string { return fmt.Sprintf("198.18.%d.%d", i/256, i%256) }, setMissV4()},
+	{"IPv4 prefixes", "ip.src", func(i int) string { return fmt.Sprintf("198.%d.%d.0/24", 18+i/256, i%256) }, setMissV4()},
+	{"IPv6 addresses", "ipv6.src", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, setMissV6()},
+}
+
+// setMissV4 and setMissV6 match no set: a TCP segment from outside every
+// set's values, to a port in none.
+func setMissV4() []byte {
+	return testpkt.New().IPv4("172.16.0.1", "172.16.0.2").TTL(64).TCP(12345, 9999).Flags(testpkt.ACK).Payload(make([]byte, 64)).Bytes()
+}
+
+func setMissV6() []byte {
+	return testpkt.New().IPv6("fd00::1", "fd00::2").TCP(12345, 9999).Flags(testpkt.ACK).Payload(make([]byte, 64)).Bytes()
+}
+
+// crossRow is one (kind, size) of the crossover table.
+type crossRow struct {
+	Kind                string
+	N                   int
+	CodeInsns, MapInsns int
+	Cell                *cell
+	Err                 string
+}
+
+const (
+	implSetCode = "code"
+	implSetMap  = "map"
+)
+
+// setRule writes a rule testing field against the elements.
+func setRule(name, field string, elems []string) string {
+	return fmt.Sprintf("rule %s {\n    match %s in {%s}\n    log %s\n}\n", name, field, strings.Join(elems, ", "), field)
+}
+
+// compileWithMapMin compiles with compiler.SetMapMin set to min.
+func compileWithMapMin(rs *rules.RuleSet, min int) (*compiler.Output, error) {
+	saved := compiler.SetMapMin
+	compiler.SetMapMin = min
+	defer func() { compiler.SetMapMin = saved }()
+	return compiler.Compile(rs, compiler.Options{WakeupBytes: noWakeup})
+}
+
+func (b *bench) benchSetCrossover() []*crossRow {
+	sizes := []int{1, 2, 4, 8, 16, 32, 64, 128, 256}
+	if b.quick {
+		sizes = []int{1, 16, 64}
+	}
+	var rows []*crossRow
+	for _, k := range setKinds {
+		for _, n := range sizes {
+			b.logf("sets: crossover, %d %s", n, k.Name)
+			rows = append(rows, b.crossOne(k, n))
+		}
+	}
+	return rows
+}
+
+func (b *bench) crossOne(k setKind, n int) *crossRow {
+	row := &crossRow{Kind: k.Name, N: n}
+	var elems []string
+	for i := range n {
+		elems = append(elems, k.Elem(i))
+	}
+	rs, err := suite.Check("set", setRule("s", k.Field, elems))
+	if err != nil {
+		row.Err = err.Error()
+		return row
+	}
+	var impls []*impl
+	for _, v := range []struct {
+		name  string
+		min   int
+		insns *int
+	}{{implSetCode, 1 << 30, &row.CodeInsns}, {implSetMap, 1, &row.MapInsns}} {
+		out, err := compileWithMapMin(rs, v.min)
+		if err != nil {
+			row.Err = err.Error()
+			return row
+		}
+		im, err := loadHdrlog(v.name, out, rules.HookTCIngress, ringFor(recordBytes(48), 1))
+		if err != nil {
+			row.Err = firstLines1(err.Error())
+			return row
+		}
+		defer im.Close()
+		*v.insns = im.insns
+		if evs, err := runOnce(im, k.Miss); err != nil || len(evs) != 0 {
+			row.Err = fmt.Sprintf("%s: the miss packet gave %d events: %v", v.name, len(evs), err)
+			return row
+		}
+		impls = append(impls, im)
+	}
+	row.Cell, err = runCell(fmt.Sprintf("%s/%d", k.Name, n), "miss", append([]*impl{b.emptyTC}, impls...), k.Miss, b.repeat, b.trials)
+	if err != nil {
+		row.Err = err.Error()
+	}
+	return row
+}
+
+func (r *report) setsCrossover(p func(string, ...any)) {
+	p("### (a) Crossover: a chain of compares against a map lookup")
+	p("")
+	p("One rule `FIELD in {n elements}`, compiled both ways (`compiler.SetMapMin` forced), timed on a packet whose value is in no set (a chain's worst case, and the common one: most traffic is not on a blocklist). ns per packet above the empty program, median [min–max] over %d trials, both programs in the same trials; *map ÷ code* is the ratio of the medians. hdrlog compiles a set into a map from %d elements.", r.Bench.trials, compiler.SetMapMin)
+	p("")
+	p("| set | n | code insns | map insns | code (ns) | map (ns) | map ÷ code | error |")
+	p("|---|---|---|---|---|---|---|---|")
+	for _, row := range r.SetCross {
+		code, mp, rat := "–", "–", "–"
+		if c := row.Cell; c != nil {
+			cs, ms := c.net(implSetCode, implEmpty, true), c.net(implSetMap, implEmpty, true)
+			code, mp, rat = ns(cs), ns(ms), ratio(ms, cs)
+		}
+		p("| %s | %d | %d | %d | %s | %s | %s | %s |", row.Kind, row.N, row.CodeInsns, row.MapInsns, code, mp, rat, mdCell(row.Err))
+	}
+	p("")
+}
+
+// mdCell makes text fit in a table cell.
+func mdCell(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\n", " ⏎ "), "|", "\\|")
+}
+
+// setScaleRow is one large set: the time from rule text to a loaded,
+// filled map, and its per-packet cost against the same rule with a
+// 1-element set.
+type setScaleRow struct {
+	What     string
+	Elems    int
+	Parse    time.Duration // parse and check
+	Compile  time.Duration
+	Load     time.Duration // create maps, verify, load, fill
+	Maps     string
+	Cells    []*cell
+	Err      string
+	baseline string
+}
+
+const implSetOne = "1-element set"
+
+// timedCompile parses, checks and compiles DSL text, timing the steps.
+func timedCompile(row *setScaleRow, name, src string) *compiler.Output {
+	start := time.Now()
+	rs, err := suite.Check(name, src)
+	row.Parse = time.Since(start)
+	if err != nil {
+		row.Err = firstLines1(err.Error())
+		return nil
+	}
+	start = time.Now()
+	out, err := compiler.Compile(rs, compiler.Options{WakeupBytes: noWakeup})
+	row.Compile = time.Since(start)
+	if err != nil {
+		row.Err = err.Error()
+		return nil
+	}
+	var maps []string
+	for _, m := range out.Sets {
+		maps = append(maps, fmt.Sprintf("%s of %d", m.Kind, m.Len()))
+	}
+	row.Maps = strings.Join(maps, ", ")
+	return out
+}
+
+// setScaleCase is a large set to time: its rule text and the rule text of
+// its 1-element twin, and packets to time both on.
+type setScaleCase struct {
+	What    string
+	Elems   int
+	Src     func() string
+	One     string
+	Packets map[string][]byte
+}
+
+func (b *bench) benchSetScale() []*setScaleRow {
+	var rows []*setScaleRow
+	for _, c := range setScaleCases(b.quick) {
+		b.logf("sets: %s", c.What)
+		rows = append(rows, b.setScaleOne(c))
+	}
+	return rows
+}
+
+func (b *bench) setScaleOne(c setScaleCase) *setScaleRow {
+	row := &setScaleRow{What: c.What, Elems: c.Elems}
+	out := timedCompile(row, "big", c.Src())
+	if out == nil {
+		return row
+	}
+	start := time.Now()
+	big, err := loadHdrlog(implHdrlog, out, rules.HookTCIngress, ringFor(recordBytes(48), 1))
+	row.Load = time.Since(start)
+	if err != nil {
+		row.Err = firstLines1(err.Error())
+		return row
+	}
+	defer big.Close()
+	var scratch setScaleRow
+	oneOut := timedCompile(&scratch, "one", c.One)
+	if oneOut == nil {
+		row.Err = "1-element twin: " + scratch.Err
+		return row
+	}
+	one, err := loadHdrlog(implSetOne, oneOut, rules.HookTCIngress, ringFor(recordBytes(48), 1))
+	if err != nil {
+		row.Err = "1-element twin: " + firstLines1(err.Error())
+		return row
+	}
+	defer one.Close()
+	for _, class := range []string{"miss IPv4", "miss IPv6"} {
+		fr := c.Packets[class]
+		for _, im := range []*impl{big, one} {
+			if evs, err := runOnce(im, fr); err != nil || len(evs) != 0 {
+				row.Err = fmt.Sprintf("%s: %s gave %d events: %v", im.name, class, len(evs), err)
+				return row
+			}
+		}
+		cl, err := runCell(c.What, class, []*impl{b.emptyTC, big, one}, fr, b.repeat, b.trials)
+		if err != nil {
+			row.Err = err.Error()
+			return row
+		}
+		row.Cells = append(row.Cells, cl)
+	}
+	return row
+}
+
+// setScaleCases are the large sets: a million mixed IPv4 and IPv6
+// addresses and prefixes, and a hundred thousand inline addresses.
+func setScaleCases(quick bool) []setScaleCase {
+	million := 1_000_000
+	inline := 100_000
+	if quick {
+		million, inline = 20_000, 5_000
+	}
+	pk := map[string][]byte{"miss IPv4": setMissV4(), "miss IPv6": setMissV6()}
+	return []setScaleCase{
+		{
+			What: fmt.Sprintf("%d mixed IPv4/IPv6 addresses and prefixes", million), Elems: million,
+			Src: func() string { return mixedSetRule(million) },
+			One: "rule big {\n    match ip.src in {198.18.0.1} || ipv6.src in {2001:db8::1}\n    log ip.src, ipv6.src\n}\n", Packets: pk,
+		},
+		{
+			What: fmt.Sprintf("%d inline IPv4 addresses", inline), Elems: inline,
+			Src: func() string {
+				var elems []string
+				for i := range inline {
+					elems = append(elems, fmt.Sprintf("10.%d.%d.%d", 64+i>>16, i>>8&0xff, i&0xff))
+				}
+				return setRule("big", "ip.src", elems)
+			},
+			One: setRule("big", "ip.src", []string{"198.18.0.1"}), Packets: pk,
+		},
+	}
+}
+
+// mixedSetRule is a rule over n elements, half IPv4 and half IPv6, one in
+// eight a prefix.
+func mixedSetRule(n int) string {
+	var v4, v6 []string
+	for i := range n / 2 {
+		if i%8 == 0 {
+			v4 = append(v4, fmt.Sprintf("%d.%d.%d.0/24", 11+i>>16, i>>8&0xff, i&0xff))
+			v6 = append(v6, fmt.Sprintf("2001:db8:%x:%x::/64", i>>16, i&0xffff))
+			continue
+		}
+		v4 = append(v4, fmt.Sprintf("%d.%d.%d.%d", 100+i>>16, i>>8&0xff, i&0xff, 1+i%250))
+		v6 = append(v6, fmt.Sprintf("2001:db8:ffff:%x::%x", i>>16, i&0xffff))
+	}
+	return fmt.Sprintf("rule big {\n    match ip.src in {%s} || ipv6.src in {%s}\n    log ip.src, ipv6.src\n}\n", strings.Join(v4, ", "), strings.Join(v6, ", "))
+}
+
+func (r *report) setsScale(p func(string, ...any)) {
+	p("### (b) Large sets")
+	p("")
+	p("Rule text to a loaded program: *parse + check* (DSL front end and checker), *compile*, *load* (maps created, programs verified and loaded, the set maps filled). Per packet: ns above the empty program on a packet in no set, median [min–max] over %d trials, against the same rule with a 1-element set (compiled to a compare) in the same trials: *÷ 1* is the ratio of the ns above the empty program, *total ÷ 1* of the whole run's ns (empty program included).", r.Bench.trials)
+	p("")
+	p("| set | parse + check | compile | load | parse to loaded | maps | packet | ns | 1-element set (ns) | ÷ 1 | total ÷ 1 | error |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, row := range r.SetScale {
+		total := row.Parse + row.Compile + row.Load
+		if len(row.Cells) == 0 {
+			p("| %s | %s | %s | %s | %s | %s | – | – | – | – | – | %s |", row.What, dur(row.Parse), dur(row.Compile), dur(row.Load), dur(total), row.Maps, mdCell(row.Err))
+			continue
+		}
+		for _, c := range row.Cells {
+			big, one := c.net(implHdrlog, implEmpty, true), c.net(implSetOne, implEmpty, true)
+			rawBig, rawOne := c.raw(implHdrlog, true), c.raw(implSetOne, true)
+			p("| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | **%s** | %s | %s |", row.What, dur(row.Parse), dur(row.Compile), dur(row.Load), dur(total), row.Maps,
+				c.Class, ns(big), ns(one), ratio(big, one), ratio(rawBig, rawOne), mdCell(row.Err))
+		}
+	}
+	p("")
+}
+
+func (r *report) sets(p func(string, ...any)) {
+	if r.SetCross == nil && r.SetScale == nil {
+		return
+	}
+	p("## Sets as maps")
+	p("")
+	r.setsCrossover(p)
+	r.setsScale(p)
+}
