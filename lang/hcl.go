@@ -389,6 +389,9 @@ func remapExpr(e rules.Expr, f func(rules.Span) rules.Span) {
 			lit(el.Lo)
 			lit(el.Hi)
 		}
+		if e.SetRef != "" {
+			e.SetRefSpan = f(e.SetRefSpan)
+		}
 		e.Span = f(e.Span)
 	}
 }

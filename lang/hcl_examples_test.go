@@ -55,6 +55,8 @@ func checkExample(t *testing.T, path string, parse func(string, []byte) (*rules.
 		t.Fatal(err)
 	}
 	f, diags := parse(path, src)
+	_, sdiags := ReadSetFiles(f, filepath.Dir(path))
+	diags = append(diags, sdiags...)
 	rs, cdiags := rules.Check(f)
 	if diags = append(diags, cdiags...); len(diags) > 0 {
 		var b strings.Builder

@@ -28,10 +28,11 @@ var hclSetSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "elements"}, {Name: "file"}},
 }
 
-// set converts one set block; nil when it has an error.
+// set converts one set block. A set with an error is kept (with the
+// elements that could be read), so that its uses are not reported as
+// unknown sets; the error stops the run.
 func (p *hclParser) set(b *hcl.Block) *rules.SetDecl {
 	name := b.Labels[0]
-	nerr := len(p.diags.Errors())
 	d := &rules.SetDecl{Name: name, NameSpan: p.span(unquotedRange(p.src, b.LabelRanges[0])), Span: p.span(b.DefRange)}
 	if body, ok := b.Body.(*hclsyntax.Body); ok {
 		d.Span = p.span(hcl.RangeBetween(b.TypeRange, body.SrcRange))
@@ -44,6 +45,7 @@ func (p *hclParser) set(b *hcl.Block) *rules.SetDecl {
 		p.add(rules.Diagnostic{Severity: rules.Error, Span: p.span(file.NameRange),
 			Message: fmt.Sprintf("set %q has both elements and a file", name),
 			Hint:    "keep one: the elements inline, or a file of them"})
+		d.Elems = p.setElems(elems)
 	case file != nil:
 		if text, rng, ok := p.stringValue("", file, `file = "blocklist.txt"`); ok {
 			d.File, d.FileSpan = text, p.span(rng)
@@ -54,9 +56,7 @@ func (p *hclParser) set(b *hcl.Block) *rules.SetDecl {
 		p.add(rules.Diagnostic{Severity: rules.Error, Span: d.NameSpan,
 			Message: fmt.Sprintf("set %q has no elements attribute and no file", name),
 			Hint:    `e.g. elements = ["192.0.2.1", "198.51.100.0/24"], or file = "blocklist.txt"`})
-	}
-	if len(p.diags.Errors()) > nerr {
-		return nil
+		d.Elems = []rules.SetElem{}
 	}
 	return d
 }

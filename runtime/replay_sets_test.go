@@ -3,11 +3,15 @@ package runtime_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
+	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/lang"
 	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/rules/reference"
 )
@@ -131,5 +135,101 @@ func TestKernelVsReferenceSets(t *testing.T) {
 		if matched[i] == 0 || matched[i] == 40*16 {
 			t.Errorf("rule %s matched %d of %d frames", r.Name, matched[i], 40*16)
 		}
+	}
+}
+
+// TestInlineSet100k: a rule with an inline set of 100,000 addresses
+// checks, compiles into a map, verifies and loads, and the kernel logs a
+// packet from an address of the set (and none from an address beside
+// them), as the reference does. (How long it takes is measured by the
+// benchmark, bench/cmd/benchreport's sets section.)
+func TestInlineSet100k(t *testing.T) {
+	kerneltest.Require(t)
+	const n = 100_000
+	var b strings.Builder
+	b.WriteString("rule big {\n    match ip.src in {")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "10.%d.%d.%d", 64+i>>16, i>>8&0xff, i&0xff)
+	}
+	b.WriteString("}\n    log ip.src\n}\n")
+	rs := mustRules(t, b.String())
+	out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Sets) != 1 || out.Sets[0].Len() != n || out.Sets[0].Kind != compiler.SetHash {
+		t.Fatalf("want one hash map of %d keys, got %v", n, out.Sets)
+	}
+	in := testpkt.New().IPv4("10.65.134.159", "192.0.2.1").UDP(1, 2).Bytes() // the last element
+	out1 := testpkt.New().IPv4("10.65.134.160", "192.0.2.1").UDP(1, 2).Bytes()
+	in2 := testpkt.New().IPv4("10.64.0.0", "192.0.2.1").UDP(1, 2).Bytes() // element 0
+	d, _, err := diffFrames(rs, [][]byte{in, out1, in2})
+	if err != nil || d != "" {
+		t.Fatalf("%v%s", err, d)
+	}
+	ev, err := reference.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range [][]byte{in, out1, in2} {
+		if got, want := len(ev.Eval(rules.HookTCIngress, fr)), []int{1, 0, 1}[i]; got != want {
+			t.Errorf("frame %d: %d events, want %d", i, got, want)
+		}
+	}
+}
+
+// TestBlocklistExample replays packets through examples/rules/blocklist.rules
+// and its HCL twin, with their set file: traffic from and to listed
+// addresses and networks (IPv4 and IPv6) is logged, other traffic is not,
+// in the kernel as in the reference.
+func TestBlocklistExample(t *testing.T) {
+	kerneltest.Require(t)
+	for _, path := range []string{"../examples/rules/blocklist.rules", "../examples/hcl/blocklist.hcl"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parse := lang.ParseDSL
+			if strings.HasSuffix(path, ".hcl") {
+				parse = lang.ParseHCL
+			}
+			f, diags := parse(path, src)
+			_, sd := lang.ReadSetFiles(f, filepath.Dir(path))
+			rs, cd := rules.Check(f)
+			if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			// Elements of blocklist.txt: 120.0.0.0/24, 2001:db8:0:0::/64,
+			// 20.0.1.2, 2001:db8:ffff:0::2.
+			frames := [][]byte{
+				testpkt.New().IPv4("192.0.2.9", "120.0.0.77").TCP(40000, 443).Flags(testpkt.SYN).Bytes(),
+				testpkt.New().IPv4("20.0.1.2", "192.0.2.9").UDP(53, 40000).Bytes(),
+				testpkt.New().IPv6("2001:db8::77", "fd00::1").UDP(53, 40000).Bytes(),
+				testpkt.New().IPv6("fd00::1", "2001:db8:ffff::2").TCP(40000, 443).Flags(testpkt.SYN).Bytes(),
+				testpkt.New().IPv4("20.0.1.3", "192.0.2.9").UDP(53, 40000).Bytes(),
+				testpkt.New().IPv6("2001:db8:1::1", "fd00::1").UDP(53, 40000).Bytes(),
+			}
+			want := []int{1, 1, 1, 1, 0, 0} // events at tc ingress
+			ev, err := reference.New(rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, fr := range frames {
+				if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
+					t.Errorf("frame %d: %d events at tc ingress, want %d", i, got, want[i])
+				}
+			}
+			if got := len(ev.Eval(rules.HookTCEgress, frames[0])); got != 1 {
+				t.Errorf("the SYN to a listed network: %d events at tc egress, want 1", got)
+			}
+			d, _, err := diffFrames(rs, frames)
+			if err != nil || d != "" {
+				t.Fatalf("%v%s", err, d)
+			}
+		})
 	}
 }
