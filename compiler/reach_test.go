@@ -21,6 +21,9 @@ func checked(t *testing.T, name string, src []byte) *rules.RuleSet {
 	if diags.HasErrors() {
 		t.Fatalf("parse %s: %v", name, diags)
 	}
+	if _, diags := lang.ReadSetFiles(f, filepath.Dir(name)); diags.HasErrors() {
+		t.Fatalf("set files of %s: %v", name, diags)
+	}
 	rs, diags := rules.Check(f)
 	if diags.HasErrors() {
 		t.Fatalf("check %s: %v", name, diags)

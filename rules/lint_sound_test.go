@@ -29,6 +29,7 @@ func TestLintSound(t *testing.T) {
 			t.Fatal(err)
 		}
 		f, _ := lang.ParseDSL(path, src)
+		lang.ReadSetFiles(f, filepath.Dir(path))
 		rs, diags := rules.Check(f)
 		if rs == nil {
 			t.Fatalf("%s: %v", path, diags)
