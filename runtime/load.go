@@ -93,12 +93,24 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 			}
 		}
 	}
+	fill := out.Sets
+	if opts.TxOf != nil && !opts.EmptySets {
+		// The same rule set: its set maps, filled already, serve both.
+		fill = nil
+		for _, s := range out.Sets {
+			if m, ok := opts.TxOf.coll.Maps[s.Name]; ok {
+				copts.MapReplacements[s.Name] = m
+				continue
+			}
+			fill = append(fill, s)
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
 	if err != nil {
 		return nil, explainLoadError(out, err)
 	}
 	if !opts.EmptySets {
-		if err := fillSets(coll, out.Sets); err != nil {
+		if err := fillSets(coll, fill); err != nil {
 			coll.Close()
 			return nil, err
 		}
