@@ -90,6 +90,13 @@ func (g *gen) lenTest(p *rules.PredLen, target string, want bool) {
 		yes, no = skip, target
 	}
 	g.jumpIfAbsent(FactOf(p.Ref), no)
+	if rules.IsBytes(f) {
+		g.payLen(f, asm.R1)
+		b.Emit(jump32(p.Op).Imm32(asm.R1, int32(uint32(p.N)), yes))
+		b.Emit(asm.Ja.Label(no))
+		b.Label(skip)
+		return
+	}
 	if f.Type == rules.TypeString {
 		s := g.rec.slots[keyOf(p.Ref)]
 		at := s.off - g.delta

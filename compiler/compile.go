@@ -209,6 +209,8 @@ type gen struct {
 	opts   Options
 	// l7 is the L7 stage's plan and state (nil: the hook's rules use no L7 field).
 	l7 *l7gen
+	// pay is what the rules need of byte fields (nil: none; payload.go).
+	pay *paygen
 	// ruleNeeds and factsSet drive the parser's early exit (see reach.go).
 	ruleNeeds []uint64
 	factsSet  uint64
@@ -259,6 +261,9 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		if ref.Field.Type != rules.TypeProto {
 			keys = append(keys, keyOf(ref))
 		}
+	}
+	if g.pay = planPayload(refs); g.pay != nil {
+		keys = append(keys, g.pay.slotKeys()...)
 	}
 	g.need.close()
 	keys = append(keys, g.procKeys()...)
@@ -317,6 +322,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.groupFunc(gr, schema)
 	}
 	g.l7EmitFuncs()
+	g.payEmitFuncs()
 	if g.l7 == nil && !g.b.ReadsStack(presenceOff, 8) {
 		// No load from the slot (presence tests, and the copy to the
 		// scratch map that groups read): the presence spill has no reader.
@@ -328,7 +334,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		return nil, err
 	}
 	insns[0] = insns[0].WithSymbol(g.fl.Name)
-	if len(groups) > 0 || g.l7HasFuncs() {
+	if len(groups) > 0 || g.l7HasFuncs() || len(g.payFuncNames()) > 0 {
 		// Global subprograms need BTF function information for every function.
 		ctxName := "__sk_buff"
 		if g.fl.Type == bpf.XDP.Type {
@@ -343,6 +349,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 			}
 		}
 		g.l7FuncBTF(insns)
+		g.payFuncBTF(insns)
 	}
 	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup()}
 	p.Phases = phaseSpans(insns)
@@ -462,6 +469,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 		}
 	}
 	o.l7Maps(spec)
+	o.payMaps(spec)
 	o.syscallSpec(spec)
 	o.setMapSpecs(spec)
 	if o.NeedsProc() {

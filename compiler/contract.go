@@ -37,9 +37,12 @@ const (
 	// PhaseL7Pipe decodes a further HTTP request of the segment into the
 	// record, between runs of the rules that use HTTP (l7_pipe.go).
 	PhaseL7Pipe
+	// PhasePayload copies the byte fields' windows to the payload map, at
+	// the parser's end (payload.go).
+	PhasePayload
 )
 
-var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback", "l7.pipe"}
+var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback", "l7.pipe", "payload"}
 
 func (p Phase) String() string { return phaseNames[p] }
 
@@ -127,6 +130,13 @@ var Contract = []PhaseContract{
 		// The HTTP slots of the record (and the presence bitmap) for the
 		// next request, the stage's own slots, the loop's.
 		Stack: []string{"record", "presence", "key", "l7.ctx", "l7.pipe", "l7.base"}},
+	{Phase: PhasePayload,
+		// The payload facts; R8 the map value, R9 the frame's length (the
+		// parser is done with packet data and end).
+		Writes: []asm.Register{rPresence, asm.R8, asm.R9},
+		// The byte fields' slots (lengths clamped to the frame), the
+		// lookup key.
+		Stack: []string{"record", "key"}},
 }
 
 // PhaseSpan is where a phase's code lies in a program: instructions

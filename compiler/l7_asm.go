@@ -102,11 +102,23 @@ func (g *gen) l7FuncBTF(insns asm.Instructions) {
 	if g.l7 == nil || len(g.l7.funcs) == 0 {
 		return
 	}
+	g.callbackBTF(insns, g.l7.funcSeen)
+}
+
+// payFuncBTF gives the contains callbacks of byte fields their BTF.
+func (g *gen) payFuncBTF(insns asm.Instructions) {
+	if names := g.payFuncNames(); len(names) > 0 {
+		g.callbackBTF(insns, names)
+	}
+}
+
+// callbackBTF gives the named bpf_loop callbacks their BTF.
+func (g *gen) callbackBTF(insns asm.Instructions, names map[string]bool) {
 	u32 := &btf.Int{Name: "__u32", Size: 4}
 	long := &btf.Int{Name: "long", Size: 8, Encoding: btf.Signed}
 	ptr := &btf.Pointer{Target: &btf.Void{}}
 	for i, ins := range insns {
-		if _, ok := g.l7.funcSeen[ins.Symbol()]; ok && ins.Symbol() != "" {
+		if _, ok := names[ins.Symbol()]; ok && ins.Symbol() != "" {
 			proto := &btf.FuncProto{Return: long, Params: []btf.FuncParam{{Name: "index", Type: u32}, {Name: "ctx", Type: ptr}}}
 			insns[i] = btf.WithFuncMetadata(ins, &btf.Func{Name: ins.Symbol(), Type: proto, Linkage: btf.StaticFunc})
 		}

@@ -625,6 +625,7 @@ func (g *gen) l4() {
 		g.setFact(rules.HdrTCP.Def().Fact)
 		g.storeHeader(rules.HdrTCP, rCursor)
 		g.l7Enter(rules.HdrTCP)
+		g.payEnter(rules.HdrTCP)
 		next := g.l7Next(rules.HdrTCP)
 		if s, ok := rec.slots[slotKey{computed: compTCPLen, size: 4, layer: 1}]; ok {
 			b.Comment("tcp.len: ip payload length less the tcp header length")
@@ -652,6 +653,7 @@ func (g *gen) l4() {
 		g.setFact(d.Fact)
 		g.storeHeader(h, rCursor)
 		g.l7Enter(h)
+		g.payEnter(h)
 		g.children(h)
 		b.Emit(asm.Ja.Label(g.l7Next(h)))
 	}
@@ -680,6 +682,7 @@ func (g *gen) parseEnd() {
 	b := g.b
 	b.Label(parseDone)
 	g.procFind()
+	g.payCopy()
 	top := int16(presenceOff)
 	if ByteOrder.Uint16([]byte{1, 0}) == 1 {
 		top = presenceOff + 7 // little endian: the most significant byte is the last

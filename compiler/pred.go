@@ -93,6 +93,10 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.fieldCompare(p, target, want)
 	case *rules.PredSlice:
 		g.comment(p)
+		if p.Var {
+			g.bytesTest(p, target, want)
+			return
+		}
 		g.guarded(FactOf(p.Ref), true, target, want, func(t string, w bool) { g.sliceTest(p, t, w) })
 	case *rules.PredLen:
 		g.comment(p)

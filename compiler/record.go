@@ -52,6 +52,9 @@ func keyOf(ref rules.FieldRef) slotKey {
 	if f.Header.IsL7() {
 		return l7KeyOf(ref)
 	}
+	if rules.IsBytes(f) {
+		return payKeyOf(f)
+	}
 	if !f.Computed {
 		return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
 	}

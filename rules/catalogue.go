@@ -16,9 +16,10 @@ const (
 	TypeMAC                // FT_ETHER
 	TypeProto              // FT_PROTOCOL: a protocol name, usable only as an existence test
 	TypeString             // FT_STRING: bytes of an L7 header (l7.go)
+	TypeBytes              // FT_BYTES: a payload (payload.go)
 )
 
-var typeNames = [...]string{"unsigned integer", "boolean", "IPv4 address", "IPv6 address", "MAC address", "protocol", "string"}
+var typeNames = [...]string{"unsigned integer", "boolean", "IPv4 address", "IPv6 address", "MAC address", "protocol", "string", "byte string"}
 
 func (t Type) String() string { return typeNames[t] }
 
@@ -151,7 +152,7 @@ func (f *Field) Value(raw uint64) uint64 {
 var catalogue = append(headerFields, l7Fields...)
 
 var headerFields = []*Field{
-	proto(HdrFrame, "Every frame."),
+	proto(HdrFrame, "Every frame; also its bytes, as in Wireshark: frame[12:2] == 81:00, frame contains \"GET\", len(frame) (the first 2048 bytes are read, docs/wireshark.md#payloads)."),
 	{Name: "frame.len", Type: TypeUint, Bits: 32, Header: HdrFrame, Computed: true,
 		Doc: "Length of the frame on the wire, in bytes (at tc, skb->len plus a VLAN tag the kernel moved to metadata; in hdrlog test, the capture's original length, also for frames its snap length cut short)."},
 
@@ -239,12 +240,16 @@ var headerFields = []*Field{
 	{Name: "tcp.urgent_pointer", Type: TypeUint, Bits: 16, Header: HdrTCP, Offset: 18, Size: 2, Doc: "Urgent pointer."},
 	{Name: "tcp.len", Type: TypeUint, Bits: 32, Header: HdrTCP, Computed: true,
 		Doc: "Segment payload length: the IP payload length less the TCP header length; absent when the IP length fields are inconsistent."},
+	{Name: "tcp.payload", Type: TypeBytes, Header: HdrTCP, Computed: true,
+		Doc: "The segment's payload bytes (absent when there are none): slices, contains, ==, matches and len() see the first 2048 bytes, len() the whole (docs/wireshark.md#payloads)."},
 
 	proto(HdrUDP, "UDP header (8 bytes). Absent in non-first fragments."),
 	{Name: "udp.srcport", Type: TypeUint, Bits: 16, Header: HdrUDP, Offset: 0, Size: 2, Doc: "Source port."},
 	{Name: "udp.dstport", Type: TypeUint, Bits: 16, Header: HdrUDP, Offset: 2, Size: 2, Doc: "Destination port."},
 	{Name: "udp.port", Type: TypeUint, Bits: 16, Header: HdrUDP, Either: []string{"udp.srcport", "udp.dstport"}, Doc: "Source or destination port."},
 	{Name: "udp.length", Type: TypeUint, Bits: 16, Header: HdrUDP, Offset: 4, Size: 2, Doc: "Length of header and payload, as sent."},
+	{Name: "udp.payload", Type: TypeBytes, Header: HdrUDP, Computed: true,
+		Doc: "The datagram's payload bytes (absent when there are none), within udp.length: as tcp.payload."},
 
 	proto(HdrICMP, "ICMP header (8 bytes, over IPv4). Headers quoted inside ICMP errors are not decoded."),
 	{Name: "icmp.type", Type: TypeUint, Bits: 8, Header: HdrICMP, Offset: 0, Size: 1, Doc: "Type (0 echo reply, 3 unreachable, 8 echo request, 11 time exceeded)."},

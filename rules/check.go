@@ -345,6 +345,8 @@ func (c *checker) test(e *TestExpr) Pred {
 			return &PredConst{}
 		}
 		return &PredExists{Ref: occurrences(f, layer)[0]}
+	case e.Field.Slice != nil && e.Field.Func == "" && IsBytes(f):
+		return c.testBytesSlice(e, f)
 	case e.Field.Slice != nil && e.Field.Func == "":
 		return c.testSlice(e, f, layer)
 	}
@@ -388,6 +390,9 @@ func (c *checker) fieldForValue(fn FieldName) (*Field, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
+	if IsBytes(f) {
+		return f, layer, true
+	}
 	if f.Type == TypeProto && fn.Slice != nil {
 		c.errorf(fn.Slice.Span, "slice an address field instead, e.g. eth.src[0:3] or ipv6.dst[14:2]", "slices of protocols (%s%s) are not supported: hdrlog does not offer a protocol's bytes", f.Name, fn.Slice)
 		return nil, 0, false
@@ -416,6 +421,9 @@ func (c *checker) compare(e *CompareExpr) Pred {
 		ne := *e
 		ne.Op = CmpNe
 		e = &ne
+	}
+	if IsBytes(f) {
+		return c.compareBytes(e, f)
 	}
 	switch {
 	case e.Field.Func == "len" && isList(f):
@@ -494,7 +502,7 @@ func (c *checker) in(e *InExpr) Pred {
 	if !ok {
 		return &PredConst{}
 	}
-	if e.Field.Slice != nil || e.Field.Func == "len" {
+	if e.Field.Slice != nil || e.Field.Func == "len" || IsBytes(f) {
 		c.errorf(e.Field.Span, "compare with == (or an ordering, for len()) and join the tests with ||", "sets of byte strings and lengths are not supported")
 		return &PredConst{}
 	}
@@ -641,7 +649,7 @@ func (c *checker) value(lit *Literal, f *Field) (Value, bool) {
 // aType names a type with its article: "an IPv4 address", "a boolean".
 func aType(t Type) string {
 	switch t {
-	case TypeBool, TypeMAC, TypeProto:
+	case TypeBool, TypeMAC, TypeProto, TypeBytes:
 		return "a " + t.String()
 	}
 	return "an " + t.String()

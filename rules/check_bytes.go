@@ -253,14 +253,17 @@ func (c *checker) lenField(fn FieldName, f *Field) bool {
 		c.errorf(fn.Slice.Span, "take the length of the field: len(eth.src)", "len() of a slice is its length; it is not supported")
 		return false
 	}
-	if f.Type != TypeString && byteSize(f) == 0 {
-		c.errorf(fn.FuncSpan, "len() applies to strings and to MAC and IP addresses", "%s is %s; len() does not apply", f.Name, aType(f.Type))
+	if f.Type != TypeString && byteSize(f) == 0 && !IsBytes(f) {
+		c.errorf(fn.FuncSpan, "len() applies to strings, payloads, frame and MAC and IP addresses", "%s is %s; len() does not apply", f.Name, aType(f.Type))
 		return false
 	}
 	return true
 }
 
 func (p *PredSlice) String() string {
+	if p.Var {
+		return p.varSliceString()
+	}
 	s := fmt.Sprintf("%s[%d:%d]", p.Ref, p.Start, p.Len)
 	switch {
 	case p.BitTest:

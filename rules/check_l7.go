@@ -323,7 +323,7 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 		}
 		for i := range r.Log {
 			if r.Log[i].Ref.Field == f {
-				if f.Type != TypeString {
+				if f.Type != TypeString && (f.Type != TypeBytes || stmt != "maxlen") {
 					c.errorf(fn.Span, stmt+" applies to string fields", "%s is %s", fn.Name, aType(f.Type))
 					return nil
 				}
@@ -334,9 +334,12 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 		return nil
 	}
 	for i := range r.Log {
-		if f := r.Log[i].Ref.Field; f.Type == TypeString {
+		switch f := r.Log[i].Ref.Field; f.Type {
+		case TypeString:
 			r.Log[i].MaxLen = f.L7.MaxLen
 			r.Log[i].Redact = f.L7.Redact
+		case TypeBytes:
+			r.Log[i].MaxLen = PayloadLogLen
 		}
 	}
 	limited := map[*LogField]bool{}

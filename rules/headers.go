@@ -60,7 +60,9 @@ const (
 	FactICMPv6NA
 	FactIPVersion // ip.version: an IPv4 or an IPv6 header
 	FactIEEE8021AD
-	FactProc // the process fields: always in system-call events, in packet events when the local socket is known (proc.go)
+	FactProc       // the process fields: always in system-call events, in packet events when the local socket is known (proc.go)
+	FactTCPPayload // tcp.payload: the segment has payload bytes
+	FactUDPPayload // udp.payload: the datagram has payload bytes
 	NumFacts
 )
 
@@ -179,10 +181,11 @@ var headerTable = []*HeaderDef{
 		Under: []Link{{HdrEth, 0x86dd}, {HdrVLAN, 0x86dd}}},
 	{Header: HdrTCP, Article: "a TCP", MinLen: 20, Len: LenTCPDataOffset, Fact: FactTCP,
 		Under:      []Link{{HdrIPv4, 6}, {HdrIPv6, 6}},
-		FieldFacts: map[string]int{"tcp.len": FactTCPLen}},
+		FieldFacts: map[string]int{"tcp.len": FactTCPLen, "tcp.payload": FactTCPPayload}},
 	{Header: HdrUDP, Article: "a UDP", MinLen: 8, Fact: FactUDP,
-		Under:  []Link{{HdrIPv4, 17}, {HdrIPv6, 17}},
-		NextAt: []int{2, 0}, NextSize: 2},
+		Under:      []Link{{HdrIPv4, 17}, {HdrIPv6, 17}},
+		FieldFacts: map[string]int{"udp.payload": FactUDPPayload},
+		NextAt:     []int{2, 0}, NextSize: 2},
 	{Header: HdrICMP, Article: "an ICMP", MinLen: 8, Fact: FactICMP,
 		Under: []Link{{HdrIPv4, 1}}},
 	{Header: HdrICMPv6, Article: "an ICMPv6", MinLen: 4, Fact: FactICMPv6,

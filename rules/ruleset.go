@@ -191,6 +191,17 @@ func (*PredFieldCompare) isPred() {}
 // fixed-size fields) satisfy the test: == or != Lit, contains Lit, or, as
 // a big-endian integer V (Len <= 4): V & Mask != 0 (BitTest), or
 // (V & Mask) Op U (Mask 0: no mask).
+//
+// On a byte field of variable length (Var: tcp.payload, udp.payload,
+// frame), Start and Len are as written: a negative Start counts from the
+// end, Len may be SliceToEnd, and the whole field is [0:]. The slice has a
+// value when it lies within the field, else it is empty, as in tshark 4.0:
+// then == and contains are false and != is true. Only the field's first
+// PayloadWindow bytes are read: a test that needs a byte past them is
+// false (a documented miss, never a false match), but for contains,
+// which searches the part of the slice within them. Exists is a bare
+// slice: true when it lies within the field. Fold compares ASCII letters
+// in either case (matches).
 type PredSlice struct {
 	Ref        FieldRef
 	Start, Len int
@@ -200,6 +211,9 @@ type PredSlice struct {
 	BitTest    bool
 	Mask       uint64
 	U          uint64
+	Var        bool
+	Exists     bool
+	Fold       bool
 }
 
 func (*PredSlice) isPred() {}

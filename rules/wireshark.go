@@ -53,8 +53,6 @@ var differs = map[string]string{
 	"udp.checksum":        "checksums are not read: offloading makes them meaningless at the hook",
 	"eth.len":             "802.3 length frames are not decoded; eth.type is absent on them",
 	"ipv6.fraghdr.offset": "extension-header fields are not offered yet; the IPv6 chain is walked to find the payload",
-	"tcp.payload":         "payload bytes are not offered yet: test HTTP, DNS and TLS by their fields (docs/l7.md), and tcp.len for the length",
-	"udp.payload":         "payload bytes are not offered yet: test DNS by its fields (docs/l7.md), and udp.length for the length",
 }
 
 // unsupportedHint returns why a known Wireshark field is not offered.

@@ -14,6 +14,8 @@ import (
 // present, as gopacket decoded it. A nil header is absent.
 type Packet struct {
 	Len int // bytes in the frame: frame.len
+	// Frame is the frame's bytes (the byte field frame).
+	Frame []byte
 
 	Eth     *layers.Ethernet
 	EthType uint16 // valid when HasEthType
@@ -108,7 +110,7 @@ type Decoder struct {
 // Decode decodes a frame. It never fails: what cannot be decoded is absent.
 // The packet, and the values read from it, are valid until the next call.
 func (d *Decoder) Decode(frame []byte) *Packet {
-	d.p = Packet{Len: len(frame), st: &d.st}
+	d.p = Packet{Len: len(frame), Frame: frame, st: &d.st}
 	d.p.decode(frame)
 	return &d.p
 }

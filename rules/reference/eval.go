@@ -364,6 +364,9 @@ func walk(pred rules.Pred, fn func(rules.FieldRef)) {
 // sliceHolds tests the bytes [Start, Start+Len) of a value; a slice past
 // its end has no value (false).
 func sliceHolds(p *rules.PredSlice, b []byte) bool {
+	if p.Var {
+		return varSliceHolds(p, b)
+	}
 	if p.Start < 0 || p.Start+p.Len > len(b) {
 		return false
 	}

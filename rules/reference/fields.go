@@ -112,6 +112,7 @@ func tcpFlags(p *Packet) Value {
 // checker expands the latter, and a protocol is a presence test.
 var fields = map[string]accessor{
 	"frame.len": func(p *Packet, _ int) Value { return num(p.Len) },
+	"frame":     func(p *Packet, _ int) Value { return byteField(p.Frame) },
 
 	"eth.dst": eth(func(e *layers.Ethernet) Value { return mac(e.DstMAC) }),
 	"eth.src": eth(func(e *layers.Ethernet) Value { return mac(e.SrcMAC) }),
@@ -182,6 +183,12 @@ var fields = map[string]accessor{
 	"tcp.flags.fin":         tcp(func(t *layers.TCP) Value { return flag(t.FIN) }),
 	"tcp.window_size_value": tcp(func(t *layers.TCP) Value { return num(t.Window) }),
 	"tcp.urgent_pointer":    tcp(func(t *layers.TCP) Value { return num(t.Urgent) }),
+	"tcp.payload": func(p *Packet, _ int) Value {
+		if p.TCP == nil {
+			return Value{}
+		}
+		return byteField(p.payload())
+	},
 	"tcp.len": func(p *Packet, _ int) Value {
 		if p.TCP == nil || !p.HasTCPLen {
 			return Value{}
@@ -192,6 +199,12 @@ var fields = map[string]accessor{
 	"udp.srcport": udp(func(u *layers.UDP) Value { return num(u.SrcPort) }),
 	"udp.dstport": udp(func(u *layers.UDP) Value { return num(u.DstPort) }),
 	"udp.length":  udp(func(u *layers.UDP) Value { return num(u.Length) }),
+	"udp.payload": func(p *Packet, _ int) Value {
+		if p.UDP == nil {
+			return Value{}
+		}
+		return byteField(p.payload())
+	},
 
 	"icmp.type": func(p *Packet, _ int) Value {
 		if p.ICMP == nil {
@@ -338,4 +351,12 @@ var protocols = map[string]func(p *Packet) bool{
 // 0x88a8): Wireshark's ieee8021ad.
 func sTag(p *Packet) bool {
 	return len(p.VLAN) > 0 && p.HasEthType && p.EthType == uint16(layers.EthernetTypeQinQ)
+}
+
+// byteField is a byte field's value: present when it has bytes.
+func byteField(b []byte) Value {
+	if len(b) == 0 {
+		return Value{}
+	}
+	return Value{Present: true, Bytes: b}
 }
