@@ -24,7 +24,9 @@ const (
 )
 
 // IsBytes reports whether f is a byte field of variable length.
-func IsBytes(f *Field) bool { return f.Type == TypeBytes || f.Header == HdrFrame && f.Type == TypeProto }
+func IsBytes(f *Field) bool {
+	return f.Type == TypeBytes || f.Header == HdrFrame && f.Type == TypeProto
+}
 
 // compareBytes types a comparison on a byte field or a slice of it.
 func (c *checker) compareBytes(e *CompareExpr, f *Field) Pred {
