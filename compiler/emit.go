@@ -33,8 +33,11 @@ func layoutEvent(r *rules.Rule) RuleSchema {
 			align = 8
 		}
 		maxLen := 0
-		if lf.Ref.Field.Type == rules.TypeString {
+		switch lf.Ref.Field.Type {
+		case rules.TypeString:
 			render, maxLen, size, align = RenderText, lf.MaxLen, textSlotSize(lf.MaxLen), 8
+		case rules.TypeBytes:
+			render, maxLen, size, align = RenderBytes, lf.MaxLen, textSlotSize(lf.MaxLen), 8
 		}
 		off = (off + align - 1) &^ (align - 1)
 		rs.Fields = append(rs.Fields, FieldSlot{
@@ -177,6 +180,9 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 			return
 		}
 		g.writeText(ref, fs, s)
+		return
+	case RenderBytes:
+		g.writeBytes(ref, fs)
 		return
 	case RenderIPv4, RenderIPv6, RenderMAC:
 		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)

@@ -136,6 +136,8 @@ func (g *gen) payEnter(h rules.Header) {
 		b.Comment("tcp.payload: offset; length by the IP length fields (the frame clamps it at the parser's end)")
 		b.Emit(asm.LoadMem(asm.R4, rCursor, 12, asm.Byte), asm.RSh.Imm(asm.R4, 4), asm.LSh.Imm(asm.R4, 2))
 		b.Emit(asm.JLT.Imm(asm.R4, tcpLen, skip))
+		b.Comment("a reset's data is its cause, not payload (Wireshark's tcp.reset_cause)")
+		b.Emit(asm.LoadMem(asm.R1, rCursor, 13, asm.Byte), asm.JSet.Imm(asm.R1, 0x04, skip))
 		b.Emit(asm.Mov.Reg(asm.R1, rCursor), asm.Sub.Reg(asm.R1, rData), asm.Add.Reg(asm.R1, asm.R4))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 		b.Emit(asm.Mov.Imm(asm.R1, payUnknown), asm.JSLT.Imm(rPayload, 0, store))
@@ -466,4 +468,45 @@ func (o *Output) payMaps(spec *ebpf.CollectionSpec) {
 			}
 		}
 	}
+}
+
+// writeBytes fills a byte field's slot of the event (RenderBytes): its
+// length and flags, and at most MaxLen bytes of its window, eight at a
+// time, the last word masked to the value's end.
+func (g *gen) writeBytes(ref rules.FieldRef, fs FieldSlot) {
+	b := g.b
+	done := b.NewLabel("bytes.done")
+	for off := 0; off < fs.Size; off += 8 {
+		b.Emit(storeDW(rEvent, int16(fs.Offset+off), 0))
+	}
+	reg, off := g.presence()
+	fact := FactOf(ref)
+	b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord))
+	if fact >= immFacts {
+		b.Emit(asm.RSh.Imm(asm.R1, int32(fact)))
+	}
+	b.Emit(asm.And.Imm(asm.R1, factMask(fact)), asm.JEq.Imm(asm.R1, 0, done))
+	g.payLookup(asm.R1, done)
+	region, _ := payRegion(ref.Field)
+	b.Emit(asm.Add.Imm(asm.R1, region))
+	g.payLen(ref.Field, asm.R2)
+	b.Comment("length, flags (truncated when longer than %d bytes)", fs.MaxLen)
+	b.Emit(asm.StoreMem(rEvent, int16(fs.Offset+4), asm.R2, asm.Word))
+	fits := b.NewLabel("bytes.fits")
+	b.Emit(asm.Mov.Imm(asm.R3, TextPresent), asm.JLE.Imm(asm.R2, int32(fs.MaxLen), fits), asm.Or.Imm(asm.R3, TextTruncated), asm.Mov.Imm(asm.R2, int32(fs.MaxLen)))
+	b.Label(fits)
+	b.Emit(asm.StoreMem(rEvent, int16(fs.Offset+2), asm.R3, asm.Byte))
+	b.Comment("copy min(length, %d) bytes, the last word masked", fs.MaxLen)
+	for k := 0; k < (fs.MaxLen+7)/8; k++ {
+		whole := b.NewLabel("bytes.word")
+		dst := int16(fs.Offset + 8 + 8*k)
+		b.Emit(asm.JLE.Imm(asm.R2, int32(8*k), done))
+		b.Emit(asm.LoadMem(asm.R4, asm.R1, int16(8*k), asm.DWord), asm.JGE.Imm(asm.R2, int32(8*k+8), whole))
+		b.Emit(asm.Mov.Reg(asm.R5, asm.R2), asm.Sub.Imm(asm.R5, int32(8*k)), asm.LSh.Imm(asm.R5, 3))
+		b.Emit(asm.Mov.Imm(asm.R0, 1), asm.LSh.Reg(asm.R0, asm.R5), asm.Sub.Imm(asm.R0, 1), asm.And.Reg(asm.R4, asm.R0))
+		b.Emit(asm.StoreMem(rEvent, dst, asm.R4, asm.DWord), asm.Ja.Label(done))
+		b.Label(whole)
+		b.Emit(asm.StoreMem(rEvent, dst, asm.R4, asm.DWord))
+	}
+	b.Label(done)
 }

@@ -37,6 +37,12 @@ const (
 	// MaxLen bytes of which min(length, MaxLen) are the value's (none when
 	// redacted) and the rest zero.
 	RenderText Render = "text"
+	// RenderBytes is a byte field (tcp.payload): u8 flags at 2
+	// (TextPresent, TextTruncated), u32 length of the value at 4, then
+	// MaxLen bytes of which min(length, MaxLen) are the value's and the
+	// rest zero. Rendered as hex pairs joined by ':', as tshark's JSON
+	// shows bytes.
+	RenderBytes Render = "bytes"
 	// RenderInt is a signed integer, 4 bytes (a system call's return value).
 	RenderInt Render = "int"
 	// RenderSeconds is a time interval, u32 microseconds, rendered as
@@ -108,7 +114,7 @@ func (s *Schema) Validate() error {
 			if f.Fact < 0 || f.Fact > 63 {
 				return fmt.Errorf("schema: rule %q field %s has fact %d", r.Name, f.Name, f.Fact)
 			}
-			if f.Render == RenderText {
+			if f.Render == RenderText || f.Render == RenderBytes {
 				if f.MaxLen < 1 || f.Size != textSlotSize(f.MaxLen) {
 					return fmt.Errorf("schema: rule %q field %s: size %d does not hold %d bytes of text", r.Name, f.Name, f.Size, f.MaxLen)
 				}

@@ -77,6 +77,8 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		switch fs.Render {
 		case compiler.RenderText:
 			decodeText(v, b)
+		case compiler.RenderBytes:
+			decodeBytes(v, b)
 		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool, compiler.RenderInt, compiler.RenderErrno, compiler.RenderSeconds:
 			switch fs.Size {
 			case 1:

@@ -92,7 +92,7 @@ func appendJSON(buf []byte, k *jsonKeys, ev *Event, m Meta) []byte {
 		v := &ev.Values[i]
 		buf = append(buf, keys[i]...)
 		buf = AppendValue(buf, v)
-		if v.Slot.Render == compiler.RenderText {
+		if v.Slot.Render == compiler.RenderText || v.Slot.Render == compiler.RenderBytes {
 			buf = appendTextMarks(buf, v)
 		}
 	}
@@ -185,6 +185,8 @@ func AppendValue(buf []byte, v *Value) []byte {
 		return append(buf, '"')
 	case compiler.RenderText:
 		return appendText(buf, v)
+	case compiler.RenderBytes:
+		return appendBytes(buf, v)
 	case compiler.RenderInt:
 		return strconv.AppendInt(buf, int64(int32(uint32(v.U))), 10)
 	case compiler.RenderErrno:

@@ -381,7 +381,7 @@ func (r *Replayer) evalReference(h rules.Hook, p *reference.Packet, fn func(*Eve
 		}
 		*ev = Event{Rule: re.Rule, FrameLen: uint32(p.Len), Values: ev.Values[:0]}
 		for i, v := range re.Values {
-			if rs.Fields[i].Render == compiler.RenderText {
+			if r := rs.Fields[i].Render; r == compiler.RenderText || r == compiler.RenderBytes {
 				// Cut and redacted as the kernel does (text.go).
 				ev.Values = append(ev.Values, TextValue(&rs.Fields[i], v.Present, v.Bytes))
 				continue

@@ -264,6 +264,8 @@ func genTCP(c *chooser, f *testpkt.Frame) {
 	}
 	if c.chance(1, 2) {
 		f.Payload(c.bytes(c.intn(32)))
+	} else if c.chance(1, 3) {
+		f.Payload(genMarkPayload(c)) // replay_gen_payload_test.go
 	} else if c.chance(2, 3) {
 		f.Payload(genL7Payload(c, true)) // replay_gen_l7_test.go
 	}
@@ -293,6 +295,8 @@ func genUDP(c *chooser, f *testpkt.Frame) {
 	}
 	if c.chance(1, 2) {
 		f.Payload(c.bytes(c.intn(32)))
+	} else if c.chance(1, 3) {
+		f.Payload(genMarkPayload(c))
 	} else if c.chance(1, 2) {
 		f.Payload(genL7Payload(c, false))
 	}
@@ -430,6 +434,9 @@ func genExpr(c *chooser, fields []*rules.Field, depth int) rules.Expr {
 	name := rules.FieldName{Name: f.Name}
 	if f.MaxLayers() > 1 && c.chance(1, 2) {
 		name.Name += fmt.Sprintf("#%d", 1+c.intn(f.MaxLayers()))
+	}
+	if rules.IsBytes(f) && (f.Type == rules.TypeBytes || c.chance(1, 2)) {
+		return genBytesExpr(c, name) // replay_gen_payload_test.go
 	}
 	if f.Type == rules.TypeProto {
 		return &rules.TestExpr{Field: name}

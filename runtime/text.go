@@ -36,6 +36,28 @@ func decodeText(v *Value, b []byte) {
 	v.Bytes = b[8 : 8+min(n, v.Slot.MaxLen)]
 }
 
+// decodeBytes decodes a byte field's slot (compiler.RenderBytes).
+func decodeBytes(v *Value, b []byte) {
+	n := int(compiler.ByteOrder.Uint32(b[4:8]))
+	v.Present = v.Present && b[2]&compiler.TextPresent != 0
+	v.U = uint64(n)
+	v.Truncated = b[2]&compiler.TextTruncated != 0
+	v.Bytes = b[8 : 8+min(n, v.Slot.MaxLen)]
+}
+
+// appendBytes renders a byte field as tshark's JSON does: hex pairs joined
+// by ':'.
+func appendBytes(buf []byte, v *Value) []byte {
+	buf = append(buf, '"')
+	for i, c := range v.Bytes {
+		if i > 0 {
+			buf = append(buf, ':')
+		}
+		buf = append(buf, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return append(buf, '"')
+}
+
 // TextValue makes the value a kernel event would hold for a string of the
 // field: cut to its maximum length, or redacted. The reference evaluator's
 // full values go through it so that both print alike.
@@ -62,7 +84,7 @@ func appendText(buf []byte, v *Value) []byte {
 
 // appendTextMarks appends the truncation and length members of a text value.
 func appendTextMarks(buf []byte, v *Value) []byte {
-	if v.Slot.Render != compiler.RenderText || !v.Present || !v.Truncated && !v.Redacted {
+	if v.Slot.Render != compiler.RenderText && v.Slot.Render != compiler.RenderBytes || !v.Present || !v.Truncated && !v.Redacted {
 		return buf
 	}
 	if v.Truncated && !v.Redacted {

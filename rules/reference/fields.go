@@ -184,7 +184,9 @@ var fields = map[string]accessor{
 	"tcp.window_size_value": tcp(func(t *layers.TCP) Value { return num(t.Window) }),
 	"tcp.urgent_pointer":    tcp(func(t *layers.TCP) Value { return num(t.Urgent) }),
 	"tcp.payload": func(p *Packet, _ int) Value {
-		if p.TCP == nil {
+		// A reset's data is its cause, not payload, in Wireshark
+		// (tcp.reset_cause).
+		if p.TCP == nil || p.TCP.RST {
 			return Value{}
 		}
 		return byteField(p.payload())
