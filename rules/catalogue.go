@@ -152,7 +152,7 @@ func (f *Field) Value(raw uint64) uint64 {
 var catalogue = append(headerFields, l7Fields...)
 
 var headerFields = []*Field{
-	proto(HdrFrame, "Every frame; also its bytes, as in Wireshark: frame[12:2] == 81:00, frame contains \"GET\", len(frame) (the first 2048 bytes are read, docs/wireshark.md#payloads)."),
+	proto(HdrFrame, "Every frame; also its bytes, as in Wireshark (frame[12:2] == 81:00, frame contains \"GET\", len(frame)), with the VLAN tag tc ingress keeps in skb metadata put back. Tests read the first 2048 bytes."),
 	{Name: "frame.len", Type: TypeUint, Bits: 32, Header: HdrFrame, Computed: true,
 		Doc: "Length of the frame on the wire, in bytes (at tc, skb->len plus a VLAN tag the kernel moved to metadata; in hdrlog test, the capture's original length, also for frames its snap length cut short)."},
 
@@ -241,7 +241,7 @@ var headerFields = []*Field{
 	{Name: "tcp.len", Type: TypeUint, Bits: 32, Header: HdrTCP, Computed: true,
 		Doc: "Segment payload length: the IP payload length less the TCP header length; absent when the IP length fields are inconsistent."},
 	{Name: "tcp.payload", Type: TypeBytes, Header: HdrTCP, Computed: true,
-		Doc: "The segment's payload bytes (absent when there are none): slices, contains, ==, matches and len() see the first 2048 bytes, len() the whole (docs/wireshark.md#payloads)."},
+		Doc: "The segment's payload bytes; absent when there are none, and in a reset (its data is Wireshark's tcp.reset_cause). Tests read the first 2048 bytes; len() is exact (docs/wireshark.md#payloads)."},
 
 	proto(HdrUDP, "UDP header (8 bytes). Absent in non-first fragments."),
 	{Name: "udp.srcport", Type: TypeUint, Bits: 16, Header: HdrUDP, Offset: 0, Size: 2, Doc: "Source port."},
@@ -249,7 +249,7 @@ var headerFields = []*Field{
 	{Name: "udp.port", Type: TypeUint, Bits: 16, Header: HdrUDP, Either: []string{"udp.srcport", "udp.dstport"}, Doc: "Source or destination port."},
 	{Name: "udp.length", Type: TypeUint, Bits: 16, Header: HdrUDP, Offset: 4, Size: 2, Doc: "Length of header and payload, as sent."},
 	{Name: "udp.payload", Type: TypeBytes, Header: HdrUDP, Computed: true,
-		Doc: "The datagram's payload bytes (absent when there are none), within udp.length: as tcp.payload."},
+		Doc: "The datagram's payload bytes within udp.length; absent when there are none. Tests read the first 2048 bytes; len() is exact."},
 
 	proto(HdrICMP, "ICMP header (8 bytes, over IPv4). Headers quoted inside ICMP errors are not decoded."),
 	{Name: "icmp.type", Type: TypeUint, Bits: 8, Header: HdrICMP, Offset: 0, Size: 1, Doc: "Type (0 echo reply, 3 unreachable, 8 echo request, 11 time exceeded)."},

@@ -149,6 +149,9 @@ func (c *checker) logFields(names []FieldName, what string) []LogField {
 			continue
 		}
 		switch {
+		case IsBytes(f) && f.Type == TypeProto:
+			c.errorf(fn.Span, "log frame.len, or tcp.payload or udp.payload", "the frame's bytes cannot be logged (\"frame\" is the frame number in hdrlog test's events)")
+			continue
 		case f.Type == TypeProto:
 			c.errorf(fn.Span, "log one of its fields instead, e.g. "+exampleField(f.Header), "%s is a protocol, not a field: it cannot be logged", f.Name)
 			continue
@@ -394,7 +397,7 @@ func (c *checker) fieldForValue(fn FieldName) (*Field, int, bool) {
 		return f, layer, true
 	}
 	if f.Type == TypeProto && fn.Slice != nil {
-		c.errorf(fn.Slice.Span, "slice an address field instead, e.g. eth.src[0:3] or ipv6.dst[14:2]", "slices of protocols (%s%s) are not supported: hdrlog does not offer a protocol's bytes", f.Name, fn.Slice)
+		c.errorf(fn.Slice.Span, "slice the frame, a payload or an address instead, e.g. frame[14:1] == 45 (an untagged frame's IPv4 header), tcp.payload[0:4] or eth.src[0:3]", "slices of protocols (%s%s) are not supported, but frame's", f.Name, fn.Slice)
 		return nil, 0, false
 	}
 	if f.Type == TypeProto {
