@@ -32,6 +32,9 @@ func IsBytes(f *Field) bool {
 func (c *checker) compareBytes(e *CompareExpr, f *Field) Pred {
 	ref := FieldRef{Field: f, Layer: 1}
 	fn := e.Field
+	if !c.frameBytesHere(fn, f) {
+		return &PredConst{}
+	}
 	switch {
 	case fn.Func == "len":
 		return c.compareLen(e, f, 0, false)
@@ -159,6 +162,9 @@ func (c *checker) matchBytes(e *CompareExpr, p *PredSlice) Pred {
 // true when the slice lies within the field, or when a bit of the mask is
 // set in it.
 func (c *checker) testBytesSlice(e *TestExpr, f *Field) Pred {
+	if !c.frameBytesHere(e.Field, f) {
+		return &PredConst{}
+	}
 	p := &PredSlice{Ref: FieldRef{Field: f, Layer: 1}, Start: e.Field.Slice.Start, Len: e.Field.Slice.Len, Var: true}
 	if e.Mask == nil {
 		p.Exists = true
@@ -197,4 +203,15 @@ func (p *PredSlice) varSliceString() string {
 		return fmt.Sprintf("%s %s %s (ignoring case)", s, p.Op, BytesString(p.Lit))
 	}
 	return fmt.Sprintf("%s %s %s", s, p.Op, BytesString(p.Lit))
+}
+
+// frameBytesHere refuses the frame's bytes at cgroup hooks, whose packets
+// start at the IP header.
+func (c *checker) frameBytesHere(fn FieldName, f *Field) bool {
+	if f.Header == HdrFrame && c.hook.IsCgroup() {
+		c.errorf(fn.Span, "test a payload (tcp.payload, udp.payload), or hook the rule at tc ingress or tc egress",
+			"cgroup hooks see packets from the IP header on: the frame's bytes are not there")
+		return false
+	}
+	return true
 }
