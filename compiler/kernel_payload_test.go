@@ -73,7 +73,7 @@ func TestKernelPayload(t *testing.T) {
 		{name: "udp_length_shorter", frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").UDP(40000, 9).Length(8 + 4).Payload(digits).Bytes(),
 			hold: []string{`udp.payload == "0123"`, "len(udp.payload) == 4", `frame contains "6789"`, "udp.payload[-1] == 33"},
 			fail: []string{`udp.payload contains "4"`, "udp.payload[4:1]"}},
-		{name: "ip_length_shorter", frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(20 + 20 + 3).TCP(1, 2).Payload(digits).Bytes(),
+		{name: "ip_length_shorter", frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(20+20+3).TCP(1, 2).Payload(digits).Bytes(),
 			hold: []string{`tcp.payload == "012"`, "len(tcp.payload) == 3", "len(frame) == 64"},
 			fail: []string{`tcp.payload contains "3"`}},
 		{name: "ip_length_zero", frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(0).TCP(1, 2).Payload(digits).Bytes(),
