@@ -366,6 +366,38 @@ func TestKernelL7DNSAnswers(t *testing.T) {
 	l7RunCases(t, []string{"dns.flags.rcode", "dns.count.answers", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl"}, cases)
 }
 
+// ServerHellos: the cipher suite and the version a server chose.
+func TestKernelL7TLSServerHello(t *testing.T) {
+	kerneltest.Require(t)
+	sv := func(v ...byte) testpkt.TLSExt { return testpkt.TLSExt{Type: 43, Data: v} }
+	tls13 := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303, SessionID: make([]byte, 32), CipherSuites: []uint16{0x1302},
+		Extensions: []testpkt.TLSExt{{Type: 51, Data: make([]byte, 36)}, sv(3, 4), testpkt.ALPNExt("h2")}}.Bytes()
+	tls12 := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303, CipherSuites: []uint16{0xc02f}, Extensions: []testpkt.TLSExt{{Type: 65281, Data: []byte{0}}}}.Bytes()
+	ch := testpkt.TLSHello{Type: 1, CipherSuites: []uint16{0x1301, 0xc02f}, Extensions: []testpkt.TLSExt{sv(4, 3, 4, 3, 3)}}.Bytes()
+	odd := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303, CipherSuites: []uint16{0x009c}, Extensions: []testpkt.TLSExt{sv(3, 4, 0), sv(3, 3)}}.Bytes()
+	cases := []l7Case{
+		{Name: "tls13", Frame: tcpFrame(443, 40000, tls13),
+			Want: `{"tls.handshake.type":2,"tls.handshake.version":"0x0303","tls.handshake.ciphersuite":"0x1302",
+				"tls.handshake.extensions.supported_version":"0x0304","tls.handshake.extensions_alpn_str":"h2"}`,
+			Hold: []string{"tls.handshake.ciphersuite == 0x1302", "tls.handshake.extensions.supported_version >= 0x0304", "tls.handshake.ciphersuite in {0x1301, 0x1302}"},
+			Fail: []string{"tls.handshake.extensions.supported_version < 0x0304", "tls.handshake.ciphersuite == 0x1301"}},
+		{Name: "tls12", Frame: tcpFrame(443, 40000, tls12),
+			Want: `{"tls.handshake.type":2,"tls.handshake.version":"0x0303","tls.handshake.ciphersuite":"0xc02f"}`,
+			Hold: []string{"!tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite == 0xc02f"}},
+		{Name: "client_hello_has_neither", Frame: tcpFrame(40000, 443, ch),
+			Want: `{"tls.handshake.type":1,"tls.handshake.version":"0x0303"}`,
+			Fail: []string{"tls.handshake.ciphersuite", "tls.handshake.extensions.supported_version"}},
+		{Name: "cut_before_suite", Frame: tcpFrame(443, 40000, tls12[:44]),
+			Want: `{"tls.handshake.type":2,"tls.handshake.version":"0x0303"}`, Fail: []string{"tls.handshake.ciphersuite"}},
+		{Name: "cut_in_extensions", Frame: tcpFrame(443, 40000, tls13[:90]),
+			Want: `{"tls.handshake.type":2,"tls.handshake.version":"0x0303","tls.handshake.ciphersuite":"0x1302"}`},
+		{Name: "odd_supported_versions", Frame: tcpFrame(443, 40000, odd),
+			Want: `{"tls.handshake.type":2,"tls.handshake.version":"0x0303","tls.handshake.ciphersuite":"0x009c","tls.handshake.extensions.supported_version":"0x0303"}`},
+	}
+	l7RunCases(t, []string{"tls.handshake.type", "tls.handshake.version", "tls.handshake.ciphersuite",
+		"tls.handshake.extensions.supported_version", "tls.handshake.extensions_alpn_str"}, cases)
+}
+
 func TestKernelL7TLS(t *testing.T) {
 	kerneltest.Require(t)
 	ch := testpkt.TLSHello{Type: 1, CipherSuites: []uint16{0x1301, 0x1302, 0xc02b}, SessionID: make([]byte, 32),

@@ -51,6 +51,9 @@ func (g *gen) l7DNS(tcp bool) {
 	if g.dnsQuestion() {
 		g.dnsFirstQuestion(tcp, base)
 	}
+	if g.l7.dnsTx {
+		g.dnsTx(tcp, base) // before the records: a CNAME's name reuses sRes
+	}
 	if g.dnsRecordsUsed() {
 		g.dnsRecords(base)
 	}
@@ -105,7 +108,7 @@ func (g *gen) dnsNameResult(k slotKey, buf int16) {
 
 // dnsQuestion reports whether the rules use the question.
 func (g *gen) dnsQuestion() bool {
-	if g.l7.hasString(strKeyOf("dns.qry.name")) {
+	if g.l7.hasString(strKeyOf("dns.qry.name")) || g.l7.dnsTx {
 		return true
 	}
 	return g.rec.has(slotKey{computed: compDNSQType, size: 2, layer: 1}) || g.rec.has(slotKey{computed: compDNSQCls, size: 2, layer: 1})

@@ -82,7 +82,9 @@ type l7Scratch struct {
 	// record's (0: none), the first TTL with bit 32 set (0: none).
 	REntries, RQuestions, RInName uint64
 	RA, RAAAA, RCName, RTTL       uint64
-	Str                           [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+	// TLS: a ServerHello's selected version (bit 16: found).
+	TLSSupVer uint64
+	Str       [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).
@@ -138,6 +140,7 @@ const (
 	sRAAAA   = int16(unsafe.Offsetof(l7Scratch{}.RAAAA))
 	sRCName  = int16(unsafe.Offsetof(l7Scratch{}.RCName))
 	sRTTL    = int16(unsafe.Offsetof(l7Scratch{}.RTTL))
+	sTLSSV   = int16(unsafe.Offsetof(l7Scratch{}.TLSSupVer))
 )
 
 // stF addresses a field of the decoder state from R9.

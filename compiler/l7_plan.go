@@ -57,6 +57,8 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactDNSAAAA
 		case "dns.resp.ttl":
 			return FactDNSTTL
+		case "dns.time":
+			return FactDNSTx
 		case "dns":
 			return FactDNSProto
 		case "mdns":
@@ -71,6 +73,10 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactTLS
 		case "tls.handshake.type":
 			return FactTLSHandshake
+		case "tls.handshake.ciphersuite":
+			return FactTLSCipher
+		case "tls.handshake.extensions.supported_version":
+			return FactTLSSupVer
 		}
 		return FactTLSHello
 	}
@@ -82,8 +88,8 @@ func l7Fact(ref rules.FieldRef) int {
 var l7Facts = map[rules.Header]uint64{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
 	rules.HdrDNS: 1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR |
-		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL,
-	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello,
+		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL | 1<<FactDNSTx,
+	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello | 1<<FactTLSCipher | 1<<FactTLSSupVer,
 }
 
 // Map names of the L7 stage.
@@ -119,6 +125,8 @@ const (
 	compDNSQType = "dns.qry.type"
 	compDNSQCls  = "dns.qry.class"
 	compDNSTTL   = "dns.resp.ttl"
+	compTLSCS    = "tls.handshake.ciphersuite"
+	compTLSSV    = "tls.handshake.extensions.supported_version"
 	// The first A and AAAA records' addresses: raw (network order), as
 	// addresses are everywhere.
 	compDNSA    = "dns.a"
@@ -162,6 +170,12 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 		return keyDNSAAAA
 	case f.Name == "dns.resp.ttl":
 		return keyDNSTTL
+	case f.Name == "dns.time":
+		return keyDNSTime
+	case f.Name == compTLSCS:
+		return keyTLSCS
+	case f.Name == compTLSSV:
+		return keyTLSSV
 	}
 	return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
 }
@@ -181,6 +195,8 @@ type l7gen struct {
 	// fields); httpTx: requests are queued on their flow and responses
 	// paired with them (l7_httptx.go).
 	httpResp, httpTx bool
+	// dnsTx: queries wait on their flow for their responses (l7_dnstx.go).
+	dnsTx bool
 	// httpRules are the rules that use HTTP: they run again for each
 	// further request of a segment (l7_pipe.go).
 	httpRules map[int]bool
@@ -235,8 +251,11 @@ func planL7(rr []*rules.Rule, txStrings bool) (*l7gen, error) {
 		case "tls.handshake.extensions_server_name":
 			l.tlsHold = true
 		}
-		if rules.TxFields[f.Name] {
+		if rules.TxFields[f.Name] && f.Header == rules.HdrHTTP {
 			l.httpReq, l.httpResp, l.httpTx = true, true, true
+		}
+		if rules.TxFields[f.Name] && f.Header == rules.HdrDNS {
+			l.dnsTx = true
 		}
 		if f.Type == rules.TypeString {
 			k := stringKey(f)
@@ -331,7 +350,7 @@ func (l *l7gen) slotKeys() []slotKey {
 		{computed: compL7L4Off, size: 2, layer: 1},
 		{computed: compL7IPLen, size: 4, layer: 1},
 	}
-	if l.tlsHold || l.httpTx {
+	if l.tlsHold || l.httpTx || l.dnsTx {
 		keys = append(keys, slotKey{computed: compL7L3Off, size: 2, layer: 1})
 	}
 	for _, k := range l.strKeys {

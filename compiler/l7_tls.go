@@ -116,9 +116,23 @@ const tlsCCSLen = 6
 func (g *gen) tlsHelloUsed() bool {
 	f, _ := rules.LookupField("tls.handshake.version")
 	return g.rec.has(slotKey{header: rules.HdrTLS, offset: f.Offset, size: f.Size, layer: 1}) ||
-		g.l7.hasString(strKeyOf("tls.handshake.extensions_server_name")) ||
-		g.l7.hasString(strKeyOf("tls.handshake.extensions_alpn_str"))
+		g.rec.has(keyTLSCS) || g.tlsWalkUsed()
 }
+
+// tlsWalkUsed reports whether the rules use a field of the extensions.
+func (g *gen) tlsWalkUsed() bool {
+	return g.l7.hasString(strKeyOf("tls.handshake.extensions_server_name")) ||
+		g.l7.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) || g.rec.has(keyTLSSV)
+}
+
+// Record slots of the ServerHello's choices (host order).
+var (
+	keyTLSCS = slotKey{computed: compTLSCS, size: 2, layer: 1}
+	keyTLSSV = slotKey{computed: compTLSSV, size: 2, layer: 1}
+)
+
+// tlsSupportedVersions is the supported_versions extension's type.
+const tlsSupportedVersions = 43
 
 // l7TLSHello decodes a hello in the window.
 func (g *gen) l7TLSHello() {
@@ -146,7 +160,8 @@ func (g *gen) l7TLSHello() {
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R0))
 	g.l7SetFact(FactTLSHello)
 	g.tlsRawSlot("tls.handshake.version", asm.R2, l7Win)
-	if !l.hasString(strKeyOf("tls.handshake.extensions_server_name")) && !l.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) {
+	walk := g.tlsWalkUsed()
+	if !walk && !g.rec.has(keyTLSCS) {
 		b.Label(end)
 		return
 	}
@@ -170,8 +185,21 @@ func (g *gen) l7TLSHello() {
 	b.Emit(asm.LoadMem(asm.R1, asm.R3, l7Win, asm.Byte), asm.Add.Imm(asm.R5, 1), asm.Add.Reg(asm.R5, asm.R1), asm.Ja.Label(exts))
 	b.Label(sh)
 	b.Comment("ServerHello: one cipher suite, one compression method")
+	if s, ok := g.rec.slots[keyTLSCS]; ok {
+		short := b.NewLabel("tls.cs.short")
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R5), asm.Add.Imm(asm.R0, 2), asm.JGT.Reg(asm.R0, asm.R4, short), asm.JGT.Imm(asm.R5, l7WinSize-1, short))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R5))
+		g.be16At(asm.R1, asm.R3, l7Win)
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		g.l7SetFact(FactTLSCipher)
+		b.Label(short)
+	}
 	b.Emit(asm.Add.Imm(asm.R5, 3))
 	b.Label(exts)
+	if !walk {
+		b.Label(end)
+		return
+	}
 	need(2)
 	b.Comment("the extensions must end within the message and the record")
 	g.be16At(asm.R1, asm.R3, l7Win)
@@ -179,7 +207,14 @@ func (g *gen) l7TLSHello() {
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sSP), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sRecEnd), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
 	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R5, asm.DWord), asm.StoreMem(asm.R9, stF(sWire), asm.R1, asm.DWord))
+	b.Emit(storeDW(asm.R9, stF(sTLSSV), 0))
 	g.l7Loop(rules.MaxTLSExtensions, g.l7CtxOff(), fnTLSExt, g.emitTLSExt)
+	if s, ok := g.rec.slots[keyTLSSV]; ok {
+		b.Comment("the version the ServerHello selected (bit 16: found)")
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sTLSSV), asm.DWord), asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Imm(asm.R2, 16), asm.JEq.Imm(asm.R2, 0, end))
+		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
+		g.l7SetFact(FactTLSSupVer)
+	}
 	b.Label(end)
 	if l.tlsHold {
 		g.l7TLSHold()
@@ -216,6 +251,16 @@ func (g *gen) emitTLSExt() {
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R3, l7Win+9))
 		g.strResult(k, asm.R3, asm.R4)
 		b.Emit(asm.Ja.Label(next))
+		b.Label(not)
+	}
+	if g.rec.has(keyTLSSV) {
+		not := b.NewLabel("ext.not.sv")
+		b.Comment("supported_versions (ServerHello): the selected version, 2 bytes")
+		b.Emit(asm.JNE.Imm(asm.R8, tlsSupportedVersions, not), asm.JNE.Imm(asm.R5, 2, not))
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sHello), asm.DWord), asm.JNE.Imm(asm.R0, 2, not))
+		b.Emit(asm.LoadMem(asm.R0, asm.R9, stF(sTLSSV), asm.DWord), asm.JNE.Imm(asm.R0, 0, not))
+		g.be16At(asm.R0, asm.R7, l7Win+4)
+		b.Emit(asm.Or.Imm(asm.R0, 1<<16), asm.StoreMem(asm.R9, stF(sTLSSV), asm.R0, asm.DWord), asm.Ja.Label(next))
 		b.Label(not)
 	}
 	if k := strKeyOf("tls.handshake.extensions_alpn_str"); l.hasString(k) {

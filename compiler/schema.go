@@ -165,6 +165,9 @@ const (
 	FactDNSA         = rules.FactDNSA
 	FactDNSAAAA      = rules.FactDNSAAAA
 	FactDNSTTL       = rules.FactDNSTTL
+	FactTLSCipher    = rules.FactTLSCipher
+	FactTLSSupVer    = rules.FactTLSSupVer
+	FactDNSTx        = rules.FactDNSTx
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.

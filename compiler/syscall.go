@@ -79,7 +79,7 @@ func (g *gen) parseSyscall() {
 	d := g.hook.Syscall()
 	b.Comment("system call %s (%d) at sys_exit: its arguments from sys_enter", d.Name, d.Nr)
 	b.Emit(asm.Mov.Reg(rCtx, asm.R1))
-	b.Emit(asm.Mov.Imm(rPresence, 1<<rules.FactSyscall))
+	b.Emit(asm.LoadImm(rPresence, 1<<rules.FactSyscall, asm.DWord))
 	g.setFact(rules.FactProc)
 	// The thread id is the key; the presence slot holds it until parseEnd.
 	b.Emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, presenceOff, asm.R0, asm.DWord))
@@ -186,7 +186,8 @@ func (g *gen) sockaddr() {
 	b.Emit(asm.Ja.Label(done))
 	b.Label(v6)
 	b.Emit(asm.JNE.Imm(asm.R1, rules.AFInet6, done), asm.JLT.Imm(asm.R2, rules.SockaddrIn6Len, done))
-	b.Emit(asm.Or.Imm(rPresence, 1<<rules.FactFd|1<<fact6))
+	g.setFact(rules.FactFd)
+	g.setFact(fact6)
 	copyField("fd.sport")
 	copyField("fd.sip6")
 	b.Label(done)

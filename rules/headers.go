@@ -45,6 +45,9 @@ const (
 	FactDNSA         // dns.a: an A record among the entries walked
 	FactDNSAAAA      // dns.aaaa: an AAAA record
 	FactDNSTTL       // dns.resp.ttl: a record that is not OPT
+	FactTLSCipher    // tls.handshake.ciphersuite: a ServerHello's cipher suite
+	FactTLSSupVer    // tls.handshake.extensions.supported_version: a ServerHello's supported_versions extension
+	FactDNSTx        // a DNS response paired with its query (dnstx.go): dns.time
 	FactSyscall      // a system-call event (syscall.go)
 	FactFd           // the call's socket address is an IPv4 or IPv6 one
 	FactFdIPv4       // fd.sip: an IPv4 socket address

@@ -221,12 +221,16 @@ var l7Fields = []*Field{
 	{Name: "dns.resp.ttl", Type: TypeUint, Bits: 32, Header: HdrDNS, Computed: true, Doc: "Time to live of the message's first resource record (answer, authority or additional, OPT excepted), in seconds; among the first MaxDNSRecords entries walked."},
 	{Name: "dns.a", Type: TypeIPv4, Header: HdrDNS, Computed: true, Doc: "Address of the message's first A record (the first 4 bytes of its data; absent when it has fewer), in any section as Wireshark shows it (answers come first); among the first MaxDNSRecords entries walked."},
 	{Name: "dns.aaaa", Type: TypeIPv6, Header: HdrDNS, Computed: true, Doc: "Address of the message's first AAAA record (the first 16 bytes of its data; absent when it has fewer), in any section; among the first MaxDNSRecords entries walked."},
+	{Name: "dns.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrDNS, Computed: true, L7: &L7Field{},
+		Doc: "On a response paired with its query (same flow, same id, same question; docs/transactions.md): the seconds from the query to the response, to the microsecond, as Wireshark's dns.time; compared with seconds (dns.time > 0.1)."},
 	str(HdrDNS, "dns.cname", L7Field{MaxLen: 128, HostName: true}, "Canonical name of the message's first CNAME record, dotted; compression pointers are followed when they point before the label run they end (and at or after the message's start). Among the first MaxDNSRecords entries walked. Compared case-insensitively."),
 
 	proto(HdrTLS, "TLS record at the start of a TCP segment's payload (content type 20-24, version 3.x), or an SSLv2-compatible ClientHello, on port 443 or those of `ports tls`. A ClientHello cut by the segment's end before its server_name is finished with the flow's next segment."),
 	{Name: "tls.record.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 1, Size: 2, Doc: "Version of the first record (0x0301 in most ClientHellos; 0x0002 for an SSLv2-compatible ClientHello, as Wireshark shows it)."},
 	{Name: "tls.handshake.type", Type: TypeUint, Bits: 8, Header: HdrTLS, Offset: 5, Size: 1, Doc: "Type of the first handshake message of a handshake record (1 ClientHello, 2 ServerHello), the first record or the one after a ChangeCipherSpec record (a second ClientHello after a HelloRetryRequest); its length must fit the record."},
 	{Name: "tls.handshake.version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Offset: 9, Size: 2, Doc: "Legacy version of a ClientHello or ServerHello (0x0303 for TLS 1.2 and 1.3)."},
+	{Name: "tls.handshake.ciphersuite", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Computed: true, Doc: "Cipher suite a ServerHello selected (0x1301 TLS_AES_128_GCM_SHA256, 0xc02f ECDHE-RSA-AES128-GCM-SHA256). Absent in a ClientHello, where Wireshark lists the offered suites under this name."},
+	{Name: "tls.handshake.extensions.supported_version", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrTLS, Computed: true, Doc: "Version a ServerHello's supported_versions extension selected (0x0304 for TLS 1.3); absent without the extension (TLS 1.2 and older: tls.handshake.version is the version) and in a ClientHello, where Wireshark lists the offered versions under this name."},
 	str(HdrTLS, "tls.handshake.extensions_server_name", L7Field{MaxLen: 64, HostName: true}, "Server name (SNI) of a ClientHello: the first host_name entry. Compared case-insensitively."),
 	str(HdrTLS, "tls.handshake.extensions_alpn_str", L7Field{MaxLen: 32, List: true}, "Protocols of the ALPN extension of a ClientHello (or the one a ServerHello selected), comma-joined as tshark prints them (h2,http/1.1); a test holds when it holds for one of them (== \"http/1.1\" matches h2,http/1.1), as on Wireshark's repeated field. A list whose elements do not fill it exactly is absent."),
 }
@@ -242,7 +246,6 @@ func init() {
 		"http.content_length":          "use http.content_length_header (the header as sent)",
 		"dns.qry.name.len":             "log dns.qry.name: a truncated name carries its length",
 		"dns.flags":                    "log dns.flags.response and dns.flags.rcode",
-		"tls.handshake.ciphersuite":    "cipher suites are not decoded",
 		"tls.handshake.extension.type": "extensions are walked for SNI and ALPN only",
 	} {
 		differs[name] = hint

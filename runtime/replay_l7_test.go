@@ -177,6 +177,7 @@ func l7AdversarialFrames() [][]byte {
 	sh := testpkt.TLSHello{Type: 2, Extensions: []testpkt.TLSExt{testpkt.ALPNExt("h2")}}.Bytes()
 	frames = append(frames, prefixes(sh, tcpTo(8443, 5), 40)...)
 	frames = append(frames, l7DNSResponseFrames()...)
+	frames = append(frames, l7ServerHelloFrames()...)
 	return append(frames, l7CaseFrames()...)
 }
 

@@ -12,6 +12,19 @@ import (
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
+// ServerHellos through the kernel and the reference evaluator: every
+// prefix of a TLS 1.3 ServerHello, odd supported_versions extensions.
+func l7ServerHelloFrames() [][]byte {
+	sv := func(v ...byte) testpkt.TLSExt { return testpkt.TLSExt{Type: 43, Data: v} }
+	sh := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303, SessionID: make([]byte, 32), CipherSuites: []uint16{0x1302},
+		Extensions: []testpkt.TLSExt{{Type: 51, Data: make([]byte, 36)}, sv(3, 4), testpkt.ALPNExt("h2")}}.Bytes()
+	frames := prefixes(sh, tcpTo(443, 11), 150)
+	for _, exts := range [][]testpkt.TLSExt{{sv(3, 4, 0), sv(3, 3)}, {sv(3)}, {sv()}, {{Type: 65281, Data: []byte{0}}}} {
+		frames = append(frames, tcpTo(443, 12)(testpkt.TLSHello{Type: 2, CipherSuites: []uint16{0xc02f}, Extensions: exts}.Bytes()))
+	}
+	return append(frames, tcpTo(443, 13)(testpkt.TLSHello{Type: 1, CipherSuites: []uint16{0x1302}, Extensions: []testpkt.TLSExt{sv(4, 3, 4, 3, 3)}}.Bytes()))
+}
+
 // DNS responses through the kernel and the reference evaluator: every
 // prefix of a response with a CNAME chain, lying data lengths, compression
 // pointers in a CNAME's name (back, forward, into the header, chains,
@@ -26,6 +39,14 @@ rule dns_answer_tests {
     hook xdp
     match dns.a == 192.0.2.0/24 || dns.aaaa == 2001:db8::/32 || dns.cname matches r"^web\." || dns.resp.ttl > 100 || dns.cname == "<Root>"
     log dns.a, dns.cname
+}
+rule tls_server {
+    log tls.handshake.type, tls.handshake.ciphersuite, tls.handshake.extensions.supported_version, tls.handshake.extensions_alpn_str
+}
+rule tls_cipher_only {
+    hook xdp
+    match tls.handshake.ciphersuite in {0x1302, 0xc02f} || !tls.handshake.ciphersuite
+    log tls.handshake.ciphersuite
 }
 `
 

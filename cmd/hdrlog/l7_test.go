@@ -57,10 +57,11 @@ var l7Filters = []l7Filter{
 	{"dns", []string{"dns.id", "dns.flags.response", "dns.flags.rcode", "dns.qry.name", "dns.qry.type", "dns.qry.class",
 		"dns.count.queries", "dns.count.answers"}, false, false},
 	{`(dns.qry.name matches "(?i)\\.org$" || dns.qry.name matches "(?i)\\.TEST$") && dns.flags.response == 0`, []string{"dns.qry.name", "dns.qry.type"}, false, false},
-	{"dns.flags.response == 1", []string{"dns.id", "dns.count.answers", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl"}, false, false},
+	{"dns.flags.response == 1", []string{"dns.id", "dns.count.answers", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl", "dns.time"}, false, false},
 	{"tls.handshake.type == 1", []string{"tls.record.version", "tls.handshake.version", "tls.handshake.extensions_server_name",
 		"tls.handshake.extensions_alpn_str"}, true, false},
-	{"tls.handshake.type == 2", []string{"tls.handshake.version", "tls.handshake.extensions_alpn_str"}, true, false},
+	{"tls.handshake.type == 2", []string{"tls.handshake.version", "tls.handshake.extensions_alpn_str", "tls.handshake.ciphersuite",
+		"tls.handshake.extensions.supported_version"}, true, false},
 	{`tls.handshake.extensions_server_name == "held.hdrlog.test"`, []string{"tls.handshake.extensions_server_name"}, true, false},
 }
 
@@ -167,10 +168,16 @@ func tsharkL7(t *testing.T, capture string, filters []l7Filter) l7Side {
 			for j, name := range f.fields {
 				if j+1 < len(cols) && cols[j+1] != "" {
 					occ := strings.Split(cols[j+1], l7Sep)
+					fld, _ := rules.LookupField(name)
 					for k := range occ {
 						occ[k] = l7Normalise(occ[k])
+						if fld.Base == rules.BaseSeconds {
+							// tshark prints nanoseconds; hdrlog keeps microseconds.
+							if f, err := strconv.ParseFloat(occ[k], 64); err == nil {
+								occ[k] = strconv.FormatFloat(f, 'f', 6, 64)
+							}
+						}
 					}
-					fld, _ := rules.LookupField(name)
 					switch {
 					case fld.L7 != nil && fld.L7.List:
 						vals[name] = strings.Join(occ, ",") // as hdrlog shows a list

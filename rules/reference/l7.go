@@ -48,7 +48,9 @@ import (
 //     ServerHello (2) the version and, walking at most
 //     rules.MaxTLSExtensions extensions within the message, the record and
 //     the window, the ClientHello's first server name (a host_name entry)
-//     and the ALPN protocols (alpnList).
+//     and the ALPN protocols (alpnList); a ServerHello's cipher suite (when
+//     its 2 bytes are there) and the version of its supported_versions
+//     extension (2 bytes of data; the first such extension).
 //   - An SSLv2-compatible ClientHello (0x80, a length byte, type 1 and a
 //     2-byte version: 5 bytes) is TLS: record version 0x0002, handshake type
 //     1, the hello's version as tls.handshake.version.
@@ -268,6 +270,9 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 		}
 		l.variant = rules.DNSVariantOf(l.sport, l.dport, !l.tcp)
 		l.dns = decodeDNS(win, base, l.variant == rules.DNSMulticast)
+		if e.tx.dnsHooks[h] {
+			e.dnsTx(p, l, win, base)
+		}
 	}
 	if tlsOn {
 		var sni bool
@@ -619,6 +624,9 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 		}
 		p += 1 + int(w[p])
 	} else {
+		if p+2 <= lim {
+			msg.set("tls.handshake.ciphersuite", num(binary.BigEndian.Uint16(w[p:])))
+		}
 		p += 3
 	}
 	if p+2 > lim {
@@ -648,6 +656,8 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 				msg.set("tls.handshake.extensions_server_name", text(d[5:5+nlen]))
 				sni = true
 			}
+		case et == 43 && typ == 2 && len(d) == 2 && !msg.values["tls.handshake.extensions.supported_version"].Present:
+			msg.set("tls.handshake.extensions.supported_version", num(binary.BigEndian.Uint16(d)))
 		case et == 16 && !msg.values["tls.handshake.extensions_alpn_str"].Present && len(d) >= 2:
 			if v, ok := alpnList(d); ok {
 				msg.set("tls.handshake.extensions_alpn_str", v)

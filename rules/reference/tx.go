@@ -42,13 +42,20 @@ func (f *txHTTPFlow) pop() { f.queue, f.head = f.queue[1:], f.head+1 }
 type txState struct {
 	now   uint64 // the frame's time, nanoseconds (SetTime)
 	http  map[txFlowKey]*txHTTPFlow
-	hooks map[rules.Hook]bool // hooks whose rules use a transaction field
+	hooks map[rules.Hook]bool // hooks whose rules use an HTTP transaction field
+	dns   map[dnsTxKey]*dnsTxEntry
+	// dnsHooks are the hooks whose rules use dns.time.
+	dnsHooks map[rules.Hook]bool
 }
 
 func newTxState(rs *rules.RuleSet) txState {
-	st := txState{http: map[txFlowKey]*txHTTPFlow{}, hooks: map[rules.Hook]bool{}}
+	st := txState{http: map[txFlowKey]*txHTTPFlow{}, hooks: map[rules.Hook]bool{}, dns: map[dnsTxKey]*dnsTxEntry{}, dnsHooks: map[rules.Hook]bool{}}
 	for _, r := range rs.Rules {
-		check := func(ref rules.FieldRef) { st.hooks[r.Hook] = st.hooks[r.Hook] || rules.TxFields[ref.Field.Name] }
+		check := func(ref rules.FieldRef) {
+			tx := rules.TxFields[ref.Field.Name]
+			st.hooks[r.Hook] = st.hooks[r.Hook] || tx && ref.Field.Header == rules.HdrHTTP
+			st.dnsHooks[r.Hook] = st.dnsHooks[r.Hook] || tx && ref.Field.Header == rules.HdrDNS
+		}
 		walk(r.Match, check)
 		for _, lf := range r.Log {
 			check(lf.Ref)
