@@ -33,10 +33,13 @@ func layoutEvent(r *rules.Rule) RuleSchema {
 			align = 8
 		}
 		maxLen := 0
-		switch lf.Ref.Field.Type {
-		case rules.TypeString:
+		_, container := rules.ContainerOf[lf.Ref.Field.Name]
+		switch {
+		case container:
+			render, size, align = RenderContainer, 8, 8
+		case lf.Ref.Field.Type == rules.TypeString:
 			render, maxLen, size, align = RenderText, lf.MaxLen, textSlotSize(lf.MaxLen), 8
-		case rules.TypeBytes:
+		case lf.Ref.Field.Type == rules.TypeBytes:
 			render, maxLen, size, align = RenderBytes, lf.MaxLen, textSlotSize(lf.MaxLen), 8
 		}
 		off = (off + align - 1) &^ (align - 1)
@@ -174,6 +177,10 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 	b := g.b
 	s := g.rec.slots[keyOf(ref)]
 	switch fs.Render {
+	case RenderContainer:
+		// The cgroup id; user space names the container.
+		g.copyRaw(g.base, s.off-g.delta, rEvent, int16(fs.Offset), s.size)
+		return
 	case RenderText:
 		if ref.Field.Header.IsSyscall() || ref.Field.Header.IsProcess() {
 			g.writeSyscallText(ref, fs)

@@ -51,6 +51,9 @@ const (
 	// RenderErrno is a system call's return value, 4 bytes, signed, shown
 	// as Falco's evt.res: SUCCESS, or the error's name (ECONNREFUSED).
 	RenderErrno Render = "errno"
+	// RenderContainer is container.id: 8 bytes of cgroup id, whose
+	// cgroup's path names the container (runtime/container.go).
+	RenderContainer Render = "container"
 )
 
 // Schema describes every event the programs of one compilation emit.
@@ -120,7 +123,7 @@ func (s *Schema) Validate() error {
 				}
 				continue
 			}
-			want := map[Render][]int{RenderUint: {1, 2, 4, 8}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}, RenderSeconds: {4}}[f.Render]
+			want := map[Render][]int{RenderUint: {1, 2, 4, 8}, RenderHex: {1, 2, 4}, RenderBool: {1}, RenderIPv4: {4}, RenderIPv6: {16}, RenderMAC: {6}, RenderInt: {4}, RenderErrno: {4}, RenderSeconds: {4}, RenderContainer: {8}}[f.Render]
 			ok := false
 			for _, w := range want {
 				ok = ok || w == f.Size

@@ -67,7 +67,11 @@ func syscallKeyOf(ref rules.FieldRef) slotKey {
 	if f.Header == rules.HdrFd {
 		return slotKey{header: f.Header, offset: f.Offset, size: f.Size, layer: 1}
 	}
-	return slotKey{computed: f.Name, size: syscallSlot[f.Name], layer: 1}
+	name := f.Name
+	if from, ok := rules.ContainerOf[name]; ok {
+		name = from // container.id: the event carries cgroup.id
+	}
+	return slotKey{computed: name, size: syscallSlot[name], layer: 1}
 }
 
 // syscallFlavour is the flavour of a system-call hook's exit program.

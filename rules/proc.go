@@ -17,7 +17,13 @@ var procFields = []*Field{
 		Doc: "The process's command name (the kernel's comm: at most 15 bytes); tested with == only."},
 	{Name: "cgroup.id", Type: TypeUint, Bits: 64, Header: HdrProc, Computed: true,
 		Doc: "Id of the process's cgroup (cgroup v2): the inode number of its directory in the cgroup file system."},
+	{Name: "container.id", Type: TypeString, Header: HdrProc, Computed: true, L7: &L7Field{MaxLen: 12},
+		Doc: "The process's container (12 hex digits; host outside containers), from its cgroup's path when the event is written; log only."},
 }
+
+// ContainerOf is the field whose kernel value a user-space field is
+// computed from when the event is written.
+var ContainerOf = map[string]string{"container.id": "cgroup.id"}
 
 // HasSocket reports whether packets at h may belong to a local socket whose
 // process the packet programs can find (process fields are available).

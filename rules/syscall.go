@@ -73,6 +73,7 @@ const (
 
 // LogOnly are the fields that can be logged but not yet tested in a match.
 var LogOnly = map[string]string{
+	"container.id": "test cgroup.id instead (container.id is found from it in user space, when the event is written)",
 	"evt.res":    "test evt.failed instead (true when the call returned an error)",
 	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
 }
@@ -83,7 +84,7 @@ var LogOnly = map[string]string{
 var syscallFields = []*Field{
 	{Name: "evt.type", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
 		Doc: "The system call's name (connect, bind, sendto), as Falco's evt.type."},
-	procFields[0], procFields[1], procFields[2], procFields[3], procFields[4],
+	procFields[0], procFields[1], procFields[2], procFields[3], procFields[4], procFields[5],
 	{Name: "evt.failed", Type: TypeBool, Bits: 8, Header: HdrSyscall, Computed: true, Doc: "True when the call returned an error."},
 	{Name: "evt.res", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
 		Doc: "The call's result as Falco shows it: SUCCESS, or the error's name (ECONNREFUSED); log only."},
@@ -172,6 +173,10 @@ func (c *checker) syscallMatch(p Pred, span Span) {
 			walk(p.X)
 		case *PredText:
 			if !p.Ref.Field.Header.IsSyscall() && p.Ref.Field.Header != HdrProc {
+				return
+			}
+			if hint, lo := LogOnly[p.Ref.Field.Name]; lo {
+				c.errorf(span, hint, "%s can be logged but not tested", p.Ref.Field.Name)
 				return
 			}
 			if p.Op != TextEq || p.Fold {

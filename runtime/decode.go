@@ -79,7 +79,7 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 			decodeText(v, b)
 		case compiler.RenderBytes:
 			decodeBytes(v, b)
-		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool, compiler.RenderInt, compiler.RenderErrno, compiler.RenderSeconds:
+		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool, compiler.RenderInt, compiler.RenderErrno, compiler.RenderSeconds, compiler.RenderContainer:
 			switch fs.Size {
 			case 1:
 				v.U = uint64(b[0])

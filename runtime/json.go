@@ -191,6 +191,8 @@ func AppendValue(buf []byte, v *Value) []byte {
 		return strconv.AppendInt(buf, int64(int32(uint32(v.U))), 10)
 	case compiler.RenderErrno:
 		return appendErrno(buf, int32(uint32(v.U)))
+	case compiler.RenderContainer:
+		return appendContainer(buf, v.U)
 	case compiler.RenderSeconds:
 		return rules.FormatMicros(buf, v.U)
 	case compiler.RenderMAC:

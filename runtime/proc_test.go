@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,11 +22,24 @@ import (
 
 // testCgroup makes a cgroup v2 of its own for the test's processes and
 // returns an open descriptor of it (for clone into it) and its id.
-func testCgroup(t *testing.T) (*os.File, uint64) {
+func testCgroup(t *testing.T, child string) (*os.File, uint64) {
 	t.Helper()
 	dir, err := os.MkdirTemp(cgroupRoot(t), "hdrlog-test-")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if child != "" {
+		// A cgroup named as a container runtime names them.
+		parent := dir
+		dir = filepath.Join(parent, child)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for i := 0; i < 50 && os.Remove(parent) != nil; i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
@@ -144,14 +158,15 @@ func TestProcFieldsLive(t *testing.T) {
 	haveTool(t, "/usr/bin/python3")
 	haveTool(t, "curl")
 	tr := startTracker(t)
-	srvCg, srvCgID := testCgroup(t)
-	cliCg, cliCgID := testCgroup(t)
+	srvCg, srvCgID := testCgroup(t, "")
+	const container = "9d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"
+	cliCg, cliCgID := testCgroup(t, "docker-"+container+".scope")
 	const tcpPort, udpPort, httpPort = 7101, 7102, 7103
 	c := loadWithProc(t, fmt.Sprintf(`
 rule srv_in {
     hook tc ingress
     match tcp.dstport == %[1]d || udp.dstport == %[2]d
-    log proc.pid, proc.tid, proc.name, user.uid, cgroup.id, tcp.flags, tcp.len, udp.dstport
+    log proc.pid, proc.tid, proc.name, user.uid, cgroup.id, container.id, tcp.flags, tcp.len, udp.dstport
 }
 rule srv_out {
     hook tc egress
@@ -161,7 +176,7 @@ rule srv_out {
 rule cli_out {
     hook tc egress
     match tcp.dstport == %[3]d
-    log proc.pid, proc.name, cgroup.id
+    log proc.pid, proc.name, cgroup.id, container.id
 }
 rule cli_in {
     hook tc ingress
@@ -246,8 +261,12 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10); u.sendto
 	}
 	for _, ev := range byRule(objs, "srv_in") {
 		if ev["proc.pid"] != nil {
-			assertFields(t, ev, map[string]any{"proc.pid": srv.pid, "proc.tid": srv.pid, "user.uid": 0})
+			assertFields(t, ev, map[string]any{"proc.pid": srv.pid, "proc.tid": srv.pid, "user.uid": 0, "container.id": "host"})
 		}
+	}
+	for _, ev := range byRule(objs, "cli_out") {
+		// container.id: from the cgroup's path, named as docker names it.
+		assertFields(t, ev, map[string]any{"container.id": container[:12]})
 	}
 	// 64-bit compares: the id matches, the id plus 2^32 never does.
 	if len(byRule(objs, "cg_match")) == 0 {
