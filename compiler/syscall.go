@@ -38,7 +38,32 @@ const (
 	argAddrPtr = argAddr + 32 // u64
 	argLenPtr  = argAddrPtr + 8
 	argsSize   = argLenPtr + 8
+	// The calls on files and programs (openat, execve) add their flags,
+	// their file name and their arguments; each string is a u32 length (of
+	// the bytes, without the NUL), a u32 "cut short", then its bytes.
+	argFlags     = argsSize // u32
+	argPath      = argFlags + 8
+	argArgs      = argPath + 8 + rules.PathMax
+	// The arguments are copied one after the other at a variable offset:
+	// the verifier wants room for the largest copy at the largest offset,
+	// hence ArgsMax bytes more that are never written.
+	argsSizeFile = argArgs + 8 + 2*rules.ArgsMax
+	argStrSlot   = 8 + rules.PathMax // a string's record slot: length, cut, bytes
 )
+
+// argsSizeOf is the size of SyscallArgsMap's values for the hooked calls.
+func argsSizeOf(progs []*Program) int {
+	for _, p := range progs {
+		if p.Hook.Syscall().PathArg >= 0 {
+			return argsSizeFile
+		}
+	}
+	return argsSize
+}
+
+// fileArgs are the string fields of the calls on files and programs, and
+// where their value lies in SyscallArgsMap's value.
+var fileArgs = map[string]int16{"fd.name": argPath, "evt.arg.filename": argPath, "proc.args": argArgs}
 
 // Offsets in struct bpf_raw_tracepoint_args of sys_enter(regs, id) and
 // sys_exit(regs, ret).
@@ -56,6 +81,7 @@ var ptRegsArg = [6]int16{112, 104, 96, 56, 72, 64}
 var syscallSlot = map[string]int{
 	"evt.type": 0, "proc.pid": 4, "proc.tid": 4, "user.uid": 4,
 	"proc.name": rules.CommLen, "cgroup.id": 8, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
+	"fd.name": argStrSlot, "evt.arg.filename": argStrSlot, "proc.args": argStrSlot, "evt.arg.flags": 4,
 }
 
 // syscallRender are the renderings of system-call fields that are not
@@ -131,6 +157,14 @@ func (g *gen) parseSyscall() {
 		b.Emit(asm.LoadMem(asm.R1, rCtx, rtpArg1, asm.DWord), asm.JSGE.Imm(asm.R1, 0, ok))
 		b.Emit(asm.StoreImm(asm.R10, s.off, 1, asm.Byte))
 		b.Label(ok)
+	}
+	for name, at := range fileArgs {
+		if s, ok := comp(name); ok {
+			g.copyRaw(rData, at, asm.R10, s.off, argStrSlot)
+		}
+	}
+	if s, ok := comp("evt.arg.flags"); ok {
+		b.Emit(asm.LoadMem(asm.R1, rData, argFlags, asm.Word), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 	}
 	if d.AddrArg >= 0 && g.need.has(rules.HdrFd) {
 		if d.Peer {
@@ -221,6 +255,10 @@ func (g *gen) syscallText(p *rules.PredText, exists bool, target string, want bo
 		}
 		return
 	}
+	if _, ok := fileArgs[p.Ref.Field.Name]; ok {
+		g.fileText(p, target, want)
+		return
+	}
 	var lit [rules.CommLen]byte
 	copy(lit[:], p.Lit)
 	s := g.rec.slots[syscallKeyOf(p.Ref)]
@@ -247,6 +285,10 @@ func (g *gen) writeSyscallText(ref rules.FieldRef, fs FieldSlot) {
 	b := g.b
 	for off := 0; off < fs.Size; off += 8 {
 		b.Emit(storeDW(rEvent, int16(fs.Offset+off), 0))
+	}
+	if _, ok := fileArgs[ref.Field.Name]; ok {
+		g.writeFileText(ref, fs)
+		return
 	}
 	if ref.Field.Name == "evt.type" {
 		name := g.hook.Syscall().Name
@@ -284,10 +326,12 @@ func (g *gen) writeSyscallText(ref rules.FieldRef, fs FieldSlot) {
 // counts a lost event for each rule of the call's hook.
 func syscallEnter(progs []*Program) asm.Instructions {
 	b := bpf.NewBuilder()
-	const (
-		kOff   = -8
-		vOff   = kOff - argsSize
-		tmpOff = vOff - 8
+	size := argsSizeOf(progs)
+	var (
+		kOff    int16 = -8
+		vOff          = kOff - int16(size)
+		tmpOff        = vOff - 8
+		argvOff       = tmpOff - 8
 	)
 	b.Comment("sys_enter: the hooked calls' arguments, for their exit programs")
 	b.Emit(asm.Mov.Reg(asm.R6, asm.R1))
@@ -305,18 +349,21 @@ func syscallEnter(progs []*Program) asm.Instructions {
 			b.Emit(storeDW(asm.R10, int16(off), 0))
 		}
 		b.Emit(asm.StoreImm(asm.R10, vOff+argNr, int64(d.Nr), asm.Word))
+		if d.PathArg >= 0 {
+			fileEnter(b, d, vOff, tmpOff, argvOff)
+		}
 		if d.Peer {
 			b.Comment("the pointers to the address and its length, for the exit")
 			b.Emit(asm.LoadMem(asm.R8, asm.R6, rtpRegs, asm.DWord))
 			for _, a := range []struct{ arg, off int }{{d.AddrArg, argAddrPtr}, {d.LenArg, argLenPtr}} {
-				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(vOff+a.off)), asm.Mov.Imm(asm.R2, 8))
+				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(vOff)+int32(a.off)), asm.Mov.Imm(asm.R2, 8))
 				b.Emit(asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, int32(ptRegsArg[a.arg])))
 				b.Emit(asm.FnProbeReadKernel.Call())
 			}
 		} else if d.AddrArg >= 0 {
 			b.Emit(asm.LoadMem(asm.R8, asm.R6, rtpRegs, asm.DWord))
 			arg := func(i int) {
-				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, tmpOff), asm.Mov.Imm(asm.R2, 8))
+				b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(tmpOff)), asm.Mov.Imm(asm.R2, 8))
 				b.Emit(asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, int32(ptRegsArg[i])))
 				b.Emit(asm.FnProbeReadKernel.Call())
 			}
@@ -329,20 +376,20 @@ func syscallEnter(progs []*Program) asm.Instructions {
 			clamp := b.NewLabel("clamp")
 			b.Emit(asm.JLE.Imm(asm.R9, sockaddrRead, clamp), asm.Mov.Imm(asm.R9, sockaddrRead))
 			b.Label(clamp)
-			b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, vOff+argAddr), asm.Mov.Reg(asm.R2, asm.R9))
+			b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(vOff+argAddr)), asm.Mov.Reg(asm.R2, asm.R9))
 			b.Emit(asm.FnProbeReadUser.Call())
 			b.Label(skip)
 		}
 		b.Emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, kOff, asm.R0, asm.DWord))
 		b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(SyscallArgsMap))
-		b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, kOff))
-		b.Emit(asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, vOff), asm.Mov.Imm(asm.R4, 0))
+		b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(kOff)))
+		b.Emit(asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, int32(vOff)), asm.Mov.Imm(asm.R4, 0))
 		b.Emit(asm.FnMapUpdateElem.Call(), asm.JEq.Imm(asm.R0, 0, "out"))
 		b.Comment("no room: every rule of the hook may miss this call's event")
 		for _, r := range p.Rules {
 			next := b.NewLabel("lost")
 			b.Emit(asm.StoreImm(asm.R10, kOff, int64(r), asm.Word))
-			b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, kOff))
+			b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(kOff)))
 			b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(LostMap))
 			b.Emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, next))
 			b.Emit(asm.Mov.Imm(asm.R1, 1), asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
@@ -372,7 +419,7 @@ func (o *Output) syscallSpec(spec *ebpf.CollectionSpec) {
 	if len(progs) == 0 {
 		return
 	}
-	spec.Maps[SyscallArgsMap] = &ebpf.MapSpec{Name: SyscallArgsMap, Type: ebpf.Hash, KeySize: 8, ValueSize: argsSize, MaxEntries: SyscallArgsEntries}
+	spec.Maps[SyscallArgsMap] = &ebpf.MapSpec{Name: SyscallArgsMap, Type: ebpf.Hash, KeySize: 8, ValueSize: uint32(argsSizeOf(progs)), MaxEntries: SyscallArgsEntries}
 	spec.Programs[SyscallEnterProg] = &ebpf.ProgramSpec{
 		Name: SyscallEnterProg, Type: ebpf.RawTracepoint, Instructions: syscallEnter(progs), License: "GPL",
 	}

@@ -25,11 +25,16 @@ const (
 	// processes in one cgroup, whatever interface they use.
 	HookCgroupIngress
 	HookCgroupEgress
+	// System calls on files and programs (syscall.go).
+	HookSyscallOpenat
+	HookSyscallExecve
+	HookSyscallExecveat
 	NumHooks
 )
 
 var hookNames = [...]string{"tc ingress", "tc egress", "xdp", "syscall connect", "syscall bind", "syscall sendto",
-	"syscall listen", "syscall accept", "syscall accept4", "cgroup ingress", "cgroup egress"}
+	"syscall listen", "syscall accept", "syscall accept4", "cgroup ingress", "cgroup egress",
+	"syscall openat", "syscall execve", "syscall execveat"}
 
 func (h Hook) String() string { return hookNames[h] }
 

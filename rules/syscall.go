@@ -1,6 +1,10 @@
 package rules
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Rules over system calls. A system-call hook (`hook syscall connect`) runs
 // a rule at the exit of one system call, with the calling thread's process
@@ -19,16 +23,40 @@ type SyscallDef struct {
 	// Peer: the call writes the address (accept: the client's, a pointer
 	// to its length in LenArg); its fields are fd.cip, fd.cip6, fd.cport.
 	Peer bool
+	// PathArg is the argument index of the file name the call takes
+	// (openat, execve), ArgvArg of its argument vector (execve), FlagsArg
+	// of its flags (openat); -1: none.
+	PathArg, ArgvArg, FlagsArg int
 }
 
 // syscallTable lists the system calls hdrlog hooks.
 var syscallTable = []SyscallDef{
-	{Hook: HookSyscallConnect, Name: "connect", Nr: 42, AddrArg: 1, LenArg: 2},
-	{Hook: HookSyscallBind, Name: "bind", Nr: 49, AddrArg: 1, LenArg: 2},
-	{Hook: HookSyscallSendto, Name: "sendto", Nr: 44, AddrArg: 4, LenArg: 5},
-	{Hook: HookSyscallListen, Name: "listen", Nr: 50, AddrArg: -1, LenArg: -1},
-	{Hook: HookSyscallAccept, Name: "accept", Nr: 43, AddrArg: 1, LenArg: 2, Peer: true},
-	{Hook: HookSyscallAccept4, Name: "accept4", Nr: 288, AddrArg: 1, LenArg: 2, Peer: true},
+	{Hook: HookSyscallConnect, Name: "connect", Nr: 42, AddrArg: 1, LenArg: 2, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallBind, Name: "bind", Nr: 49, AddrArg: 1, LenArg: 2, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallSendto, Name: "sendto", Nr: 44, AddrArg: 4, LenArg: 5, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallListen, Name: "listen", Nr: 50, AddrArg: -1, LenArg: -1, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallAccept, Name: "accept", Nr: 43, AddrArg: 1, LenArg: 2, Peer: true, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallAccept4, Name: "accept4", Nr: 288, AddrArg: 1, LenArg: 2, Peer: true, PathArg: -1, ArgvArg: -1, FlagsArg: -1},
+	{Hook: HookSyscallOpenat, Name: "openat", Nr: 257, AddrArg: -1, LenArg: -1, PathArg: 1, ArgvArg: -1, FlagsArg: 2},
+	{Hook: HookSyscallExecve, Name: "execve", Nr: 59, AddrArg: -1, LenArg: -1, PathArg: 0, ArgvArg: 1, FlagsArg: -1},
+	{Hook: HookSyscallExecveat, Name: "execveat", Nr: 322, AddrArg: -1, LenArg: -1, PathArg: 1, ArgvArg: 2, FlagsArg: -1},
+}
+
+// PathMax and ArgsMax are the bytes of a call's file name and of its
+// arguments an event can carry: the first ones (proc.args: the first
+// ArgsMaxCount arguments after the program's name).
+const (
+	PathMax      = 128
+	ArgsMax      = 128
+	ArgsMaxCount = 8
+)
+
+// callFields are the fields only some calls have, and which.
+var callFields = map[string][]string{
+	"fd.name":          {"openat"},
+	"evt.arg.flags":    {"openat"},
+	"evt.arg.filename": {"execve", "execveat"},
+	"proc.args":        {"execve", "execveat"},
 }
 
 // SyscallHooks lists the system-call hooks in table order.
@@ -73,6 +101,7 @@ const (
 
 // LogOnly are the fields that can be logged but not yet tested in a match.
 var LogOnly = map[string]string{
+	"proc.args": "test evt.arg.filename or proc.name instead (the arguments are redacted in user space, when the event is written)",
 	"container.id": "test cgroup.id instead (container.id is found from it in user space, when the event is written)",
 	"evt.res":    "test evt.failed instead (true when the call returned an error)",
 	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
@@ -85,6 +114,14 @@ var syscallFields = []*Field{
 	{Name: "evt.type", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
 		Doc: "The system call's name (connect, bind, sendto), as Falco's evt.type."},
 	procFields[0], procFields[1], procFields[2], procFields[3], procFields[4], procFields[5],
+	{Name: "fd.name", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: PathMax},
+		Doc: "openat: the file name as the call was given it (relative names stay relative), at most 127 bytes; tested with == only."},
+	{Name: "evt.arg.flags", Type: TypeUint, Bits: 32, Base: BaseHex, Header: HdrSyscall, Computed: true,
+		Doc: "openat: the flags (O_WRONLY 0x1, O_RDWR 0x2, O_CREAT 0x40, O_TRUNC 0x200...), as a number."},
+	{Name: "evt.arg.filename", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: PathMax},
+		Doc: "execve, execveat: the program's file name as the call was given it, at most 127 bytes; tested with == only."},
+	{Name: "proc.args", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: ArgsMax},
+		Doc: "execve, execveat: the arguments after the program's name, space-separated: the first 8, at most 128 bytes; secrets redacted (docs/syscalls.md); log only."},
 	{Name: "evt.failed", Type: TypeBool, Bits: 8, Header: HdrSyscall, Computed: true, Doc: "True when the call returned an error."},
 	{Name: "evt.res", Type: TypeUint, Bits: 32, Header: HdrSyscall, Computed: true,
 		Doc: "The call's result as Falco shows it: SUCCESS, or the error's name (ECONNREFUSED); log only."},
@@ -132,6 +169,9 @@ func (c *checker) hookField(fn FieldName, f *Field) bool {
 	case !c.hook.IsSyscall() && f.Header.IsSyscall():
 		c.errorf(fn.Span, "use it under a system-call hook, e.g. `hook syscall connect`",
 			"%s is a system-call field; rule %q hooks packets (%s)", f.Name, c.rule_, c.hook)
+		return false
+	case c.hook.IsSyscall() && callFields[f.Name] != nil && !slices.Contains(callFields[f.Name], c.hook.Syscall().Name):
+		c.errorf(fn.Span, "it is a field of "+strings.Join(callFields[f.Name], " and "), "%s takes no such argument: %s is never present", c.hook.Syscall().Name, f.Name)
 		return false
 	case f.Header == HdrFd && c.hook.Syscall().AddrArg < 0:
 		c.errorf(fn.Span, "remove it", "%s takes no socket address: %s is never present", c.hook.Syscall().Name, f.Name)
@@ -181,8 +221,8 @@ func (c *checker) syscallMatch(p Pred, span Span) {
 			}
 			if p.Op != TextEq || p.Fold {
 				c.errorf(span, "compare the whole name with ==, e.g. proc.name == \"curl\"", "%s is tested with == only", p.Ref.Field.Name)
-			} else if len(p.Lit) >= CommLen {
-				c.errorf(span, fmt.Sprintf("the kernel keeps the first %d bytes of a command name", CommLen-1), "%q is longer than any %s", p.Lit, p.Ref.Field.Name)
+			} else if max := textMax(p.Ref.Field); len(p.Lit) >= max {
+				c.errorf(span, fmt.Sprintf("the kernel keeps the first %d bytes of a %s", max-1, map[bool]string{true: "command name", false: "file name"}[max == CommLen]), "%q is longer than any %s", p.Lit, p.Ref.Field.Name)
 			}
 		case *PredFieldCompare:
 			for _, ref := range []FieldRef{p.Left, p.Right} {
@@ -238,4 +278,13 @@ func wholeValue(p Pred) bool {
 		return true
 	}
 	return false
+}
+
+// textMax is the size of the kernel's buffer of a string field of system
+// calls: its values are shorter.
+func textMax(f *Field) int {
+	if f.Name == "proc.name" {
+		return CommLen
+	}
+	return PathMax
 }

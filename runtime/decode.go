@@ -77,6 +77,9 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		switch fs.Render {
 		case compiler.RenderText:
 			decodeText(v, b)
+			if fs.Field == "proc.args" && v.Present && !v.Redacted {
+				v.Bytes = []byte(RedactArgs(v.Bytes)) // args.go
+			}
 		case compiler.RenderBytes:
 			decodeBytes(v, b)
 		case compiler.RenderUint, compiler.RenderHex, compiler.RenderBool, compiler.RenderInt, compiler.RenderErrno, compiler.RenderSeconds, compiler.RenderContainer:
