@@ -24,7 +24,7 @@ func TestKernelSyscallPrograms(t *testing.T) {
 			d := h.Syscall()
 			var names []string
 			for _, f := range rules.SyscallFields() {
-				if f.Header != rules.HdrFd || d.AddrArg >= 0 && peer[f.Name] == d.Peer {
+				if d.Has(f) && (f.Header != rules.HdrFd || d.AddrArg >= 0 && peer[f.Name] == d.Peer) {
 					names = append(names, f.Name)
 				}
 			}

@@ -51,6 +51,13 @@ const (
 	ArgsMaxCount = 8
 )
 
+// Has reports whether the call has a field that only some calls have
+// (openat's fd.name); the others' fields it has or not by its table row.
+func (d *SyscallDef) Has(f *Field) bool {
+	calls, only := callFields[f.Name]
+	return !only || slices.Contains(calls, d.Name)
+}
+
 // callFields are the fields only some calls have, and which.
 var callFields = map[string][]string{
 	"fd.name":          {"openat"},
@@ -170,7 +177,7 @@ func (c *checker) hookField(fn FieldName, f *Field) bool {
 		c.errorf(fn.Span, "use it under a system-call hook, e.g. `hook syscall connect`",
 			"%s is a system-call field; rule %q hooks packets (%s)", f.Name, c.rule_, c.hook)
 		return false
-	case c.hook.IsSyscall() && callFields[f.Name] != nil && !slices.Contains(callFields[f.Name], c.hook.Syscall().Name):
+	case c.hook.IsSyscall() && !c.hook.Syscall().Has(f):
 		c.errorf(fn.Span, "it is a field of "+strings.Join(callFields[f.Name], " and "), "%s takes no such argument: %s is never present", c.hook.Syscall().Name, f.Name)
 		return false
 	case f.Header == HdrFd && c.hook.Syscall().AddrArg < 0:
