@@ -434,6 +434,7 @@ func (g *gen) payEmitFuncs() {
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, payPos, asm.DWord), asm.LoadMem(asm.R2, asm.R9, payLim, asm.DWord))
 		b.Emit(asm.JGT.Reg(asm.R1, asm.R2, stop), asm.JGT.Imm(asm.R1, payFr+payWin-n, stop))
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R1))
+		g.firstByteSkip(asm.R3, f.lit[0], f.fold)
 		g.matchBytes(asm.R3, 0, f.lit, foldAll(&rules.PredSlice{Lit: []byte(f.lit), Fold: f.fold}), miss)
 		b.Emit(storeDW(asm.R9, payRes, 1))
 		g.ret(1)
@@ -444,6 +445,30 @@ func (g *gen) payEmitFuncs() {
 		g.ret(1)
 	}
 	g.inFunc = saved
+}
+
+// firstByteSkip, in a contains callback, skips eight starts at once when
+// none of the eight bytes at ptr is the literal's first byte (in either
+// case when fold): the word, XORed with that byte repeated, then has no
+// zero byte, which (x - 0x01…01) & ^x & 0x80…80 tells. It is a filter
+// only: a start it lets through is tried in full. R0, R4 and R5 are its
+// scratch; R1 holds the start.
+func (g *gen) firstByteSkip(ptr asm.Register, c byte, fold bool) {
+	b := g.b
+	const ones, highs = 0x0101010101010101, -0x7f7f7f7f7f7f7f80 // 0x8080808080808080
+	next := b.NewLabel("contains.try")
+	b.Emit(asm.LoadMem(asm.R0, ptr, 0, asm.DWord))
+	if fold && isLetter(c) {
+		b.Emit(asm.LoadImm(asm.R5, 0x2020202020202020, asm.DWord), asm.Or.Reg(asm.R0, asm.R5))
+		c |= 0x20
+	}
+	b.Emit(asm.LoadImm(asm.R5, int64(uint64(c)*ones), asm.DWord), asm.Xor.Reg(asm.R0, asm.R5))
+	b.Emit(asm.Mov.Reg(asm.R4, asm.R0), asm.LoadImm(asm.R5, ones, asm.DWord), asm.Sub.Reg(asm.R4, asm.R5))
+	b.Emit(asm.Xor.Imm(asm.R0, -1), asm.And.Reg(asm.R4, asm.R0), asm.LoadImm(asm.R5, highs, asm.DWord), asm.And.Reg(asm.R4, asm.R5))
+	b.Emit(asm.JNE.Imm(asm.R4, 0, next))
+	b.Emit(asm.Add.Imm(asm.R1, 8), asm.StoreMem(asm.R9, payPos, asm.R1, asm.DWord))
+	g.ret(0)
+	b.Label(next)
 }
 
 // payFuncNames are the callbacks' names (they need BTF when the program
