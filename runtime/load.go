@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -57,6 +58,9 @@ type Collection struct {
 	clock  *ebpf.Map // compiler.ReplayClockMap; nil: none
 	coll   *ebpf.Collection
 	reader *ringbuf.Reader
+	// unanswered counts the DNS queries SweepDNS reported (timeouts of
+	// the dns row of TxStats).
+	unanswered atomic.Uint64
 }
 
 // ErrPrivilege is returned (wrapped) when the kernel refuses for lack of privileges.

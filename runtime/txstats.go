@@ -67,6 +67,9 @@ func (c *Collection) TxStats() ([]TxStats, error) {
 			return nil, fmt.Errorf("walk the %s flows: %w", txProtoNames[p], err)
 		}
 		s.Waiting = waiting
+		if p == compiler.TxDNS {
+			s.Timeouts += c.unanswered.Load()
+		}
 		if gone := s.Paired + s.Timeouts + s.Overflow + s.Waiting; s.Requests > gone {
 			s.Evicted = s.Requests - gone
 		}

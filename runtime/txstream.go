@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Transactions in the stream: what became of the requests the programs
@@ -54,6 +56,22 @@ func (s *streamer) checkTx(now time.Time, final bool) error {
 		return nil
 	}
 	s.tx.at = now
+	if !s.gen.c.Output.Options.TestRun {
+		// Queries that waited past their timeout: one record each
+		// (dnsunanswered.go), before the counters that count them.
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+			if _, err := s.gen.c.SweepDNS(uint64(ts.Nano()), func(u UnansweredDNS) {
+				s.out = append(s.out, `{"time":"`...)
+				s.out = AppendTime(s.out, now)
+				s.out = append(s.out, `",`...)
+				s.out = AppendUnansweredDNS(s.out, u)
+				s.out = append(s.out, "}\n"...)
+			}); err != nil {
+				return err
+			}
+		}
+	}
 	st, err := s.gen.c.TxStats()
 	if err != nil || st == nil {
 		return err
