@@ -69,6 +69,9 @@ var tsharkFilters = []struct {
 	{"ip.dsfield.dscp != 0", []string{"ip.dsfield.dscp", "ip.dsfield.ecn"}},
 	{"ip.proto != 6 && ip.proto != 17", []string{"ip.proto"}},
 	{"tcp.srcport >= 1024 && tcp.dstport < 1024", []string{"tcp.srcport", "tcp.dstport"}},
+	// Payloads hdrlog logs whole (at most 64 bytes by default).
+	{"len(tcp.payload) <= 64", []string{"tcp.payload", "tcp.len"}},
+	{"len(udp.payload) <= 64", []string{"udp.payload", "udp.length"}},
 	{"!ip && !ipv6", []string{"eth.type"}},
 	{"arp", []string{"arp.hw.type", "arp.proto.type", "arp.hw.size", "arp.proto.size", "arp.opcode", "arp.src.hw_mac", "arp.src.proto_ipv4", "arp.dst.hw_mac", "arp.dst.proto_ipv4"}},
 	{"arp.opcode == 2 || arp.dst.proto_ipv4 == 10.0.0.2", []string{"arp.src.hw_mac", "arp.src.proto_ipv4"}},
@@ -356,6 +359,8 @@ func normalise(field, v string) string {
 		}
 	case rules.TypeMAC:
 		return strings.ToLower(v)
+	case rules.TypeBytes:
+		return strings.ReplaceAll(v, ":", "") // tshark -T fields writes bytes without separators
 	}
 	return v
 }
