@@ -194,3 +194,78 @@ func dnsTxCounts(t *testing.T, coll *runtime.Collection, want [6]uint64) {
 	}
 	t.Errorf("no dns row in %v", st)
 }
+
+// TLS handshakes: the ServerHello carries the time from its flow's
+// ClientHello; a HelloRetryRequest pairs with the first ClientHello, the
+// real ServerHello with the second.
+func TestKernelL7TLSHandshakeTime(t *testing.T) {
+	kerneltest.Require(t)
+	ch := testpkt.TLSHello{Type: 1, Extensions: []testpkt.TLSExt{testpkt.SNIExt("t.example")}}.Bytes()
+	sh := testpkt.TLSHello{Type: 2, RecordVersion: 0x0303}.Bytes()
+	type msg struct {
+		server bool
+		ms     uint64
+		time   string // on a ServerHello: tls.handshake.time, "-" absent
+	}
+	cases := []struct {
+		name   string
+		msgs   []msg
+		counts [6]uint64 // requests, paired, timeouts, overflow, orphans, waiting
+	}{
+		{"hello and hello", []msg{{false, 1000, ""}, {true, 1020, "0.020000"}}, [6]uint64{1, 1, 0, 0, 0, 0}},
+		{"retransmitted ClientHello, repeated ServerHello", []msg{{false, 1000, ""}, {false, 1200, ""}, {true, 1250, "0.250000"}, {true, 1300, "0.300000"}},
+			[6]uint64{1, 1, 0, 0, 0, 0}},
+		{"HelloRetryRequest", []msg{{false, 1000, ""}, {true, 1001, "0.001000"}, {false, 1010, ""}, {true, 1015, "0.005000"}}, [6]uint64{2, 2, 0, 0, 0, 0}},
+		{"ServerHello alone", []msg{{true, 1000, "-"}}, [6]uint64{0, 0, 0, 0, 1, 0}},
+		{"too late", []msg{{false, 1000, ""}, {true, 1000 + rules.DNSTxTimeoutNanos/1e6 + 1, "-"}}, [6]uint64{1, 0, 1, 0, 0, 0}},
+	}
+	for _, h := range ktHooks {
+		for i, c := range cases {
+			t.Run(h.Suffix+"/"+c.name, func(t *testing.T) {
+				out := ktCompileWith(t, "tlstx.rules", l7Source([]l7Rule{{Name: "resp", Match: "tls.handshake.type == 2",
+					Log: []string{"tls.handshake.time"}}}, []ktHook{h}), compiler.Options{TestRun: true})
+				coll, err := runtime.Load(out, runtime.LoadOptions{RingBytes: 1 << 16})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer coll.Close()
+				k := &ktLoaded{coll: coll, hooks: []ktHook{h}}
+				port := uint16(41000 + i)
+				for j, m := range c.msgs {
+					fr := testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(port, 443).Seq(uint32(10+j)).Flags(testpkt.ACK | testpkt.PSH).Payload(ch).Bytes()
+					if m.server {
+						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90+j)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
+					}
+					if m.server && j > 0 && c.msgs[j-1].server {
+						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90+j-1)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
+					}
+					if err := coll.RunAt(h.Hook, fr, len(fr), m.ms*1_000_000); err != nil {
+						t.Fatal(err)
+					}
+					evs, err := k.drain()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !m.server {
+						continue
+					}
+					if len(evs["resp"]) != 1 {
+						t.Fatalf("frame %d: %d events", j, len(evs["resp"]))
+					}
+					ktCheckFields(t, fmt.Sprintf("frame %d", j), evs["resp"][0], []string{"tls.handshake.time"}, ktWant(fmt.Sprintf(`{"tls.handshake.time":%s}`, orNull(m.time, false))))
+				}
+				st, err := coll.TxStats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range st {
+					if s.Proto == "tls" {
+						if got := [6]uint64{s.Requests, s.Paired, s.Timeouts, s.Overflow, s.Orphans, s.Waiting}; got != c.counts {
+							t.Errorf("counters %v, want %v", got, c.counts)
+						}
+					}
+				}
+			})
+		}
+	}
+}

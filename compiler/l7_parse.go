@@ -53,7 +53,7 @@ func (g *gen) l7Next(h rules.Header) string {
 
 // l7L3 saves the network header's offset for TLS flow keys (cursor on it).
 func (g *gen) l7L3() {
-	if g.l7 == nil || !g.l7.tlsHold && !g.l7.httpTx && !g.l7.dnsTx {
+	if g.l7 == nil || !g.l7.tlsHold && !g.l7.httpTx && !g.l7.dnsTx && !g.l7.tlsTx {
 		return
 	}
 	s := g.rec.slots[slotKey{computed: compL7L3Off, size: 2, layer: 1}]
@@ -200,6 +200,9 @@ func (g *gen) l7Transport(tr rules.Header) {
 	}
 	if l.protos[rules.HdrTLS] {
 		g.l7TLSHello()
+		if l.tlsTx {
+			g.tlsTx()
+		}
 	}
 	b.Emit(asm.Ja.Label(l7Commit))
 }

@@ -77,6 +77,8 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactTLSCipher
 		case "tls.handshake.extensions.supported_version":
 			return FactTLSSupVer
+		case "tls.handshake.time":
+			return FactTLSTx
 		}
 		return FactTLSHello
 	}
@@ -89,7 +91,7 @@ var l7Facts = map[rules.Header]uint64{
 	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
 	rules.HdrDNS: 1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR |
 		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL | 1<<FactDNSTx,
-	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello | 1<<FactTLSCipher | 1<<FactTLSSupVer,
+	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello | 1<<FactTLSCipher | 1<<FactTLSSupVer | 1<<FactTLSTx,
 }
 
 // Map names of the L7 stage.
@@ -172,6 +174,8 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 		return keyDNSTTL
 	case f.Name == "dns.time":
 		return keyDNSTime
+	case f.Name == "tls.handshake.time":
+		return keyTLSTime
 	case f.Name == compTLSCS:
 		return keyTLSCS
 	case f.Name == compTLSSV:
@@ -197,6 +201,8 @@ type l7gen struct {
 	httpResp, httpTx bool
 	// dnsTx: queries wait on their flow for their responses (l7_dnstx.go).
 	dnsTx bool
+	// tlsTx: ClientHellos wait on their flow for the ServerHello.
+	tlsTx bool
 	// httpRules are the rules that use HTTP: they run again for each
 	// further request of a segment (l7_pipe.go).
 	httpRules map[int]bool
@@ -256,6 +262,9 @@ func planL7(rr []*rules.Rule, txStrings bool) (*l7gen, error) {
 		}
 		if rules.TxFields[f.Name] && f.Header == rules.HdrDNS {
 			l.dnsTx = true
+		}
+		if rules.TxFields[f.Name] && f.Header == rules.HdrTLS {
+			l.tlsTx = true
 		}
 		if f.Type == rules.TypeString {
 			k := stringKey(f)
@@ -350,7 +359,7 @@ func (l *l7gen) slotKeys() []slotKey {
 		{computed: compL7L4Off, size: 2, layer: 1},
 		{computed: compL7IPLen, size: 4, layer: 1},
 	}
-	if l.tlsHold || l.httpTx || l.dnsTx {
+	if l.tlsHold || l.httpTx || l.dnsTx || l.tlsTx {
 		keys = append(keys, slotKey{computed: compL7L3Off, size: 2, layer: 1})
 	}
 	for _, k := range l.strKeys {

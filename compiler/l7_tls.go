@@ -116,7 +116,7 @@ const tlsCCSLen = 6
 func (g *gen) tlsHelloUsed() bool {
 	f, _ := rules.LookupField("tls.handshake.version")
 	return g.rec.has(slotKey{header: rules.HdrTLS, offset: f.Offset, size: f.Size, layer: 1}) ||
-		g.rec.has(keyTLSCS) || g.tlsWalkUsed()
+		g.rec.has(keyTLSCS) || g.tlsWalkUsed() || g.l7.tlsTx
 }
 
 // tlsWalkUsed reports whether the rules use a field of the extensions.

@@ -171,6 +171,7 @@ const (
 	FactTLSCipher    = rules.FactTLSCipher
 	FactTLSSupVer    = rules.FactTLSSupVer
 	FactDNSTx        = rules.FactDNSTx
+	FactTLSTx        = rules.FactTLSTx
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.

@@ -233,6 +233,9 @@ func (o *Output) txMaps(spec *ebpf.CollectionSpec, uses map[string]bool) {
 	if uses[TxStatsMap] {
 		spec.Maps[TxStatsMap] = &ebpf.MapSpec{Name: TxStatsMap, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8 * NumTxCounters, MaxEntries: uint32(NumTxProtos)}
 	}
+	if uses[TLSTxMap] {
+		spec.Maps[TLSTxMap] = &ebpf.MapSpec{Name: TLSTxMap, Type: ebpf.LRUHash, KeySize: uint32(txKeySize), ValueSize: uint32(txDNSFlowSize), MaxEntries: flows}
+	}
 	if uses[DNSTxMap] {
 		spec.Maps[DNSTxMap] = &ebpf.MapSpec{Name: DNSTxMap, Type: ebpf.LRUHash, KeySize: uint32(txKeySize), ValueSize: uint32(txDNSFlowSize), MaxEntries: flows}
 	}
@@ -242,7 +245,7 @@ func (o *Output) txMaps(spec *ebpf.CollectionSpec, uses map[string]bool) {
 }
 
 // TxMaps are the names of the maps holding flows, by protocol.
-var TxMaps = map[TxProto]string{TxHTTP: HTTPTxMap, TxDNS: DNSTxMap}
+var TxMaps = map[TxProto]string{TxHTTP: HTTPTxMap, TxDNS: DNSTxMap, TxTLS: TLSTxMap}
 
 // IsTxMap reports whether a map of the collection holds transaction state.
 func IsTxMap(name string) bool {

@@ -28,7 +28,18 @@ package rules
 //   - Id reuse never gives a wrong pair: a response pairs only with a query
 //     of the same flow, id and question.
 
-// DNSTxTimeoutNanos is how long a DNS query waits for its response.
+// TLS handshakes: a ClientHello waits on its TCP flow (one per flow) for
+// the ServerHello of the other side, as a DNS query without id or
+// question: the same ClientHello again (a retransmission) keeps the first
+// one's time, another replaces it, a ServerHello pairs with the waiting
+// one (tls.handshake.time) or, repeated, gets the same time again. A
+// HelloRetryRequest is a ServerHello: it pairs with the first ClientHello,
+// the second ClientHello waits for the real ServerHello. A ClientHello
+// held for its next segment (docs/l7.md) counts on that segment. The
+// timeout is DNSTxTimeoutNanos.
+
+// DNSTxTimeoutNanos is how long a DNS query (or a ClientHello) waits for
+// its response.
 const DNSTxTimeoutNanos = 10_000_000_000
 
 // FNV-1a, 64 bits: the hash of a question.

@@ -48,6 +48,7 @@ const (
 	FactTLSCipher    // tls.handshake.ciphersuite: a ServerHello's cipher suite
 	FactTLSSupVer    // tls.handshake.extensions.supported_version: a ServerHello's supported_versions extension
 	FactDNSTx        // a DNS response paired with its query (dnstx.go): dns.time
+	FactTLSTx        // a ServerHello paired with its ClientHello (dnstx.go): tls.handshake.time
 	FactSyscall      // a system-call event (syscall.go)
 	FactFd           // the call's socket address is an IPv4 or IPv6 one
 	FactFdIPv4       // fd.sip: an IPv4 socket address

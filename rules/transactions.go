@@ -51,7 +51,7 @@ const (
 
 // TxFields are the fields that need a response paired with its request.
 var TxFields = map[string]bool{
-	"http.time": true, "dns.time": true, "http.response_for.uri": true, "http.response_for.method": true, "http.response_for.host": true,
+	"http.time": true, "dns.time": true, "tls.handshake.time": true, "http.response_for.uri": true, "http.response_for.method": true, "http.response_for.host": true,
 }
 
 // TxStringFields are the request's values a response carries.

@@ -34,10 +34,14 @@ rule dns_r {
     match dns.flags.response == 1
     log dns.qry.name, dns.flags.rcode, dns.count.answers, dns.a, dns.aaaa, dns.cname, dns.resp.ttl, dns.time
 }
+rule tls_ch {
+    match tls.handshake.type == 1
+    log tcp.srcport, tls.handshake.time
+}
 rule tls_sh {
     hook tc egress
     match tls.handshake.type == 2
-    log tcp.dstport, tls.handshake.version, tls.handshake.extensions.supported_version, tls.handshake.ciphersuite, tls.handshake.extensions_alpn_str
+    log tcp.dstport, tls.handshake.version, tls.handshake.extensions.supported_version, tls.handshake.ciphersuite, tls.handshake.extensions_alpn_str, tls.handshake.time
 }
 `
 
@@ -155,15 +159,16 @@ func TestLiveDNSAnswersAndTLSServer(t *testing.T) {
 		}
 		runs = append(runs, r)
 	}
-	tlsOut := map[string]string{}
+	tlsOut, tlsRun := map[string]string{}, map[string]time.Duration{}
 	for _, v := range []string{"-tls1_2", "-tls1_3"} {
+		start := time.Now()
 		cmd, err := p.Command("A", "openssl", "s_client", "-connect", netip.AddrPortFrom(p.AddrB, 443).String(), "-servername", "x.live.test", "-alpn", "http/1.1", v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cmd.Stdin = strings.NewReader("")
 		out, _ := cmd.CombinedOutput()
-		tlsOut[v] = string(out)
+		tlsOut[v], tlsRun[v] = string(out), time.Since(start)
 	}
 	objs := s.waitFor(t, "the responses and ServerHellos", 10*time.Second, func(objs []map[string]any) bool {
 		return len(byRule(objs, "dns_r")) >= 4 && len(byRule(objs, "tls_sh")) >= 2 && len(byRule(objs, "dns_q")) >= 5
@@ -226,8 +231,13 @@ func TestLiveDNSAnswersAndTLSServer(t *testing.T) {
 		} else {
 			want["tls.handshake.extensions.supported_version"] = nil
 		}
-		if len(matching(shs, want)) != 1 {
+		got := matching(shs, want)
+		if len(got) != 1 {
 			t.Errorf("%s (%s, %s): no ServerHello event with %v in %v", v, m[1], m[2], want, shs)
+			continue
+		}
+		if secs, ok := got[0]["tls.handshake.time"].(float64); !ok || secs <= 0 || secs > tlsRun[v].Seconds() {
+			t.Errorf("%s: tls.handshake.time %v, want in (0, %v] (s_client's run)", v, got[0]["tls.handshake.time"], tlsRun[v].Seconds())
 		}
 	}
 }

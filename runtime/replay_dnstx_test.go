@@ -17,7 +17,8 @@ import (
 // for other questions, queries are retransmitted, responses come twice,
 // late, the wrong way or for nothing, every frame with its time, through
 // three hooks' programs sharing the flow state and through the reference
-// evaluator: the same events and the same dns.time.
+// evaluator: the same events and the same dns.time; ClientHellos and
+// ServerHellos among them, the same tls.handshake.time.
 
 const dnsTxDiffRules = `
 rule dns_tci {
@@ -33,6 +34,15 @@ rule dns_xdp {
     hook xdp
     match dns.time
     log dns.id, dns.time, dns.a
+}
+rule tls_tci {
+    match tls.handshake.type == 2
+    log tcp.dstport, tls.handshake.time
+}
+rule tls_xdp {
+    hook xdp
+    match tls.handshake.time
+    log tls.handshake.time, tls.handshake.ciphersuite
 }
 `
 
@@ -67,7 +77,22 @@ func dnsTxConversation(seed uint64, n int) ([][]byte, []time.Time) {
 			src, dst, sport, dport = dst, src, dport, sport
 		}
 		var fr []byte
-		if tcp {
+		if rng.IntN(3) == 0 { // a hello instead: ClientHello from the client, ServerHello from the server
+			typ := uint8(1)
+			if src == "10.0.0.53" {
+				typ = 2
+			}
+			if rng.IntN(8) == 0 {
+				typ = 3 - typ
+			}
+			hello := testpkt.TLSHello{Type: typ, CipherSuites: []uint16{0x1301}}.Bytes()
+			if src == "10.0.0.53" {
+				sport = 443
+			} else {
+				dport = 443
+			}
+			fr = testpkt.New().IPv4(src, dst).TCP(sport, dport).Seq(rng.Uint32()).Flags(testpkt.ACK | testpkt.PSH).Payload(hello).Bytes()
+		} else if tcp {
 			fr = testpkt.New().IPv4(src, dst).TCP(sport, dport).Seq(rng.Uint32()).Flags(testpkt.ACK | testpkt.PSH).Payload(testpkt.DNSOverTCP(msg)).Bytes()
 		} else {
 			fr = testpkt.New().IPv4(src, dst).UDP(sport, dport).Payload(msg).Bytes()
@@ -85,7 +110,7 @@ func TestDNSTxKernelVsReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paired := 0
+	paired, hellos := 0, 0
 	for seed := range uint64(3) {
 		frames, times := dnsTxConversation(seed, 400)
 		kern, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{})
@@ -114,11 +139,12 @@ func TestDNSTxKernelVsReference(t *testing.T) {
 				t.Fatalf("seed %d frame %d: kernel and reference disagree\nkernel:\n%sreference:\n%s", seed, i+1, got[0], got[1])
 			}
 			paired += strings.Count(got[0], `"rule":"dns_xdp"`)
+			hellos += strings.Count(got[0], `"rule":"tls_xdp"`)
 		}
 		kern.Close()
 	}
-	if paired < 50 {
-		t.Errorf("only %d paired responses in the conversations", paired)
+	if paired < 30 || hellos < 20 {
+		t.Errorf("only %d paired responses and %d paired ServerHellos in the conversations", paired, hellos)
 	}
-	t.Logf("%d paired responses at XDP", paired)
+	t.Logf("%d paired DNS responses and %d paired ServerHellos at XDP", paired, hellos)
 }

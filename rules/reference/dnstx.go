@@ -56,27 +56,50 @@ func (e *Evaluator) dnsTx(p *Packet, l *l7Packet, w []byte, base int) {
 		return
 	}
 	key := dnsTxKey{flow: flow, tcp: l.tcp, id: uint16(m.values["dns.id"].U)}
-	ent := e.tx.dns[key]
-	now := e.tx.now
-	if m.values["dns.flags.response"].U == 0 {
-		if ent != nil && ent.waiting && ent.side == dir+1 && ent.hash == hash && int64(now-ent.time) <= rules.DNSTxTimeoutNanos {
-			return // the same query again: the first one's time
-		}
-		e.tx.dns[key] = &dnsTxEntry{side: dir + 1, hash: hash, time: now, waiting: true}
+	if us, ok := e.txSingle(e.tx.dns, key, dir, hash, m.values["dns.flags.response"].U == 1); ok {
+		m.set("dns.time", num(us))
+	}
+}
+
+// tlsTx keeps a ClientHello or pairs a ServerHello (rules/dnstx.go).
+func (e *Evaluator) tlsTx(p *Packet, l *l7Packet) {
+	m := l.tls
+	typ := m.values["tls.handshake.type"].U
+	if !m.values["tls.handshake.version"].Present || typ != 1 && typ != 2 || m.values["tls.record.version"].U == 2 {
+		return // no hello decoded in the window (an SSLv2 ClientHello is not)
+	}
+	flow, dir, ok := flowOf(p, l.sport, l.dport)
+	if !ok {
 		return
+	}
+	if us, ok := e.txSingle(e.tx.tls, dnsTxKey{flow: flow, tcp: true}, dir, 0, typ == 2); ok {
+		m.set("tls.handshake.time", num(us))
+	}
+}
+
+// txSingle keeps a request or pairs a response, one per key: the time of
+// a paired response, in microseconds.
+func (e *Evaluator) txSingle(st map[dnsTxKey]*dnsTxEntry, key dnsTxKey, dir int, hash uint64, response bool) (uint32, bool) {
+	ent := st[key]
+	now := e.tx.now
+	if !response {
+		if ent != nil && ent.waiting && ent.side == dir+1 && ent.hash == hash && int64(now-ent.time) <= rules.DNSTxTimeoutNanos {
+			return 0, false // the same request again: the first one's time
+		}
+		st[key] = &dnsTxEntry{side: dir + 1, hash: hash, time: now, waiting: true}
+		return 0, false
 	}
 	if ent == nil || ent.side == 0 || ent.side == dir+1 || ent.hash != hash {
-		return
+		return 0, false
 	}
 	if int64(now-ent.time) > rules.DNSTxTimeoutNanos {
-		ent.waiting = false
-		ent.side = 0
-		return
+		ent.waiting, ent.side = false, 0
+		return 0, false
 	}
 	ent.waiting = false
 	us := uint64(0)
 	if now >= ent.time {
 		us = min((now-ent.time)/1000, 0xffffffff)
 	}
-	m.set("dns.time", num(uint32(us)))
+	return uint32(us), true
 }

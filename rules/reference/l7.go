@@ -282,6 +282,9 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 			e.l7.held[key] = heldHello{next: p.TCP.Seq + uint32(len(pl)), bytes: append([]byte(nil), pl...)}
 			l.tls = nil
 		}
+		if l.tls != nil && e.tx.tlsHooks[h] {
+			e.tlsTx(p, l)
+		}
 	}
 	return l
 }

@@ -46,15 +46,20 @@ type txState struct {
 	dns   map[dnsTxKey]*dnsTxEntry
 	// dnsHooks are the hooks whose rules use dns.time.
 	dnsHooks map[rules.Hook]bool
+	tls      map[dnsTxKey]*dnsTxEntry
+	// tlsHooks are the hooks whose rules use tls.handshake.time.
+	tlsHooks map[rules.Hook]bool
 }
 
 func newTxState(rs *rules.RuleSet) txState {
-	st := txState{http: map[txFlowKey]*txHTTPFlow{}, hooks: map[rules.Hook]bool{}, dns: map[dnsTxKey]*dnsTxEntry{}, dnsHooks: map[rules.Hook]bool{}}
+	st := txState{http: map[txFlowKey]*txHTTPFlow{}, hooks: map[rules.Hook]bool{}, dns: map[dnsTxKey]*dnsTxEntry{}, dnsHooks: map[rules.Hook]bool{},
+		tls: map[dnsTxKey]*dnsTxEntry{}, tlsHooks: map[rules.Hook]bool{}}
 	for _, r := range rs.Rules {
 		check := func(ref rules.FieldRef) {
 			tx := rules.TxFields[ref.Field.Name]
 			st.hooks[r.Hook] = st.hooks[r.Hook] || tx && ref.Field.Header == rules.HdrHTTP
 			st.dnsHooks[r.Hook] = st.dnsHooks[r.Hook] || tx && ref.Field.Header == rules.HdrDNS
+			st.tlsHooks[r.Hook] = st.tlsHooks[r.Hook] || tx && ref.Field.Header == rules.HdrTLS
 		}
 		walk(r.Match, check)
 		for _, lf := range r.Log {
