@@ -2,17 +2,22 @@ package runtime_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
 	"github.com/hdrlog/hdrlog/internal/l7test"
 	"github.com/hdrlog/hdrlog/internal/netns"
 	"github.com/hdrlog/hdrlog/internal/testpkt"
+	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
@@ -139,6 +144,7 @@ func TestLiveDNSAnswersAndTLSServer(t *testing.T) {
 	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces()})
 	serveLiveDNS(t, p, netip.AddrPortFrom(p.AddrB, 53).String())
 	l7test.TLSServer(t, p, 443)
+	rec := l7test.Record(t, p, filepath.Join(t.TempDir(), "dnstls.pcap"))
 
 	type digRun struct {
 		name, typ, status, out string
@@ -174,6 +180,8 @@ func TestLiveDNSAnswersAndTLSServer(t *testing.T) {
 		return len(byRule(objs, "dns_r")) >= 4 && len(byRule(objs, "tls_sh")) >= 2 && len(byRule(objs, "dns_q")) >= 5
 	})
 	s.stop(t)
+	rec.Stop(t)
+	checkDNSTLSAgainstTshark(t, rec.Path)
 
 	resp := map[string]map[string]any{}
 	for _, ev := range byRule(objs, "dns_r") {
@@ -239,5 +247,107 @@ func TestLiveDNSAnswersAndTLSServer(t *testing.T) {
 		if secs, ok := got[0]["tls.handshake.time"].(float64); !ok || secs <= 0 || secs > tlsRun[v].Seconds() {
 			t.Errorf("%s: tls.handshake.time %v, want in (0, %v] (s_client's run)", v, got[0]["tls.handshake.time"], tlsRun[v].Seconds())
 		}
+	}
+}
+
+// checkDNSTLSAgainstTshark replays the recording of the live test through
+// the kernel and compares, frame by frame, each DNS response's rcode,
+// answers, TTL and dns.time (to the microsecond) and each ServerHello's
+// cipher suite and version with tshark's first occurrences.
+func checkDNSTLSAgainstTshark(t *testing.T, capture string) {
+	t.Helper()
+	haveTool(t, "tshark")
+	fields := []string{"dns.flags.rcode", "dns.a", "dns.aaaa", "dns.cname", "dns.resp.ttl", "dns.time",
+		"tls.handshake.ciphersuite", "tls.handshake.extensions.supported_version"}
+	args := []string{"-r", capture, "-o", "tcp.desegment_tcp_streams:FALSE", "-Y", "dns.flags.response == 1 || tls.handshake.type == 2",
+		"-T", "fields", "-E", "occurrence=f", "-e", "frame.number"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	ts := map[int]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < len(fields)+1 {
+			continue
+		}
+		var n int
+		fmt.Sscan(f[0], &n)
+		if f[6] != "" {
+			f[6] = micros(f[6])
+		}
+		ts[n] = strings.Join(f[1:], "|")
+	}
+	rs := mustRules(t, `rule r {
+    match dns.flags.response == 1 || tls.handshake.type == 2
+    log `+strings.Join(fields, ", ")+`
+}
+rule q {
+    hook tc egress
+    match dns.flags.response == 0 || tls.handshake.type == 1
+    log dns.time, tls.handshake.time
+}`)
+	cout, err := compiler.Compile(rs, compiler.Options{TestRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runtime.NewReplayer(rs, cout, runtime.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	capf, err := runtime.OpenCapture(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capf.Close()
+	hl := map[int]string{}
+	for {
+		fr, err := capf.Next()
+		if err != nil {
+			break
+		}
+		if _, err := r.ReplayFrame(fr, func(ev *runtime.Event) error {
+			if ev.Rule != 0 {
+				return nil
+			}
+			var vals []string
+			for i, v := range ev.Values {
+				switch {
+				case !v.Present:
+					vals = append(vals, "")
+				case fields[i] == "dns.time":
+					vals = append(vals, string(rules.FormatMicros(nil, v.U)))
+				case fields[i] == "dns.a" || fields[i] == "dns.aaaa":
+					a, _ := netip.AddrFromSlice(v.Bytes)
+					vals = append(vals, a.String())
+				case fields[i] == "dns.cname":
+					vals = append(vals, string(v.Bytes))
+				case strings.HasPrefix(fields[i], "tls."):
+					vals = append(vals, fmt.Sprintf("0x%04x", v.U))
+				default:
+					vals = append(vals, fmt.Sprint(v.U))
+				}
+			}
+			hl[fr.Number] = strings.Join(vals, "|")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timed := 0
+	for n, tv := range ts {
+		if hl[n] != tv {
+			t.Errorf("%s frame %d: tshark %q, hdrlog %q", filepath.Base(capture), n, tv, hl[n])
+		}
+		if strings.Split(tv, "|")[5] != "" {
+			timed++
+		}
+	}
+	if len(ts) < 6 || timed < 4 {
+		t.Errorf("the recording has %d responses and ServerHellos, %d with dns.time: want 6 and 4 at least", len(ts), timed)
 	}
 }
