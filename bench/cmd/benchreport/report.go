@@ -27,6 +27,7 @@ type report struct {
 	Replay    *replayResult
 	Sinks     *sinksResult
 	Twin      *twinResult
+	Volume    *volumeResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -167,6 +168,7 @@ func (r *report) markdown() string {
 	r.sets(p)
 	r.eventPath(p)
 	r.twin(p)
+	r.volume(p)
 	r.l7(p)
 	r.replay(p)
 	r.sinks(p)
