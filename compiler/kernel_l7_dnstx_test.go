@@ -232,12 +232,12 @@ func TestKernelL7TLSHandshakeTime(t *testing.T) {
 				k := &ktLoaded{coll: coll, hooks: []ktHook{h}}
 				port := uint16(41000 + i)
 				for j, m := range c.msgs {
-					fr := testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(port, 443).Seq(uint32(10+j)).Flags(testpkt.ACK | testpkt.PSH).Payload(ch).Bytes()
+					fr := testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(port, 443).Seq(uint32(10 + j)).Flags(testpkt.ACK | testpkt.PSH).Payload(ch).Bytes()
 					if m.server {
-						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90+j)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
+						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90 + j)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
 					}
 					if m.server && j > 0 && c.msgs[j-1].server {
-						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90+j-1)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
+						fr = testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(443, port).Seq(uint32(90 + j - 1)).Flags(testpkt.ACK | testpkt.PSH).Payload(sh).Bytes()
 					}
 					if err := coll.RunAt(h.Hook, fr, len(fr), m.ms*1_000_000); err != nil {
 						t.Fatal(err)

@@ -41,9 +41,9 @@ const (
 	// The calls on files and programs (openat, execve) add their flags,
 	// their file name and their arguments; each string is a u32 length (of
 	// the bytes, without the NUL), a u32 "cut short", then its bytes.
-	argFlags     = argsSize // u32
-	argPath      = argFlags + 8
-	argArgs      = argPath + 8 + rules.PathMax
+	argFlags = argsSize // u32
+	argPath  = argFlags + 8
+	argArgs  = argPath + 8 + rules.PathMax
 	// The arguments are copied one after the other at a variable offset:
 	// the verifier wants room for the largest copy at the largest offset,
 	// hence ArgsMax bytes more that are never written.

@@ -108,10 +108,10 @@ const (
 
 // LogOnly are the fields that can be logged but not yet tested in a match.
 var LogOnly = map[string]string{
-	"proc.args": "test evt.arg.filename or proc.name instead (the arguments are redacted in user space, when the event is written)",
+	"proc.args":    "test evt.arg.filename or proc.name instead (the arguments are redacted in user space, when the event is written)",
 	"container.id": "test cgroup.id instead (container.id is found from it in user space, when the event is written)",
-	"evt.res":    "test evt.failed instead (true when the call returned an error)",
-	"evt.rawres": "test evt.failed instead (true when the call returned an error)",
+	"evt.res":      "test evt.failed instead (true when the call returned an error)",
+	"evt.rawres":   "test evt.failed instead (true when the call returned an error)",
 }
 
 // syscallFields are the fields of system-call events (with the process
