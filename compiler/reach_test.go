@@ -142,6 +142,10 @@ func factsAt(insns asm.Instructions) []uint64 {
 			case asm.Mov:
 				f = uint64(ins.Constant)
 			}
+		} else if op == asm.LoadImmOp(asm.DWord) && ins.Dst == rPresence {
+			// A 64-bit immediate (the facts above bit 31 of a system-call
+			// parser's first word) is a move like any other.
+			f = uint64(ins.Constant)
 		} else if op.Class().IsLoad() && ins.Dst == rPresence {
 			f = ^uint64(0)
 		}

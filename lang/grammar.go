@@ -36,7 +36,7 @@ type ruleNode struct {
 	Tokens []lexer.Token
 	// The words that start L7 statements are reserved only inside rules:
 	// a rule may still be called ports.
-	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'count' | 'sample' | 'limit' | 'any' | 'all') '{'"`
+	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'count' | 'sample' | 'limit' | 'any' | 'all' | 'set') '{'"`
 	Stmts []*stmtNode `parser:"@@* '}'"`
 }
 

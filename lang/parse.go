@@ -34,7 +34,9 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 	// else, so each piece is one rule (or its broken remains).
 	var starts []int
 	for i, t := range toks {
-		if isKeyword(t, "rule", "set") {
+		// A rule may be called set (rule set { ... }): the word right
+		// after "rule" is the rule's name, not a set declaration.
+		if isKeyword(t, "rule") || isKeyword(t, "set") && !(i > 0 && isKeyword(toks[i-1], "rule")) {
 			starts = append(starts, i)
 		}
 	}

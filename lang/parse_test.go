@@ -407,3 +407,23 @@ func TestExprErrors(t *testing.T) {
 		}
 	}
 }
+
+// The words that start statements or declarations stay usable as rule names:
+// rule files written before named sets existed call rules "set".
+func TestKeywordsAsRuleNames(t *testing.T) {
+	src := "rule set { match tcp.port == 22 log ip.src }\n" +
+		"set allowed { 10.0.0.1 }\n" +
+		"rule count { match ip.src in $allowed log ip.src }\n" +
+		"rule ports { match udp log ip.src }\n"
+	f, diags := ParseDSL("t.rules", []byte(src))
+	if len(diags) > 0 {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	var names []string
+	for _, r := range f.Rules {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "set,count,ports" || len(f.Sets) != 1 || f.Sets[0].Name != "allowed" {
+		t.Fatalf("rules %q, sets %d", got, len(f.Sets))
+	}
+}

@@ -164,11 +164,19 @@ func (c *checker) compareText(e *CompareExpr, f *Field, layer int) Pred {
 		if refold {
 			// A case-insensitive pattern (the default) already folds and
 			// its literal is lowered: lower() and upper() add nothing.
+			if lit == "" && op != TextEq {
+				return &PredExists{Ref: ref} // as below
+			}
 			return &PredText{Ref: ref, Op: op, Lit: lit, Fold: true}
 		}
 	}
 	holds := Pred(&PredConst{Value: false})
-	if fold {
+	if lit == "" && op != TextEq {
+		// Every present value contains, starts and ends with the empty
+		// text: the test is the field's presence (and the kernel has no
+		// bytes to compare).
+		holds = &PredExists{Ref: ref}
+	} else if fold {
 		if lit, ok = c.funcFold(e.Field, e.Value, lit); ok {
 			holds = &PredText{Ref: ref, Op: op, Lit: lit, Fold: true}
 		}
