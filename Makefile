@@ -78,7 +78,7 @@ check-examples: build
 	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
 		echo "check-examples: not root, checking without the kernel verifier (--no-kernel)"; kernel=--no-kernel; \
 	fi; \
-	for f in examples/*.rules examples/rules/*.rules examples/hcl/*.hcl examples/rules examples/hcl; do \
+	for f in examples/*.rules examples/rules/*.rules examples/hcl/*.hcl examples/sets/*.rules examples/sets/*.hcl examples/rules examples/hcl; do \
 		echo "bin/hdrlog check --strict $$kernel $$f"; \
 		./bin/hdrlog check --strict $$kernel $$f || exit 1; \
 	done

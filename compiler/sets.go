@@ -41,7 +41,7 @@ import (
 // SetMapMin is the number of elements (values and prefixes; ranges are not
 // counted) from which a set compiles into a map. Below it the chain of
 // compares is cheaper; the crossover is measured by
-// BenchmarkSetCrossover (docs/sets.md has the figures).
+// `benchreport -only sets` (docs/volume.md has the figures).
 var SetMapMin = 32
 
 // SetKind is the kind of map a set compiles into.
@@ -76,7 +76,7 @@ type SetMap struct {
 	KeySize int
 	Keys    []byte
 	// MaxEntries is the map's capacity: room for the set to grow on a
-	// reload without new programs (see docs/sets.md).
+	// reload without new programs (see docs/volume.md).
 	MaxEntries int
 	// Fields lists the field occurrences that look the map up, for
 	// listings.

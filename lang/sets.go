@@ -2,8 +2,10 @@ package lang
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +24,9 @@ import (
 //
 // A set file holds one element per line (a value, a prefix or a range
 // lo..hi), with blank lines and # comments; ReadSetFiles reads the files a
-// rule file names, relative to the rule file's directory.
+// rule file names, relative to the rule file's directory. A file whose name
+// ends in .gz is gzip-compressed (as feeds are often published): a million
+// addresses take 18 MB as text, 3.3 MB compressed.
 
 // parseSet parses one set declaration.
 func (s *source) parseSet(seg []lexer.Token, next *lexer.Token) (*rules.SetDecl, rules.Diagnostics) {
@@ -107,16 +111,16 @@ func ReadSetFiles(f *rules.File, dir string) (map[string][]byte, rules.Diagnosti
 			path = filepath.Join(dir, path)
 		}
 		d.Path = path
-		src, err := os.ReadFile(path)
+		src, err := readSetFile(path)
 		if err != nil {
-			msg := err.Error()
+			msg, hint := err.Error(), "a file named .gz is read as gzip-compressed; give an uncompressed file another name"
 			var pe *os.PathError
 			if errors.As(err, &pe) {
-				msg = pe.Err.Error()
+				msg, hint = pe.Err.Error(), "a relative name is relative to the directory of the rule file"
 			}
 			diags = append(diags, rules.Diagnostic{Severity: rules.Error, Span: d.FileSpan,
 				Message: fmt.Sprintf("cannot read the elements of set %s from %s: %s", d.Name, path, msg),
-				Hint:    "a relative name is relative to the directory of the rule file"})
+				Hint:    hint})
 			continue
 		}
 		srcs[path] = src
@@ -125,6 +129,23 @@ func ReadSetFiles(f *rules.File, dir string) (map[string][]byte, rules.Diagnosti
 		diags = append(diags, ds...)
 	}
 	return srcs, diags
+}
+
+// readSetFile reads a set file, uncompressing it when its name ends in .gz.
+func readSetFile(path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil || !strings.HasSuffix(path, ".gz") {
+		return src, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(src))
+	if err != nil {
+		return nil, fmt.Errorf("not a gzip file (the name ends in .gz): %w", err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return out, nil
 }
 
 // ParseSetElems reads a set file: one element per line (a value, a prefix,

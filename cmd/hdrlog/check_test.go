@@ -244,8 +244,12 @@ func TestCheckExamples(t *testing.T) {
 	kerneltest.Require(t)
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "rules", "*.rules"))
 	hcls, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "hcl", "*.hcl"))
-	files = append(files, hcls...)
-	if len(files) < 17 {
+	// The million-entry blocklist, in both syntaxes.
+	big, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "sets", "*.rules"))
+	bigHCL, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "sets", "*.hcl"))
+	big = append(big, bigHCL...)
+	files = append(append(files, hcls...), big...)
+	if len(files) < 19 || len(big) != 2 {
 		t.Fatalf("only %d example files", len(files))
 	}
 	for _, f := range files {

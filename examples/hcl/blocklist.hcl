@@ -2,7 +2,7 @@
 # the addresses of a botnet's controllers): one named set of IPv4 and IPv6
 # addresses and prefixes, read from a file of one element per line, used on
 # either side of IPv4 and IPv6 packets. The set is a map in the kernel (an
-# LPM trie per address family; see docs/sets.md), so a packet costs one
+# LPM trie per address family; see docs/volume.md), so a packet costs one
 # lookup per address whatever the list's length, and a million entries
 # load in a second or two. Edit the file under `hdrlog run --watch` (or
 # send SIGHUP) and the map is updated in place: no new programs.
