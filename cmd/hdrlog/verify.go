@@ -63,7 +63,8 @@ func verifyPrograms(rs *rules.RuleSet, out *compiler.Output, kernel bool) ([]pro
 // instructions the verifier processed ("unknown" when the kernel does not
 // say).
 func verifiedCount(out *compiler.Output, p *compiler.Program, ringBytes int) (string, error) {
-	one := &compiler.Output{Programs: []*compiler.Program{p}, Schema: out.Schema, Sets: out.Sets}
+	// The options size the maps (transaction flows, count entries).
+	one := &compiler.Output{Programs: []*compiler.Program{p}, Schema: out.Schema, Sets: out.Sets, Options: out.Options}
 	// The verifier does not look into the set maps: they stay empty.
 	c, err := runtime.Load(one, runtime.LoadOptions{RingBytes: ringBytes, EmptySets: true})
 	if err != nil {
