@@ -250,3 +250,156 @@ func sendFromB(t *testing.T, p *netns.Pair, first, n int) []uint64 {
 	}
 	return sent
 }
+
+// TestSampleByFlowLive: `sample 1/2 by flow` logs each flow whole or not at
+// all. Forty flows (source ports) of 25 datagrams each leave B; per flow the
+// events are 0 or 25, some flows are logged and some not, every event
+// carries "sample":2, and the summary's sampled out are the datagrams of
+// the flows not logged.
+func TestSampleByFlowLive(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "flows.rules")
+	if err := os.WriteFile(rulesPath, []byte("rule flows {\n    hook tc egress\n    match udp.dstport == 7101\n    log udp.srcport, udp.dstport\n    sample 1/2 by flow\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, p, rulesPath)
+	const flows, per = 40, 25
+	ports := map[int]bool{}
+	err := p.Do("B", func() error {
+		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.AddrA, 7101))
+		for range flows {
+			// Unconnected: a port unreachable from A does not fail the
+			// next send.
+			c, err := net.ListenUDP("udp4", nil)
+			if err != nil {
+				return err
+			}
+			ports[c.LocalAddr().(*net.UDPAddr).Port] = true
+			for range per {
+				if _, err := c.WriteToUDP([]byte("flow"), dst); err != nil {
+					c.Close()
+					return err
+				}
+			}
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != flows {
+		t.Fatalf("%d distinct source ports for %d flows", len(ports), flows)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(t); st.ExitCode() != 0 {
+		t.Fatalf("exit %v:\n%s", st, r.errOut)
+	}
+	got := map[int]int{}
+	for _, ev := range r.lines(t) {
+		if ev["rule"] != "flows" {
+			continue
+		}
+		if ev["sample"] != float64(2) {
+			t.Fatalf("an event without its rate (sample 2): %v", ev)
+		}
+		got[int(ev["udp.srcport"].(float64))]++
+	}
+	logged := 0
+	for port, n := range got {
+		if !ports[port] || n != per {
+			t.Errorf("flow from port %d: %d events, want %d (a flow is logged whole or not at all)", port, n, per)
+		}
+		logged++
+	}
+	if logged == 0 || logged == flows {
+		t.Errorf("%d of %d flows logged with sample 1/2 by flow", logged, flows)
+	}
+	row := summaryRows(t, r.errOut.String(), "flows")["flows"]
+	if row[0] != uint64(logged*per) || row[4] != uint64((flows-logged)*per) || row[6] != flows*per {
+		t.Errorf("summary of flows: %v, want %d events, %d sampled out, %d matched", row, logged*per, (flows-logged)*per, flows*per)
+	}
+}
+
+// TestLimitLive: `limit 100/s burst 20` is a token bucket in the kernel.
+// Two bursts of 300 datagrams, 400 ms apart: each logs at least the burst
+// (the bucket was full) and at most the burst plus 100 a second of the
+// burst's duration, one more for the rounding; the rest are over the limit
+// in the summary, and the ring (8 MiB) lost none.
+func TestLimitLive(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "limited.rules")
+	if err := os.WriteFile(rulesPath, []byte("rule limited {\n    hook tc egress\n    match udp.dstport == 7201\n    log udp.srcport, udp.dstport\n    limit 100/s burst 20\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, p, rulesPath)
+	const n = 300
+	type burst struct {
+		port    int
+		sent    int
+		elapsed time.Duration
+	}
+	var bursts []burst
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(400 * time.Millisecond) // the bucket fills again (20 tokens in 200 ms)
+		}
+		var b burst
+		err := p.Do("B", func() error {
+			c, err := net.ListenUDP("udp4", nil)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			b.port = c.LocalAddr().(*net.UDPAddr).Port
+			dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.AddrA, 7201))
+			start := time.Now()
+			for range n {
+				if _, err := c.WriteToUDP([]byte("limit"), dst); err != nil {
+					return err
+				}
+				b.sent++
+			}
+			b.elapsed = time.Since(start)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bursts = append(bursts, b)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(t); st.ExitCode() != 0 {
+		t.Fatalf("exit %v:\n%s", st, r.errOut)
+	}
+	got := map[int]int{}
+	for _, ev := range r.lines(t) {
+		if ev["rule"] == "limited" {
+			got[int(ev["udp.srcport"].(float64))]++
+		}
+	}
+	total := 0
+	for _, b := range bursts {
+		most := 20 + int(100*b.elapsed.Seconds()) + 1
+		if g := got[b.port]; g < 20 || g > most {
+			t.Errorf("a burst of %d in %v: %d logged, want 20 to %d", b.sent, b.elapsed, g, most)
+		}
+		total += got[b.port]
+	}
+	row := summaryRows(t, r.errOut.String(), "limited")["limited"]
+	if row[0] != uint64(total) || row[1] != 0 || row[5] != uint64(2*n-total) || row[6] != 2*n {
+		t.Errorf("summary of limited: %v, want %d events, 0 lost, %d over limit, %d matched", row, total, 2*n-total, 2*n)
+	}
+}
