@@ -69,6 +69,10 @@ var (
 		"Count records written (one per key and interval), per counting rule.", []string{"rule", "hook"}, nil)
 	descNotLogged = prometheus.NewDesc("hdrlog_matches_not_logged_total",
 		"Matches of a rule not logged by choice, per rule and reason: sampled_out (its sample), over_limit (its limit).", []string{"rule", "hook", "reason"}, nil)
+	descCountPackets = prometheus.NewDesc("hdrlog_count_interval_packets",
+		"A counting rule's record (count by): the packets of one key in the rule's last complete interval; key is the key fields present, name=value, comma-separated. Bound the keys with top N.", []string{"rule", "hook", "key"}, nil)
+	descCountBytes = prometheus.NewDesc("hdrlog_count_interval_bytes",
+		"A counting rule's record with sum frame.len: the bytes of one key in the rule's last complete interval.", []string{"rule", "hook", "key"}, nil)
 	descMatched = prometheus.NewDesc("hdrlog_rule_matches_total",
 		"Matches of a rule that counts, samples or limits: logged + lost + counted + not counted + sampled out + over the limit.", []string{"rule", "hook"}, nil)
 	descRingSize = prometheus.NewDesc("hdrlog_ring_buffer_size_bytes",
@@ -96,7 +100,7 @@ var (
 type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting, descCounted, descRecords, descNotLogged, descMatched} {
+	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting, descCounted, descRecords, descNotLogged, descMatched, descCountPackets, descCountBytes} {
 		ch <- d
 	}
 }
@@ -119,6 +123,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, name := range names {
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, lost[name], name, runtime.LostRingFull)
+	}
+	for _, c := range s.Live.Counts() {
+		ch <- prometheus.MustNewConstMetric(descCountPackets, prometheus.GaugeValue, float64(c.Packets), c.Rule, c.Hook, c.Key)
+		if c.SumLen {
+			ch <- prometheus.MustNewConstMetric(descCountBytes, prometheus.GaugeValue, float64(c.Bytes), c.Rule, c.Hook, c.Key)
+		}
 	}
 	for _, src := range s.Lost {
 		for reason, counts := range src.LostByReason() {

@@ -48,6 +48,7 @@ const (
 
 	severityInfo = 9 // SEVERITY_NUMBER_INFO
 	eventName    = "hdrlog.event"
+	countName    = "hdrlog.count" // a counting rule's record (count by)
 )
 
 // requestHead is what every request has before its records: the resource
@@ -119,11 +120,11 @@ func (h *requestHead) appendRequest(b, records []byte) []byte {
 // appendLogRecord appends one event as the log_records field of a
 // ScopeLogs: its time, the time it was observed, severity INFO, the rule
 // name as body, the event name, and its attributes.
-func appendLogRecord(b []byte, t, observed time.Time, rule string, attrs []output.Attr) []byte {
+func appendLogRecord(b []byte, t, observed time.Time, rule, name string, attrs []output.Attr) []byte {
 	size := protowire.SizeTag(lrTime) + 8 + protowire.SizeTag(lrObservedTime) + 8 +
 		protowire.SizeTag(lrSeverityNumber) + protowire.SizeVarint(severityInfo) +
 		protowire.SizeTag(lrBody) + protowire.SizeBytes(stringValueSize(rule)) +
-		protowire.SizeTag(lrEventName) + protowire.SizeBytes(len(eventName))
+		protowire.SizeTag(lrEventName) + protowire.SizeBytes(len(name))
 	for i := range attrs {
 		size += protowire.SizeTag(lrAttributes) + protowire.SizeBytes(keyValueSize(&attrs[i]))
 	}
@@ -158,7 +159,7 @@ func appendLogRecord(b []byte, t, observed time.Time, rule string, attrs []outpu
 	b = protowire.AppendTag(b, lrObservedTime, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, uint64(observed.UnixNano()))
 	b = protowire.AppendTag(b, lrEventName, protowire.BytesType)
-	return protowire.AppendString(b, eventName)
+	return protowire.AppendString(b, name)
 }
 
 // keyValueSize is the size of a KeyValue message.

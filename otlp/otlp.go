@@ -138,10 +138,30 @@ func (e *Exporter) Event(ev *runtime.Event, m runtime.Meta) error {
 	}
 	rule := m.Schema.Rules[ev.Rule].Name
 	e.attrs = naming.Attrs(e.attrs[:0], ev, m)
-	e.rec = appendLogRecord(e.rec[:0], m.Time, time.Now(), rule, e.attrs)
+	e.rec = appendLogRecord(e.rec[:0], m.Time, time.Now(), rule, eventName, e.attrs)
 	if !e.queue.push(e.rec, rule) {
 		e.countsMu.Lock()
 		e.lost[0][rule]++
+		e.countsMu.Unlock()
+	}
+	return nil
+}
+
+// Count queues a counting rule's record for one key and interval
+// (runtime.CountSink) as a log record named hdrlog.count: its time is the
+// interval's end, its body the rule, its attributes output.CountAttrs.
+// Like events it never blocks; a record the full queue drops is counted
+// lost for its rule.
+func (e *Exporter) Count(r *runtime.CountRecord, m runtime.Meta) error {
+	hook := ""
+	if m.Schema != nil && r.Rule < len(m.Schema.Rules) {
+		hook = m.Schema.Rules[r.Rule].Hook
+	}
+	e.attrs = output.CountAttrs(e.attrs[:0], r, hook)
+	e.rec = appendLogRecord(e.rec[:0], r.End, time.Now(), r.Name, countName, e.attrs)
+	if !e.queue.push(e.rec, r.Name) {
+		e.countsMu.Lock()
+		e.lost[0][r.Name]++
 		e.countsMu.Unlock()
 	}
 	return nil

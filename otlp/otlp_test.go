@@ -253,3 +253,50 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 		t.Errorf("%d exported, %d lost; want 4, 6", sent, lost)
 	}
 }
+
+// A counting rule's record is a log record named hdrlog.count, timed at the
+// interval's end, the rule as body, with the rule, hook, start, the key
+// fields present, count and bytes as attributes; the exporter takes it
+// through the stream (runtime.CountSink).
+func TestCountRecordEncodes(t *testing.T) {
+	endpoint, requests := fakeCollector(t, "http")
+	s := benchSchema()
+	e, err := otlp.New(otlp.Options{Endpoint: endpoint, Naming: output.NewWireshark, BatchSize: 1, Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink runtime.EventSink = e
+	cs, ok := sink.(runtime.CountSink)
+	if !ok {
+		t.Fatal("the OTLP exporter takes no count records")
+	}
+	f := s.Rules[0].Fields
+	end := time.Unix(1700000010, 0)
+	rec := &runtime.CountRecord{Start: end.Add(-10 * time.Second), End: end, Rule: 0, Name: "udp_flood",
+		Values: []runtime.Value{{Slot: &f[0], Present: true, Bytes: []byte{10, 0, 0, 1}}, {Slot: &f[3]}},
+		Count:  12, Bytes: 840, SumLen: true}
+	if err := cs.Count(rec, runtime.Meta{Time: end, Schema: s}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, req := range requests() {
+		for _, r := range req.ResourceLogs[0].ScopeLogs[0].LogRecords {
+			if r.TimeUnixNano != uint64(end.UnixNano()) || r.Body.GetStringValue() != "udp_flood" || r.EventName != "hdrlog.count" {
+				t.Errorf("record %v", r)
+			}
+			got = append(got, attrList(r.Attributes)...)
+		}
+	}
+	want := []string{"rule=udp_flood", "hook=tc ingress", "start=2023-11-14T22:13:20.000000000Z", "ip.src=10.0.0.1", "count=int:12", "bytes=int:840"}
+	if len(got) != len(want) {
+		t.Fatalf("attributes %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("attribute %d is %s, want %s", i, got[i], want[i])
+		}
+	}
+}

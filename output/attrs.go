@@ -69,6 +69,29 @@ func (w Wireshark) Attrs(dst []Attr, ev *runtime.Event, m runtime.Meta) []Attr {
 	return dst
 }
 
+// CountAttrs appends the attributes of a counting rule's record: rule,
+// hook, start (the interval's beginning, RFC 3339 in UTC), the key fields
+// present by name, count, and bytes when the rule sums frame.len; as the
+// JSON line's members (runtime.AppendCountJSON), absent key fields left
+// out.
+func CountAttrs(dst []Attr, r *runtime.CountRecord, hook string) []Attr {
+	dst = append(dst, Attr{Key: "rule", S: r.Name})
+	if hook != "" {
+		dst = append(dst, Attr{Key: "hook", S: hook})
+	}
+	dst = append(dst, Attr{Key: "start", S: string(runtime.AppendTime(nil, r.Start))})
+	for i := range r.Values {
+		if a, ok := valueAttr(r.Values[i].Slot.Name, &r.Values[i]); ok {
+			dst = append(dst, a)
+		}
+	}
+	dst = append(dst, Attr{Key: "count", Kind: AttrInt, I: int64(r.Count)})
+	if r.SumLen {
+		dst = append(dst, Attr{Key: "bytes", Kind: AttrInt, I: int64(r.Bytes)})
+	}
+	return dst
+}
+
 // valueAttr turns a present value into an attribute named key: integers as
 // integers, booleans as booleans, everything else as the string JSON
 // writes (without quotes).

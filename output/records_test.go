@@ -1,6 +1,7 @@
 package output
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,33 @@ func TestRecordFormats(t *testing.T) {
 				t.Errorf("%s, record %d:\n got %s\nwant %s", name, i, got, w)
 			}
 		}
+	}
+}
+
+// Count records in the text format (runtime.CountFormat); other formats
+// write them as JSON lines.
+func TestTextCountRecord(t *testing.T) {
+	src := &compiler.FieldSlot{Name: "ip.src", Field: "ip.src", Render: compiler.RenderIPv4, Size: 4}
+	src6 := &compiler.FieldSlot{Name: "ipv6.src", Field: "ipv6.src", Render: compiler.RenderIPv6, Size: 16}
+	port := &compiler.FieldSlot{Name: "tcp.dstport", Field: "tcp.dstport", Render: compiler.RenderUint, Size: 2}
+	end := time.Date(2026, 12, 4, 16, 49, 20, 0, time.UTC)
+	rec := &runtime.CountRecord{Start: end.Add(-10 * time.Second), End: end, Name: "top_talkers",
+		Values: []runtime.Value{{Slot: src, Present: true, Bytes: []byte{10, 0, 0, 7}}, {Slot: src6}, {Slot: port, Present: true, U: 443}},
+		Count:  1200, Bytes: 1650000, SumLen: true}
+	text := NewText(&compiler.Schema{HeaderSize: compiler.HeaderSize}, nil).InLocation(time.UTC)
+	if _, ok := runtime.LineFormat(text).(runtime.CountFormat); !ok {
+		t.Fatal("the text format does not write count records its own way")
+	}
+	want := "16:49:20.000000 COUNT top_talkers since 16:49:10.000000 ip.src=10.0.0.7 tcp.dstport=443 count=1200 bytes=1650000\n"
+	if got := string(runtime.AppendCount(nil, text, rec)); got != want {
+		t.Errorf("text:\n got %s\nwant %s", got, want)
+	}
+	rec.SumLen = false
+	if got := string(runtime.AppendCount(nil, text, rec)); got != strings.Replace(want, " bytes=1650000", "", 1) {
+		t.Errorf("text without sum:\n got %s", got)
+	}
+	wantJSON := `{"time":"2026-12-04T16:49:20.000000000Z","start":"2026-12-04T16:49:10.000000000Z","rule":"top_talkers","ip.src":"10.0.0.7","ipv6.src":null,"tcp.dstport":443,"count":1200}` + "\n"
+	if got := string(runtime.AppendCount(nil, runtime.JSONLines(&compiler.Schema{}), rec)); got != wantJSON {
+		t.Errorf("JSON:\n got %s\nwant %s", got, wantJSON)
 	}
 }

@@ -176,3 +176,34 @@ func (t *Text) AppendLost(buf []byte, r runtime.LostReport) []byte {
 	buf = strconv.AppendUint(buf, r.Total, 10)
 	return append(buf, " lost in all)\n"...)
 }
+
+// AppendCount appends a counting rule's record for one key as a line (the
+// time is the interval's end):
+//
+//	16:49:20.000000 COUNT top_talkers since 16:49:10.000000 ip.src=10.0.0.7 tcp.dstport=443 count=1200 bytes=1650000
+//
+// Key fields absent from the key's packets are left out, as in events.
+func (t *Text) AppendCount(buf []byte, r *runtime.CountRecord) []byte {
+	buf = r.End.In(t.loc).AppendFormat(buf, "15:04:05.000000")
+	buf = append(buf, " COUNT "...)
+	buf = append(buf, r.Name...)
+	buf = append(buf, " since "...)
+	buf = r.Start.In(t.loc).AppendFormat(buf, "15:04:05.000000")
+	for i := range r.Values {
+		v := &r.Values[i]
+		if !v.Present {
+			continue
+		}
+		buf = append(buf, ' ')
+		buf = append(buf, v.Slot.Name...)
+		buf = append(buf, '=')
+		buf = appendTextValue(buf, v)
+	}
+	buf = append(buf, " count="...)
+	buf = strconv.AppendUint(buf, r.Count, 10)
+	if r.SumLen {
+		buf = append(buf, " bytes="...)
+		buf = strconv.AppendUint(buf, r.Bytes, 10)
+	}
+	return append(buf, '\n')
+}

@@ -93,6 +93,9 @@ type Counter struct {
 	tables map[int]*countTable // by rule index
 	keyBuf []byte
 	taken  map[int]uint64 // packets added per rule since TakeTotals
+	// OnInterval, when not nil, is called as a rule's interval ends,
+	// before its records (there may be none).
+	OnInterval func(rule int)
 }
 
 // NewCounter returns a counter for the counting rules of s, or nil when no
@@ -209,6 +212,9 @@ func (c *Counter) rules() []int {
 }
 
 func (c *Counter) write(rule int, t *countTable, end time.Time, fn func(*CountRecord) error) error {
+	if c.OnInterval != nil {
+		c.OnInterval(rule)
+	}
 	type kv struct {
 		key string
 		e   *countEntry
@@ -360,6 +366,12 @@ func (s *streamer) checkCounts(now time.Time, final bool) error {
 		}
 		wrote = true
 	}
+	if s.opts.Live != nil && len(s.liveCounts) > 0 {
+		for name, recs := range s.liveCounts {
+			s.opts.Live.setCounts(name, recs)
+		}
+		clear(s.liveCounts)
+	}
 	if wrote {
 		return s.flush()
 	}
@@ -391,10 +403,63 @@ func (s *streamer) takeCounts(g *generation) error {
 func (s *streamer) countWriter(g *generation) func(*CountRecord) error {
 	return func(rec *CountRecord) error {
 		s.out = AppendCount(s.out, g.format, rec)
+		if s.opts.Live != nil {
+			s.liveCounts[rec.Name] = append(s.liveCounts[rec.Name], liveCount(rec, g.c.Output.Schema.Rules[rec.Rule].Hook))
+		}
+		for _, sink := range s.opts.Sinks {
+			if cs, ok := sink.(CountSink); ok {
+				if err := cs.Count(rec, Meta{Time: rec.End, Schema: g.c.Output.Schema}); err != nil {
+					return err
+				}
+			}
+		}
 		s.stats.Rules[g.stat[rec.Rule]].Records++
 		if len(s.out) >= outBufferSize {
 			return s.flush()
 		}
 		return nil
+	}
+}
+
+// LiveCount is one key's record of a counting rule's last interval, for
+// the metrics: Key is the key fields present, name=value, comma-separated.
+type LiveCount struct {
+	Rule, Hook, Key string
+	Packets, Bytes  uint64
+	SumLen          bool
+}
+
+func liveCount(r *CountRecord, hook string) LiveCount {
+	var key []byte
+	for i := range r.Values {
+		v := &r.Values[i]
+		if !v.Present {
+			continue
+		}
+		if len(key) > 0 {
+			key = append(key, ',')
+		}
+		key = append(key, v.Slot.Name...)
+		key = append(key, '=')
+		start := len(key)
+		key = AppendValue(key, v)
+		if n := len(key) - start; n >= 2 && key[start] == '"' && v.Slot.Render != compiler.RenderText {
+			key = append(key[:start], key[start+1:len(key)-1]...)
+		}
+	}
+	return LiveCount{Rule: r.Name, Hook: hook, Key: string(key), Packets: r.Count, Bytes: r.Bytes, SumLen: r.SumLen}
+}
+
+// onInterval forgets a rule's live counts as its interval ends: a rule
+// whose last interval had no key has none.
+func (s *streamer) onInterval(g *generation) func(rule int) {
+	return func(rule int) {
+		if s.opts.Live == nil {
+			return
+		}
+		name := g.c.Output.Schema.Rules[rule].Name
+		if _, ok := s.liveCounts[name]; !ok {
+			s.liveCounts[name] = []LiveCount{}
+		}
 	}
 }

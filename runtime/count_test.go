@@ -211,7 +211,8 @@ rule xdp_all {
 }`, 0)
 	p := netns.NewPair(t)
 	as := attachIn(t, p, "B", p.PeerIf, c)
-	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces()})
+	counts := &countSink{}
+	s := startStream(t, c, runtime.StreamOptions{Interfaces: as.Interfaces(), Sinks: []runtime.EventSink{counts}})
 	var sink *net.UDPConn
 	if err := p.Do("B", func() (err error) {
 		sink, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.AddrB, 9999)))
@@ -277,6 +278,11 @@ rule xdp_all {
 	if xdp != total {
 		t.Errorf("xdp counted %d, sent %d\n%s", xdp, total, s.sink.String())
 	}
+	// A sink that takes count records (an OTLP export) gets every record
+	// the stream wrote, the same.
+	if lines := strings.Count(s.sink.String(), `"count":`); counts.n != lines || counts.packets != uint64(2*total) {
+		t.Errorf("the count sink got %d records of %d packets; the stream wrote %d records of %d packets", counts.n, counts.packets, lines, 2*total)
+	}
 	if intervals < 2 {
 		t.Errorf("the counts span %d intervals of 200ms, want several", intervals)
 	}
@@ -285,4 +291,21 @@ rule xdp_all {
 			t.Errorf("stats of %s: %+v, want %d counted", r.Name, r, total)
 		}
 	}
+}
+
+// countSink is an EventSink that takes count records too (runtime.CountSink).
+type countSink struct {
+	n       int
+	packets uint64
+}
+
+func (c *countSink) Event(*runtime.Event, runtime.Meta) error { return nil }
+
+func (c *countSink) Count(r *runtime.CountRecord, m runtime.Meta) error {
+	if m.Schema == nil || m.Schema.Rules[r.Rule].Name != r.Name || !m.Time.Equal(r.End) {
+		return fmt.Errorf("count record %+v with meta %+v", r, m)
+	}
+	c.n++
+	c.packets += r.Count
+	return nil
 }

@@ -123,6 +123,12 @@ func (s *streamer) addGeneration(c *Collection) *generation {
 	if s.opts.Format != nil {
 		g.format = s.opts.Format(c.Output.Schema)
 	}
+	if g.counter != nil {
+		g.counter.OnInterval = s.onInterval(g)
+	}
+	if s.liveCounts == nil {
+		s.liveCounts = map[string][]LiveCount{}
+	}
 	if s.rows == nil {
 		s.rows = map[ruleKey]int{}
 		s.gens = map[uint32]*generation{}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -89,12 +91,19 @@ type EventSink interface {
 	Event(ev *Event, m Meta) error
 }
 
+// CountSink is an EventSink that also takes counting rules' records (an
+// OTLP export); the record is valid only during the call.
+type CountSink interface {
+	Count(r *CountRecord, m Meta) error
+}
+
 // LiveStats are a stream's counts as of its last write, safe to read from
 // any goroutine.
 type LiveStats struct {
-	mu    sync.Mutex
-	rules []RuleStats
-	tx    []TxStats
+	mu     sync.Mutex
+	rules  []RuleStats
+	tx     []TxStats
+	counts map[string][]LiveCount // counting rules' last intervals, by rule
 	// RingBytes is the ring buffer's size; RingBacklog the bytes that
 	// waited in it when the reader last woke up (before reading them).
 	RingBytes   atomic.Uint64
@@ -110,6 +119,27 @@ func (l *LiveStats) Rules() []RuleStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]RuleStats(nil), l.rules...)
+}
+
+// Counts returns the records of each counting rule's last complete
+// interval.
+func (l *LiveStats) Counts() []LiveCount {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []LiveCount
+	for _, name := range slices.Sorted(maps.Keys(l.counts)) {
+		out = append(out, l.counts[name]...)
+	}
+	return out
+}
+
+func (l *LiveStats) setCounts(rule string, recs []LiveCount) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string][]LiveCount{}
+	}
+	l.counts[rule] = append([]LiveCount(nil), recs...)
 }
 
 // Tx returns the transactions' counters as of the stream's last reading.
@@ -236,10 +266,13 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 }
 
 type streamer struct {
-	opts  StreamOptions
-	w     io.Writer // the output, raw where possible (directOutput)
-	out   []byte    // lines not yet written to w
-	stats Stats
+	opts StreamOptions
+	// liveCounts are the records of the counting intervals ended since
+	// the last publication to opts.Live, by rule.
+	liveCounts map[string][]LiveCount
+	w          io.Writer // the output, raw where possible (directOutput)
+	out        []byte    // lines not yet written to w
+	stats      Stats
 	// The rule sets whose events may be in the ring: the current one, and
 	// older ones until they are retired (generations.go).
 	gen  *generation

@@ -403,3 +403,96 @@ func TestLimitLive(t *testing.T) {
 		t.Errorf("summary of limited: %v, want %d events, 0 lost, %d over limit, %d matched", row, total, 2*n-total, 2*n)
 	}
 }
+
+// TestCountRecordsTextAndMetrics: a counting rule's records in --format
+// text (one COUNT line per key and interval) and in the metrics (a gauge
+// per key of the last complete interval), for three flows of 10, 20 and 30
+// datagrams sent within one interval.
+func TestCountRecordsTextAndMetrics(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "count.rules")
+	if err := os.WriteFile(rulesPath, []byte("rule per_src {\n    hook tc egress\n    match udp.dstport == 7301\n    count by ip.dst, udp.srcport every 2s sum frame.len\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(20000))
+	r := startRun(t, p, "--format", "text", "--metrics-addr", metricsAddr, rulesPath)
+	// Start just after an interval begins (intervals are aligned to
+	// multiples of 2 s), so that every datagram falls in one interval.
+	time.Sleep(time.Until(time.Now().Truncate(2 * time.Second).Add(2*time.Second + 50*time.Millisecond)))
+	sent := map[int]int{}
+	err := p.Do("B", func() error {
+		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.AddrA, 7301))
+		for k := 1; k <= 3; k++ {
+			c, err := net.ListenUDP("udp4", nil)
+			if err != nil {
+				return err
+			}
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			for range 10 * k {
+				if _, err := c.WriteToUDP([]byte("count me"), dst); err != nil {
+					c.Close()
+					return err
+				}
+				sent[port]++
+			}
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frameLen = 14 + 20 + 8 + 8
+	key := func(port int) string { return fmt.Sprintf("ip.dst=%s,udp.srcport=%d", p.AddrA, port) }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := scrapeMetrics(t, p, metricsAddr)
+		ok := true
+		for port, n := range sent {
+			if metric(m, "hdrlog_count_interval_packets", "hook", "tc egress", "key", key(port), "rule", "per_src") != float64(n) ||
+				metric(m, "hdrlog_count_interval_bytes", "hook", "tc egress", "key", key(port), "rule", "per_src") != float64(n*frameLen) {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for k, v := range m {
+				if strings.HasPrefix(k, "hdrlog_count_interval") {
+					got = append(got, fmt.Sprintf("%s %v", k, v))
+				}
+			}
+			t.Fatalf("metrics: want the packets and bytes %v per source port, got\n%s", sent, strings.Join(got, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.wait(t); st.ExitCode() != 0 {
+		t.Fatalf("exit %v:\n%s", st, r.errOut)
+	}
+	line := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{6} COUNT per_src since \d\d:\d\d:\d\d\.\d{6} ip\.dst=(\S+) udp\.srcport=(\d+) count=(\d+) bytes=(\d+)$`)
+	got := map[int]int{}
+	for _, l := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("not a text count record: %q\n%s", l, r.out)
+		}
+		port, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[3])
+		b, _ := strconv.Atoi(m[4])
+		if m[1] != p.AddrA.String() || b != n*frameLen {
+			t.Errorf("record %q: want ip.dst=%s and %d bytes a datagram", l, p.AddrA, frameLen)
+		}
+		got[port] += n
+	}
+	if fmt.Sprint(got) != fmt.Sprint(sent) {
+		t.Errorf("text records count %v per source port, sent %v", got, sent)
+	}
+}
