@@ -75,6 +75,9 @@ type Program struct {
 	Phases   []PhaseSpan
 	epilogue int
 	usesProc bool // reads ProcMap (proc.go)
+	// tcOnly says why the program's rules may mean something else at the
+	// XDP hook ("" when nothing in them is tc's alone): see SameAtXDP.
+	tcOnly string
 }
 
 // RuleStart marks where a rule's code begins in a program.
@@ -351,7 +354,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.l7FuncBTF(insns)
 		g.payFuncBTF(insns)
 	}
-	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup()}
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup(), tcOnly: tcOnly(h, refs)}
 	p.Phases = phaseSpans(insns)
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()

@@ -83,6 +83,10 @@ type ReplayOptions struct {
 	// Workers is how many workers Replay spreads the frames over; 0: one
 	// per CPU (GOMAXPROCS). Rules that keep state between frames take one.
 	Workers int
+	// TCAsTC runs the rules of tc hooks through the tc programs even where
+	// their XDP build means the same and costs less (see SameAtXDP); for
+	// tests that compare the two.
+	TCAsTC bool
 }
 
 // Replayer runs frames through a rule set's programs, or through the
@@ -100,12 +104,19 @@ type Replayer struct {
 	forks   []*Replayer      // other workers' replayers (replay_parallel.go)
 	runners map[*Collection]*testRunner
 
-	coll     *Collection                // nil without the kernel
-	viaXDP   map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
-	ref      *reference.Evaluator       // nil with the kernel
-	dec      *reference.Decoder         // this worker's, reused frame after frame
-	refEv    Event                      // the reference's event being written
-	refSlots [][]Value                  // per rule: reference values wrapped with their schema slots
+	coll   *Collection                // nil without the kernel
+	viaXDP map[rules.Hook]*Collection // XDP builds of tc rules, for long frames
+	// xdpOut are the XDP builds compiled (workers load their own copy).
+	xdpOut map[rules.Hook]*compiler.Output
+	// sameXDP are the tc hooks whose rules run through their XDP build
+	// whenever an XDP test run takes the frame whole, because they mean
+	// the same there (compiler.Output.SameAtXDP) and an XDP test run costs
+	// less than a tc one.
+	sameXDP  map[rules.Hook]bool
+	ref      *reference.Evaluator // nil with the kernel
+	dec      *reference.Decoder   // this worker's, reused frame after frame
+	refEv    Event                // the reference's event being written
+	refSlots [][]Value            // per rule: reference values wrapped with their schema slots
 	// counter gathers the counting rules' counts (nil: no rule counts),
 	// cut into intervals by the frames' capture times (count.go).
 	counter *Counter
@@ -167,7 +178,34 @@ func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*
 	if r.coll, err = Load(out, LoadOptions{}); err != nil {
 		return nil, err
 	}
+	if !opts.TCAsTC {
+		for _, h := range r.hooks {
+			if same, _ := out.SameAtXDP(h); !same {
+				continue
+			}
+			// A build that fails (the verifier refusing it at XDP,
+			// say) leaves the tc program to run: same events.
+			if _, err := r.xdpBuild(h); err == nil {
+				if r.sameXDP == nil {
+					r.sameXDP = map[rules.Hook]bool{}
+				}
+				r.sameXDP[h] = true
+			}
+		}
+	}
 	return r, nil
+}
+
+// ThroughXDP returns the tc hooks whose rules the replay runs through their
+// XDP build, where an XDP test run takes the frame whole.
+func (r *Replayer) ThroughXDP() []rules.Hook {
+	var hs []rules.Hook
+	for _, h := range r.hooks {
+		if r.sameXDP[h] {
+			hs = append(hs, h)
+		}
+	}
+	return hs
 }
 
 func hasHook(hs []rules.Hook, h rules.Hook) bool {
@@ -277,7 +315,10 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 			r.ref.SetTime(frameNanos(fr))
 			err = r.evalReference(h, pkt(), fn)
 		} else {
-			err = r.runKernel(h, viaXDP, frame, wireLen, frameNanos(fr), fn)
+			// The XDP build of rules that mean the same there, for
+			// frames an XDP test run holds linear (as a tc one does).
+			same := r.sameXDP[h] && len(frame) <= r.limits.XDPLinear
+			err = r.runKernel(h, viaXDP || same, frame, wireLen, frameNanos(fr), fn)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("frame %d, %s: %w", number, h, err)
@@ -345,6 +386,28 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 	if c, ok := r.viaXDP[h]; ok {
 		return c, nil
 	}
+	out := r.xdpOut[h]
+	if out == nil {
+		var err error
+		if out, err = r.compileXDP(h); err != nil {
+			return nil, err
+		}
+		if r.xdpOut == nil {
+			r.xdpOut = map[rules.Hook]*compiler.Output{}
+		}
+		r.xdpOut[h] = out
+	}
+	c, err := Load(out, LoadOptions{TxOf: r.coll})
+	if err != nil {
+		return nil, fmt.Errorf("load the %s rules built for XDP (long frames): %w", h, err)
+	}
+	r.viaXDP[h] = c
+	return c, nil
+}
+
+// compileXDP compiles the rule set with the rules of hook h at the XDP hook
+// (see xdpBuild).
+func (r *Replayer) compileXDP(h rules.Hook) (*compiler.Output, error) {
 	swapped := &rules.RuleSet{}
 	for _, rule := range r.rs.Rules {
 		cp := *rule
@@ -362,12 +425,7 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile the %s rules for XDP (long frames): %w", h, err)
 	}
-	c, err := Load(out, LoadOptions{TxOf: r.coll})
-	if err != nil {
-		return nil, fmt.Errorf("load the %s rules built for XDP (long frames): %w", h, err)
-	}
-	r.viaXDP[h] = c
-	return c, nil
+	return out, nil
 }
 
 // evalReference turns the reference's events into runtime events with the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	goruntime "runtime"
 	"sync"
 
@@ -86,7 +87,14 @@ func (r *Replayer) lanes(n int) ([]*Replayer, error) {
 		} else {
 			f.coll, err = Load(r.loaded, LoadOptions{})
 		}
+		f.xdpOut = maps.Clone(r.xdpOut)
+		for h := range r.sameXDP {
+			if err == nil {
+				_, err = f.xdpBuild(h)
+			}
+		}
 		if err != nil {
+			f.Close()
 			return nil, fmt.Errorf("replay worker %d: %w", len(r.forks)+2, err)
 		}
 		r.forks = append(r.forks, &f)
