@@ -56,7 +56,7 @@ func main() {
 		cpu     = flag.Int("cpu", -1, "CPU to pin the measuring thread to (default: the last one)")
 		trials  = flag.Int("trials", 0, "trials per cell (default 15, quick 3)")
 		repeat  = flag.Int("repeat", 0, "runs per BPF_PROG_TEST_RUN call (default 1000000, quick 100000)")
-		scales  = flag.String("scale", "", "rule counts for the scaling table (default 1,10,100,1000,10000; quick 1,10,100)")
+		scales  = flag.String("scale", "", "rule counts for the scaling table (default 1,10,100,1000,10000,100000; quick 1,10,100)")
 		otelcol = flag.String("otelcol", "", "OpenTelemetry Collector binary for the outputs section (make otelcol builds it)")
 		hbin    = flag.String("hdrlog", "", "hdrlog binary for the streaming benchmark (default: bench/out/hdrlog if it exists)")
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
@@ -88,7 +88,7 @@ func main() {
 	}
 	list := *scales
 	if list == "" {
-		list = "1,10,100,1000,10000"
+		list = "1,10,100,1000,10000,100000"
 		if b.quick {
 			list = "1,10,100"
 		}
