@@ -62,7 +62,7 @@ func main() {
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
-		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,decode,stream,replay,sinks; default all)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,tx,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 	)
 	flag.Parse()
@@ -172,6 +172,9 @@ func main() {
 	}
 	if run("l7") {
 		r.L7 = b.benchL7()
+	}
+	if run("tx") {
+		r.Tx = b.benchTx()
 	}
 	measure.Unpin()
 	if run("decode") {

@@ -28,6 +28,7 @@ type report struct {
 	Sinks     *sinksResult
 	Twin      *twinResult
 	Volume    *volumeResult
+	Tx        *txResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -170,6 +171,7 @@ func (r *report) markdown() string {
 	r.twin(p)
 	r.volume(p)
 	r.l7(p)
+	r.tx(p)
 	r.replay(p)
 	r.sinks(p)
 	return w.String()
