@@ -177,3 +177,66 @@ func orNull(v string, quote bool) string {
 	}
 	return v
 }
+
+// A flood of HTTP connections with a request waiting each fills the flow
+// map: the flows pushed out lose their requests (counted as evicted), and
+// their responses pair with nothing, never with another flow's request; the
+// flows still kept pair with their own, with their own target and time.
+func TestKernelL7HTTPTransactionFlood(t *testing.T) {
+	kerneltest.Require(t)
+	h := ktHooks[0]
+	const flows, conns = 64, 1000
+	out := ktCompileWith(t, "txflood.rules", l7Source([]l7Rule{{Name: "resp", Match: "http.response",
+		Log: []string{"http.time", "http.response_for.uri"}}}, []ktHook{h}), compiler.Options{TestRun: true, TxFlows: flows})
+	coll, err := runtime.Load(out, runtime.LoadOptions{RingBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	k := &ktLoaded{coll: coll, hooks: []ktHook{h}}
+	run := func(m txMsg, port uint16) []ktEvent {
+		t.Helper()
+		frame := m.frame(port)
+		if err := coll.RunAt(h.Hook, frame, len(frame), m.ms*1_000_000); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := k.drain()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs["resp"]
+	}
+	for i := range conns {
+		if evs := run(txReq(100, 1000, fmt.Sprintf("/r%d", i)), uint16(20000+i)); len(evs) != 0 {
+			t.Fatalf("request %d made a response event", i)
+		}
+	}
+	paired := 0
+	for i := range conns {
+		evs := run(txResp(500, 1500, 200, "", ""), uint16(20000+i))
+		if len(evs) != 1 {
+			t.Fatalf("response %d: %d events, want 1", i, len(evs))
+		}
+		if string(evs[0].Fields["http.time"]) == "null" {
+			if uri := string(evs[0].Fields["http.response_for.uri"]); uri != "null" {
+				t.Errorf("response %d: no http.time but http.response_for.uri %s", i, uri)
+			}
+			continue
+		}
+		paired++
+		ktCheckFields(t, fmt.Sprintf("response %d", i), evs[0], []string{"http.time", "http.response_for.uri"},
+			ktWant(fmt.Sprintf(`{"http.time":0.500000,"http.response_for.uri":"/r%d"}`, i)))
+	}
+	st, err := coll.TxStats()
+	if err != nil || len(st) != 1 {
+		t.Fatalf("TxStats: %v, %v", st, err)
+	}
+	s := st[0]
+	if s.Requests != conns || s.Paired != uint64(paired) || s.Orphans != uint64(conns-paired) || s.Evicted != uint64(conns-paired) || s.Waiting != 0 {
+		t.Errorf("counters %+v; want %d requests, %d paired, the rest orphans and evicted", s, conns, paired)
+	}
+	if paired == 0 || paired > flows {
+		t.Errorf("%d requests paired after a flood of %d connections into %d flows", paired, conns, flows)
+	}
+	t.Logf("%d of %d connections kept in a map of %d flows; evicted %d", paired, conns, flows, s.Evicted)
+}
