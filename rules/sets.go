@@ -84,7 +84,15 @@ func (c *checker) namedItems(e *InExpr, f *Field, mask uint64) (items []SetItem,
 	if t, done := ns.typed[key]; done {
 		return t.items, ns.decl.Name, t.ok
 	}
-	t := &typedSet{items: make([]SetItem, 0, len(ns.decl.Elems))}
+	// A set of a million elements: room for this field's family only (a
+	// mixed set's IPv4 elements are not ipv6.addr's), allocated once.
+	n := 0
+	for _, el := range ns.decl.Elems {
+		if !skipOtherFamily(f, el.Lo) {
+			n++
+		}
+	}
+	t := &typedSet{items: make([]SetItem, 0, n)}
 	ns.typed[key] = t
 	// Errors in the elements are the set's, reported once for each type
 	// it is used with.
