@@ -8,6 +8,7 @@ import (
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/output"
+	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
@@ -21,6 +22,8 @@ type eventOptions struct {
 	schema string
 	// countKeys bounds the count map of counting rules (count by).
 	countKeys int
+	// txFlows bounds each transaction map (docs/transactions.md).
+	txFlows int
 }
 
 func (o *eventOptions) define(fs *pflag.FlagSet) {
@@ -30,7 +33,12 @@ func (o *eventOptions) define(fs *pflag.FlagSet) {
 	fs.StringVar(&o.format, "format", "json", "how events are written: json (one JSON object per line) or text (one aligned line, like tcpdump -n)")
 	fs.StringVar(&o.schema, "schema", "wireshark", "field names of JSON lines and OTLP attributes: wireshark, or ecs (Elastic Common Schema)")
 	fs.IntVar(&o.countKeys, "count-keys", compiler.DefaultAggEntries, "keys the count map of counting rules (count by) holds per interval; packets of further keys are counted as not counted")
+	fs.IntVar(&o.txFlows, "tx-flows", rules.DefaultTxFlows, "flows each transaction map holds (http.time, dns.time, tls.handshake.time); past it the least recently used flow is evicted and its waiting requests counted as evicted")
 }
+
+// maxTxFlows bounds --tx-flows (an HTTP flow with the request's values
+// takes about 1 KiB, allocated when the rules are loaded).
+const maxTxFlows = 1 << 24
 
 // compileOptions sets the compiler options the event flags decide.
 func (o *eventOptions) compileOptions(c compiler.Options) (compiler.Options, error) {
@@ -38,6 +46,10 @@ func (o *eventOptions) compileOptions(c compiler.Options) (compiler.Options, err
 		return c, usagef("--count-keys %d is out of range (1 to %d)", o.countKeys, 1<<24)
 	}
 	c.AggEntries = o.countKeys
+	if o.txFlows < 1 || o.txFlows > maxTxFlows {
+		return c, usagef("--tx-flows %d is out of range (1 to %d)", o.txFlows, maxTxFlows)
+	}
+	c.TxFlows = o.txFlows
 	return c, nil
 }
 

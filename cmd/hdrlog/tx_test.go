@@ -2,16 +2,22 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
 	"github.com/hdrlog/hdrlog/internal/netns"
@@ -202,4 +208,83 @@ func TestRunAPIExample(t *testing.T) {
 		}
 	}
 	t.Logf("unanswered query reported %v after it was sent", reported.Round(time.Millisecond))
+}
+
+// TestTestTxFlows: --tx-flows sizes the transaction maps. 200 connections
+// each send a request, then each gets its response (a millisecond apart,
+// from a capture): with the default map every response is paired; with
+// --tx-flows 64 the flows pushed out are counted as evicted and their
+// responses pair with nothing, in the summary, and the events with an
+// http.time are the kept flows' own.
+func TestTestTxFlows(t *testing.T) {
+	kerneltest.Require(t)
+	const conns = 200
+	var frames [][]byte
+	for i := range conns {
+		frames = append(frames, testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(uint16(20000+i), 80).Seq(1).Flags(testpkt.ACK|testpkt.PSH).
+			Payload(testpkt.HTTPRequest("GET", fmt.Sprintf("/r%d", i), "HTTP/1.1", "Host: h")).Bytes())
+	}
+	for i := range conns {
+		frames = append(frames, testpkt.New().IPv4("10.0.0.2", "10.0.0.1").TCP(80, uint16(20000+i)).Seq(1).Flags(testpkt.ACK|testpkt.PSH).
+			Payload([]byte("HTTP/1.1 200 OK\r\n\r\n")).Bytes())
+	}
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "flows.pcap")
+	f, err := os.Create(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(1_700_000_000, int64(i)*1_000_000), CaptureLength: len(fr), Length: len(fr)}
+		if err := w.WritePacket(ci, fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	for _, c := range []struct {
+		flags   []string
+		summary string
+	}{
+		{nil, `http transactions: 200 requests, 200 paired, 0 unpaired \(0 timed out, 0 pushed out of a full queue, 0 evicted from the flow map\), 0 waiting, 0 responses without a request`},
+		{[]string{"--tx-flows", "64"}, `http transactions: 200 requests, (\d+) paired, (\d+) unpaired \(0 timed out, 0 pushed out of a full queue, (\d+) evicted from the flow map\), 0 waiting, (\d+) responses without a request`},
+	} {
+		args := append([]string{"test", "-r", capture, "-e", "http.response", "--log", "tcp.dstport,http.time,http.response_for.uri"}, c.flags...)
+		code, stdout, stderr := hdrlog(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", c.flags, code, stderr)
+		}
+		m := regexp.MustCompile(c.summary).FindStringSubmatch(stderr)
+		if m == nil {
+			t.Fatalf("%v: summary lacks %s:\n%s", c.flags, c.summary, stderr)
+		}
+		paired := 0
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			var ev map[string]any
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("%v: %v: %s", c.flags, err, line)
+			}
+			if ev["http.time"] == nil {
+				continue
+			}
+			paired++
+			if want := fmt.Sprintf("/r%v", ev["tcp.dstport"].(float64)-20000); ev["http.response_for.uri"] != want {
+				t.Errorf("%v: the response to port %v carries %v, want %s", c.flags, ev["tcp.dstport"], ev["http.response_for.uri"], want)
+			}
+		}
+		if len(m) > 1 {
+			if m[1] != fmt.Sprint(paired) || m[2] != m[3] || m[3] != m[4] || paired == 0 || paired > 64 {
+				t.Errorf("--tx-flows 64: %d events paired, summary %q", paired, m[0])
+			}
+		} else if paired != conns {
+			t.Errorf("default map: %d events paired, want %d", paired, conns)
+		}
+	}
+	code, _, stderr := hdrlog(t, dir, "test", "-r", capture, "-e", "http.time", "--tx-flows", "0")
+	if code != 2 || !strings.Contains(stderr, "--tx-flows 0 is out of range") {
+		t.Errorf("--tx-flows 0: exit %d\n%s", code, stderr)
+	}
 }
