@@ -24,22 +24,23 @@ import (
 )
 
 type bench struct {
-	quick    bool
-	cpu      int
-	repeat   int
-	trials   int
-	loads    int // per-packet table: fresh loads of every program, their trials pooled
-	cdir     string
-	listings string
-	hdrlog   string // path of the hdrlog binary ("" to stream with the runtime API)
-	scales   []int
-	rate     int
-	otelcol  string // the test collector binary (make otelcol), for the outputs section
-	seconds  int
-	started  time.Time
-	cmdline  string
-	emptyTC  *impl
-	emptyXDP *impl
+	quick     bool
+	cpu       int
+	repeat    int
+	trials    int
+	loads     int // per-packet table: fresh loads of every program, their trials pooled
+	cdir      string
+	listings  string
+	hdrlog    string // path of the hdrlog binary ("" to stream with the runtime API)
+	scales    []int
+	rate      int
+	sinksRate int
+	otelcol   string // the test collector binary (make otelcol), for the outputs section
+	seconds   int
+	started   time.Time
+	cmdline   string
+	emptyTC   *impl
+	emptyXDP  *impl
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -61,6 +62,7 @@ func main() {
 		hbin    = flag.String("hdrlog", "", "hdrlog binary for the streaming benchmark (default: bench/out/hdrlog if it exists)")
 		rate    = flag.Int("rate", 0, "streaming benchmark packet rate per second (default 20000, quick 5000)")
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
+		srate   = flag.Int("sinks-rate", 0, "outputs section packet rate per second (default 100000, quick 5000): fast enough that CPU per event is the events' and not the wake-ups'")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
 		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,tx,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
@@ -82,6 +84,8 @@ func main() {
 	b.loads = *loads
 	def(&b.repeat, 1_000_000, 100_000)
 	def(&b.rate, 20_000, 5_000)
+	def(srate, 100_000, 5_000)
+	b.sinksRate = *srate
 	def(&b.seconds, 10, 2)
 	if b.cpu < 0 {
 		b.cpu = ebpf.MustPossibleCPU() - 1

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -36,6 +37,8 @@ type replayResult struct {
 	Matches      int // SSH SYNs the generator wrote
 	Runs         []*replayRun
 	Load         string // load average when the section started
+	LoadAfter    string
+	Floor        *replayFloor
 	Err          string
 }
 
@@ -132,6 +135,13 @@ func (b *bench) benchReplay() *replayResult {
 			run.Matches = lines.n
 		}
 	}
+	res.LoadAfter = loadavg()
+	calls := 1_000_000
+	if b.quick {
+		calls = 100_000
+	}
+	b.logf("replay: the floor (%d test runs of empty programs)", calls)
+	res.Floor = measureReplayFloor(calls)
 	return res
 }
 
@@ -179,15 +189,16 @@ func (r *report) replay(p func(string, ...any)) {
 	p("One generated capture (`internal/capgen`, seed 1): %d small Ethernet/IPv4 TCP and UDP frames (%.0f MB), %d of them SSH SYNs from public addresses, replayed by each tool with the same match (`%s`, whose IPv4 rule is tcpdump's `%s` and tshark's `%s`), output to a pipe that counts lines. Every tool runs in the same trials, interleaved (forwards, then backwards); figures are the median over %d trials, frames per second of wall-clock time, and the ratio to tcpdump's. *CPU* is user+system time of the process. Load average when the section started: %s (2 CPUs shared: wall-clock rates move with the load, the ratios less).",
 		res.Frames, float64(res.CaptureBytes)/1e6, res.Matches, replayRulesFile, replayPcapFilter, replayDisplay, len(res.Runs[0].Wall), res.Load)
 	p("")
-	p("| tool | frames/s | / tcpdump | wall | CPU | matches | command |")
-	p("|---|---|---|---|---|---|---|")
+	p("| tool | frames/s | / tcpdump | wall | CPU | CPU per frame | CPU / tcpdump's | matches | command |")
+	p("|---|---|---|---|---|---|---|---|---|")
+	baseCPU := median(res.Runs[0].CPU)
 	base := 0.0
 	if w := median(res.Runs[0].Wall); w > 0 {
 		base = float64(res.Frames) / w
 	}
 	for _, run := range res.Runs {
 		if run.Err != "" {
-			p("| %s | – | – | – | – | – | error: `%s` |", run.Tool, strings.ReplaceAll(run.Err, "|", "\\|"))
+			p("| %s | – | – | – | – | – | – | – | error: `%s` |", run.Tool, strings.ReplaceAll(run.Err, "|", "\\|"))
 			continue
 		}
 		w := median(run.Wall)
@@ -196,7 +207,22 @@ func (r *report) replay(p func(string, ...any)) {
 		if base > 0 {
 			ratio = fmt.Sprintf("%.2f", fps/base)
 		}
-		p("| %s | %.2f M | %s | %.2f s | %.2f s | %d | `%s` |", run.Tool, fps/1e6, ratio, w, median(run.CPU), run.Matches, strings.ReplaceAll(run.Command, "|", "\\|"))
+		cpuRatio := "–"
+		if baseCPU > 0 {
+			cpuRatio = fmt.Sprintf("%.2f", median(run.CPU)/baseCPU)
+		}
+		p("| %s | %.2f M | %s | %.2f s | %.2f s | %.0f ns | %s | %d | `%s` |", run.Tool, fps/1e6, ratio, w, median(run.CPU), median(run.CPU)/float64(res.Frames)*1e9, cpuRatio, run.Matches, strings.ReplaceAll(run.Command, "|", "\\|"))
 	}
 	p("")
+	p("Load average after the trials: %s.", res.LoadAfter)
+	p("")
+	if f := res.Floor; f != nil {
+		if f.Err != "" {
+			p("Floor not measured: `%s`", f.Err)
+		} else {
+			p("**The floor of a kernel replay.** One `BPF_PROG_TEST_RUN` per frame and hook is the kernel replay's unit of work. Measured in the same run, CPU time of the calling thread per call over %d calls, one 72-byte frame per call: a test run of an XDP program that returns at once costs %.0f ns, of a tc program %.0f ns; a system call that does nothing (`getppid`) %.0f ns. So even with rules that cost nothing, a kernel replay through one hook needs %.0f ns of CPU per frame (XDP), %.2f M frames/s per CPU at best and %.2f M frames/s on %d CPUs, before reading the capture and writing events.",
+				f.Calls, f.XDPRun, f.TCRun, f.Getppid, f.XDPRun, 1e3/f.XDPRun, float64(goruntime.NumCPU())*1e3/f.XDPRun, goruntime.NumCPU())
+		}
+		p("")
+	}
 }

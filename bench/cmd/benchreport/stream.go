@@ -32,6 +32,7 @@ type streamRun struct {
 	PerPacket float64       // ns of CPU per logged packet
 	Slices    int64         // times its threads were scheduled in while the packets flowed
 	Ratio     float64       // hdrlog's CPU per logged packet over this run's (tcpdump runs)
+	Spread    []float64     // PerPacket of every trial (sinks)
 	Err       string
 }
 
