@@ -240,3 +240,68 @@ func TestKernelL7HTTPTransactionFlood(t *testing.T) {
 	}
 	t.Logf("%d of %d connections kept in a map of %d flows; evicted %d", paired, conns, flows, s.Evicted)
 }
+
+// Interleaved keep-alive connections between the same two hosts (ports
+// apart, one of them over IPv6 too): each response carries its own
+// connection's request, whatever came in between on the others.
+func TestKernelL7HTTPInterleavedConnections(t *testing.T) {
+	kerneltest.Require(t)
+	for _, h := range ktHooks {
+		t.Run(h.Suffix, func(t *testing.T) {
+			out := ktCompileWith(t, "txmix.rules", l7Source([]l7Rule{{Name: "resp", Match: "http.response",
+				Log: []string{"http.response.code", "http.time", "http.response_for.uri"}}}, []ktHook{h}), compiler.Options{TestRun: true})
+			coll, err := runtime.Load(out, runtime.LoadOptions{RingBytes: 1 << 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			k := &ktLoaded{coll: coll, hooks: []ktHook{h}}
+			v6 := func(m txMsg) txMsg { m.v6 = true; return m }
+			steps := []struct {
+				port uint16
+				m    txMsg
+			}{
+				{41000, txReq(100, 1000, "/a1")},
+				{41001, txReq(100, 1001, "/b1")},
+				{41000, v6(txReq(100, 1002, "/c1"))},
+				{41001, txResp(500, 1011, 201, "0.010000", "/b1")},
+				{41001, txReq(200, 1012, "/b2")},
+				{41000, v6(txResp(500, 1020, 404, "0.018000", "/c1"))},
+				{41000, txResp(500, 1030, 200, "0.030000", "/a1")},
+				{41000, txReq(200, 1031, "/a2")},
+				{41001, txResp(600, 1040, 500, "0.028000", "/b2")},
+				{41000, txResp(600, 1041, 202, "0.010000", "/a2")},
+				{41000, v6(txResp(600, 1050, 200, "-", "-"))},
+			}
+			for j, s := range steps {
+				frame := s.m.frame(s.port)
+				if err := coll.RunAt(h.Hook, frame, len(frame), s.m.ms*1_000_000); err != nil {
+					t.Fatal(err)
+				}
+				evs, err := k.drain()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := evs["resp"]
+				if s.m.code == 0 {
+					if len(got) != 0 {
+						t.Errorf("step %d: a request made a response event", j)
+					}
+					continue
+				}
+				if len(got) != 1 {
+					t.Fatalf("step %d: %d response events, want 1", j, len(got))
+				}
+				want := fmt.Sprintf(`{"http.response.code":%d,"http.time":%s,"http.response_for.uri":%s}`, s.m.code, orNull(s.m.time, false), orNull(s.m.uri, true))
+				ktCheckFields(t, fmt.Sprintf("step %d", j), got[0], []string{"http.response.code", "http.time", "http.response_for.uri"}, ktWant(want))
+			}
+			st, err := coll.TxStats()
+			if err != nil || len(st) != 1 {
+				t.Fatalf("TxStats: %v, %v", st, err)
+			}
+			if s := st[0]; s.Requests != 5 || s.Paired != 5 || s.Orphans != 1 || s.Waiting != 0 || s.Evicted != 0 {
+				t.Errorf("counters %+v; want 5 requests paired, 1 orphan", s)
+			}
+		})
+	}
+}
