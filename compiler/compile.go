@@ -198,6 +198,9 @@ type needs struct {
 func (n *needs) has(h rules.Header) bool { return n.hdr[h] }
 
 type gen struct {
+	// outOfLine emits the groups' decision trees after the main
+	// program's exit (see tree).
+	outOfLine []func()
 	// base is the register the packet record is addressed from: R10 in the
 	// main program, the caller's frame pointer (R8) in a group's subprogram.
 	base  asm.Register
@@ -321,6 +324,10 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	g.b.MainLabel(epilogue)
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
+	for _, f := range g.outOfLine {
+		f()
+	}
+	g.outOfLine = nil
 	for _, gr := range groups {
 		g.groupFunc(gr, schema)
 	}

@@ -322,6 +322,20 @@ func (g *gen) tree(gr *group, dim int, set []int, end string) {
 			segs = segs[:len(segs)-1]
 		}
 	}
+	if dim == 0 {
+		// The tree itself is out of line, after the program's exit: a
+		// packet outside the span runs the guards of every group one
+		// after another in a few cache lines, instead of jumping over
+		// each tree (thousands of rules make megabytes of code, and the
+		// jumps cost more than the compares).
+		body := g.b.NewLabel(gr.fn + ".tree")
+		g.b.Emit(asm.Ja.Label(body))
+		g.outOfLine = append(g.outOfLine, func() {
+			g.b.Label(body)
+			g.node(gr, dim, segs, end)
+		})
+		return
+	}
 	g.node(gr, dim, segs, end)
 }
 
