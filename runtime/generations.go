@@ -183,6 +183,11 @@ func (s *streamer) applyRetired(now time.Time) error {
 			if err := s.finishCounts(g, now); err != nil {
 				return err
 			}
+			if g != s.gen {
+				if err := s.retireTx(g.c); err != nil {
+					return err
+				}
+			}
 			for _, i := range g.stat {
 				st = append(st, s.stats.Rules[i])
 			}

@@ -22,6 +22,65 @@ const txInterval = 10 * time.Second
 type txSeen struct {
 	at   time.Time
 	last map[string]TxStats
+	// retired sums the final counters of the rule sets a reload replaced,
+	// by protocol (retireTx); the reported counters add them.
+	retired map[string]TxStats
+}
+
+// add adds o's counters to s.
+func (s *TxStats) add(o TxStats) {
+	s.Requests += o.Requests
+	s.Paired += o.Paired
+	s.Timeouts += o.Timeouts
+	s.Overflow += o.Overflow
+	s.Waiting += o.Waiting
+	s.Evicted += o.Evicted
+	s.Orphans += o.Orphans
+	s.Interim += o.Interim
+}
+
+// retireTx takes a last reading of the transaction counters of a rule set
+// a reload replaced: its maps go with it, so the requests still waiting
+// there are counted as evicted, and its counters are kept in the totals
+// the stream reports from then on.
+func (s *streamer) retireTx(c *Collection) error {
+	st, err := c.TxStats()
+	if err != nil || st == nil {
+		return err
+	}
+	if s.tx.retired == nil {
+		s.tx.retired = map[string]TxStats{}
+	}
+	for _, t := range st {
+		t.Evicted += t.Waiting
+		t.Waiting = 0
+		r := s.tx.retired[t.Proto]
+		r.Proto = t.Proto
+		r.add(t)
+		s.tx.retired[t.Proto] = r
+	}
+	s.tx.at = time.Time{} // report at the next reading
+	return nil
+}
+
+// withRetired adds the retired rule sets' counters to the current ones.
+func (s *streamer) withRetired(st []TxStats) []TxStats {
+	if len(s.tx.retired) == 0 {
+		return st
+	}
+	seen := map[string]bool{}
+	for i := range st {
+		if r, ok := s.tx.retired[st[i].Proto]; ok {
+			st[i].add(r)
+		}
+		seen[st[i].Proto] = true
+	}
+	for _, p := range []string{"http", "dns", "tls"} {
+		if r, ok := s.tx.retired[p]; ok && !seen[p] {
+			st = append(st, r)
+		}
+	}
+	return st
 }
 
 // AppendTxRecord appends a transaction record's fields (no braces):
@@ -73,8 +132,11 @@ func (s *streamer) checkTx(now time.Time, final bool) error {
 		}
 	}
 	st, err := s.gen.c.TxStats()
-	if err != nil || st == nil {
+	if err != nil {
 		return err
+	}
+	if st = s.withRetired(st); st == nil {
+		return nil
 	}
 	if s.tx.last == nil {
 		s.tx.last = map[string]TxStats{}
