@@ -51,15 +51,14 @@ const (
 	argStrSlot   = 8 + rules.PathMax // a string's record slot: length, cut, bytes
 )
 
-// argsSizeOf is the size of SyscallArgsMap's values for the hooked calls.
-func argsSizeOf(progs []*Program) int {
-	for _, p := range progs {
-		if p.Hook.Syscall().PathArg >= 0 {
-			return argsSizeFile
-		}
-	}
-	return argsSize
-}
+// SyscallArgsSize is the size of SyscallArgsMap's values, whatever calls
+// are hooked: one layout for every rule set, so that a reload's programs
+// share the running map and a call under way at the swap (entered under
+// the old rules, exiting under the new ones) keeps its arguments.
+const SyscallArgsSize = argsSizeFile
+
+// argsSizeOf is the size of SyscallArgsMap's values.
+func argsSizeOf([]*Program) int { return SyscallArgsSize }
 
 // fileArgs are the string fields of the calls on files and programs, and
 // where their value lies in SyscallArgsMap's value.

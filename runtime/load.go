@@ -33,6 +33,11 @@ type LoadOptions struct {
 	// process fields read; without it they get a map of their own, which
 	// nothing fills (their process fields are null).
 	Proc *ebpf.Map
+	// SyscallArgs is the arguments map of a running collection's
+	// system-call programs (Collection.SyscallArgs), for a reload: the new
+	// programs share it, so a call that entered under the old rules finds
+	// its arguments at its exit under the new ones.
+	SyscallArgs *ebpf.Map
 	// TxOf is a loaded collection of the same rule set whose transaction
 	// state (flows and counters) the new programs share: a replay's build
 	// of tc rules at XDP, for frames a tc test run refuses, pairs with the
@@ -89,6 +94,9 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	}
 	if opts.Proc != nil && out.NeedsProc() {
 		copts.MapReplacements[compiler.ProcMap] = opts.Proc
+	}
+	if opts.SyscallArgs != nil && spec.Maps[compiler.SyscallArgsMap] != nil {
+		copts.MapReplacements[compiler.SyscallArgsMap] = opts.SyscallArgs
 	}
 	if opts.TxOf != nil {
 		for name := range spec.Maps {

@@ -28,6 +28,11 @@ func (c *Collection) HasSyscalls() bool {
 	return false
 }
 
+// SyscallArgs is the map in which the system-call programs pair a call's
+// entry with its exit (nil without system-call rules), for
+// LoadOptions.SyscallArgs.
+func (c *Collection) SyscallArgs() *ebpf.Map { return c.coll.Maps[compiler.SyscallArgsMap] }
+
 // AttachSyscalls attaches the system-call programs: each hook's program at
 // sys_exit, then the program that copies the hooked calls' arguments at
 // sys_enter (last, so that no argument waits for an exit program that is

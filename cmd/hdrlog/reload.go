@@ -47,7 +47,10 @@ type reloader struct {
 	proc *runtime.ProcTracker
 	// cg are the cgroup hooks' attachments (to cgPath), whose programs a
 	// reload replaces in place.
-	cg             runtime.Attachments
+	cg runtime.Attachments
+	// sys are the system-call programs' links, of cur: a reload attaches
+	// the new programs before it detaches these.
+	sys            runtime.Attachments
 	cgFlag, cgPath string
 	defs           map[string]string // rule name -> definition, of cur
 	gen            uint32
@@ -118,6 +121,15 @@ func (r *reloader) closeProc() error {
 	return err
 }
 
+// closeSys detaches the system-call programs of the running rules.
+func (r *reloader) closeSys() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.sys.Close()
+	r.sys = nil
+	return err
+}
+
 // reload does one reload; why says what asked for it.
 func (r *reloader) reload(why string) {
 	r.mu.Lock()
@@ -144,17 +156,38 @@ func (r *reloader) reload(why string) {
 	}
 	// The stream must know the new rule set before its first event.
 	r.swaps.Adopt(next)
+	// Raw tracepoints cannot swap a link's program: the new system-call
+	// programs are attached beside the old ones, which run first and take
+	// the calls they hooked (the arguments map is shared); once the old
+	// ones are detached, the new ones take every call, those under way
+	// included. A call meets the old rules or the new ones, never both,
+	// never neither.
+	sys, err := next.AttachSyscalls()
+	if err != nil {
+		r.retire(next)
+		r.failed(gen, err)
+		return
+	}
 	if err := r.w.Update(next.Programs); err != nil {
 		// Some interfaces may have run the new programs for a moment.
+		sys.Close()
 		r.retire(next)
 		r.failed(gen, err)
 		return
 	}
 	if err := next.UpdateCgroup(r.cg); err != nil {
+		sys.Close()
 		r.retire(next)
 		r.failed(gen, err)
 		return
 	}
+	if err := r.sys.Close(); err != nil {
+		fmt.Fprintf(r.notices, "hdrlog: %v\n", err)
+	}
+	if len(sys) > 0 && describeAttachments(sys) != describeAttachments(r.sys) {
+		fmt.Fprintf(r.notices, "hdrlog: attached %s\n", describeAttachments(sys))
+	}
+	r.sys = sys
 	old := r.cur
 	gone := r.retire(old)
 	r.cur = next
@@ -178,7 +211,7 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, []runtim
 	if rs.RuleSet == nil {
 		return nil, nil, nil, firstError(rs.Diags)
 	}
-	if len(r.cur.Output.Sets) > 0 && !r.cur.HasSyscalls() {
+	if len(r.cur.Output.Sets) > 0 {
 		// Compiled as the running programs were (their generation too),
 		// the rules may turn out to be the same programs.
 		same, err := compiler.Compile(rs.RuleSet, r.cur.Output.Options)
@@ -193,9 +226,6 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, []runtim
 	out, err := compiler.Compile(rs.RuleSet, copts)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if r.cur.HasSyscalls() || hasSyscallRules(out) {
-		return nil, nil, nil, errSyscallReload
 	}
 	if hasCgroupRules(out) || len(r.cg) > 0 {
 		if err := r.sameCgroup(rs, out); err != nil {
@@ -212,6 +242,7 @@ func (r *reloader) load(gen uint32) (*runtime.Collection, *ruleSources, []runtim
 	}
 	lopts := r.lopts
 	lopts.Events = r.cur.Events
+	lopts.SyscallArgs = r.cur.SyscallArgs()
 	c, err := runtime.Load(out, lopts)
 	if err != nil {
 		return nil, nil, nil, err

@@ -64,13 +64,13 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	}
 	swaps := runtime.NewSwaps()
 	rl := newReloader(o.events.input(args), copts, lopts, c, rs, w, swaps, records, reloadSettle)
-	defer func() { rl.stop().Close(); rl.closeProc() }()
+	defer func() { rl.closeSys(); rl.stop().Close(); rl.closeProc() }()
 
 	sys, err := c.AttachSyscalls()
 	if err != nil {
 		return nil, err
 	}
-	defer sys.Close()
+	rl.sys = sys
 	if len(sys) > 0 {
 		fmt.Fprintf(stderr, "hdrlog: attached %s\n", describeAttachments(sys))
 	}
@@ -133,7 +133,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	detach := func() error {
 		rl.stop()
 		endBg()
-		return errors.Join(<-watchDone, w.Close(), sys.Close())
+		return errors.Join(<-watchDone, w.Close(), rl.closeSys())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -146,20 +146,6 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 func hasPacketRules(out *compiler.Output) bool {
 	for _, p := range out.Programs {
 		if p.Hook.IsInterface() {
-			return true
-		}
-	}
-	return false
-}
-
-// errSyscallReload refuses a reload of rule sets with system-call rules:
-// their programs are attached once, at start (docs/syscalls.md).
-var errSyscallReload = errors.New("rules over system calls are attached at start only: restart hdrlog to change them (the running rules stay)")
-
-// hasSyscallRules reports whether a compilation has system-call programs.
-func hasSyscallRules(out *compiler.Output) bool {
-	for _, p := range out.Programs {
-		if p.Hook.IsSyscall() {
 			return true
 		}
 	}
