@@ -322,6 +322,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	g.l7Pipeline(rr, schema)
 	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
+	g.l7Clear()
 	g.b.Comment("logging never changes traffic")
 	g.fl.ReturnPass(g.b)
 	for _, f := range g.outOfLine {

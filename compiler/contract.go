@@ -117,7 +117,9 @@ var Contract = []PhaseContract{
 		// tests loop over the l7 value) are theirs.
 		// A set lookup builds its key in set.key.
 		Stack: []string{"key", "l7.pres", "l7.ctx", "set.key"}},
-	{Phase: PhaseEpilogue},
+	// The epilogue clears the L7 window (l7Clear): the l7 value in R9, the
+	// map key and the callbacks' context are its own.
+	{Phase: PhaseEpilogue, Writes: []asm.Register{asm.R9}, Stack: []string{"key", "l7.ctx"}},
 	{Phase: PhaseGroup, Entry: []asm.Register{rCtx},
 		Writes: []asm.Register{rPresence, asm.R8, rEvent},
 		Stack:  []string{"fn.index", "fn.key", "fn.l7.ctx", "fn.set.key"}},

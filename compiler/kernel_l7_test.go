@@ -213,6 +213,29 @@ func TestKernelL7HTTP(t *testing.T) {
 			Want: `{"http.request":true,"http.request.method":"POST","http.request.uri":"/x","http.request.version":"","http.host":"h09.test"}`},
 		{Name: "no_target", Frame: tcpFrame(40000, 80, []byte("GET \r\n")), Want: `{}`, Hold: []string{"http", "!http.request"}},
 		{Name: "trailing_space", Frame: tcpFrame(40000, 80, []byte("GET / \r\n")), Want: `{}`, Hold: []string{"http", "!http.request"}},
+		// Header lines split as servers split them (issue 18): a bare CR
+		// ends a line, so the Authorization header a server sees is one
+		// here too, redacted and matched.
+		{Name: "bare_cr_ends_header_line", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nHost: a\rAuthorization: Bearer S3CRET\r\n\r\n")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"a",
+				"http.authorization":"[redacted]","http.authorization.len":13}`,
+			Hold: []string{`http.host == "a"`, "http.authorization", `http.authorization contains "Bearer"`}},
+		// A bare CR alone on a line is the empty line: the headers end.
+		{Name: "bare_cr_empty_line", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nHost: a\r\rUser-Agent: x\r\n\r\n")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"a"}`,
+			Fail: []string{"http.user_agent"}},
+		// A NUL is a value byte like any other (escaped in the output).
+		{Name: "nul_in_value", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"a\u0000b"}`,
+			Hold: []string{`http.host contains "b"`}},
+		// White space before the colon: not the header (servers answer 400
+		// or ignore the line); the next line is still read.
+		{Name: "space_before_colon", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nHost : evil\r\nHost: good\r\n\r\n")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.host":"good"}`},
+		// obs-fold: the continuation line is not joined; the value is the
+		// first line's.
+		{Name: "obs_fold", Frame: tcpFrame(40000, 80, []byte("GET / HTTP/1.1\r\nUser-Agent: a\r\n b\r\nHost: h\r\n\r\n")),
+			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/","http.request.version":"HTTP/1.1","http.user_agent":"a","http.host":"h"}`},
 		{Name: "ipv6_atomic_fragment", Frame: testpkt.New().IPv6("2001:db8::1", "2001:db8::2").Fragment(0, false, 9).TCP(40000, 80).Seq(1).Flags(testpkt.ACK).Payload([]byte("GET /frag HTTP/1.1\r\nHost: frag.test\r\n\r\n")).Bytes(),
 			Want: `{"http.request":true,"http.request.method":"GET","http.request.uri":"/frag","http.request.version":"HTTP/1.1","http.host":"frag.test"}`},
 	}

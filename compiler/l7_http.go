@@ -193,7 +193,7 @@ func (g *gen) emitHTTPLine() {
 	g.find('\n', true)
 	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop), asm.Mov.Reg(asm.R8, asm.R1))
 	b.Emit(asm.LoadMem(asm.R7, asm.R9, stF(sLS), asm.DWord), asm.JGT.Imm(asm.R7, l7WinSize-1, stop))
-	g.stripCR(asm.R8, asm.R7, true)
+	g.splitCR()
 	b.Comment("the empty line ends the headers; a request may follow it (pipelining)")
 	empty := b.NewLabel("line.empty")
 	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord), asm.JLE.Reg(asm.R4, asm.R7, empty))
@@ -235,6 +235,30 @@ func (g *gen) emitHTTPLine() {
 	b.Emit(asm.StoreMem(asm.R9, stF(sNext), asm.R1, asm.DWord))
 	b.Label(stop)
 	g.ret(1)
+}
+
+// splitCR ends the header line from R7 (its start) whose line feed is R8
+// at its first CR, as servers (Python's http.server, through its e-mail
+// parser) and Wireshark do: a bare CR ends a header line, and the next line
+// starts after it; a CR right before the line feed ends it with the line
+// feed. It stores sE (the line's end) and sLS (the next line's start).
+// R7 and R8 are kept; R0-R5 are clobbered.
+func (g *gen) splitCR() {
+	b := g.b
+	b.Comment("a CR (bare, or before the line feed) ends a header line")
+	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R7, asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R8, asm.DWord))
+	g.find('\r', true)
+	nocr, done := b.NewLabel("cr.none"), b.NewLabel("cr.done")
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, nocr), asm.JGE.Reg(asm.R1, asm.R8, nocr))
+	b.Emit(asm.StoreMem(asm.R9, stF(sE), asm.R1, asm.DWord), asm.Add.Imm(asm.R1, 1))
+	crlf := b.NewLabel("cr.lf")
+	b.Emit(asm.JNE.Reg(asm.R1, asm.R8, crlf), asm.Add.Imm(asm.R1, 1))
+	b.Label(crlf)
+	b.Emit(asm.StoreMem(asm.R9, stF(sLS), asm.R1, asm.DWord), asm.Ja.Label(done))
+	b.Label(nocr)
+	b.Emit(asm.StoreMem(asm.R9, stF(sE), asm.R8, asm.DWord), asm.Mov.Reg(asm.R1, asm.R8), asm.Add.Imm(asm.R1, 1))
+	b.Emit(asm.StoreMem(asm.R9, stF(sLS), asm.R1, asm.DWord))
+	b.Label(done)
 }
 
 // owsStep moves R1 past one space or tab of the window, or jumps to val.

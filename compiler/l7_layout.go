@@ -84,7 +84,10 @@ type l7Scratch struct {
 	RA, RAAAA, RCName, RTTL       uint64
 	// TLS: a ServerHello's selected version (bit 16: found).
 	TLSSupVer uint64
-	Str       [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+	// Dirty: the window bytes filled since the last clearing (the highest
+	// sAvail, or a held ClientHello's copy), which l7Clear zeroes.
+	Dirty uint64
+	Str   [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).
@@ -126,6 +129,7 @@ const (
 	sTxSlot  = int16(unsafe.Offsetof(l7Scratch{}.TxSlot))
 	sTxTmp   = int16(unsafe.Offsetof(l7Scratch{}.TxTmp))
 	sFacts   = int16(unsafe.Offsetof(l7Scratch{}.Facts))
+	sDirty   = int16(unsafe.Offsetof(l7Scratch{}.Dirty))
 	sLPos    = int16(unsafe.Offsetof(l7Scratch{}.LPos))
 	sLEnd    = int16(unsafe.Offsetof(l7Scratch{}.LEnd))
 	sLOut    = int16(unsafe.Offsetof(l7Scratch{}.LOut))

@@ -263,6 +263,7 @@ func (g *gen) l7WindowOr(label, fail string) {
 	b.Emit(asm.JLE.Imm(asm.R4, l7WinSize, short), asm.Mov.Imm(asm.R4, l7WinSize))
 	b.Label(short)
 	b.Emit(asm.StoreMem(asm.R9, stF(sAvail), asm.R4, asm.DWord))
+	g.markDirty(asm.R4, 0)
 	b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.LoadMem(asm.R2, asm.R9, stF(sPOff), asm.DWord))
 	b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Imm(asm.R3, l7Win), g.fl.LoadBytes.Call())
 	b.Emit(asm.JEq.Imm(asm.R0, 0, done), storeDW(asm.R9, stF(sAvail), 0), asm.Ja.Label(fail))

@@ -345,10 +345,19 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 		if n < 0 {
 			break
 		}
-		e := end(ls, ls+n)
+		// A CR ends a header line: a bare one as servers (Python's
+		// http.server) and Wireshark do, the next line starting after
+		// it; one before the line feed with it.
+		e, nl := ls+n, ls+n+1
+		if c := bytes.IndexByte(w[ls:ls+n], '\r'); c >= 0 {
+			e, nl = ls+c, ls+c+1
+			if nl == ls+n {
+				nl++
+			}
+		}
 		if e == ls {
-			if l.request && ls+n+1 < len(w) {
-				next = ls + n + 1
+			if l.request && nl < len(w) {
+				next = nl
 			}
 			break
 		}
@@ -365,7 +374,7 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 				}
 			}
 		}
-		ls += n + 1
+		ls = nl
 	}
 	return msg, next
 }
