@@ -338,8 +338,9 @@ func startLive(t *testing.T, cmd *exec.Cmd, start func() error) *liveRun {
 		_ = cmd.Process.Kill()
 		<-r.done
 	})
-	// Wait until it has attached.
-	deadline := time.Now().Add(10 * time.Second)
+	// Wait until it has attached. Loading a large rule set takes seconds of
+	// verifier time on a loaded machine; the deadline only bounds a hang.
+	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(r.errOut.String(), "streaming events") {
 		select {
 		case <-r.done:
@@ -347,7 +348,7 @@ func startLive(t *testing.T, cmd *exec.Cmd, start func() error) *liveRun {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hdrlog run did not attach within 10 s:\n%s", r.errOut)
+			t.Fatalf("hdrlog run did not attach within 90 s:\n%s", r.errOut)
 		}
 	}
 	return r
