@@ -43,7 +43,7 @@ func TestRunSecondSignalWritesCounts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(errOut.String(), "streaming events") {
 		if time.Now().After(deadline) {
 			t.Fatalf("hdrlog run did not attach:\n%s", errOut)
