@@ -75,6 +75,7 @@ type Program struct {
 	Phases   []PhaseSpan
 	epilogue int
 	usesProc bool // reads ProcMap (proc.go)
+	usesTask bool // reads TaskMap (syscall.go)
 	// tcOnly says why the program's rules may mean something else at the
 	// XDP hook ("" when nothing in them is tc's alone): see SameAtXDP.
 	tcOnly string
@@ -227,6 +228,8 @@ type gen struct {
 	spillAt int
 	// sets decides which set tests are map lookups (sets.go).
 	sets *setPlanner
+	// usesTask: the program reads TaskMap (proc.pname).
+	usesTask bool
 }
 
 func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, sets *setPlanner) (*Program, error) {
@@ -362,7 +365,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.l7FuncBTF(insns)
 		g.payFuncBTF(insns)
 	}
-	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup(), tcOnly: tcOnly(h, refs)}
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup(), usesTask: g.usesTask, tcOnly: tcOnly(h, refs)}
 	p.Phases = phaseSpans(insns)
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()

@@ -79,7 +79,7 @@ var ptRegsArg = [6]int16{112, 104, 96, 56, 72, 64}
 // is known at compile time and needs none).
 var syscallSlot = map[string]int{
 	"evt.type": 0, "proc.pid": 4, "proc.tid": 4, "user.uid": 4,
-	"proc.name": rules.CommLen, "cgroup.id": 8, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
+	"proc.name": rules.CommLen, "proc.pname": rules.CommLen, "cgroup.id": 8, "evt.failed": 1, "evt.res": 4, "evt.rawres": 4,
 	"fd.name": argStrSlot, "evt.arg.filename": argStrSlot, "proc.args": argStrSlot, "evt.arg.flags": 4,
 }
 
@@ -146,6 +146,9 @@ func (g *gen) parseSyscall() {
 		b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(s.off)), asm.Mov.Imm(asm.R2, rules.CommLen))
 		b.Emit(asm.FnGetCurrentComm.Call())
 	}
+	if s, ok := comp("proc.pname"); ok {
+		g.parentComm(s.off)
+	}
 	for _, name := range []string{"evt.res", "evt.rawres"} {
 		if s, ok := comp(name); ok {
 			b.Emit(asm.LoadMem(asm.R1, rCtx, rtpArg1, asm.DWord), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
@@ -176,6 +179,53 @@ func (g *gen) parseSyscall() {
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, presenceOff))
 	b.Emit(asm.FnMapDeleteElem.Call())
 	g.parseEnd()
+}
+
+// TaskMap holds, at key 0, where the running kernel keeps what proc.pname
+// reads: the offsets in struct task_struct of real_parent and of comm
+// (TaskOffsets). The compiler cannot know them (no CO-RE here); the
+// runtime fills the map from the kernel's BTF when it loads the programs.
+const TaskMap = "task_offsets"
+
+// TaskOffsets is the value of TaskMap.
+type TaskOffsets struct{ RealParent, Comm uint32 }
+
+// parentComm reads the command name of the caller's parent into the
+// record at off (CommLen bytes, zeroed): current->real_parent->comm,
+// through bpf_probe_read_kernel at the offsets of TaskMap. A failed read
+// leaves zeros (an empty name).
+func (g *gen) parentComm(off int16) {
+	b := g.b
+	g.usesTask = true
+	done, end := b.NewLabel("pname.none"), b.NewLabel("pname.end")
+	b.Comment("proc.pname: current->real_parent->comm, at the offsets of %s", TaskMap)
+	b.Emit(asm.FnGetCurrentTask.Call(), asm.StoreMem(asm.R10, off, asm.R0, asm.DWord))
+	b.Emit(asm.StoreImm(asm.R10, off+8, 0, asm.Word))
+	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(TaskMap))
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(off+8)))
+	b.Emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, done))
+	b.Emit(asm.LoadMem(asm.R1, asm.R0, 4, asm.Word), asm.StoreMem(asm.R10, off+8, asm.R1, asm.Word))
+	b.Emit(asm.LoadMem(asm.R3, asm.R0, 0, asm.Word), asm.LoadMem(asm.R1, asm.R10, off, asm.DWord), asm.Add.Reg(asm.R3, asm.R1))
+	b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(off)), asm.Mov.Imm(asm.R2, 8))
+	b.Emit(asm.FnProbeReadKernel.Call())
+	b.Emit(asm.LoadMem(asm.R3, asm.R10, off, asm.DWord), asm.LoadMem(asm.R1, asm.R10, off+8, asm.Word), asm.Add.Reg(asm.R3, asm.R1))
+	b.Emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(off)), asm.Mov.Imm(asm.R2, rules.CommLen))
+	b.Emit(asm.FnProbeReadKernel.Call())
+	b.Emit(asm.Ja.Label(end))
+	b.Label(done)
+	b.Comment("no offsets: an empty name")
+	b.Emit(storeDW(asm.R10, off, 0), storeDW(asm.R10, off+8, 0))
+	b.Label(end)
+}
+
+// NeedsTask reports whether the output's programs read TaskMap.
+func (o *Output) NeedsTask() bool {
+	for _, p := range o.Programs {
+		if p.usesTask {
+			return true
+		}
+	}
+	return false
 }
 
 // peerAddr reads, after a successful accept, the address the call wrote
@@ -419,6 +469,9 @@ func (o *Output) syscallSpec(spec *ebpf.CollectionSpec) {
 		return
 	}
 	spec.Maps[SyscallArgsMap] = &ebpf.MapSpec{Name: SyscallArgsMap, Type: ebpf.Hash, KeySize: 8, ValueSize: uint32(argsSizeOf(progs)), MaxEntries: SyscallArgsEntries}
+	if o.NeedsTask() {
+		spec.Maps[TaskMap] = &ebpf.MapSpec{Name: TaskMap, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	}
 	spec.Programs[SyscallEnterProg] = &ebpf.ProgramSpec{
 		Name: SyscallEnterProg, Type: ebpf.RawTracepoint, Instructions: syscallEnter(progs), License: "GPL",
 	}

@@ -121,6 +121,8 @@ var syscallFields = []*Field{
 	{Name: "evt.type", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
 		Doc: "The system call's name (connect, bind, sendto), as Falco's evt.type."},
 	procFields[0], procFields[1], procFields[2], procFields[3], procFields[4], procFields[5],
+	{Name: "proc.pname", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: CommLen},
+		Doc: "The command name of the caller's parent process (its comm: at most 15 bytes), at the call's exit; tested with == only."},
 	{Name: "fd.name", Type: TypeString, Header: HdrSyscall, Computed: true, L7: &L7Field{MaxLen: PathMax},
 		Doc: "openat: the file name as the call was given it (relative names stay relative), at most 127 bytes; tested with == only."},
 	{Name: "evt.arg.flags", Type: TypeUint, Bits: 32, Base: BaseHex, Header: HdrSyscall, Computed: true,
@@ -290,7 +292,7 @@ func wholeValue(p Pred) bool {
 // textMax is the size of the kernel's buffer of a string field of system
 // calls: its values are shorter.
 func textMax(f *Field) int {
-	if f.Name == "proc.name" {
+	if f.Name == "proc.name" || f.Name == "proc.pname" {
 		return CommLen
 	}
 	return PathMax

@@ -121,6 +121,10 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 	if err != nil {
 		return nil, explainLoadError(out, err)
 	}
+	if err := fillTask(coll); err != nil {
+		coll.Close()
+		return nil, err
+	}
 	if !opts.EmptySets {
 		if err := fillSets(coll, fill); err != nil {
 			coll.Close()
