@@ -98,8 +98,45 @@ type python struct {
 
 func startPython(t *testing.T, p *netns.Pair, ns string, cg *os.File, comm, script string) *python {
 	t.Helper()
+	return startPythonPid(t, p, ns, cg, comm, script, 0)
+}
+
+// pidLauncher runs a program (argv[2:]) as a process with the pid argv[1]:
+// clone3 with set_tid (root may ask for a pid that is free), then execv;
+// it waits for it and exits with its status. A test forces pid reuse so,
+// without racing the rest of the machine for the next pid.
+const pidLauncher = `import ctypes, os, sys
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+tid = (ctypes.c_int * 1)(pid)
+# struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal (SIGCHLD),
+# stack, stack_size, tls, set_tid, set_tid_size, cgroup
+args = (ctypes.c_uint64 * 11)(0, 0, 0, 0, 17, 0, 0, 0, ctypes.addressof(tid), 1, 0)
+r = libc.syscall(ctypes.c_long(435), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+if r == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+if r < 0:
+    sys.stderr.write("clone3 with pid %d: %s\n" % (pid, os.strerror(ctypes.get_errno())))
+    sys.exit(111)
+_, status = os.waitpid(r, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+`
+
+// withPid is the command line that runs argv as a process with the given
+// pid (pidLauncher); argv unchanged for pid 0.
+func withPid(pid int, argv ...string) []string {
+	if pid == 0 {
+		return argv
+	}
+	return append([]string{"/usr/bin/python3", "-c", pidLauncher, strconv.Itoa(pid)}, argv...)
+}
+
+// startPythonPid is startPython with the child's pid chosen (0: any).
+func startPythonPid(t *testing.T, p *netns.Pair, ns string, cg *os.File, comm, script string, pid int) *python {
+	t.Helper()
 	code := fmt.Sprintf("open('/proc/self/comm', 'w').write(%q)\n%s", comm, script)
-	cmd, err := p.Command(ns, "/usr/bin/python3", "-u", "-c", code)
+	argv := withPid(pid, "/usr/bin/python3", "-u", "-c", code)
+	cmd, err := p.Command(ns, argv[0], argv[1:]...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +152,9 @@ func startPython(t *testing.T, p *netns.Pair, ns string, cg *os.File, comm, scri
 		t.Fatal(err)
 	}
 	py := &python{cmd: cmd, out: bufio.NewReader(stdout), pid: cmd.Process.Pid}
+	if pid != 0 {
+		py.pid = pid
+	}
 	py.expect(t, "ready")
 	return py
 }
@@ -152,8 +192,9 @@ func (py *python) wait(t *testing.T) {
 // server (hl_srv, in a cgroup of its own) accepts a connection and answers
 // a datagram; curl (in another cgroup) fetches a page from A. Then the
 // server exits: a datagram to its old port has no process; a new process
-// (hl_new) binds the port, with the old pid when the kernel lets the test
-// have it again, and the next datagram is its own, never the old one's.
+// (hl_new, in curl's cgroup) binds the port with the old pid (the test
+// asks the kernel for it: clone3's set_tid), and the next datagram is its
+// own: the same pid, the new name and cgroup, nothing of the old record.
 func TestProcFieldsLive(t *testing.T) {
 	haveTool(t, "/usr/bin/python3")
 	haveTool(t, "curl")
@@ -298,24 +339,12 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"late", (%q, %d))`, add
 	late := matching(byRule(objs, "srv_in"), map[string]any{"udp.dstport": udpPort})
 	assertFields(t, late[len(late)-1], map[string]any{"proc.pid": nil, "proc.name": nil, "cgroup.id": nil})
 
-	// A new process on the old port, with the old pid if the kernel gives
-	// it again (ns_last_pid: the next pid is the one after it).
-	var next *python
-	for try := 0; try < 5; try++ {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(srv.pid-1)), 0); err != nil {
-			t.Logf("cannot ask for pid %d again: %v", srv.pid, err)
-		}
-		next = startPython(t, p, "B", cliCg, "hl_new", fmt.Sprintf(`import socket, sys
+	// A new process on the old port, with the old pid (forced: clone3's
+	// set_tid), in another cgroup, under another name.
+	next := startPythonPid(t, p, "B", cliCg, "hl_new", fmt.Sprintf(`import socket, os, sys
+assert os.getpid() == %d, os.getpid()
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((%q, %d))
-print("ready"); u.recv(100); print("done")`, addrB, udpPort))
-		if next.pid == srv.pid {
-			break
-		}
-		// Not the old pid (another process took it first): try again.
-		t.Logf("try %d: the new process has pid %d, not %d", try, next.pid, srv.pid)
-		next.cmd.Process.Kill()
-		next.cmd.Wait()
-	}
+print("ready"); u.recv(100); print("done")`, srv.pid, addrB, udpPort), srv.pid)
 	n = len(late)
 	sendUDP()
 	next.expect(t, "done")
@@ -324,6 +353,7 @@ print("ready"); u.recv(100); print("done")`, addrB, udpPort))
 		return len(matching(byRule(o, "srv_in"), map[string]any{"udp.dstport": udpPort})) > n
 	})
 	late = matching(byRule(objs, "srv_in"), map[string]any{"udp.dstport": udpPort})
-	assertFields(t, late[len(late)-1], map[string]any{"proc.pid": next.pid, "proc.name": "hl_new", "cgroup.id": cliCgID})
-	t.Logf("old pid %d, new pid %d (reused: %v)", srv.pid, next.pid, srv.pid == next.pid)
+	// The same pid, the new process's name and cgroup: nothing of the
+	// old one's record.
+	assertFields(t, late[len(late)-1], map[string]any{"proc.pid": srv.pid, "proc.name": "hl_new", "cgroup.id": cliCgID})
 }
