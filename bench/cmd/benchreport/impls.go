@@ -28,6 +28,7 @@ type impl struct {
 	insns  int // instructions as generated/compiled (raw 8-byte slots)
 	loadT  time.Duration
 	closer func()
+	dec    *runtime.Decoder // hdrlog's, when set
 }
 
 func (im *impl) Close() {

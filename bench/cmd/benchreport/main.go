@@ -64,7 +64,7 @@ func main() {
 		seconds = flag.Int("seconds", 0, "streaming benchmark duration (default 10, quick 2)")
 		srate   = flag.Int("sinks-rate", 0, "outputs section packet rate per second (default 100000, quick 5000): fast enough that CPU per event is the events' and not the wake-ups'")
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
-		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,tx,decode,stream,replay,sinks; default all)")
+		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,tx,proc,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 	)
 	flag.Parse()
@@ -179,6 +179,9 @@ func main() {
 	}
 	if run("tx") {
 		r.Tx = b.benchTx()
+	}
+	if run("proc") {
+		r.Proc = b.benchProc()
 	}
 	measure.Unpin()
 	if run("decode") {

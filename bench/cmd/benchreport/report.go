@@ -29,6 +29,7 @@ type report struct {
 	Twin      *twinResult
 	Volume    *volumeResult
 	Tx        *txResult
+	Proc      *procResult
 }
 
 // net returns the floor-subtracted per-trial values of impl in c (paired
@@ -174,6 +175,7 @@ func (r *report) markdown() string {
 	r.tx(p)
 	r.replay(p)
 	r.sinks(p)
+	r.proc(p)
 	return w.String()
 }
 
