@@ -203,7 +203,9 @@ func (c *checker) resolve(fn FieldName) (*Field, int, bool) {
 	}
 	f, ok := LookupField(name)
 	if !ok {
-		if hint, known := unsupportedHint(name); known {
+		if hint, falco := falcoNotOffered[name]; falco {
+			c.errorf(fn.Span, hint, "Falco field %s is not offered by hdrlog", name)
+		} else if hint, known := unsupportedHint(name); known {
 			if hint == "" {
 				hint = suggest(name)
 			}

@@ -106,6 +106,15 @@ const (
 	CommLen = 16
 )
 
+// falcoNotOffered explains Falco fields that hdrlog does not offer, and
+// what to use instead (docs/syscalls.md).
+var falcoNotOffered = map[string]string{
+	"proc.exepath": "the kernel gives these hooks no path of the running program (docs/syscalls.md, proc.exepath): at execve and execveat, evt.arg.filename is the path the call was given; elsewhere test proc.name",
+	"proc.exe":     "argv[0] is not read: at execve and execveat, evt.arg.filename is the program's path and proc.args the arguments after argv[0]",
+	"proc.cmdline": "log proc.name and, at execve and execveat, proc.args",
+	"proc.ppid":    "the parent's pid is not read: proc.pname names the parent",
+}
+
 // LogOnly are the fields that can be logged but not yet tested in a match.
 var LogOnly = map[string]string{
 	"proc.args":    "test evt.arg.filename or proc.name instead (the arguments are redacted in user space, when the event is written)",
