@@ -72,10 +72,13 @@ type Program struct {
 	RuleStarts []RuleStart
 	// Phases says which part of the generator each instruction comes from
 	// (contract.go).
-	Phases   []PhaseSpan
-	epilogue int
-	usesProc bool // reads ProcMap (proc.go)
-	usesTask bool // reads TaskMap (syscall.go)
+	Phases []PhaseSpan
+	// GroupMaps are the groups of rules compiled into hash maps
+	// (groupmap.go), which the loader fills.
+	GroupMaps []*GroupMap
+	epilogue  int
+	usesProc  bool // reads ProcMap (proc.go)
+	usesTask  bool // reads TaskMap (syscall.go)
 	// tcOnly says why the program's rules may mean something else at the
 	// XDP hook ("" when nothing in them is tc's alone): see SameAtXDP.
 	tcOnly string
@@ -296,9 +299,13 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	}
 	starts := map[int]string{} // rule index -> label of its code
 	var groups []*group
+	var groupMaps []*GroupMap
 	for _, u := range units {
 		if u.group != nil {
 			groups = append(groups, u.group)
+			if u.group.hm = planGroupMap(u.group, int(h)); u.group.hm != nil {
+				groupMaps = append(groupMaps, u.group.hm)
+			}
 			end := g.b.NewLabel(u.group.fn + ".end")
 			start := g.b.NewLabel(u.group.fn + ".start")
 			g.b.Label(start)
@@ -365,7 +372,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.l7FuncBTF(insns)
 		g.payFuncBTF(insns)
 	}
-	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup(), usesTask: g.usesTask, tcOnly: tcOnly(h, refs)}
+	p := &Program{Hook: h, Flavour: g.fl, Insns: insns, RecordSize: g.rec.Size(), usesProc: g.procLookup(), usesTask: g.usesTask, tcOnly: tcOnly(h, refs), GroupMaps: groupMaps}
 	p.Phases = phaseSpans(insns)
 	if g.base != asm.R10 {
 		p.ScratchSize = g.scratchSize()
@@ -486,6 +493,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 	o.payMaps(spec)
 	o.syscallSpec(spec)
 	o.setMapSpecs(spec)
+	o.groupMapSpecs(spec)
 	if o.NeedsProc() {
 		spec.Maps[ProcMap] = ProcMapSpec()
 	}

@@ -44,6 +44,7 @@ type group struct {
 	keys     [][][]interval // per rule (position in rules), per dimension
 	residual rules.Pred     // the tests all rules share; nil: none
 	fn       string
+	hm       *GroupMap // the group as a hash map (groupmap.go); nil: a tree
 }
 
 // unit is one step of a hook's program: a chained rule or a group.
@@ -271,7 +272,11 @@ func (gr *group) segments(dim int, set []int) []segment {
 
 // groupCode emits a group's decision tree; it ends by jumping to end.
 func (g *gen) groupCode(gr *group, end string) {
-	g.b.Comment("group of %d rules (%s..%s) by %s: decision tree", len(gr.rules), gr.rules[0].Name, gr.rules[len(gr.rules)-1].Name, refNames(gr.dims))
+	how := "decision tree"
+	if gr.hm != nil {
+		how = "hash map " + gr.hm.Name
+	}
+	g.b.Comment("group of %d rules (%s..%s) by %s: %s", len(gr.rules), gr.rules[0].Name, gr.rules[len(gr.rules)-1].Name, refNames(gr.dims), how)
 	// Every key field must be present: one test of all their facts.
 	var facts uint64
 	for _, d := range gr.dims {
@@ -284,6 +289,10 @@ func (g *gen) groupCode(gr *group, end string) {
 		// Bit 31 or above: the mask in R2 (an immediate is sign-extended).
 		g.b.Emit(asm.LoadMem(asm.R1, reg, off, asm.DWord), asm.LoadImm(asm.R2, int64(facts), asm.DWord))
 		g.b.Emit(asm.And.Reg(asm.R1, asm.R2), asm.JNE.Reg(asm.R1, asm.R2, end))
+	}
+	if gr.hm != nil {
+		g.groupMapCode(gr, end)
+		return
 	}
 	all := make([]int, len(gr.rules))
 	for i := range all {

@@ -86,6 +86,9 @@ func (out *Output) SameAtXDP(h rules.Hook) (bool, string) {
 	for _, s := range out.Sets {
 		sets[s.Name] = true
 	}
+	for name := range out.GroupMapNames() {
+		sets[name] = true // fixed contents, like a set's
+	}
 	for _, ins := range p.Insns {
 		if ins.IsLoadFromMap() && !perFrameMaps[ins.Reference()] && !sets[ins.Reference()] {
 			return false, "uses map " + ins.Reference() + " (state across frames, or keyed by hook)"

@@ -400,7 +400,7 @@ func UpdatableInPlace(cur, next *Output) bool {
 	}
 	for i, p := range cur.Programs {
 		q := next.Programs[i]
-		if p.Hook != q.Hook || !sameInsns(p.Insns, q.Insns) {
+		if p.Hook != q.Hook || !sameInsns(p.Insns, q.Insns) || !sameGroupMaps(p.GroupMaps, q.GroupMaps) {
 			return false
 		}
 	}
@@ -414,6 +414,15 @@ func UpdatableInPlace(cur, next *Output) bool {
 		}
 	}
 	return true
+}
+
+// sameGroupMaps compares the contents of two programs' group maps (the
+// programs' code names the maps, not what they hold).
+func sameGroupMaps(a, b []*GroupMap) bool {
+	return slices.EqualFunc(a, b, func(x, y *GroupMap) bool {
+		return x.Name == y.Name && x.KeySize == y.KeySize && x.ValueSize == y.ValueSize &&
+			bytes.Equal(x.Keys, y.Keys) && bytes.Equal(x.Values, y.Values)
+	})
 }
 
 // sameInsns compares two programs instruction by instruction, map

@@ -130,6 +130,10 @@ func Load(out *compiler.Output, opts LoadOptions) (*Collection, error) {
 			coll.Close()
 			return nil, err
 		}
+		if err := fillGroupMaps(coll, out); err != nil {
+			coll.Close()
+			return nil, err
+		}
 	}
 	c := &Collection{
 		Output:   out,

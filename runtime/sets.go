@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -24,6 +25,56 @@ func fillSets(coll *ebpf.Collection, sets []*compiler.SetMap) error {
 		}
 	}
 	return nil
+}
+
+// fillGroupMaps writes the contents of the groups of rules compiled into
+// hash maps (compiler's GroupMap), created empty.
+func fillGroupMaps(coll *ebpf.Collection, out *compiler.Output) error {
+	for _, p := range out.Programs {
+		for _, g := range p.GroupMaps {
+			m := coll.Maps[g.Name]
+			if m == nil {
+				return fmt.Errorf("group map %s is missing from the collection", g.Name)
+			}
+			if err := putEntries(m, g.Keys, g.KeySize, g.Values, g.ValueSize); err != nil {
+				return fmt.Errorf("group map %s (%d keys): %w", g.Name, g.Len(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// putEntries writes keys and values (fixed sizes, one after another) into
+// m, in batches.
+func putEntries(m *ebpf.Map, keys []byte, ksize int, vals []byte, vsize int) error {
+	n := len(keys) / ksize
+	for i := 0; i < n; i += setBatch {
+		j := min(n, i+setBatch)
+		_, err := m.BatchUpdate(fixedSlice(keys[i*ksize:j*ksize], ksize), fixedSlice(vals[i*vsize:j*vsize], vsize), nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for k := i; k < j; k++ {
+				if err := m.Put(keys[k*ksize:(k+1)*ksize], vals[k*vsize:(k+1)*vsize]); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fixedSlice copies b into a slice of size-byte arrays, the form batch
+// operations take (one element per array), for any size.
+func fixedSlice(b []byte, size int) any {
+	n := len(b) / size
+	v := reflect.MakeSlice(reflect.SliceOf(reflect.ArrayOf(size, reflect.TypeFor[byte]())), n, n)
+	if n > 0 {
+		copy(unsafe.Slice((*byte)(v.UnsafePointer()), n*size), b)
+	}
+	return v.Interface()
 }
 
 // setBatch is the most keys one batch update writes: the kernel copies a

@@ -39,10 +39,17 @@ func runCompile(args []string, opts compiler.Options) error {
 		return err
 	}
 	w := bufio.NewWriter(stdout)
+	groupMaps := 0
 	for _, m := range out.Sets {
 		fmt.Fprintf(w, "; %s\n", m.Describe())
 	}
-	if len(out.Sets) > 0 {
+	for _, p := range out.Programs {
+		for _, m := range p.GroupMaps {
+			fmt.Fprintf(w, "; %s\n", m.Describe())
+			groupMaps++
+		}
+	}
+	if len(out.Sets)+groupMaps > 0 {
 		fmt.Fprintln(w)
 	}
 	for i, p := range out.Programs {

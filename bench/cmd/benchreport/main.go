@@ -21,6 +21,7 @@ import (
 
 	"github.com/hdrlog/hdrlog/bench/internal/measure"
 	"github.com/hdrlog/hdrlog/bench/internal/suite"
+	"github.com/hdrlog/hdrlog/compiler"
 )
 
 type bench struct {
@@ -66,8 +67,12 @@ func main() {
 		loads   = flag.Int("loads", 0, "per-packet table: times every program is loaded afresh and timed for -trials trials; cells pool the trials of all loads (default 3, quick 1)")
 		only    = flag.String("only", "", "comma-separated sections to run (perpacket,xdp,event,twin,volume,scale,sets,l7,tx,proc,decode,stream,replay,sinks; default all)")
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
+		gmin    = flag.Int("group-map-min", 0, "compile groups of rules of at least this many rules into hash maps (default compiler.GroupMapMin; to measure the crossover)")
 	)
 	flag.Parse()
+	if *gmin > 0 {
+		compiler.GroupMapMin = *gmin
+	}
 	b := &bench{quick: *quick, cpu: *cpu, trials: *trials, repeat: *repeat, cdir: *cdir, listings: *ldir, hdrlog: *hbin,
 		rate: *rate, seconds: *seconds, otelcol: *otelcol, started: time.Now()}
 	b.cmdline = strings.Join(os.Args, " ")
