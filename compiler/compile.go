@@ -29,6 +29,9 @@ type Options struct {
 	// none). Nothing else differs. Programs
 	// built so are not meant to be attached.
 	TestRun bool
+	// Batch (with TestRun) builds the XDP program to replay many frames
+	// per test run (batch.go). For replays only.
+	Batch bool
 	// Generation is written into every event (EvGeneration). When rules
 	// are reloaded, the old and the new programs share one ring buffer;
 	// the generation tells which rule set, hence which schema, an event
@@ -286,6 +289,11 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.parseSyscall()
 	} else {
 		g.planEarlyExit(rr)
+		if g.batched() {
+			g.markPhase(PhaseBatch)
+			g.batchPrologue()
+			g.markPhase(PhaseParser)
+		}
 		g.parse()
 	}
 	g.markPhase(PhaseRules)
@@ -333,8 +341,12 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
 	g.l7Clear()
-	g.b.Comment("logging never changes traffic")
-	g.fl.ReturnPass(g.b)
+	if g.batched() {
+		g.batchEpilogue()
+	} else {
+		g.b.Comment("logging never changes traffic")
+		g.fl.ReturnPass(g.b)
+	}
 	for _, f := range g.outOfLine {
 		f()
 	}
@@ -498,6 +510,7 @@ func (o *Output) Spec(ringBytes int) *ebpf.CollectionSpec {
 		spec.Maps[ProcMap] = ProcMapSpec()
 	}
 	o.volumeMaps(spec, n)
+	o.batchMaps(spec)
 	return spec
 }
 

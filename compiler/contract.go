@@ -40,9 +40,12 @@ const (
 	// PhasePayload copies the byte fields' windows to the payload map, at
 	// the parser's end (payload.go).
 	PhasePayload
+	// PhaseBatch takes the next frame of a batched test run, before the
+	// parser (batch.go).
+	PhaseBatch
 )
 
-var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback", "l7.pipe", "payload"}
+var phaseNames = [...]string{"parser", "l7", "rules", "epilogue", "group", "callback", "l7.pipe", "payload", "batch"}
 
 func (p Phase) String() string { return phaseNames[p] }
 
@@ -139,6 +142,11 @@ var Contract = []PhaseContract{
 		// The byte fields' slots (lengths clamped to the frame), the
 		// lookup key.
 		Stack: []string{"record", "key"}},
+	{Phase: PhaseBatch, Entry: []asm.Register{rCtx},
+		// The batch map's value and the frame's entry; R1 gets the
+		// context back for the parser's entry.
+		Writes: []asm.Register{asm.R7, asm.R8},
+		Stack:  []string{"key"}},
 }
 
 // PhaseSpan is where a phase's code lies in a program: instructions

@@ -214,8 +214,13 @@ func (g *gen) writeField(ref rules.FieldRef, fs FieldSlot) {
 // the frame length.
 func (g *gen) packetHeader() {
 	b := g.b
-	b.Emit(asm.LoadMem(asm.R1, rCtx, g.fl.CtxIfindex, asm.Word))
-	b.Emit(asm.StoreMem(rEvent, EvIfindex, asm.R1, asm.Word))
+	if g.batched() {
+		// The frame's index in the batch, for the runtime (batch.go).
+		g.batchIndex()
+	} else {
+		b.Emit(asm.LoadMem(asm.R1, rCtx, g.fl.CtxIfindex, asm.Word))
+		b.Emit(asm.StoreMem(rEvent, EvIfindex, asm.R1, asm.Word))
+	}
 	if s, ok := g.rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]; ok {
 		b.Emit(asm.LoadMem(asm.R1, g.base, s.off-g.delta, asm.Word))
 	} else {

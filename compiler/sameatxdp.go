@@ -76,23 +76,5 @@ func (out *Output) SameAtXDP(h rules.Hook) (bool, string) {
 	if p.tcOnly != "" {
 		return false, p.tcOnly
 	}
-	for _, i := range p.Rules {
-		r := &out.Schema.Rules[i]
-		if r.Count != nil || r.Sample != 0 || r.Limit != 0 {
-			return false, "rule " + r.Name + " counts, samples or limits (state across frames)"
-		}
-	}
-	sets := map[string]bool{}
-	for _, s := range out.Sets {
-		sets[s.Name] = true
-	}
-	for name := range out.GroupMapNames() {
-		sets[name] = true // fixed contents, like a set's
-	}
-	for _, ins := range p.Insns {
-		if ins.IsLoadFromMap() && !perFrameMaps[ins.Reference()] && !sets[ins.Reference()] {
-			return false, "uses map " + ins.Reference() + " (state across frames, or keyed by hook)"
-		}
-	}
-	return true, ""
+	return out.stateless(p)
 }

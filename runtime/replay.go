@@ -87,6 +87,9 @@ type ReplayOptions struct {
 	// their XDP build means the same and costs less (see SameAtXDP); for
 	// tests that compare the two.
 	TCAsTC bool
+	// OneFrame replays one frame per test run, never many (see
+	// replay_batch.go): the path the batched one is held to.
+	OneFrame bool
 }
 
 // Replayer runs frames through a rule set's programs, or through the
@@ -112,7 +115,15 @@ type Replayer struct {
 	// whenever an XDP test run takes the frame whole, because they mean
 	// the same there (compiler.Output.SameAtXDP) and an XDP test run costs
 	// less than a tc one.
-	sameXDP  map[rules.Hook]bool
+	sameXDP map[rules.Hook]bool
+	// batched are the hooks whose frames run many per test run, through
+	// batch builds (replay_batch.go): batchOut compiled once, batchRun
+	// loaded per worker; pre holds what they gave for the frames of the
+	// replay batch being replayed.
+	batched  map[rules.Hook]bool
+	batchOut map[rules.Hook]*compiler.Output
+	batchRun map[rules.Hook]*batchRunner
+	pre      preRun
 	ref      *reference.Evaluator // nil with the kernel
 	dec      *reference.Decoder   // this worker's, reused frame after frame
 	refEv    Event                // the reference's event being written
@@ -193,6 +204,9 @@ func NewReplayer(rs *rules.RuleSet, out *compiler.Output, opts ReplayOptions) (*
 			}
 		}
 	}
+	if !opts.OneFrame {
+		r.setUpBatches()
+	}
 	return r, nil
 }
 
@@ -230,6 +244,9 @@ func (r *Replayer) Close() error {
 	}
 	for _, c := range r.viaXDP {
 		c.Close()
+	}
+	for _, br := range r.batchRun {
+		br.c.Close()
 	}
 	for _, f := range r.forks {
 		f.Close()
@@ -297,7 +314,7 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 	}
 	rep := FrameReport{Dir: r.Direction(fr)}
 	r.frameNum, r.frameTime = uint64(number), fr.Time
-	for _, h := range r.hooks {
+	for k, h := range r.hooks {
 		if !hookSees(h, rep.Dir) {
 			continue
 		}
@@ -314,6 +331,9 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 		if r.ref != nil {
 			r.ref.SetTime(frameNanos(fr))
 			err = r.evalReference(h, pkt(), fn)
+		} else if ran, perr := r.ranAhead(k, h, fn); ran {
+			// Replayed in a batch, with other frames.
+			err = perr
 		} else {
 			// The XDP build of rules that mean the same there, for
 			// frames an XDP test run holds linear (as a tc one does).
@@ -389,7 +409,7 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 	out := r.xdpOut[h]
 	if out == nil {
 		var err error
-		if out, err = r.compileXDP(h); err != nil {
+		if out, err = r.compileAtXDP(h, false); err != nil {
 			return nil, err
 		}
 		if r.xdpOut == nil {
@@ -405,9 +425,9 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 	return c, nil
 }
 
-// compileXDP compiles the rule set with the rules of hook h at the XDP hook
-// (see xdpBuild).
-func (r *Replayer) compileXDP(h rules.Hook) (*compiler.Output, error) {
+// compileAtXDP compiles the rule set with the rules of hook h at the XDP
+// hook (see xdpBuild), as a batch build if batch is set.
+func (r *Replayer) compileAtXDP(h rules.Hook, batch bool) (*compiler.Output, error) {
 	swapped := &rules.RuleSet{}
 	for _, rule := range r.rs.Rules {
 		cp := *rule
@@ -420,7 +440,7 @@ func (r *Replayer) compileXDP(h rules.Hook) (*compiler.Output, error) {
 		swapped.Rules = append(swapped.Rules, &cp)
 	}
 	opts := r.out.Options
-	opts.TestRun = true
+	opts.TestRun, opts.Batch = true, batch
 	out, err := compiler.Compile(swapped, opts)
 	if err != nil {
 		return nil, fmt.Errorf("compile the %s rules for XDP (long frames): %w", h, err)
@@ -492,7 +512,7 @@ func (r *Replayer) LostCounts() ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range r.viaXDP {
+	for _, c := range r.extraColls() {
 		lost, err := c.LostCounts()
 		if err != nil {
 			return nil, err
@@ -542,18 +562,30 @@ func (r *Replayer) takeCounts() error {
 	if r.coll == nil {
 		return nil
 	}
-	colls := []*Collection{r.coll}
-	for _, h := range rules.Hooks {
-		if c, ok := r.viaXDP[h]; ok {
-			colls = append(colls, c)
-		}
-	}
+	colls := append([]*Collection{r.coll}, r.extraColls()...)
 	for _, c := range colls {
 		if err := c.TakeCounts(r.counter); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// extraColls returns the collections this replayer loaded besides coll:
+// the XDP builds and the batch builds, in hook order.
+func (r *Replayer) extraColls() []*Collection {
+	var cs []*Collection
+	for _, h := range rules.Hooks {
+		if c, ok := r.viaXDP[h]; ok {
+			cs = append(cs, c)
+		}
+	}
+	for _, h := range rules.Hooks {
+		if br, ok := r.batchRun[h]; ok {
+			cs = append(cs, br.c)
+		}
+	}
+	return cs
 }
 
 // ReplaySummary counts what a replay did.
@@ -684,14 +716,10 @@ func (s *ReplaySummary) finish(r *Replayer) error {
 			}
 		}
 	} else {
-		colls := []*Collection{r.coll}
-		for _, h := range rules.Hooks {
-			if c, ok := r.viaXDP[h]; ok {
-				colls = append(colls, c)
-			}
-		}
+		colls := append([]*Collection{r.coll}, r.extraColls()...)
 		for _, f := range r.forks {
 			colls = append(colls, f.coll)
+			colls = append(colls, f.extraColls()...)
 		}
 		for _, c := range colls {
 			acct, err := c.AcctCounts()

@@ -81,6 +81,7 @@ func (r *Replayer) lanes(n int) ([]*Replayer, error) {
 	for len(r.forks) < n-1 {
 		f := *r
 		f.forks, f.viaXDP, f.coll, f.ref, f.runners, f.dec, f.refEv = nil, map[rules.Hook]*Collection{}, nil, nil, nil, nil, Event{}
+		f.batchRun, f.pre = nil, preRun{}
 		var err error
 		if r.ref != nil {
 			f.ref, err = reference.New(r.rs)
@@ -91,6 +92,12 @@ func (r *Replayer) lanes(n int) ([]*Replayer, error) {
 		for h := range r.sameXDP {
 			if err == nil {
 				_, err = f.xdpBuild(h)
+			}
+		}
+		f.batchOut = maps.Clone(r.batchOut)
+		for h := range r.batched {
+			if err == nil {
+				_, err = f.batchBuild(h)
 			}
 		}
 		if err != nil {
@@ -146,7 +153,15 @@ func (b *replayBatch) fixData() {
 // replay runs the batch's frames through r.
 func (b *replayBatch) replay(r *Replayer) {
 	var ev []int32
+	// The frames that go many per test run first (replay_batch.go).
+	defer func() { r.pre.on = false }()
+	if err := r.runAhead(b.frames); err != nil {
+		b.done = append(b.done, frameDone{})
+		b.err = err
+		return
+	}
 	for i := range b.frames {
+		r.pre.frame = i
 		fr := &b.frames[i]
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number}
 		ev = ev[:0]

@@ -79,6 +79,7 @@ its packet comment (Wireshark: frame.comment), cut to --snaplen bytes.`,
 			fs.IntVar(&o.snapLen, "snaplen", output.DefaultSnapLen, "with -w: bytes of each frame written at most")
 			fs.StringVar(&o.expect, "expect", "", "compare the events with this JSON-lines file instead of printing them")
 			fs.BoolVar(&o.noKernel, "no-kernel", false, "evaluate with the reference evaluator instead of the kernel")
+			fs.BoolVar(&o.oneFrame, "one-frame-per-run", false, "one test run per frame and hook, never many frames per test run (slower; the same events)")
 			fs.StringArrayVar(&o.hooks, "hook", nil, `replay only the rules of this hook ("xdp", "tc ingress", "tc egress"); repeatable`)
 			fs.StringVar(&o.direction, "direction", "", `every frame was received ("in": tc ingress, xdp) or sent ("out": tc egress), whatever the capture says`)
 			fs.StringSliceVar(&o.localMACs, "local-mac", nil, "a MAC address of the capturing host, to tell sent from received frames when the capture does not; repeatable")
@@ -97,6 +98,7 @@ type testOptions struct {
 	pcap       string
 	expect     string
 	noKernel   bool
+	oneFrame   bool
 	hooks      []string
 	direction  string
 	localMACs  []string
@@ -196,7 +198,7 @@ func runTest(args []string, o testOptions) error {
 		defer f.Close()
 		expect = runtime.NewExpectation(f)
 	}
-	r, err := runtime.NewReplayer(src.RuleSet, out, runtime.ReplayOptions{NoKernel: o.noKernel, Hooks: hooks, Direction: dir, Local: local})
+	r, err := runtime.NewReplayer(src.RuleSet, out, runtime.ReplayOptions{NoKernel: o.noKernel, OneFrame: o.oneFrame, Hooks: hooks, Direction: dir, Local: local})
 	if err != nil {
 		return err
 	}
