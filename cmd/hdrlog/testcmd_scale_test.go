@@ -133,3 +133,32 @@ func TestTestCommandSeveralInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// hdrlog test replays stateless rules many frames per test run; with
+// --one-frame-per-run, one frame per test run: the same events, skips and
+// summary.
+func TestTestCommandOneFramePerRun(t *testing.T) {
+	kerneltest.Require(t)
+	dir := t.TempDir()
+	rules := writeFile(t, dir, "both.rules", sshRules+`
+rule every_frame {
+    hook xdp
+    match frame.len > 0
+    log frame.len, eth.dst
+}
+`)
+	for _, capture := range []string{"testdata/captures/tcpdump/ssh.pcap", "testdata/captures/tcpdump/dns_udp.pcap"} {
+		path, err := filepath.Abs(filepath.Join(repoRoot, capture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, batched, stderrB := hdrlog(t, dir, "test", rules, "--pcap", path)
+		if code != 0 || batched == "" {
+			t.Fatalf("%s: exit %d, %d events: %s", capture, code, strings.Count(batched, "\n"), stderrB)
+		}
+		code, one, stderrO := hdrlog(t, dir, "test", rules, "--pcap", path, "--one-frame-per-run")
+		if code != 0 || one != batched || stderrO != stderrB {
+			t.Errorf("%s: --one-frame-per-run: exit %d, output differs:\n%s\n%s\nbatched:\n%s\n%s", capture, code, one, stderrO, batched, stderrB)
+		}
+	}
+}

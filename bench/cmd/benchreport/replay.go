@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/capgen"
 )
 
@@ -102,6 +103,7 @@ func (b *bench) benchReplay() *replayResult {
 		{"tcpdump -r", []string{"tcpdump", "-n", "-r", capture, replayPcapFilter}, nil},
 		{"hdrlog test (kernel)", []string{b.hdrlog, "test", replayRulesFile, "--pcap", capture}, nil},
 		{"hdrlog test (kernel, GOMAXPROCS=1: one worker)", []string{b.hdrlog, "test", replayRulesFile, "--pcap", capture}, []string{"GOMAXPROCS=1"}},
+		{"hdrlog test --one-frame-per-run (kernel, one test run per frame)", []string{b.hdrlog, "test", replayRulesFile, "--pcap", capture, "--one-frame-per-run"}, nil},
 		{"hdrlog test --no-kernel", []string{b.hdrlog, "test", replayRulesFile, "--pcap", capture, "--no-kernel"}, nil},
 		{"tshark -r -Y", []string{"tshark", "-n", "-r", capture, "-Y", replayDisplay}, nil},
 	}
@@ -220,8 +222,8 @@ func (r *report) replay(p func(string, ...any)) {
 		if f.Err != "" {
 			p("Floor not measured: `%s`", f.Err)
 		} else {
-			p("**The floor of a kernel replay.** One `BPF_PROG_TEST_RUN` per frame and hook is the kernel replay's unit of work. Measured in the same run, CPU time of the calling thread per call over %d calls, one 72-byte frame per call: a test run of an XDP program that returns at once costs %.0f ns, of a tc program %.0f ns; a system call that does nothing (`getppid`) %.0f ns. So even with rules that cost nothing, a kernel replay through one hook needs %.0f ns of CPU per frame (XDP), %.2f M frames/s per CPU at best and %.2f M frames/s on %d CPUs, before reading the capture and writing events.",
-				f.Calls, f.XDPRun, f.TCRun, f.Getppid, f.XDPRun, 1e3/f.XDPRun, float64(goruntime.NumCPU())*1e3/f.XDPRun, goruntime.NumCPU())
+			p("**The floor of one test run per frame.** With `--one-frame-per-run`, one `BPF_PROG_TEST_RUN` per frame and hook is the kernel replay's unit of work. Measured in the same run, CPU time of the calling thread per call over %d calls, one 72-byte frame per call: a test run of an XDP program that returns at once costs %.0f ns, of a tc program %.0f ns; a system call that does nothing (`getppid`) %.0f ns. So even with rules that cost nothing, that path needs %.0f ns of CPU per frame (XDP), %.2f M frames/s per CPU at best and %.2f M frames/s on %d CPUs, before reading the capture and writing events. By default, `hdrlog test` replays the frames of rules that keep no state across frames up to %d per test run (a batch build of the XDP program that tail-calls itself from frame to frame; docs/testing.md), which spreads that cost over the batch.",
+				f.Calls, f.XDPRun, f.TCRun, f.Getppid, f.XDPRun, 1e3/f.XDPRun, float64(goruntime.NumCPU())*1e3/f.XDPRun, goruntime.NumCPU(), compiler.BatchFrames)
 		}
 		p("")
 	}
