@@ -29,6 +29,9 @@ import (
 //
 // A global subprogram is verified once, whatever the number of call sites, so
 // verification stays linear in the size of the tree.
+//
+// A large group whose constants are aligned blocks is a hash map instead of
+// a tree (groupmap.go): one lookup, and code that does not grow with it.
 
 // MinGroupSize is the smallest group compiled as a tree; smaller groups and
 // rules without key tests stay in the plain chain, which is faster for them.
