@@ -162,10 +162,21 @@ func (g *gen) procFind() {
 	lookup, none := b.NewLabel("proc.lookup"), b.NewLabel("proc.none")
 	v4, v6, tcp, got, release := b.NewLabel("proc.v4"), b.NewLabel("proc.v6"), b.NewLabel("proc.tcp"), b.NewLabel("proc.got"), b.NewLabel("proc.release")
 	egress := g.hook == rules.HookTCEgress
+	// storage gets the record of the socket in sk (a callee-saved
+	// register), or else of the MPTCP connection whose subflow it is: an
+	// MPTCP socket's packets travel on TCP subflows that the kernel
+	// creates, with no process to record, while the process's socket (and
+	// an accepted one, a copy of its listener) has the record.
 	storage := func(sk asm.Register) {
+		found := b.NewLabel("proc.found")
 		b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(ProcMap))
 		b.Emit(asm.Mov.Reg(asm.R2, sk), asm.Mov.Imm(asm.R3, 0), asm.Mov.Imm(asm.R4, 0))
-		b.Emit(asm.FnSkStorageGet.Call())
+		b.Emit(asm.FnSkStorageGet.Call(), asm.JNE.Imm(asm.R0, 0, found))
+		b.Comment("none: the MPTCP connection of a subflow")
+		b.Emit(asm.Mov.Reg(asm.R1, sk), asm.FnSkcToMptcpSock.Call(), asm.JEq.Imm(asm.R0, 0, found))
+		b.Emit(asm.Mov.Reg(asm.R2, asm.R0), asm.LoadMapPtr(asm.R1, 0).WithReference(ProcMap))
+		b.Emit(asm.Mov.Imm(asm.R3, 0), asm.Mov.Imm(asm.R4, 0), asm.FnSkStorageGet.Call())
+		b.Label(found)
 	}
 	if egress || g.fl.L3Start {
 		b.Comment("process: the packet's own socket, when it is a full one")
@@ -175,7 +186,8 @@ func (g *gen) procFind() {
 		}
 		b.Emit(asm.LoadMem(asm.R1, rCtx, skbSk, asm.DWord), asm.JEq.Imm(asm.R1, 0, lookup))
 		b.Emit(asm.FnSkFullsock.Call(), asm.JEq.Imm(asm.R0, 0, lookup))
-		storage(asm.R0)
+		b.Emit(asm.Mov.Reg(rData, asm.R0))
+		storage(rData)
 		b.Emit(asm.JEq.Imm(asm.R0, 0, lookup))
 		g.procCopy()
 		if g.fl.L3Start {
