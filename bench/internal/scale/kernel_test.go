@@ -3,11 +3,18 @@ package scale
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/hdrlog/hdrlog/bench/internal/suite"
 	"github.com/hdrlog/hdrlog/compiler"
@@ -166,4 +173,50 @@ func TestKernelGeneratedRules(t *testing.T) {
 		events += len(names)
 	}
 	t.Logf("%d frames, %d events, kernel (tc and XDP builds) and reference agree", len(frames), events)
+
+	// The same frames as a capture, replayed as `hdrlog test` does: in
+	// batches of frames per test run (the batch build of the XDP program,
+	// compiler.Options.Batch), against the reference frame by frame.
+	path := filepath.Join(t.TempDir(), "frames.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(1_700_000_000+i), 0), CaptureLength: len(fr.bytes), Length: len(fr.bytes)}
+		if err := w.WritePacket(ci, fr.bytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	capture := func(r *runtime.Replayer, replay func(*runtime.Replayer, *runtime.Capture, io.Writer, func(runtime.Skip), func(int)) (*runtime.ReplaySummary, error)) string {
+		c, err := runtime.OpenCapture(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var out strings.Builder
+		if _, err := replay(r, c, &out, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	start = time.Now()
+	batched := capture(kerns[1], runtime.Replay)
+	t.Logf("the capture through the kernel in batches (%v): %v", kerns[1].Batched(), time.Since(start).Round(time.Millisecond))
+	if want := capture(ref, runtime.ReplaySerial); batched != want {
+		t.Fatalf("the capture: kernel (in batches) and reference disagree\nkernel:\n%s\nreference:\n%s", batched, want)
+	}
+	if len(kerns[1].Batched()) == 0 {
+		t.Errorf("the capture's frames did not go in batches")
+	}
+	if got := strings.Count(batched, "\n"); got != events {
+		t.Errorf("the capture gave %d events, frame by frame %d", got, events)
+	}
 }
