@@ -46,6 +46,7 @@ func layoutEvent(r *rules.Rule) RuleSchema {
 		rs.Fields = append(rs.Fields, FieldSlot{
 			Name: lf.Name, Field: lf.Ref.Field.Name, Render: render, HexDigits: digits,
 			Offset: off, Size: size, Fact: FactOf(lf.Ref), MaxLen: maxLen, Redact: lf.Redact,
+			MaskURL: lf.MaskURL, MaskQuery: lf.SecretQuery,
 		})
 		off += size
 	}

@@ -89,7 +89,7 @@ func planUnits(rr []*rules.Rule) []unit {
 		var sig strings.Builder
 		fmt.Fprintf(&sig, "hook=%s|log=", r.Hook)
 		for _, lf := range r.Log {
-			fmt.Fprintf(&sig, "%s=%s/%d/%v,", lf.Name, lf.Ref, lf.MaxLen, lf.Redact)
+			fmt.Fprintf(&sig, "%s=%s/%d/%v/%v,", lf.Name, lf.Ref, lf.MaxLen, lf.Redact, lf.MaskURL)
 		}
 		sig.WriteString("|dims=")
 		for _, d := range dk {

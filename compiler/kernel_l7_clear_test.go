@@ -2,6 +2,7 @@ package compiler_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -79,6 +80,11 @@ func TestKernelL7WindowCleared(t *testing.T) {
 			}
 			if len(evs["auth"]) == 0 {
 				t.Fatalf("%s frame %d: no event of rule auth: %v", h.Hook, i, evs)
+			}
+			for _, ev := range append(evs["auth"], evs["host"]...) {
+				if strings.Contains(ev.Line, secret) {
+					t.Errorf("%s frame %d: the planted secret is in an event: %s", h.Hook, i, ev.Line)
+				}
 			}
 			dump := l7MapDump(t, k, h)
 			if at := bytes.Index(dump, []byte(secret)); at >= 0 {

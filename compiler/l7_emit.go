@@ -52,12 +52,16 @@ func (g *gen) writeText(ref rules.FieldRef, fs FieldSlot, s *slot) {
 		return
 	}
 	b.Emit(asm.JEq.Imm(asm.R2, 0, done))
-	g.l7Lookup(asm.R1, done)
-	b.Emit(asm.LoadMem(asm.R3, g.base, at, asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, done), asm.Add.Reg(asm.R1, asm.R3))
-	b.Emit(asm.LoadMem(asm.R2, g.base, at+2, asm.Half))
-	fits := b.NewLabel("text.n")
-	b.Emit(asm.JLE.Imm(asm.R2, int32(fs.MaxLen), fits), asm.Mov.Imm(asm.R2, int32(fs.MaxLen)))
-	b.Label(fits)
+	if fs.MaskURL {
+		g.maskURL(at, fs, done) // l7_mask.go: R1 the masked copy, R2 its length
+	} else {
+		g.l7Lookup(asm.R1, done)
+		b.Emit(asm.LoadMem(asm.R3, g.base, at, asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, done), asm.Add.Reg(asm.R1, asm.R3))
+		b.Emit(asm.LoadMem(asm.R2, g.base, at+2, asm.Half))
+		fits := b.NewLabel("text.n")
+		b.Emit(asm.JLE.Imm(asm.R2, int32(fs.MaxLen), fits), asm.Mov.Imm(asm.R2, int32(fs.MaxLen)))
+		b.Label(fits)
+	}
 	b.Comment("copy min(length, %d) bytes, the last word masked", fs.MaxLen)
 	for k := 0; k < (fs.MaxLen+7)/8; k++ {
 		whole := b.NewLabel("text.word")

@@ -31,7 +31,13 @@ const (
 	l7TxZero = l7Tx + l7TxSize
 	l7State  = l7TxZero + txFlowMax // the decoder state, l7Scratch
 	l7OffMax = l7State
-	l7Size   = l7State + int(unsafe.Sizeof(l7Scratch{})) + rules.MaxMaxLen + 64
+	// l7Mask holds the state of the URL masking (l7_mask.go), eight words,
+	// then the masked copy of a value (l7MaskBuf), read word-wise into the
+	// event.
+	l7Mask     = l7State + int(unsafe.Sizeof(l7Scratch{}))
+	l7MaskBuf  = l7Mask + 64
+	l7MaskSize = rules.MaxMaxLen + 64
+	l7Size     = l7MaskBuf + l7MaskSize
 )
 
 // l7Scratch is the decoder state at l7State in the l7 value: the results of

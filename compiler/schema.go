@@ -98,6 +98,11 @@ type FieldSlot struct {
 	Fact      int    `json:"fact"`
 	MaxLen    int    `json:"max_len,omitempty"` // RenderText: bytes of the value an event holds
 	Redact    bool   `json:"redact,omitempty"`  // RenderText: the event holds the length only
+	// RenderText: the kernel masked the value's userinfo and the values of
+	// the query parameters whose name hashes are MaskQuery with
+	// rules.MaskByte (rules/redact.go); the output writes "[redacted]".
+	MaskURL   bool     `json:"mask_url,omitempty"`
+	MaskQuery []uint32 `json:"mask_query,omitempty"`
 }
 
 // Validate checks the schema's internal consistency (offsets inside events,

@@ -44,6 +44,12 @@ func dumpFile(f *rules.File) string {
 			fmt.Fprintf(&b, "  unredact %s %s\n", u.Name, spanString(u.Span))
 		}
 	}
+	for _, d := range f.Redact {
+		fmt.Fprintf(&b, "redact %s %s %s\n", d.Kind, spanString(d.KindSpan), spanString(d.Span))
+		for _, n := range d.Names {
+			fmt.Fprintf(&b, "  %s\n", litString(n))
+		}
+	}
 	return b.String()
 }
 
@@ -182,6 +188,12 @@ func allSpans(f *rules.File) map[string]rules.Span {
 				lit(el.Lo)
 				lit(el.Hi)
 			}
+		}
+	}
+	for _, d := range f.Redact {
+		add("redact kind", d.KindSpan)
+		for _, n := range d.Names {
+			lit(n)
 		}
 	}
 	for _, r := range f.Rules {

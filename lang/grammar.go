@@ -8,7 +8,8 @@ import (
 // The DSL grammar, as participle struct tags. Every node keeps the tokens it
 // matched (Tokens), from which convert.go derives exact spans.
 //
-//	file   = (rule | set)*
+//	file   = (rule | set | redact)*
+//	redact = "redact" ("header" | "query") name ("," name)*    (lang/redact.go)
 //	rule   = "rule" Ident "{" stmt* "}"
 //	set    = "set" Ident ("{" (elem (","? elem)*)? "}" | "file" String)
 //	stmt   = "hook" Ident+ | "match" or | "log" field ("," field)*
@@ -36,7 +37,7 @@ type ruleNode struct {
 	Tokens []lexer.Token
 	// The words that start L7 statements are reserved only inside rules:
 	// a rule may still be called ports.
-	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'count' | 'sample' | 'limit' | 'any' | 'all' | 'set') '{'"`
+	Name  string      `parser:"'rule' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'count' | 'sample' | 'limit' | 'any' | 'all' | 'set' | 'redact') '{'"`
 	Stmts []*stmtNode `parser:"@@* '}'"`
 }
 
@@ -161,7 +162,7 @@ type testNode struct {
 // setNode is a named set: `set NAME { elems }` or `set NAME file "path"`.
 type setNode struct {
 	Tokens []lexer.Token
-	Name   string      `parser:"'set' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all')"`
+	Name   string      `parser:"'set' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all' | 'redact')"`
 	File   *valueNode  `parser:"( 'file' @@"`
 	Brace  bool        `parser:"| @'{'"`
 	Elems  []*elemNode `parser:"( @@ ( ','? @@ )* )? '}' )"`

@@ -27,7 +27,7 @@ import (
 // expression language and build the same rules.File.
 
 var hclFileSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{{Type: "rule", LabelNames: []string{"name"}}, {Type: "set", LabelNames: []string{"name"}}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "rule", LabelNames: []string{"name"}}, {Type: "set", LabelNames: []string{"name"}}, {Type: "redact", LabelNames: []string{"kind"}}},
 }
 
 var hclRuleSchema = &hcl.BodySchema{
@@ -61,6 +61,12 @@ func ParseHCL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 		content, cdiags := f.Body.Content(hclFileSchema)
 		p.report("", cdiags)
 		for _, b := range content.Blocks {
+			if b.Type == "redact" {
+				if d := p.redact(b); d != nil {
+					file.Redact = append(file.Redact, d)
+				}
+				continue
+			}
 			if b.Type == "set" {
 				if d := p.set(b); d != nil {
 					file.Sets = append(file.Sets, d)

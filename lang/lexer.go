@@ -51,7 +51,7 @@ var keywords = map[string]bool{
 	"and": true, "or": true, "not": true, "in": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"contains": true, "matches": true, "any": true, "all": true,
-	"ports": true, "maxlen": true, "unredact": true, "set": true,
+	"ports": true, "maxlen": true, "unredact": true, "set": true, "redact": true,
 	// count is also a Wireshark function, count(field): followed by "(" it
 	// stays a word (source.lex), so that the checker can say it is not run.
 	"count": true, "sample": true, "limit": true,

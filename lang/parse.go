@@ -36,7 +36,7 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 	for i, t := range toks {
 		// A rule may be called set (rule set { ... }): the word right
 		// after "rule" is the rule's name, not a set declaration.
-		if isKeyword(t, "rule") || isKeyword(t, "set") && !(i > 0 && isKeyword(toks[i-1], "rule")) {
+		if isKeyword(t, "rule") || isKeyword(t, "set", "redact") && !(i > 0 && isKeyword(toks[i-1], "rule", "set")) {
 			starts = append(starts, i)
 		}
 	}
@@ -55,6 +55,14 @@ func ParseDSL(filename string, src []byte) (file *rules.File, diags rules.Diagno
 		var next *lexer.Token
 		if end < len(toks) {
 			next = &toks[end]
+		}
+		if isKeyword(toks[start], "redact") {
+			d, ds := s.parseRedact(toks[start:end], next)
+			diags = append(diags, ds...)
+			if d != nil {
+				file.Redact = append(file.Redact, d)
+			}
+			continue
 		}
 		if isKeyword(toks[start], "set") {
 			d, ds := s.parseSet(toks[start:end], next)

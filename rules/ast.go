@@ -10,6 +10,9 @@ type File struct {
 	Rules []*RuleDecl
 	// Sets are the named sets the file declares (sets.go).
 	Sets []*SetDecl
+	// Redact are the file's redact statements (redact.go); they apply to
+	// every rule of the run.
+	Redact []*RedactDecl
 }
 
 // RuleDecl is one rule as written.

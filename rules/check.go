@@ -25,6 +25,7 @@ func Check(files ...*File) (*RuleSet, Diagnostics) {
 	c := &checker{seen: map[string]Span{}}
 	rs := &RuleSet{}
 	c.declareSets(files)
+	c.declareRedact(files)
 	var decls []*RuleDecl
 	for _, f := range files {
 		for _, d := range f.Rules {
@@ -50,6 +51,11 @@ type checker struct {
 	rule_   string
 	hook    Hook // the hook of the rule being checked
 	sets    map[string]*namedSet
+	// The run's redaction (redact.go): headers redacted, query parameters
+	// masked and their hashes.
+	secretHeaders map[string]bool
+	secretQuery   []string
+	queryHashes   []uint32
 }
 
 func (c *checker) errorf(span Span, hint string, format string, args ...any) {

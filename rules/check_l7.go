@@ -345,7 +345,14 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 		switch f := r.Log[i].Ref.Field; f.Type {
 		case TypeString:
 			r.Log[i].MaxLen = f.L7.MaxLen
-			r.Log[i].Redact = f.L7.Redact
+			if f.L7 != nil && f.Header == HdrHTTP {
+				r.Log[i].Redact = f.L7.Redact || f.L7.Header != "" && c.secretHeaders[f.L7.Header]
+				if !r.Log[i].Redact && masksURL(f) {
+					r.Log[i].MaskURL, r.Log[i].SecretQuery = true, c.queryHashes
+				}
+			} else if f.L7 != nil {
+				r.Log[i].Redact = f.L7.Redact
+			}
 		case TypeBytes:
 			r.Log[i].MaxLen = PayloadLogLen
 		}
@@ -380,10 +387,10 @@ func (c *checker) l7Rule(r *Rule, d *RuleDecl) {
 		if lf == nil {
 			continue
 		}
-		if !lf.Ref.Field.L7.Redact {
+		if !lf.Redact && !lf.MaskURL {
 			c.warnf(fn.Span, "remove it from unredact", "%s is not redacted", fn.Name)
 		}
-		lf.Redact = false
+		lf.Redact, lf.MaskURL, lf.SecretQuery = false, false, nil
 	}
 }
 

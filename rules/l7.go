@@ -169,10 +169,6 @@ func (h Header) IsL7() bool { return h == HdrHTTP || h == HdrDNS || h == HdrTLS 
 // that start is what makes a TCP payload HTTP.
 var HTTPMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
-// SensitiveHeaders are the HTTP headers redacted by default, through their
-// own field or through http.header[…].
-var SensitiveHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
-
 func str(h Header, name string, l7 L7Field, doc string) *Field {
 	return &Field{Name: name, Type: TypeString, Header: h, Computed: true, L7: &l7, Doc: doc}
 }
@@ -182,11 +178,11 @@ var l7Fields = []*Field{
 	{Name: "http.request", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},
 		Doc: "True on a complete request line (method, target and version, or method and target alone as in HTTP/0.9, ended by a line feed within the segment)."},
 	str(HdrHTTP, "http.request.method", L7Field{MaxLen: 16}, "Request method (GET, POST, ...)."),
-	str(HdrHTTP, "http.request.uri", L7Field{MaxLen: 128}, "Request target as sent (path and query)."),
+	str(HdrHTTP, "http.request.uri", L7Field{MaxLen: 128}, "Request target as sent (path and query); its userinfo and secret query values are masked in events (docs/l7.md, Redaction)."),
 	str(HdrHTTP, "http.request.version", L7Field{MaxLen: 16}, "Version of the request line (HTTP/1.1); empty in a version-less (HTTP/0.9) request line, as Wireshark shows it."),
 	str(HdrHTTP, "http.host", L7Field{MaxLen: 64, HostName: true, Header: "host"}, "Host header (first one), compared case-insensitively."),
 	str(HdrHTTP, "http.user_agent", L7Field{MaxLen: 128, Header: "user-agent"}, "User-Agent header (first one)."),
-	str(HdrHTTP, "http.referer", L7Field{MaxLen: 128, Header: "referer"}, "Referer header (first one)."),
+	str(HdrHTTP, "http.referer", L7Field{MaxLen: 128, Header: "referer"}, "Referer header (first one); its userinfo and secret query values are masked in events (docs/l7.md, Redaction)."),
 	str(HdrHTTP, "http.content_type", L7Field{MaxLen: 64, Header: "content-type"}, "Content-Type header (first one)."),
 	str(HdrHTTP, "http.content_length_header", L7Field{MaxLen: 24, Header: "content-length"}, "Content-Length header as sent (first one)."),
 	str(HdrHTTP, "http.authorization", L7Field{MaxLen: 64, Redact: true, Header: "authorization"}, "Authorization header (first one); redacted unless the rule unredacts it."),
@@ -198,14 +194,14 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.response.phrase", L7Field{MaxLen: 64}, "Reason phrase of a response (OK, Not Found); empty when the status line has none."),
 	str(HdrHTTP, "http.response.version", L7Field{MaxLen: 16}, "Version of the status line (HTTP/1.1)."),
 	str(HdrHTTP, "http.server", L7Field{MaxLen: 64, Header: "server"}, "Server header (first one)."),
-	str(HdrHTTP, "http.location", L7Field{MaxLen: 128, Header: "location"}, "Location header (first one)."),
+	str(HdrHTTP, "http.location", L7Field{MaxLen: 128, Header: "location"}, "Location header (first one); its userinfo and secret query values are masked in events (docs/l7.md, Redaction)."),
 	str(HdrHTTP, "http.set_cookie", L7Field{MaxLen: 128, Redact: true, Header: "set-cookie"}, "Set-Cookie header (first one); redacted unless the rule unredacts it."),
 	{Name: "http.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrHTTP, Computed: true, L7: &L7Field{},
 		Doc: "On a response paired with its request (docs/transactions.md): the seconds from the request to the response, to the microsecond (0.000250); compared with seconds (http.time > 0.5). Packet times are the kernel's clock live, the capture's in hdrlog test."},
-	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target as sent (Wireshark shows the full URI, http://host/target); absent when the target was longer than 128 bytes."),
+	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target as sent (Wireshark shows the full URI, http://host/target); absent when the target was longer than 128 bytes. Masked in events as http.request.uri."),
 	str(HdrHTTP, "http.response_for.method", L7Field{MaxLen: 16}, "On a response paired with its request: the request's method (hdrlog's name; Wireshark has none)."),
 	str(HdrHTTP, "http.response_for.host", L7Field{MaxLen: 64, HostName: true}, "On a response paired with its request: the request's Host header (hdrlog's name; Wireshark has none); absent when the request had none or one longer than 64 bytes. Compared case-insensitively."),
-	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. Authorization, Proxy-Authorization, Cookie and Set-Cookie are redacted unless the rule unredacts them.`),
+	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. The headers of rules.SecretHeaders (Authorization, Cookie, X-Api-Key…) and those of a redact header statement are redacted, and URLs in any header masked (docs/l7.md, Redaction), unless the rule unredacts them.`),
 
 	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 (and TCP port 5353) or on those of `ports dns`: its 12-byte header at the start of the payload. mDNS and LLMNR messages have the dns.* fields but are the protocols mdns and llmnr, as in Wireshark."),
 	{Name: "mdns", Type: TypeProto, Header: HdrDNS, Doc: "Multicast DNS: a DNS message over UDP on port 5353 (the lower port decides when it is 53, 5353 or 5355, as in Wireshark); its fields are dns.*, the question's class without the unicast-response bit."},
@@ -288,7 +284,7 @@ func HeaderField(name string) *Field {
 }
 
 func isSensitive(header string) bool {
-	for _, s := range SensitiveHeaders {
+	for _, s := range SecretHeaders { // redact.go
 		if s == header {
 			return true
 		}

@@ -129,6 +129,10 @@ type LogField struct {
 	// length instead of the value.
 	MaxLen int
 	Redact bool
+	// MaskURL masks the value's userinfo and the values of the query
+	// parameters whose name hashes are SecretQuery (redact.go) in events.
+	MaskURL     bool
+	SecretQuery []uint32
 }
 
 // Pred is a typed predicate over one packet. Every comparison refers to one

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hdrlog/hdrlog/compiler"
+	"github.com/hdrlog/hdrlog/rules"
 )
 
 // L7 strings in events and JSON lines.
@@ -18,8 +19,10 @@ import (
 // value back is unambiguous: `\\` is a backslash, `\xNN` a byte. A value cut to
 // its field's maximum length is followed by two members, "NAME.truncated":
 // true and "NAME.len": its length in bytes; a redacted value is the string
-// "[redacted]" followed by "NAME.len". Absent values are null, with no other
-// member.
+// "[redacted]" followed by "NAME.len". In a masked URL (FieldSlot.MaskURL)
+// each run of masked bytes is written "[redacted]" (rules/redact.go); its
+// "NAME.len" stays the value's length. Absent values are null, with no
+// other member.
 
 // decodeText reads a text slot: length, flags, then the bytes it holds.
 func decodeText(v *Value, b []byte) {
@@ -34,6 +37,9 @@ func decodeText(v *Value, b []byte) {
 		return
 	}
 	v.Bytes = b[8 : 8+min(n, v.Slot.MaxLen)]
+	if v.Slot.MaskURL {
+		v.Bytes = rules.MaskedText(v.Bytes) // the kernel's masked bytes as [redacted]
+	}
 }
 
 // decodeBytes decodes a byte field's slot (compiler.RenderBytes).
@@ -70,7 +76,13 @@ func TextValue(slot *compiler.FieldSlot, present bool, full []byte) Value {
 	v.Redacted = slot.Redact
 	v.Truncated = len(full) > slot.MaxLen
 	if !v.Redacted {
+		if slot.MaskURL {
+			full = rules.MaskURL(full, slot.MaskQuery)
+		}
 		v.Bytes = full[:min(len(full), slot.MaxLen)]
+		if slot.MaskURL {
+			v.Bytes = rules.MaskedText(v.Bytes)
+		}
 	}
 	return v
 }

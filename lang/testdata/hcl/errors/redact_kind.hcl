@@ -1,0 +1,8 @@
+redact "headers" {
+  names = ["X-A"]
+}
+
+rule "a" {
+  match = "http"
+  log   = ["http.host"]
+}
