@@ -36,8 +36,9 @@ import (
 // one inside it pays a hash lookup instead of the tree's compares.
 
 // GroupMapMin is the number of rules from which a group that qualifies
-// compiles into a hash map rather than a decision tree (measured by
-// `benchreport -only scale`; docs/volume.md).
+// compiles into a hash map rather than a decision tree. Below it a tree's
+// compares cost less than a lookup for packets inside the group's span
+// (measured with `benchreport -only scale -group-map-min N`; docs/volume.md).
 var GroupMapMin = 4096
 
 // GroupMapMaxRules is the most rules one key of a group map may select;
