@@ -139,3 +139,65 @@ func TestKernelGroupMaps(t *testing.T) {
 	// A frame outside the key fields' headers (IPv6) fires none.
 	ktExpectRules(t, k, testpkt.New().IPv6("2001:db8::1", "2001:db8::2").TCP(1, 1003).Flags(testpkt.SYN).Bytes(), nil)
 }
+
+// TestKernelGroupMapLost fills a 4096-byte ring that no one reads through
+// rules of a group compiled into a hash map (two of them on one key): the
+// events that did not fit are counted per rule, as for any rule.
+func TestKernelGroupMapLost(t *testing.T) {
+	kerneltest.Require(t)
+	saved := compiler.GroupMapMin
+	compiler.GroupMapMin = 8
+	t.Cleanup(func() { compiler.GroupMapMin = saved })
+	var rs []ktRule
+	for i := range 10 {
+		rs = append(rs, ktRule{fmt.Sprintf("g%d", i), fmt.Sprintf("ip.src == 10.9.0.%d && tcp.dstport == %d", i, 1000+i), []string{"ip.src", "tcp.dstport"}})
+	}
+	rs = append(rs, ktRule{"twin", "ip.src == 10.9.0.3 && tcp.dstport == 1003", []string{"ip.src", "tcp.dstport"}})
+	k := ktLoad(t, "groupmaplost", rs, ktHooks, 4096)
+	for _, h := range ktHooks {
+		if n := len(k.coll.Program(h.Hook).GroupMaps); n != 1 {
+			t.Fatalf("%s: %d group maps, want 1", h.Hook, n)
+		}
+	}
+	matched, drained := map[string]int{}, map[string]int{}
+	for round := 0; round < 2; round++ {
+		for i := range 300 {
+			r := i % 12 // 10 and 11: no rule
+			f := testpkt.New().IPv4(fmt.Sprintf("10.9.0.%d", r), "192.0.2.1").TCP(40000, uint16(1000+r)).Flags(testpkt.SYN).Bytes()
+			for _, h := range ktHooks {
+				if err := k.coll.Run(h.Hook, f); err != nil {
+					t.Fatal(err)
+				}
+				if r < 10 {
+					matched[fmt.Sprintf("g%d_%s", r, h.Suffix)]++
+				}
+				if r == 3 {
+					matched["twin_"+h.Suffix]++
+				}
+			}
+		}
+		evs, err := k.drain()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, list := range evs {
+			for _, ev := range list {
+				drained[ev.Name]++
+			}
+		}
+	}
+	lost, err := k.coll.LostCounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var totalLost uint64
+	for i, r := range k.coll.Output.Schema.Rules {
+		if want := uint64(matched[r.Name] - drained[r.Name]); lost[i] != want {
+			t.Errorf("rule %s: lost %d, want %d (%d matched, %d drained)", r.Name, lost[i], want, matched[r.Name], drained[r.Name])
+		}
+		totalLost += lost[i]
+	}
+	if totalLost == 0 {
+		t.Errorf("nothing lost: the ring did not overflow as intended")
+	}
+}
