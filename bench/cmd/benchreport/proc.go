@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -237,11 +236,15 @@ func (b *bench) benchSyscalls(res *procResult) error {
 						return err
 					}
 				}
-				start := time.Now()
+				// The thread's CPU time (user and system: the programs
+				// run in the calling thread), not the wall clock, which
+				// counts the time other processes of a loaded machine
+				// take the CPU.
+				start := threadCPU()
 				for i := 0; i < res.Calls; i++ {
 					call.fn()
 				}
-				el := time.Since(start)
+				el := threadCPU() - start
 				if err := as.Close(); err != nil {
 					return err
 				}
@@ -284,7 +287,7 @@ func (r *report) proc(p func(string, ...any)) {
 		p("| %s | %s | %s | %.1f | %s |", c.Class, ns(a), ns(d), d.Median-a.Median, ratio(d, a))
 	}
 	p("")
-	p("(b) Per system call (live, %s calls per trial in a loop on the pinned thread, %d trials, the set-ups interleaved): `connect(2)` of a UDP socket to 127.0.0.1:9 (hooked; nothing is sent) and `getppid(2)` (not hooked: what every other call of the machine pays while rules over system calls are attached). *No program*: nothing attached; *rule matching nothing*: `hook syscall connect` testing `fd.sport == 1` (the programs at sys_enter and sys_exit run, copy the arguments, test, log nothing); *rule logging every call*: the same rule testing the call's own port, which logs 5 fields per connect (ring drained between trials, wake-up threshold out of reach). ns per call, median [min–max]; *÷*: against no program, same trials. The machine's other processes may have programs of their own at these tracepoints: they weigh on every column alike.", fmtInt(x.Calls), r.Bench.trials)
+	p("(b) Per system call (live, %s calls per trial in a loop on the pinned thread, timed by the thread's CPU time (`getrusage(RUSAGE_THREAD)`, user and system: the programs included, not the time other processes hold the CPU), %d trials, the set-ups interleaved): `connect(2)` of a UDP socket to 127.0.0.1:9 (hooked; nothing is sent) and `getppid(2)` (not hooked: what every other call of the machine pays while rules over system calls are attached). *No program*: nothing attached; *rule matching nothing*: `hook syscall connect` testing `fd.sport == 1` (the programs at sys_enter and sys_exit run, copy the arguments, test, log nothing); *rule logging every call*: the same rule testing the call's own port, which logs 5 fields per connect (ring drained between trials, wake-up threshold out of reach). ns per call, median [min–max]; *÷*: against no program, same trials. The machine's other processes may have programs of their own at these tracepoints: they weigh on every column alike.", fmtInt(x.Calls), r.Bench.trials)
 	p("")
 	p("| call | no program | rule matching nothing | ÷ | rule logging every call | ÷ | events per call |")
 	p("|---|---|---|---|---|---|---|")
