@@ -32,8 +32,15 @@ func (g *gen) l7DNS(tcp bool) {
 		short := b.NewLabel("dns.len")
 		b.Comment("the message ends where its length says, if before the window's end")
 		g.be16At(asm.R1, asm.R9, l7Win)
-		b.Emit(asm.Add.Imm(asm.R1, 2), asm.JGE.Reg(asm.R1, asm.R4, short), asm.Mov.Reg(asm.R4, asm.R1))
+		b.Emit(asm.Add.Imm(asm.R1, 2))
+		if g.dnsRecordsUsed() {
+			b.Emit(asm.StoreMem(asm.R9, stF(sDNSEnd), asm.R1, asm.DWord))
+		}
+		b.Emit(asm.JGE.Reg(asm.R1, asm.R4, short), asm.Mov.Reg(asm.R4, asm.R1))
 		b.Label(short)
+	} else if g.dnsRecordsUsed() {
+		b.Comment("the message is the datagram's payload (past the window when longer)")
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPLen), asm.DWord), asm.StoreMem(asm.R9, stF(sDNSEnd), asm.R1, asm.DWord))
 	}
 	b.Emit(asm.JLT.Imm(asm.R4, base+12, end), asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
 	g.l7SetFact(FactDNS)
@@ -123,7 +130,8 @@ var (
 
 // dnsRecordsUsed reports whether the rules use a field of the records.
 func (g *gen) dnsRecordsUsed() bool {
-	return g.rec.has(keyDNSA) || g.rec.has(keyDNSAAAA) || g.rec.has(keyDNSTTL) || g.l7.hasString(strKeyOf("dns.cname"))
+	return g.rec.has(keyDNSA) || g.rec.has(keyDNSAAAA) || g.rec.has(keyDNSTTL) || g.l7.hasString(strKeyOf("dns.cname")) ||
+		g.rec.has(truncKey(rules.HdrDNS))
 }
 
 // dnsRecords walks the message's entries (rules.MaxDNSRecords at most, in
@@ -145,11 +153,14 @@ func (g *gen) dnsRecords(base int32) {
 		b.Emit(asm.Add.Reg(asm.R3, asm.R1))
 	}
 	capped := b.NewLabel("dns.capped")
-	b.Emit(asm.JLE.Imm(asm.R3, rules.MaxDNSRecords, capped), asm.Mov.Imm(asm.R3, rules.MaxDNSRecords))
+	b.Comment("sRMore: the message announces more entries than the walk takes")
+	b.Emit(storeDW(asm.R9, stF(sRMore), 0))
+	b.Emit(asm.JLE.Imm(asm.R3, rules.MaxDNSRecords, capped), asm.Mov.Imm(asm.R3, rules.MaxDNSRecords), storeDW(asm.R9, stF(sRMore), 1))
 	b.Label(capped)
 	b.Emit(asm.JEq.Imm(asm.R3, 0, walked), asm.StoreMem(asm.R9, stF(sREnt), asm.R3, asm.DWord))
 	b.Emit(asm.Mov.Imm(asm.R1, base+12), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord), storeDW(asm.R9, stF(sRInName), 1))
-	g.l7Loop(rules.MaxDNSWalkSteps, g.l7CtxOff(), fnDNSRecord, g.emitDNSRecord)
+	b.Comment("one more pass than the bound of steps: it tells whether the walk goes on past it")
+	g.l7Loop(rules.MaxDNSWalkSteps+1, g.l7CtxOff(), fnDNSRecord, g.emitDNSRecord)
 	b.Label(walked)
 
 	b.Comment("the first A record's address, raw")
@@ -219,8 +230,11 @@ const (
 func (g *gen) emitDNSRecord() {
 	b := g.b
 	stop, fixed, ended, next := b.NewLabel("rr.stop"), b.NewLabel("rr.fixed"), b.NewLabel("rr.ended"), b.NewLabel("rr.next")
+	steps := b.NewLabel("rr.steps")
+	b.Emit(asm.JGE.Imm(asm.R1, rules.MaxDNSWalkSteps, steps))
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLim), asm.DWord))
-	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, stop), asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
+	cutR0, cutR1, cutR5, cutR8 := b.NewLabel("rr.cut0"), b.NewLabel("rr.cut1"), b.NewLabel("rr.cut5"), b.NewLabel("rr.cut8")
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R1), asm.Add.Imm(asm.R0, 1), asm.JGE.Reg(asm.R1, asm.R2, cutR0), asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
 	b.Emit(asm.Mov.Reg(asm.R7, asm.R9), asm.Add.Reg(asm.R7, asm.R1))
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sRInName), asm.DWord), asm.JEq.Imm(asm.R3, 0, fixed))
 
@@ -229,9 +243,9 @@ func (g *gen) emitDNSRecord() {
 	b.Emit(asm.LoadMem(asm.R4, asm.R7, l7Win, asm.Byte), asm.JNE.Imm(asm.R4, 0, nz), asm.Add.Imm(asm.R1, 1), asm.Ja.Label(ended))
 	b.Label(nz)
 	b.Emit(asm.Mov.Reg(asm.R3, asm.R4), asm.And.Imm(asm.R3, 0xc0), asm.JNE.Imm(asm.R3, 0xc0, label))
-	b.Emit(asm.Add.Imm(asm.R1, 2), asm.JGT.Reg(asm.R1, asm.R2, stop), asm.Ja.Label(ended))
+	b.Emit(asm.Add.Imm(asm.R1, 2), asm.JGT.Reg(asm.R1, asm.R2, cutR1), asm.Ja.Label(ended))
 	b.Label(label)
-	b.Emit(asm.JNE.Imm(asm.R3, 0, stop), asm.Add.Imm(asm.R1, 1), asm.Add.Reg(asm.R1, asm.R4), asm.JGT.Reg(asm.R1, asm.R2, stop))
+	b.Emit(asm.JNE.Imm(asm.R3, 0, stop), asm.Add.Imm(asm.R1, 1), asm.Add.Reg(asm.R1, asm.R4), asm.JGT.Reg(asm.R1, asm.R2, cutR1))
 	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
 	g.ret(0)
 	b.Label(ended)
@@ -243,13 +257,13 @@ func (g *gen) emitDNSRecord() {
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sRQ), asm.DWord), asm.JEq.Imm(asm.R3, 0, record))
 	b.Comment("a question: type and class")
 	b.Emit(asm.Sub.Imm(asm.R3, 1), asm.StoreMem(asm.R9, stF(sRQ), asm.R3, asm.DWord))
-	b.Emit(asm.Add.Imm(asm.R1, 4), asm.JGT.Reg(asm.R1, asm.R2, stop), asm.Ja.Label(next))
+	b.Emit(asm.Add.Imm(asm.R1, 4), asm.JGT.Reg(asm.R1, asm.R2, cutR1), asm.Ja.Label(next))
 	b.Label(record)
 	b.Comment("a record: type, class, TTL, data length (r5 = its data, r8 = its end)")
 	done := b.NewLabel("rr.done")
-	b.Emit(asm.Mov.Reg(asm.R5, asm.R1), asm.Add.Imm(asm.R5, 10), asm.JGT.Reg(asm.R5, asm.R2, stop))
+	b.Emit(asm.Mov.Reg(asm.R5, asm.R1), asm.Add.Imm(asm.R5, 10), asm.JGT.Reg(asm.R5, asm.R2, cutR5))
 	g.be16At(asm.R8, asm.R7, l7Win+8)
-	b.Emit(asm.Add.Reg(asm.R8, asm.R5), asm.JGT.Reg(asm.R8, asm.R2, stop))
+	b.Emit(asm.Add.Reg(asm.R8, asm.R5), asm.JGT.Reg(asm.R8, asm.R2, cutR8))
 	g.be16At(asm.R3, asm.R7, l7Win)
 	noTTL := b.NewLabel("rr.nottl")
 	b.Emit(asm.JEq.Imm(asm.R3, dnsTypeOPT, noTTL), asm.LoadMem(asm.R0, asm.R9, stF(sRTTL), asm.DWord), asm.JNE.Imm(asm.R0, 0, noTTL))
@@ -276,8 +290,28 @@ func (g *gen) emitDNSRecord() {
 	b.Comment("the entry is done: the next one starts with its name")
 	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord), storeDW(asm.R9, stF(sRInName), 1))
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sREnt), asm.DWord), asm.Sub.Imm(asm.R3, 1), asm.StoreMem(asm.R9, stF(sREnt), asm.R3, asm.DWord))
-	b.Emit(asm.JEq.Imm(asm.R3, 0, stop))
+	last := b.NewLabel("rr.last")
+	b.Emit(asm.JEq.Imm(asm.R3, 0, last))
 	g.ret(0)
+	b.Label(last)
+	b.Comment("the last entry walked: more announced is a limit")
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sRMore), asm.DWord), asm.JEq.Imm(asm.R3, 0, stop))
+	g.l7Limit(rules.LimitDNSEntries)
+	g.ret(1)
+	b.Label(cutR1)
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R1), asm.Ja.Label(cutR0))
+	b.Label(cutR5)
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R5), asm.Ja.Label(cutR0))
+	b.Label(cutR8)
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R8))
+	b.Label(cutR0)
+	b.Comment("r0, past the bytes present, is within the message: it goes on past them")
+	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sDNSEnd), asm.DWord), asm.JGT.Reg(asm.R0, asm.R3, stop))
+	g.l7Limit(rules.LimitDNSCut)
+	g.ret(1)
+	b.Label(steps)
+	b.Comment("the walk goes on past %d steps", rules.MaxDNSWalkSteps)
+	g.l7Limit(rules.LimitDNSSteps)
 	b.Label(stop)
 	g.ret(1)
 }

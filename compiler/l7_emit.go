@@ -138,6 +138,9 @@ func (o *Output) l7Maps(spec *ebpf.CollectionSpec) {
 	}
 	o.txMaps(spec, uses)
 	hooks := uint32(len(rules.Hooks))
+	if uses[L7LimitsMap] {
+		spec.Maps[L7LimitsMap] = l7LimitsMapSpec()
+	}
 	if uses[L7Map] {
 		spec.Maps[L7Map] = &ebpf.MapSpec{Name: L7Map, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(l7Size), MaxEntries: hooks}
 	}

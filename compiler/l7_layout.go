@@ -87,13 +87,18 @@ type l7Scratch struct {
 	// offsets of the first A and AAAA records' data and of the first CNAME
 	// record's (0: none), the first TTL with bit 32 set (0: none).
 	REntries, RQuestions, RInName uint64
+	RMore                         uint64 // 1: the message announces more entries than the walk takes
+	DNSEnd                        uint64 // where the message ends by its length (TCP) or the payload's (UDP), window offset
 	RA, RAAAA, RCName, RTTL       uint64
 	// TLS: a ServerHello's selected version (bit 16: found).
 	TLSSupVer uint64
 	// Dirty: the window bytes filled since the last clearing (the highest
 	// sAvail, or a held ClientHello's copy), which l7Clear zeroes.
 	Dirty uint64
-	Str   [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+	// The limits the decoders gave up at on this message (bit l:
+	// rules.L7Limit l), counted at the commit (l7_limit.go).
+	Limits uint64
+	Str    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).
@@ -146,11 +151,14 @@ const (
 	sREnt    = int16(unsafe.Offsetof(l7Scratch{}.REntries))
 	sRQ      = int16(unsafe.Offsetof(l7Scratch{}.RQuestions))
 	sRInName = int16(unsafe.Offsetof(l7Scratch{}.RInName))
+	sRMore   = int16(unsafe.Offsetof(l7Scratch{}.RMore))
+	sDNSEnd  = int16(unsafe.Offsetof(l7Scratch{}.DNSEnd))
 	sRA      = int16(unsafe.Offsetof(l7Scratch{}.RA))
 	sRAAAA   = int16(unsafe.Offsetof(l7Scratch{}.RAAAA))
 	sRCName  = int16(unsafe.Offsetof(l7Scratch{}.RCName))
 	sRTTL    = int16(unsafe.Offsetof(l7Scratch{}.RTTL))
 	sTLSSV   = int16(unsafe.Offsetof(l7Scratch{}.TLSSupVer))
+	sLimits  = int16(unsafe.Offsetof(l7Scratch{}.Limits))
 )
 
 // stF addresses a field of the decoder state from R9.

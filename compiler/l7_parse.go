@@ -108,6 +108,9 @@ func (g *gen) l7Transport(tr rules.Header) {
 	b.Emit(storeDW(asm.R9, stF(sSel), 0), storeDW(asm.R9, stF(sCont), 0))
 	b.Emit(storeDW(asm.R9, stF(sPeek), 0), storeDW(asm.R9, stF(sPeek+8), 0))
 	b.Emit(storeDW(asm.R9, stF(sAvail), 0), storeDW(asm.R9, stF(sKind), 0), storeDW(asm.R9, stF(sHello), 0), storeDW(asm.R9, stF(sFacts), 0))
+	if len(g.l7Limits()) > 0 {
+		b.Emit(storeDW(asm.R9, stF(sLimits), 0))
+	}
 
 	b.Comment("frame bytes from the start of the packet data")
 	if g.fl.CtxLen < 0 {
@@ -279,6 +282,7 @@ func (g *gen) l7CommitBlock() {
 	b.Label(l7Commit)
 	b.Comment("L7: facts and results to the packet record")
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord), asm.Or.Reg(rPresence, asm.R1))
+	g.l7TruncSlots(rules.L7Protocols, asm.R10, 0)
 	if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
 		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPRequest), asm.And.Imm(asm.R1, 1), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
 	}
@@ -296,6 +300,7 @@ func (g *gen) l7CommitBlock() {
 			b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(h), asm.Byte), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Byte))
 		}
 	}
+	g.l7CountLimits()
 	b.Emit(asm.Ja.Label(parseDone))
 }
 

@@ -44,6 +44,9 @@ func l7Fact(ref rules.FieldRef) int {
 		if rules.TxFields[f.Name] {
 			return FactHTTPTx
 		}
+		if f.Name == "http.truncated" {
+			return FactHTTPLimit
+		}
 		return FactHTTP
 	case rules.HdrDNS:
 		switch f.Name {
@@ -59,6 +62,8 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactDNSTTL
 		case "dns.time":
 			return FactDNSTx
+		case "dns.truncated":
+			return FactDNSLimit
 		case "dns":
 			return FactDNSProto
 		case "mdns":
@@ -79,6 +84,8 @@ func l7Fact(ref rules.FieldRef) int {
 			return FactTLSSupVer
 		case "tls.handshake.time":
 			return FactTLSTx
+		case "tls.truncated":
+			return FactTLSLimit
 		}
 		return FactTLSHello
 	}
@@ -88,10 +95,10 @@ func l7Fact(ref rules.FieldRef) int {
 // l7Facts are the facts of one protocol (cleared together when a rule does
 // not see the protocol on a packet's ports).
 var l7Facts = map[rules.Header]uint64{
-	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx,
+	rules.HdrHTTP: 1<<FactHTTP | 1<<FactHTTPRequest | 1<<FactHTTPResponse | 1<<FactHTTPTx | 1<<FactHTTPLimit,
 	rules.HdrDNS: 1<<FactDNS | 1<<FactDNSQuery | 1<<FactDNSResponse | 1<<FactDNSProto | 1<<FactMDNS | 1<<FactLLMNR |
-		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL | 1<<FactDNSTx,
-	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello | 1<<FactTLSCipher | 1<<FactTLSSupVer | 1<<FactTLSTx,
+		1<<FactDNSA | 1<<FactDNSAAAA | 1<<FactDNSTTL | 1<<FactDNSTx | 1<<FactDNSLimit,
+	rules.HdrTLS: 1<<FactTLS | 1<<FactTLSHandshake | 1<<FactTLSHello | 1<<FactTLSCipher | 1<<FactTLSSupVer | 1<<FactTLSTx | 1<<FactTLSLimit,
 }
 
 // Map names of the L7 stage.
@@ -158,6 +165,8 @@ func l7KeyOf(ref rules.FieldRef) slotKey {
 		return slotKey{computed: compHTTPReq, size: 1, layer: 1}
 	case f.Name == "http.response":
 		return slotKey{computed: compHTTPResp, size: 1, layer: 1}
+	case f.Name == "http.truncated" || f.Name == "dns.truncated" || f.Name == "tls.truncated":
+		return truncKey(f.Header)
 	case f.Name == "http.response.code":
 		return slotKey{computed: compHTTPCode, size: 2, layer: 1}
 	case f.Name == "http.time":

@@ -122,7 +122,7 @@ func (g *gen) tlsHelloUsed() bool {
 // tlsWalkUsed reports whether the rules use a field of the extensions.
 func (g *gen) tlsWalkUsed() bool {
 	return g.l7.hasString(strKeyOf("tls.handshake.extensions_server_name")) ||
-		g.l7.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) || g.rec.has(keyTLSSV)
+		g.l7.hasString(strKeyOf("tls.handshake.extensions_alpn_str")) || g.rec.has(keyTLSSV) || g.rec.has(truncKey(rules.HdrTLS))
 }
 
 // Record slots of the ServerHello's choices (host order).
@@ -167,8 +167,11 @@ func (g *gen) l7TLSHello() {
 	}
 	// p in R5, checked against the limit R4 before every read; every
 	// position is also checked below the window's size, for the verifier.
+	// A read past the bytes present, within the message and the record,
+	// is where the hello goes on past them: the decoder gives up (cut).
+	cut := b.NewLabel("tls.cut")
 	need := func(n int32) {
-		b.Emit(asm.Mov.Reg(asm.R0, asm.R5), asm.Add.Imm(asm.R0, n), asm.JGT.Reg(asm.R0, asm.R4, end), asm.JGT.Imm(asm.R5, l7WinSize-1, end))
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R5), asm.Add.Imm(asm.R0, n), asm.JGT.Reg(asm.R0, asm.R4, cut), asm.JGT.Imm(asm.R5, l7WinSize-1, end))
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R5))
 	}
 	b.Comment("skip the random and the session id")
@@ -197,6 +200,7 @@ func (g *gen) l7TLSHello() {
 	b.Emit(asm.Add.Imm(asm.R5, 3))
 	b.Label(exts)
 	if !walk {
+		b.Label(cut)
 		b.Label(end)
 		return
 	}
@@ -208,13 +212,21 @@ func (g *gen) l7TLSHello() {
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sRecEnd), asm.DWord), asm.JGT.Reg(asm.R1, asm.R2, end))
 	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R5, asm.DWord), asm.StoreMem(asm.R9, stF(sWire), asm.R1, asm.DWord))
 	b.Emit(storeDW(asm.R9, stF(sTLSSV), 0))
-	g.l7Loop(rules.MaxTLSExtensions, g.l7CtxOff(), fnTLSExt, g.emitTLSExt)
+	b.Comment("one more pass than the bound: it tells whether the list goes on past it")
+	g.l7Loop(rules.MaxTLSExtensions+1, g.l7CtxOff(), fnTLSExt, g.emitTLSExt)
 	if s, ok := g.rec.slots[keyTLSSV]; ok {
 		b.Comment("the version the ServerHello selected (bit 16: found)")
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sTLSSV), asm.DWord), asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Imm(asm.R2, 16), asm.JEq.Imm(asm.R2, 0, end))
 		b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Half))
 		g.l7SetFact(FactTLSSupVer)
 	}
+	b.Emit(asm.Ja.Label(end))
+	b.Label(cut)
+	b.Comment("r0 past the bytes present: a cut when it is within the message and the record")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.JLE.Reg(asm.R0, asm.R1, end))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSP), asm.DWord), asm.JGT.Reg(asm.R0, asm.R1, end))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sRecEnd), asm.DWord), asm.JGT.Reg(asm.R0, asm.R1, end))
+	g.l7Limit(rules.LimitTLSCut)
 	b.Label(end)
 	if l.tlsHold {
 		g.l7TLSHold()
@@ -225,15 +237,19 @@ func (g *gen) l7TLSHello() {
 // list's end) and sLim (the bytes present).
 func (g *gen) emitTLSExt() {
 	b, l := g.b, g.l7
-	stop, next := b.NewLabel("ext.stop"), b.NewLabel("ext.next")
-	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sWPos), asm.DWord), asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
+	stop, next, past := b.NewLabel("ext.stop"), b.NewLabel("ext.next"), b.NewLabel("ext.past")
+	b.Emit(asm.Mov.Reg(asm.R0, asm.R1)) // the pass
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sWPos), asm.DWord))
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R1), asm.Add.Imm(asm.R2, 4))
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sWire), asm.DWord), asm.JGT.Reg(asm.R2, asm.R3, stop))
-	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sLim), asm.DWord), asm.JGT.Reg(asm.R2, asm.R4, stop))
+	bound := b.NewLabel("ext.bound")
+	b.Emit(asm.JGE.Imm(asm.R0, rules.MaxTLSExtensions, bound))
+	b.Emit(asm.LoadMem(asm.R4, asm.R9, stF(sLim), asm.DWord), asm.JGT.Reg(asm.R2, asm.R4, past))
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
 	b.Emit(asm.Mov.Reg(asm.R7, asm.R9), asm.Add.Reg(asm.R7, asm.R1))
 	g.be16At(asm.R8, asm.R7, l7Win)   // type
 	g.be16At(asm.R5, asm.R7, l7Win+2) // length
-	b.Emit(asm.Add.Reg(asm.R2, asm.R5), asm.JGT.Reg(asm.R2, asm.R3, stop), asm.JGT.Reg(asm.R2, asm.R4, stop))
+	b.Emit(asm.Add.Reg(asm.R2, asm.R5), asm.JGT.Reg(asm.R2, asm.R3, stop), asm.JGT.Reg(asm.R2, asm.R4, past))
 	b.Emit(asm.StoreMem(asm.R9, stF(sWPos), asm.R2, asm.DWord))
 	// R7 + l7Win + 4 is the extension's data, R5 its length.
 	if k := strKeyOf("tls.handshake.extensions_server_name"); l.hasString(k) {
@@ -289,6 +305,13 @@ func (g *gen) emitTLSExt() {
 	}
 	b.Label(next)
 	g.ret(0)
+	b.Label(bound)
+	b.Comment("the list goes on past %d extensions", rules.MaxTLSExtensions)
+	g.l7Limit(rules.LimitTLSExtensions)
+	g.ret(1)
+	b.Label(past)
+	b.Comment("an extension within the list runs past the bytes present: the hello goes on past them")
+	g.l7Limit(rules.LimitTLSCut)
 	b.Label(stop)
 	g.ret(1)
 }

@@ -177,6 +177,7 @@ func (g *gen) l7TLSHold() {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sFacts), asm.DWord))
 	g.andMask(asm.R1, ^l7Facts[rules.HdrTLS], asm.R2)
 	b.Emit(asm.StoreMem(asm.R9, stF(sFacts), asm.R1, asm.DWord))
+	g.l7ClearLimits(rules.HdrTLS)
 	for _, k := range l.strKeys {
 		if k == strKeyOf("tls.handshake.extensions_server_name") || k == strKeyOf("tls.handshake.extensions_alpn_str") {
 			b.Emit(storeDW(asm.R9, stF(sStr)+int16(8*l.strings[k]), 0))

@@ -177,6 +177,9 @@ const (
 	FactTLSSupVer    = rules.FactTLSSupVer
 	FactDNSTx        = rules.FactDNSTx
 	FactTLSTx        = rules.FactTLSTx
+	FactHTTPLimit    = rules.FactHTTPLimit
+	FactDNSLimit     = rules.FactDNSLimit
+	FactTLSLimit     = rules.FactTLSLimit
 )
 
 // FactOf returns the fact that tells whether a field occurrence is present.

@@ -90,6 +90,9 @@ var (
 	descTx = prometheus.NewDesc("hdrlog_transactions_total",
 		"What became of the requests transactions stored (docs/transactions.md), per protocol and outcome: requests (stored), paired, timeout, overflow (pushed out of a full queue), evicted (with their flow, from the bounded map), orphan_responses (responses without a request), interim (1xx responses); as of the stream's last reading.",
 		[]string{"proto", "outcome"}, nil)
+	descL7Limits = prometheus.NewDesc("hdrlog_l7_limits_total",
+		"Messages an L7 decoder gave up on at one of its limits (docs/l7.md, When a decoder gives up), per protocol and reason: their events carry http.truncated, dns.truncated or tls.truncated; as of the stream's last reading.",
+		[]string{"proto", "reason"}, nil)
 	descTxWaiting = prometheus.NewDesc("hdrlog_transactions_waiting",
 		"Requests waiting for their response, per protocol, as of the stream's last reading.", []string{"proto"}, nil)
 	descRunCount = prometheus.NewDesc("hdrlog_program_runs_total",
@@ -100,7 +103,7 @@ var (
 type collector struct{ s Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting, descCounted, descRecords, descNotLogged, descMatched, descCountPackets, descCountBytes} {
+	for _, d := range []*prometheus.Desc{descEvents, descLost, descRingSize, descRingUsed, descRingFill, descLag, descQueue, descRunTime, descRunCount, descTx, descTxWaiting, descL7Limits, descCounted, descRecords, descNotLogged, descMatched, descCountPackets, descCountBytes} {
 		ch <- d
 	}
 }
@@ -146,6 +149,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(o.v), t.Proto, o.name)
 		}
 		ch <- prometheus.MustNewConstMetric(descTxWaiting, prometheus.GaugeValue, float64(t.Waiting), t.Proto)
+	}
+	for _, l := range s.Live.L7Limits() {
+		ch <- prometheus.MustNewConstMetric(descL7Limits, prometheus.CounterValue, float64(l.Count), l.Proto, l.Reason)
 	}
 	if s.Service != nil {
 		sc := s.Service.ServiceCounts()

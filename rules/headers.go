@@ -67,6 +67,9 @@ const (
 	FactProc       // the process fields: always in system-call events, in packet events when the local socket is known (proc.go)
 	FactTCPPayload // tcp.payload: the segment has payload bytes
 	FactUDPPayload // udp.payload: the datagram has payload bytes
+	FactHTTPLimit  // http.truncated: the HTTP decoder gave up at a limit (L7Limits)
+	FactDNSLimit   // dns.truncated: the DNS record walk gave up at a limit
+	FactTLSLimit   // tls.truncated: the TLS extension walk gave up at a limit
 	NumFacts
 )
 

@@ -92,6 +92,51 @@ const (
 	MaxHTTPRequests = 4
 )
 
+// L7Limit is a limit at which an L7 decoder gives up (docs/l7.md, "When a
+// decoder gives up"). A limit hit leaves a trace: the protocol's
+// hdrlog-only field (http.truncated, dns.truncated, tls.truncated) is true
+// on the packet, and the rule set counts it by reason (runtime.L7Limits).
+// The kernel program and the reference evaluator set the fields alike.
+type L7Limit int
+
+const (
+	// LimitTLSCut: a hello goes on past the bytes decoded (its segment,
+	// two with a held ClientHello, at most L7Window bytes) before the end
+	// of its extensions.
+	LimitTLSCut L7Limit = iota
+	// LimitTLSExtensions: MaxTLSExtensions extensions were walked and the
+	// list goes on.
+	LimitTLSExtensions
+	// LimitDNSCut: the record walk reached the end of the bytes decoded
+	// while the message goes on (a TCP message longer than its segment, a
+	// message longer than L7Window bytes).
+	LimitDNSCut
+	// LimitDNSEntries: MaxDNSRecords entries were walked and the message
+	// announces more.
+	LimitDNSEntries
+	// LimitDNSSteps: the record walk took MaxDNSWalkSteps steps before its
+	// end.
+	LimitDNSSteps
+	NumL7Limits
+)
+
+// L7LimitInfo names a limit: its protocol, its reason (as reports name it)
+// and what it means.
+type L7LimitInfo struct {
+	Proto  Header
+	Reason string
+	Doc    string
+}
+
+// L7Limits describes every L7Limit.
+var L7Limits = [NumL7Limits]L7LimitInfo{
+	LimitTLSCut:        {HdrTLS, "cut", "the hello goes on past its segment (or two, or 4 KiB) before the end of its extensions"},
+	LimitTLSExtensions: {HdrTLS, "extensions", "more than 64 extensions"},
+	LimitDNSCut:        {HdrDNS, "cut", "the message goes on past the segment (or its first 4 KiB)"},
+	LimitDNSEntries:    {HdrDNS, "entries", "more than 16 entries (questions and records)"},
+	LimitDNSSteps:      {HdrDNS, "steps", "the record walk's 512 steps"},
+}
+
 // DefaultPorts are the ports on which a protocol is decoded without a
 // `ports` statement, Wireshark's defaults (either direction), over TCP and
 // UDP; DefaultUDPPorts adds those of UDP only. HTTP requests are also
@@ -219,6 +264,8 @@ var l7Fields = []*Field{
 	{Name: "dns.aaaa", Type: TypeIPv6, Header: HdrDNS, Computed: true, Doc: "Address of the message's first AAAA record (the first 16 bytes of its data; absent when it has fewer), in any section; among the first MaxDNSRecords entries walked."},
 	{Name: "dns.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrDNS, Computed: true, L7: &L7Field{},
 		Doc: "On a response paired with its query (same flow, same id, same question; docs/transactions.md): the seconds from the query to the response, to the microsecond, as Wireshark's dns.time; compared with seconds (dns.time > 0.1)."},
+	{Name: "dns.truncated", Type: TypeBool, Header: HdrDNS, Computed: true, L7: &L7Field{Exists: true},
+		Doc: "hdrlog's own field (Wireshark has none; not the TC bit, which Wireshark calls dns.flags.truncated): true when the walk for the response fields gave up at one of its limits: the message going on past the segment (or its first 4 KiB), more than MaxDNSRecords entries or MaxDNSWalkSteps steps, so that a record Wireshark shows may be missing. Absent otherwise."},
 	str(HdrDNS, "dns.cname", L7Field{MaxLen: 128, HostName: true}, "Canonical name of the message's first CNAME record, dotted; compression pointers are followed when they point before the label run they end (and at or after the message's start). Among the first MaxDNSRecords entries walked. Compared case-insensitively."),
 
 	proto(HdrTLS, "TLS record at the start of a TCP segment's payload (content type 20-24, version 3.x), or an SSLv2-compatible ClientHello, on port 443 or those of `ports tls`. A ClientHello cut by the segment's end before its server_name is finished with the flow's next segment."),
@@ -230,6 +277,8 @@ var l7Fields = []*Field{
 	{Name: "tls.handshake.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrTLS, Computed: true, L7: &L7Field{},
 		Doc: "On a ServerHello paired with its flow's ClientHello (docs/transactions.md): the seconds from the ClientHello to the ServerHello, to the microsecond. hdrlog's own field (Wireshark has none)."},
 	str(HdrTLS, "tls.handshake.extensions_server_name", L7Field{MaxLen: 64, HostName: true}, "Server name (SNI) of a ClientHello: the first host_name entry. Compared case-insensitively."),
+	{Name: "tls.truncated", Type: TypeBool, Header: HdrTLS, Computed: true, L7: &L7Field{Exists: true},
+		Doc: "hdrlog's own field (Wireshark has none): true when the decoding of a hello gave up at one of its limits: the hello going on past the segment (two for a held ClientHello, 4 KiB at most) before the end of its extensions, or more than MaxTLSExtensions extensions, so that the server name or ALPN may be missing. Absent otherwise."},
 	str(HdrTLS, "tls.handshake.extensions_alpn_str", L7Field{MaxLen: 32, List: true}, "Protocols of the ALPN extension of a ClientHello (or the one a ServerHello selected), comma-joined as tshark prints them (h2,http/1.1); a test holds when it holds for one of them (== \"http/1.1\" matches h2,http/1.1), as on Wireshark's repeated field. A list whose elements do not fill it exactly is absent."),
 }
 

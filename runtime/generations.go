@@ -187,6 +187,9 @@ func (s *streamer) applyRetired(now time.Time) error {
 				if err := s.retireTx(g.c); err != nil {
 					return err
 				}
+				if err := s.retireLimits(g.c); err != nil {
+					return err
+				}
 			}
 			for _, i := range g.stat {
 				st = append(st, s.stats.Rules[i])

@@ -499,6 +499,10 @@ func (r *Replayer) addTx(s *ReplaySummary) error {
 	}
 	tx, err := r.coll.TxStats()
 	s.Tx = tx
+	if err != nil {
+		return err
+	}
+	s.L7Limits, err = r.coll.L7Limits()
 	return err
 }
 
@@ -608,6 +612,9 @@ type ReplaySummary struct {
 	Cooked    int       // frames rebuilt as Ethernet from a Linux cooked capture
 	Lost      []uint64  // per rule index; nil without the kernel
 	Tx        []TxStats // the transactions' counters at the end; nil without the kernel or transactions
+	// L7Limits counts the messages the L7 decoders gave up on, per limit;
+	// nil without the kernel or L7 rules.
+	L7Limits  []L7LimitCount
 	NoKernel  bool
 	Limits    TestRunLimits
 	RuleNames []string // per rule index

@@ -103,6 +103,7 @@ type LiveStats struct {
 	mu     sync.Mutex
 	rules  []RuleStats
 	tx     []TxStats
+	limits []L7LimitCount
 	counts map[string][]LiveCount // counting rules' last intervals, by rule
 	// RingBytes is the ring buffer's size; RingBacklog the bytes that
 	// waited in it when the reader last woke up (before reading them).
@@ -149,6 +150,20 @@ func (l *LiveStats) Tx() []TxStats {
 	return append([]TxStats(nil), l.tx...)
 }
 
+// L7Limits returns how many messages the L7 decoders gave up on, per
+// protocol and limit, as of the stream's last reading.
+func (l *LiveStats) L7Limits() []L7LimitCount {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]L7LimitCount(nil), l.limits...)
+}
+
+func (l *LiveStats) updateLimits(st []L7LimitCount) {
+	l.mu.Lock()
+	l.limits = append(l.limits[:0], st...)
+	l.mu.Unlock()
+}
+
 func (l *LiveStats) updateTx(tx []TxStats) {
 	l.mu.Lock()
 	l.tx = append(l.tx[:0], tx...)
@@ -192,6 +207,9 @@ type Stats struct {
 	// Tx is what became of the requests the transactions stored, as last
 	// read (nil when the rules keep none).
 	Tx []TxStats
+	// L7Limits counts the messages the L7 decoders gave up on, per limit
+	// (nil when the rules decode no L7 protocol).
+	L7Limits []L7LimitCount
 }
 
 // TotalEvents is the number of events written.
@@ -292,7 +310,8 @@ type streamer struct {
 	lastIfname  string
 	clockOff    int64 // wall-clock ns minus CLOCK_BOOTTIME ns
 	waiter      *ringWaiter
-	tx          txSeen // transaction counters as last reported (txstream.go)
+	tx          txSeen     // transaction counters as last reported (txstream.go)
+	limits      limitsSeen // L7 limit counters as last reported (l7limits.go)
 }
 
 func newStreamer(c *Collection, w io.Writer, opts StreamOptions) (*streamer, error) {
@@ -372,6 +391,9 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 				return err
 			}
 			if err := s.checkTx(now, final); err != nil {
+				return err
+			}
+			if err := s.checkLimits(now); err != nil {
 				return err
 			}
 			if s.opts.Live != nil {

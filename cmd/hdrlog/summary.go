@@ -59,6 +59,7 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
 	writeTxSummary(w, st.Tx)
+	writeL7LimitSummary(w, st.L7Limits)
 	if st.DecodeErrors > 0 {
 		fmt.Fprintf(w, "%d events could not be decoded (not written)\n", st.DecodeErrors)
 	}
@@ -85,6 +86,16 @@ func parseSize(flag, s string) (int, error) {
 		return 0, usagef("%s %q is not a size (write e.g. 4096, 64K, 8M)", flag, s)
 	}
 	return v * mult, nil
+}
+
+// writeL7LimitSummary writes the limits the L7 decoders gave up at, each
+// with its count (none: nothing).
+func writeL7LimitSummary(w io.Writer, limits []runtime.L7LimitCount) {
+	for _, l := range limits {
+		if l.Count > 0 {
+			fmt.Fprintln(w, runtime.L7LimitNotice(l))
+		}
+	}
 }
 
 // writeTxSummary writes what became of the requests the transactions

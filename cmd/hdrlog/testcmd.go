@@ -328,6 +328,7 @@ func writeReplaySummary(w io.Writer, name string, s *runtime.ReplaySummary) {
 		st.Rules = append(st.Rules, rs)
 	}
 	st.Tx = s.Tx
+	st.L7Limits = s.L7Limits
 	writeSummary(w, st)
 	if len(s.Skipped) > 0 {
 		var reasons []string

@@ -269,7 +269,7 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 			base = 2
 		}
 		l.variant = rules.DNSVariantOf(l.sport, l.dport, !l.tcp)
-		l.dns = decodeDNS(win, base, l.variant == rules.DNSMulticast)
+		l.dns = decodeDNS(win, len(pl), base, l.variant == rules.DNSMulticast)
 		if e.tx.dnsHooks[h] {
 			e.dnsTx(p, l, win, base)
 		}
@@ -401,12 +401,14 @@ func decodeStatus(msg *l7Msg, line []byte) {
 	msg.set("http.response.version", text(line[:8]))
 }
 
-// decodeDNS decodes the message at w[base:]; in mDNS, the question's class
-// loses its top bit (the unicast-response bit).
-func decodeDNS(w []byte, base int, mdns bool) *l7Msg {
-	lim := len(w)
+// decodeDNS decodes the message at w[base:], of a payload of plen bytes
+// (more than w holds when the window is full); in mDNS, the question's
+// class loses its top bit (the unicast-response bit).
+func decodeDNS(w []byte, plen, base int, mdns bool) *l7Msg {
+	lim, msgEnd := len(w), plen
 	if base == 2 && len(w) >= 2 {
-		lim = min(lim, int(binary.BigEndian.Uint16(w))+2)
+		msgEnd = int(binary.BigEndian.Uint16(w)) + 2
+		lim = min(lim, msgEnd)
 	}
 	if lim < base+12 {
 		return nil
@@ -424,7 +426,7 @@ func decodeDNS(w []byte, base int, mdns bool) *l7Msg {
 	if binary.BigEndian.Uint16(h[4:]) != 0 {
 		dnsQuestion(msg, w, base, lim, mdns)
 	}
-	dnsRecords(msg, w, base, lim)
+	dnsRecords(msg, w, base, lim, msgEnd)
 	return msg
 }
 
@@ -508,17 +510,46 @@ const (
 // record's (16 bytes) and the first CNAME record's name. A record whose
 // data is shorter than an address has none. An entry's name ends at its root label or at a pointer; an entry
 // that runs past the message ends the walk.
-func dnsRecords(msg *l7Msg, w []byte, base, lim int) {
+func dnsRecords(msg *l7Msg, w []byte, base, lim, msgEnd int) {
 	h := w[base:]
 	be := binary.BigEndian
 	questions := int(be.Uint16(h[4:]))
 	entries := questions + int(be.Uint16(h[6:])) + int(be.Uint16(h[8:])) + int(be.Uint16(h[10:]))
+	more := entries > rules.MaxDNSRecords
 	entries = min(entries, rules.MaxDNSRecords)
 	pos, steps := base+12, 0
-	step := func() bool { steps++; return steps <= rules.MaxDNSWalkSteps }
+	// The walk gives up (dns.truncated) when it needs a step past its
+	// bound, when it has walked its entries and more are announced, and
+	// when it needs bytes past those present, within the message (cut).
+	gaveUp := func() { msg.set("dns.truncated", Value{Present: true, U: 1}) }
+	cut := func(q int) {
+		if q <= msgEnd {
+			gaveUp()
+		}
+	}
+	step := func() bool {
+		steps++
+		if steps > rules.MaxDNSWalkSteps {
+			gaveUp()
+			return false
+		}
+		return true
+	}
+	walked := false
+	if more {
+		defer func() {
+			if walked {
+				gaveUp()
+			}
+		}()
+	}
 	for i := 0; i < entries; i++ {
 		for {
-			if !step() || pos >= lim {
+			if !step() {
+				return
+			}
+			if pos >= lim {
+				cut(pos + 1)
 				return
 			}
 			n := int(w[pos])
@@ -528,12 +559,17 @@ func dnsRecords(msg *l7Msg, w []byte, base, lim int) {
 			}
 			if n&0xc0 == 0xc0 {
 				if pos+2 > lim {
+					cut(pos + 2)
 					return
 				}
 				pos += 2
 				break
 			}
-			if n&0xc0 != 0 || pos+1+n > lim {
+			if n&0xc0 != 0 {
+				return
+			}
+			if pos+1+n > lim {
+				cut(pos + 1 + n)
 				return
 			}
 			pos += 1 + n
@@ -543,17 +579,20 @@ func dnsRecords(msg *l7Msg, w []byte, base, lim int) {
 		}
 		if i < questions {
 			if pos += 4; pos > lim {
+				cut(pos)
 				return
 			}
 			continue
 		}
 		if pos+10 > lim {
+			cut(pos + 10)
 			return
 		}
 		typ := be.Uint16(w[pos:])
 		data := pos + 10
 		end := data + int(be.Uint16(w[pos+8:]))
 		if end > lim {
+			cut(end)
 			return
 		}
 		has := func(name string) bool { return msg.values[name].Present }
@@ -575,6 +614,7 @@ func dnsRecords(msg *l7Msg, w []byte, base, lim int) {
 		}
 		pos = end
 	}
+	walked = true
 }
 
 // decodeTLS decodes a TLS record at the start of w, of a payload of plen
@@ -621,17 +661,28 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 		return msg, false
 	}
 	msg.set("tls.handshake.version", num(binary.BigEndian.Uint16(w[b+9:b+11])))
+	// The decoder gives up (tls.truncated) where the hello goes on past
+	// the bytes present (a read past them, within the message and the
+	// record), and where the extensions go on past the bound.
+	cut := func(q int) {
+		if q > len(w) && q <= hsEnd && q <= recEnd {
+			msg.set("tls.truncated", Value{Present: true, U: 1})
+		}
+	}
 	p := b + 43
 	if p+1 > lim {
+		cut(p + 1)
 		return msg, false
 	}
 	p += 1 + int(w[p])
 	if typ == 1 {
 		if p+2 > lim {
+			cut(p + 2)
 			return msg, false
 		}
 		p += 2 + int(binary.BigEndian.Uint16(w[p:]))
 		if p+1 > lim {
+			cut(p + 1)
 			return msg, false
 		}
 		p += 1 + int(w[p])
@@ -642,6 +693,7 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 		p += 3
 	}
 	if p+2 > lim {
+		cut(p + 2)
 		return msg, false
 	}
 	extEnd := p + 2 + int(binary.BigEndian.Uint16(w[p:]))
@@ -649,13 +701,25 @@ func decodeTLS(w []byte, plen int) (msg *l7Msg, sni bool) {
 	if extEnd > hsEnd || extEnd > recEnd {
 		return msg, false
 	}
-	for range rules.MaxTLSExtensions {
-		if p+4 > extEnd || p+4 > lim {
+	for i := 0; ; i++ {
+		if p+4 > extEnd {
+			break
+		}
+		if i == rules.MaxTLSExtensions {
+			msg.set("tls.truncated", Value{Present: true, U: 1})
+			break
+		}
+		if p+4 > lim {
+			cut(p + 4)
 			break
 		}
 		et, el := binary.BigEndian.Uint16(w[p:]), int(binary.BigEndian.Uint16(w[p+2:]))
 		q, end := p+4, p+4+el
-		if end > extEnd || end > lim {
+		if end > extEnd {
+			break
+		}
+		if end > lim {
+			cut(end)
 			break
 		}
 		p = end
