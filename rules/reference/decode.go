@@ -171,13 +171,27 @@ var decoders map[rules.Header]func(p *Packet, b []byte, off int)
 // childFor is rules.ChildFor from an index: the header table's rows are
 // searched once, not per frame.
 func childFor(parent rules.Header, v uint32) (rules.Header, bool) {
-	h, ok := childIndex[uint64(parent)<<32|uint64(v)]
-	return h, ok
+	if int(parent) >= len(childIndex) {
+		return 0, false
+	}
+	// A parent has a few children: a scan of them costs less than
+	// hashing (a map here took ~5% of a --no-kernel replay).
+	for _, c := range childIndex[parent] {
+		if c.value == v {
+			return c.child, true
+		}
+	}
+	return 0, false
 }
 
-// childIndex maps a parent header (high 32 bits) and a next-protocol value
-// to the child header.
-var childIndex = map[uint64]rules.Header{}
+// childIndex lists, per parent header, its next-protocol values and the
+// child header each leads to (the first row in table order).
+var childIndex [rules.NumHeaders][]childOf
+
+type childOf struct {
+	value uint32
+	child rules.Header
+}
 
 // decoderOf is decoders indexed by header, for the per-frame lookups.
 var decoderOf []func(p *Packet, b []byte, off int)
@@ -185,12 +199,11 @@ var decoderOf []func(p *Packet, b []byte, off int)
 func init() {
 	for _, d := range rules.HeaderDefs() {
 		for _, l := range d.Under {
-			k := uint64(l.Parent)<<32 | uint64(l.Value)
-			if _, ok := childIndex[k]; ok {
+			if _, ok := childFor(l.Parent, l.Value); ok {
 				continue // the first row in table order, as rules.ChildFor
 			}
 			if h, ok := rules.ChildFor(l.Parent, l.Value); ok {
-				childIndex[k] = h
+				childIndex[l.Parent] = append(childIndex[l.Parent], childOf{l.Value, h})
 			}
 		}
 	}
