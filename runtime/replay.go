@@ -774,13 +774,55 @@ func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, er
 		}
 		return h.Count(rec)
 	}
+	// With hooks that replay many frames per test run, the frames are
+	// read ahead in batches, run through those hooks' batch builds, then
+	// replayed one by one as below (replay_batch.go).
+	var b *replayBatch
+	if len(r.batched) > 0 {
+		b = &replayBatch{}
+		defer func() { r.pre.on = false }()
+	}
+	next := 0 // in b
+	var fr0 CapturedFrame
 	for {
-		fr, err := c.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return s, err
+		var fr *CapturedFrame
+		if b == nil {
+			var err error
+			if fr, err = c.Next(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return s, err
+			}
+		} else {
+			if next == len(b.frames) {
+				b.reset()
+				next = 0
+				var err error
+				for len(b.frames) < batchFrames && len(b.data) < maxBatchPayload {
+					if err = c.read(&fr0, true); err != nil {
+						break
+					}
+					b.add(&fr0)
+				}
+				b.fixData()
+				if err != nil && !errors.Is(err, io.EOF) && len(b.frames) == 0 {
+					return s, err
+				}
+				if len(b.frames) == 0 {
+					break
+				}
+				if aerr := r.runAhead(b.frames); aerr != nil {
+					s.Frames++
+					return s, aerr
+				}
+				if err != nil && !errors.Is(err, io.EOF) {
+					// Replay what was read, then report the error.
+					b.err = err
+				}
+			}
+			fr = &b.frames[next]
+			r.pre.frame = next
+			next++
 		}
 		meta := Meta{Time: fr.Time, Iface: fr.Iface, Frame: fr.Number, Schema: r.out.Schema}
 		if err := r.countsAt(fr.Time, writeCount); err != nil {
@@ -801,6 +843,9 @@ func ReplayEvents(r *Replayer, c *Capture, h ReplayHandlers) (*ReplaySummary, er
 		}
 		if done {
 			break
+		}
+		if b != nil && next == len(b.frames) && b.err != nil {
+			return s, b.err
 		}
 	}
 	if err := r.countsEnd(writeCount); err != nil {

@@ -139,3 +139,82 @@ func TestBatchedReplayMatchesOneFrameOnRandom(t *testing.T) {
 		t.Fatalf("%d events, %d rule sets in batches: the comparison proves nothing", events, batched)
 	}
 }
+
+// replayEventsWith replays a capture with ReplayEvents (the path of -w,
+// --format text, -o, OTLP), writing each event with its frame's number.
+func replayEventsWith(t *testing.T, r *runtime.Replayer, path string, stopAfter int) replayed {
+	t.Helper()
+	c, err := runtime.OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out, skips strings.Builder
+	n := 0
+	s, err := runtime.ReplayEvents(r, c, runtime.ReplayHandlers{
+		Event: func(ev *runtime.Event, m runtime.Meta, fr *runtime.CapturedFrame) error {
+			fmt.Fprintf(&out, "%d %d %s", fr.Number, len(fr.Data), runtime.AppendJSON(nil, m.Schema, ev, m))
+			out.WriteByte('\n')
+			n++
+			if n == stopAfter {
+				return runtime.ErrReplayDone
+			}
+			return nil
+		},
+		Skipped: func(s runtime.Skip) { fmt.Fprintf(&skips, "after %d events: %s\n", n, s) },
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return replayed{out: out.String(), skips: skips.String(), summary: fmt.Sprintf("%+v", *s)}
+}
+
+// ReplayEvents reads frames ahead in batches too: the same events, with the
+// same frames, skips and summary, as one frame per test run; also when the
+// handler stops the replay early (hdrlog test -c).
+func TestBatchedReplayEventsMatchesOneFrame(t *testing.T) {
+	kerneltest.Require(t)
+	rs := mustRules(t, `
+rule ssh_syn {
+    hook tc ingress
+    match tcp.dstport == 22 && tcp.flags.syn == 1
+    log ip.src, tcp.srcport, frame.len, tcp.payload
+}
+rule every_frame {
+    hook xdp
+    match frame.len > 0
+    log frame.len, eth.src
+}
+`)
+	out, err := compiler.Compile(rs, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{OneFrame: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	many, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer many.Close()
+	if len(many.Batched()) != 2 {
+		t.Fatalf("batched hooks: %v", many.Batched())
+	}
+	events := 0
+	for _, path := range projectCaptures(t) {
+		for _, stop := range []int{0, 7} {
+			a, b := replayEventsWith(t, one, path, stop), replayEventsWith(t, many, path, stop)
+			if a != b {
+				t.Fatalf("%s (stop after %d): batched ReplayEvents differs\none frame per test run:\n%s%s%s\nbatched:\n%s%s%s",
+					filepath.Base(path), stop, a.out, a.skips, a.summary, b.out, b.skips, b.summary)
+			}
+			events += strings.Count(b.out, "\n")
+		}
+	}
+	if events == 0 {
+		t.Fatal("no events: the comparison proves nothing")
+	}
+}
