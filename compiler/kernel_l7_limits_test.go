@@ -2,7 +2,9 @@ package compiler_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
@@ -151,4 +153,87 @@ func TestKernelL7LimitsDNS(t *testing.T) {
 		{"whole_tcp_message", tcpFrame(53, 40000, tcpDNS), `{"dns.id":"0x5555","dns.qry.name":"watched.example","dns.a":"192.0.2.7"}`, -1},
 		{"record_past_the_message", udpFrame(53, 40000, padded(2)[:12+21+26+5]), `{` + hdr + `}`, -1},
 	})
+}
+
+func TestKernelL7LimitsHTTP(t *testing.T) {
+	kerneltest.Require(t)
+	padded := func(n int) []byte {
+		var hs []string
+		for i := range n {
+			hs = append(hs, fmt.Sprintf("X-Pad-%d: x", i))
+		}
+		return testpkt.HTTPRequest("GET", "/admin", "HTTP/1.1", append(hs, "Host: watched.example")...)
+	}
+	const req = `"http.request.uri":"/admin"`
+	runLimitCases(t, "http", []string{"http.request.uri", "http.host", "http.truncated"}, []l7LimitCase{
+		{"host_after_200_headers", tcpFrame(40000, 80, padded(200)), `{` + req + `,"http.truncated":true}`, rules.LimitHTTPLines},
+		{"host_as_128th_header", tcpFrame(40000, 80, padded(127)), `{` + req + `,"http.host":"watched.example"}`, -1},
+		{"host_after_128_lines_then_end", tcpFrame(40000, 80, padded(128)), `{` + req + `,"http.truncated":true}`, rules.LimitHTTPLines},
+		// A request line longer than the segment: its line feed is in a
+		// later one (over 4 KiB, past the window, the same).
+		{"request_line_past_the_segment", tcpFrame(40000, 80, []byte("GET /admin"+strings.Repeat("a", 3000))), `{"http.truncated":true}`, rules.LimitHTTPCut},
+		{"headers_past_the_segment", tcpFrame(40000, 80, []byte("GET /admin HTTP/1.1\r\nX-Pad: x\r\n")), `{` + req + `,"http.truncated":true}`, rules.LimitHTTPCut},
+		{"host_line_past_the_segment", tcpFrame(40000, 80, []byte("GET /admin HTTP/1.1\r\nX-Pad: x\r\nHost: watched.exa")), `{` + req + `,"http.truncated":true}`, rules.LimitHTTPCut},
+		// White space after the colon is skipped however long it is: no
+		// limit to pass a rule by.
+		{"17_spaces_after_the_colon", tcpFrame(40000, 80, testpkt.HTTPRequest("GET", "/admin", "HTTP/1.1", "Host:"+strings.Repeat(" ", 17)+"watched.example")),
+			`{` + req + `,"http.host":"watched.example"}`, -1},
+		{"2000_tabs_after_the_colon", tcpFrame(40000, 80, testpkt.HTTPRequest("GET", "/admin", "HTTP/1.1", "Host:"+strings.Repeat("\t", 2000)+"watched.example")),
+			`{` + req + `,"http.host":"watched.example"}`, -1},
+	})
+}
+
+// TestKernelL7LimitsPipelined: five requests in a segment give four
+// events (the bound), the fourth one with http.truncated, and the requests
+// limit counted once per hook (issue 12's counter of requests past the
+// bound); four requests give four events and no limit.
+func TestKernelL7LimitsPipelined(t *testing.T) {
+	kerneltest.Require(t)
+	k := l7Load(t, "limits_pipe", []l7Rule{{Name: "all", Match: "http.request", Log: []string{"http.request.uri", "http.truncated"}}}, ktHooks)
+	reqs := func(n int) []byte {
+		var b []byte
+		for i := range n {
+			b = append(b, testpkt.HTTPRequest("GET", fmt.Sprintf("/%d", i+1), "HTTP/1.1", "Host: a")...)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		n       int
+		counted uint64
+	}{{5, 1}, {4, 0}, {8, 1}} {
+		before, err := k.coll.L7Limits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range ktHooks {
+			evs, err := k.run(h, tcpFrame(40000, 80, reqs(c.n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ev := range evs["all"] {
+				got = append(got, string(ev.Fields["http.request.uri"])+"/"+string(ev.Fields["http.truncated"]))
+			}
+			want := `"/1"/null "/2"/null "/3"/null "/4"/null`
+			if c.counted > 0 {
+				want = `"/1"/null "/2"/null "/3"/null "/4"/true`
+			}
+			if strings.Join(got, " ") != want {
+				t.Errorf("%d requests, %s: events %v, want %s", c.n, h.Hook, got, want)
+			}
+		}
+		after, err := k.coll.L7Limits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range after {
+			want := uint64(0)
+			if rules.L7Limit(l) == rules.LimitHTTPRequests {
+				want = c.counted * uint64(len(ktHooks))
+			}
+			if n := after[l].Count - before[l].Count; n != want {
+				t.Errorf("%d requests: limit %s %s counted %d times, want %d", c.n, after[l].Proto, after[l].Reason, n, want)
+			}
+		}
+	}
 }

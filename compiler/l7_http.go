@@ -10,8 +10,8 @@ import (
 // bytes, then, in the window, the request line and the header lines, each
 // counted only when its line feed lies within the segment.
 
-// MaxHTTPLines bounds the header lines examined per segment.
-const MaxHTTPLines = 128
+// MaxHTTPLines bounds the header lines examined per request.
+const MaxHTTPLines = rules.MaxHTTPLines
 
 // l7HTTPDetect sets sKind (1 request, 2 status line, 0 neither) and sM (the
 // method's length) from the peeked bytes, and the HTTP selection: a request
@@ -68,7 +68,8 @@ func (g *gen) l7HTTP() {
 	g.l7SetFact(FactHTTP)
 	b.Emit(storeDW(asm.R9, stF(sPos), 0), asm.LoadMem(asm.R1, asm.R9, stF(sAvail), asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R1, asm.DWord))
 	g.find('\n', false)
-	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, end), asm.Mov.Reg(asm.R8, asm.R1))
+	startCut := b.NewLabel("http.start.cut")
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, startCut), asm.Mov.Reg(asm.R8, asm.R1))
 	g.stripCR(asm.R8, asm.R8, false)
 	hdrs, status := b.NewLabel("http.headers"), b.NewLabel("http.status")
 	if l.httpReq {
@@ -118,13 +119,17 @@ func (g *gen) l7HTTP() {
 	}
 	b.Label(hdrs)
 	if len(l.headers) > 0 || len(l.httpRules) > 0 {
-		b.Comment("header lines after the start line, to the empty line: %v", l.headers)
-		g.l7Loop(MaxHTTPLines, g.l7CtxOff(), "hdrlog_l7_http_line", g.emitHTTPLine)
+		b.Comment("header lines after the start line, to the empty line: %v (one more pass than the bound tells whether they go on)", l.headers)
+		g.l7Loop(MaxHTTPLines+1, g.l7CtxOff(), "hdrlog_l7_http_line", g.emitHTTPLine)
 	}
 	if l.httpTx {
 		g.httpTxRequest()
 		g.httpTxResponse()
 	}
+	b.Emit(asm.Ja.Label(end))
+	b.Label(startCut)
+	b.Comment("no line feed in the bytes decoded: the start line goes on past them")
+	g.l7Limit(rules.LimitHTTPCut)
 	b.Label(end)
 }
 
@@ -187,11 +192,15 @@ func (g *gen) emitHTTPLine() {
 	b, l := g.b, g.l7
 	stop := b.NewLabel("line.stop")
 	next := b.NewLabel("line.next")
+	cut, lines := b.NewLabel("line.cut"), b.NewLabel("line.bound")
+	b.Emit(asm.Mov.Reg(asm.R3, asm.R1)) // the pass
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLS), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sAvail), asm.DWord))
-	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, stop))
+	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, cut), asm.JGE.Imm(asm.R3, MaxHTTPLines, lines))
+	read := b.NewLabel("line.read")
+	b.Label(read)
 	b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R2, asm.DWord))
 	g.find('\n', true)
-	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop), asm.Mov.Reg(asm.R8, asm.R1))
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, cut), asm.Mov.Reg(asm.R8, asm.R1))
 	b.Emit(asm.LoadMem(asm.R7, asm.R9, stF(sLS), asm.DWord), asm.JGT.Imm(asm.R7, l7WinSize-1, stop))
 	g.splitCR()
 	b.Comment("the empty line ends the headers; a request may follow it (pipelining)")
@@ -211,17 +220,12 @@ func (g *gen) emitHTTPLine() {
 			fold[j] = true
 		}
 		g.matchBytes(asm.R2, l7Win, h+":", fold, skip)
-		b.Comment("value: after the colon and at most %d bytes of white space", rules.MaxHeaderOWS)
+		b.Comment("value: after the colon and the spaces and tabs that follow it")
 		b.Emit(asm.Mov.Reg(asm.R1, asm.R7), asm.Add.Imm(asm.R1, int32(len(h)+1)))
-		val := b.NewLabel("hdr.value")
-		for range rules.MaxHeaderOWS {
-			b.Emit(asm.JGE.Reg(asm.R1, asm.R4, val))
-			g.owsStep(val)
-		}
-		b.Emit(asm.JGE.Reg(asm.R1, asm.R4, val))
-		g.owsStep(val)
-		b.Emit(asm.Ja.Label(next)) // still white space: the header is left absent
-		b.Label(val)
+		b.Emit(asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord), asm.StoreMem(asm.R9, stF(sLim), asm.R4, asm.DWord))
+		g.l7LoopFromCallback(l7WinSize, fnHTTPOWS, g.emitHTTPOWS)
+		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPos), asm.DWord), asm.LoadMem(asm.R4, asm.R9, stF(sE), asm.DWord))
+		b.Emit(asm.JGT.Reg(asm.R1, asm.R4, next))
 		b.Emit(asm.Mov.Reg(asm.R3, asm.R4), asm.Sub.Reg(asm.R3, asm.R1), asm.Add.Imm(asm.R1, l7Win))
 		g.strResult(k, asm.R1, asm.R3)
 		b.Emit(asm.Ja.Label(next))
@@ -234,6 +238,16 @@ func (g *gen) emitHTTPLine() {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sLS), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sAvail), asm.DWord), asm.JGE.Reg(asm.R1, asm.R2, stop))
 	b.Emit(asm.StoreMem(asm.R9, stF(sNext), asm.R1, asm.DWord))
 	b.Label(stop)
+	g.ret(1)
+	b.Label(cut)
+	b.Comment("the headers go on past the bytes decoded, without their empty line")
+	g.l7Limit(rules.LimitHTTPCut)
+	g.ret(1)
+	b.Label(lines)
+	b.Comment("after %d header lines, the empty line is still read; another line is the bound", MaxHTTPLines)
+	b.Emit(asm.JGT.Imm(asm.R1, l7WinSize-1, stop), asm.Mov.Reg(asm.R3, asm.R9), asm.Add.Reg(asm.R3, asm.R1), asm.LoadMem(asm.R3, asm.R3, l7Win, asm.Byte))
+	b.Emit(asm.JEq.Imm(asm.R3, '\n', read), asm.JEq.Imm(asm.R3, '\r', read))
+	g.l7Limit(rules.LimitHTTPLines)
 	g.ret(1)
 }
 
@@ -261,12 +275,22 @@ func (g *gen) splitCR() {
 	b.Label(done)
 }
 
-// owsStep moves R1 past one space or tab of the window, or jumps to val.
-func (g *gen) owsStep(val string) {
+const fnHTTPOWS = "hdrlog_l7_http_ows"
+
+// emitHTTPOWS is the callback for one byte of white space after a header's
+// colon: it moves sPos past a space or tab before sLim (the line's end), or
+// stops.
+func (g *gen) emitHTTPOWS() {
 	b := g.b
-	ws := b.NewLabel("ows")
-	b.Emit(asm.Mov.Reg(asm.R5, asm.R9), asm.Add.Reg(asm.R5, asm.R1), asm.LoadMem(asm.R0, asm.R5, l7Win, asm.Byte))
-	b.Emit(asm.JEq.Imm(asm.R0, ' ', ws), asm.JNE.Imm(asm.R0, '\t', val))
+	stop := b.NewLabel("ows.stop")
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sPos), asm.DWord), asm.LoadMem(asm.R2, asm.R9, stF(sLim), asm.DWord))
+	b.Emit(asm.JGE.Reg(asm.R1, asm.R2, stop), asm.JGT.Imm(asm.R1, l7WinSize-1, stop))
+	ws := b.NewLabel("ows.ws")
+	b.Emit(asm.Mov.Reg(asm.R2, asm.R9), asm.Add.Reg(asm.R2, asm.R1), asm.LoadMem(asm.R0, asm.R2, l7Win, asm.Byte))
+	b.Emit(asm.JEq.Imm(asm.R0, ' ', ws), asm.JNE.Imm(asm.R0, '\t', stop))
 	b.Label(ws)
-	b.Emit(asm.Add.Imm(asm.R1, 1))
+	b.Emit(asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R9, stF(sPos), asm.R1, asm.DWord))
+	g.ret(0)
+	b.Label(stop)
+	g.ret(1)
 }

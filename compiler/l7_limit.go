@@ -78,7 +78,8 @@ func (g *gen) l7Limits() []rules.L7Limit {
 	var out []rules.L7Limit
 	for l, info := range rules.L7Limits {
 		switch {
-		case info.Proto == rules.HdrTLS && g.l7.protos[rules.HdrTLS] && g.tlsWalkUsed(),
+		case info.Proto == rules.HdrHTTP && g.l7.protos[rules.HdrHTTP],
+			info.Proto == rules.HdrTLS && g.l7.protos[rules.HdrTLS] && g.tlsWalkUsed(),
 			info.Proto == rules.HdrDNS && g.l7.protos[rules.HdrDNS] && g.dnsRecordsUsed():
 			out = append(out, rules.L7Limit(l))
 		}

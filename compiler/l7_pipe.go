@@ -60,7 +60,7 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	b.Comment("the payload from the next request on")
 	b.Emit(asm.Sub.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R9, stF(sPLen), asm.R2, asm.DWord))
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPOff), asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R9, stF(sPOff), asm.R2, asm.DWord))
-	b.Emit(storeDW(asm.R9, stF(sNext), 0), storeDW(asm.R9, stF(sKind), 0))
+	b.Emit(storeDW(asm.R9, stF(sNext), 0), storeDW(asm.R9, stF(sKind), 0), storeDW(asm.R9, stF(sLimits), 0))
 	for i, k := range l.strKeys {
 		if l7KeyHeader(k) == rules.HdrHTTP {
 			b.Emit(storeDW(asm.R9, stF(sStr)+int16(8*i), 0))
@@ -75,6 +75,14 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sKind), asm.DWord), asm.JNE.Imm(asm.R1, 1, done))
 	g.l7WindowOr(b.NewLabel("pipe.win"), done)
 	g.l7HTTP()
+	b.Comment("the last request decoded: more after it is cut by the bound (http.truncated on it)")
+	within := b.NewLabel("pipe.within")
+	b.Emit(asm.LoadMem(asm.R1, asm.R10, g.l7PipeOff(), asm.DWord), asm.JLT.Imm(asm.R1, rules.MaxHTTPRequests, within))
+	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sNext), asm.DWord), asm.JEq.Imm(asm.R1, 0, within))
+	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sPLen), asm.DWord), asm.JGE.Reg(asm.R1, asm.R2, within))
+	g.l7Limit(rules.LimitHTTPRequests)
+	b.Label(within)
+	g.l7CountLimits()
 	b.Comment("the request's facts and strings to the packet record")
 	if g.base != asm.R10 {
 		b.Emit(asm.LoadMem(g.base, asm.R10, g.l7BaseOff(), asm.DWord))
@@ -86,6 +94,7 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 	g.andMask(asm.R1, l7Facts[rules.HdrHTTP], asm.R2)
 	b.Emit(asm.Or.Reg(rPresence, asm.R1))
 	b.Emit(asm.StoreMem(g.base, pres, rPresence, asm.DWord))
+	g.l7TruncSlots([]rules.Header{rules.HdrHTTP}, g.base, g.delta)
 	if s, ok := g.rec.slots[slotKey{computed: compHTTPReq, size: 1, layer: 1}]; ok {
 		b.Emit(asm.RSh.Imm(asm.R1, FactHTTPRequest), asm.And.Imm(asm.R1, 1), asm.StoreMem(g.base, s.off-g.delta, asm.R1, asm.Byte))
 	}

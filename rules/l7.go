@@ -49,9 +49,8 @@ const (
 	// an HTTP start line or header line counts only when its line feed is
 	// within them; a TLS extension only when it ends within them.
 	L7Window = 4096
-	// MaxHeaderOWS bounds the white space skipped after a header's colon;
-	// a header with more is treated as absent.
-	MaxHeaderOWS = 16
+	// MaxHTTPLines bounds the header lines read per request.
+	MaxHTTPLines = 128
 	// MaxDNSName is the longest DNS name, in bytes on the wire (RFC 1035);
 	// a longer question name is absent.
 	MaxDNSName = 255
@@ -100,10 +99,21 @@ const (
 type L7Limit int
 
 const (
+	// LimitHTTPCut: the start line or the headers go on past the bytes
+	// decoded (the segment's payload, at most L7Window bytes of it)
+	// without the empty line that ends them.
+	LimitHTTPCut L7Limit = iota
+	// LimitHTTPLines: MaxHTTPLines header lines were read and another line
+	// starts within the bytes decoded.
+	LimitHTTPLines
+	// LimitHTTPRequests: bytes follow the empty line of the segment's
+	// MaxHTTPRequests-th request (a further request, or a body): the
+	// requests past the bound are not decoded.
+	LimitHTTPRequests
 	// LimitTLSCut: a hello goes on past the bytes decoded (its segment,
 	// two with a held ClientHello, at most L7Window bytes) before the end
 	// of its extensions.
-	LimitTLSCut L7Limit = iota
+	LimitTLSCut
 	// LimitTLSExtensions: MaxTLSExtensions extensions were walked and the
 	// list goes on.
 	LimitTLSExtensions
@@ -130,6 +140,9 @@ type L7LimitInfo struct {
 
 // L7Limits describes every L7Limit.
 var L7Limits = [NumL7Limits]L7LimitInfo{
+	LimitHTTPCut:       {HdrHTTP, "cut", "the start line or the headers go on past the segment (or its first 4 KiB)"},
+	LimitHTTPLines:     {HdrHTTP, "lines", "more than 128 header lines"},
+	LimitHTTPRequests:  {HdrHTTP, "requests", "bytes after the 4th request of a segment (pipelined requests past the bound, not decoded)"},
 	LimitTLSCut:        {HdrTLS, "cut", "the hello goes on past its segment (or two, or 4 KiB) before the end of its extensions"},
 	LimitTLSExtensions: {HdrTLS, "extensions", "more than 64 extensions"},
 	LimitDNSCut:        {HdrDNS, "cut", "the message goes on past the segment (or its first 4 KiB)"},
@@ -246,6 +259,8 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target as sent (Wireshark shows the full URI, http://host/target); absent when the target was longer than 128 bytes. Masked in events as http.request.uri."),
 	str(HdrHTTP, "http.response_for.method", L7Field{MaxLen: 16}, "On a response paired with its request: the request's method (hdrlog's name; Wireshark has none)."),
 	str(HdrHTTP, "http.response_for.host", L7Field{MaxLen: 64, HostName: true}, "On a response paired with its request: the request's Host header (hdrlog's name; Wireshark has none); absent when the request had none or one longer than 64 bytes. Compared case-insensitively."),
+	{Name: "http.truncated", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},
+		Doc: "hdrlog's own field (Wireshark has none): true when the HTTP decoder gave up at one of its limits on this message, so that a field Wireshark shows may be missing: the start line or the headers going on past the segment (or its first 4 KiB) without their empty line, more than MaxHTTPLines header lines, or bytes after the segment's MaxHTTPRequests-th request (on that request). Absent otherwise."},
 	str(HdrHTTP, "http.header", L7Field{MaxLen: 64, Keyed: true}, `Any header by name, case-insensitively: http.header["X-Request-Id"] (first one); logged as http.header.<Name>. The headers of rules.SecretHeaders (Authorization, Cookie, X-Api-Key…) and those of a redact header statement are redacted, and URLs in any header masked (docs/l7.md, Redaction), unless the rule unredacts them.`),
 
 	proto(HdrDNS, "DNS message over UDP, or over TCP after its 2-byte length, on port 53 (and TCP port 5353) or on those of `ports dns`: its 12-byte header at the start of the payload. mDNS and LLMNR messages have the dns.* fields but are the protocols mdns and llmnr, as in Wireshark."),

@@ -32,7 +32,7 @@ import (
 //     METHOD SP target SP HTTP/d.d, or METHOD SP target without a version
 //     (HTTP/0.9, an empty version), with a target of at least one byte. Up to
 //     128 header lines follow, to the empty line; a header is `name:` with
-//     the name in any case, its value after at most rules.MaxHeaderOWS
+//     the name in any case, its value after the spaces and tabs that follow
 //     spaces or tabs (more: absent); the first occurrence counts.
 //   - DNS: a UDP payload, or a TCP one after its 2-byte length (the message
 //     ends where that length says, if earlier); 12 bytes of header; the
@@ -257,8 +257,12 @@ func (e *Evaluator) decodeL7(h rules.Hook, p *Packet) *l7Packet {
 			l.more = append(l.more, m)
 			next = nx
 		}
-		// More follows the last request decoded: cut by the bound.
+		// More follows the last request decoded: cut by the bound, which
+		// that request says (http.truncated).
 		l.cut = len(l.more) == rules.MaxHTTPRequests-1 && next > 0 && next < len(rest)
+		if l.cut {
+			l.more[len(l.more)-1].set("http.truncated", Value{Present: true, U: 1})
+		}
 	}
 	if l.tcp && !cont && e.usesTx(h) {
 		e.httpTx(p, l)
@@ -304,8 +308,13 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 		return nil, 0
 	}
 	msg = &l7Msg{present: true}
+	// The decoder gives up (http.truncated) where the start line or the
+	// headers go on past the bytes decoded without their empty line, and
+	// at rules.MaxHTTPLines header lines.
+	gaveUp := func() { msg.set("http.truncated", Value{Present: true, U: 1}) }
 	lf := bytes.IndexByte(w, '\n')
 	if lf < 0 {
+		gaveUp()
 		return msg, 0
 	}
 	end := func(ls, lf int) int {
@@ -337,12 +346,19 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 		}
 	}
 	ls := lf + 1
-	for range 128 {
+	for i := 0; ; i++ {
 		if ls >= len(w) {
+			gaveUp()
+			break
+		}
+		if i >= rules.MaxHTTPLines && w[ls] != '\n' && w[ls] != '\r' {
+			// After the bound, only the empty line is read.
+			gaveUp()
 			break
 		}
 		n := bytes.IndexByte(w[ls:], '\n')
 		if n < 0 {
+			gaveUp()
 			break
 		}
 		// A CR ends a header line: a bare one as servers (Python's
@@ -369,9 +385,7 @@ func decodeHTTP(l *l7Packet, w []byte, onPort bool) (msg *l7Msg, next int) {
 				for ows < len(v) && (v[ows] == ' ' || v[ows] == '\t') {
 					ows++
 				}
-				if ows <= rules.MaxHeaderOWS {
-					msg.set(name, text(v[ows:]))
-				}
+				msg.set(name, text(v[ows:]))
 			}
 		}
 		ls = nl
