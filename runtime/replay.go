@@ -502,8 +502,30 @@ func (r *Replayer) addTx(s *ReplaySummary) error {
 	if err != nil {
 		return err
 	}
-	s.L7Limits, err = r.coll.L7Limits()
+	s.L7Limits, err = r.l7Limits()
 	return err
+}
+
+// l7Limits sums the L7 limit counters of every program the replay loaded:
+// its collection, the XDP and batch builds (each has its own l7_limits
+// map) and the other workers'.
+func (r *Replayer) l7Limits() ([]L7LimitCount, error) {
+	var total []L7LimitCount
+	colls := append([]*Collection{r.coll}, r.extraColls()...)
+	for _, f := range r.forks {
+		colls = append(colls, f.coll)
+		colls = append(colls, f.extraColls()...)
+	}
+	for _, c := range colls {
+		st, err := c.L7Limits()
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			total = sumLimits(total, st)
+		}
+	}
+	return total, nil
 }
 
 // LostCounts returns the events the kernel could not queue, per rule, over
