@@ -196,6 +196,33 @@ rule flood_limit {
 			break
 		}
 	}
+	// The stream's accounting records: totals since the start, so the last
+	// one of a rule has the summary's sampled out and over limit; a rule
+	// that neither samples nor limits has none.
+	lastAcct := map[string]map[string]any{}
+	for _, ln := range r.lines(t) {
+		if a, ok := ln["accounting"].(map[string]any); ok {
+			for name, v := range a {
+				lastAcct[name], _ = v.(map[string]any)
+			}
+		}
+	}
+	if a, ok := lastAcct["flood_log"]; ok {
+		t.Errorf("an accounting record for flood_log, which neither samples nor limits: %v", a)
+	}
+	for _, c := range []struct {
+		rule, key string
+		col       int
+	}{{"flood_sample", "sampled_out", 4}, {"flood_limit", "over_limit", 5}} {
+		a := lastAcct[c.rule]
+		if a == nil {
+			t.Errorf("no accounting record for %s in the stream", c.rule)
+			continue
+		}
+		if got, want := a[c.key], float64(rows[c.rule][c.col]); got != want {
+			t.Errorf("%s: the stream's last accounting record says %s %v, the summary %v: %v", c.rule, c.key, got, want, a)
+		}
+	}
 	for i, name := range names {
 		row := rows[name]
 		ev, lost, counted, notCounted, sampled, over, matched := row[0], row[1], row[2], row[3], row[4], row[5], row[6]
