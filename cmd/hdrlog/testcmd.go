@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -84,6 +85,10 @@ its packet comment (Wireshark: frame.comment), cut to --snaplen bytes.`,
 			fs.StringVar(&o.direction, "direction", "", `every frame was received ("in": tc ingress, xdp) or sent ("out": tc egress), whatever the capture says`)
 			fs.StringSliceVar(&o.localMACs, "local-mac", nil, "a MAC address of the capturing host, to tell sent from received frames when the capture does not; repeatable")
 			fs.StringSliceVar(&o.localAddrs, "local-addr", nil, "an IP address or prefix of the capturing host (10.0.0.1, 2001:db8::/64), as --local-mac; repeatable")
+			// Where a replay spends its time (go tool pprof), for those
+			// who work on hdrlog: not part of its interface.
+			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the replay to this file")
+			fs.MarkHidden("cpuprofile")
 			return func(args []string) error { return runTest(args, o) }
 		},
 	})
@@ -103,6 +108,7 @@ type testOptions struct {
 	direction  string
 	localMACs  []string
 	localAddrs []string
+	cpuProfile string
 }
 
 // replayDirection reads --direction, --local-mac and --local-addr.
@@ -172,6 +178,20 @@ func runTest(args []string, o testOptions) error {
 	dir, local, err := o.replayDirection()
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	copts, err := o.events.compileOptions(compiler.Options{TestRun: !o.noKernel})
 	if err != nil {

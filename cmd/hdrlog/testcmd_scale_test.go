@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,5 +161,43 @@ rule every_frame {
 		if code != 0 || one != batched || stderrO != stderrB {
 			t.Errorf("%s: --one-frame-per-run: exit %d, output differs:\n%s\n%s\nbatched:\n%s\n%s", capture, code, one, stderrO, batched, stderrB)
 		}
+	}
+}
+
+// hdrlog test --cpuprofile (hidden, for those who work on hdrlog) writes a
+// CPU profile of the replay that go tool pprof reads: a gzip-compressed
+// protocol buffer.
+func TestTestCommandCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	rules := writeFile(t, dir, "ssh.rules", sshRules)
+	capture, err := filepath.Abs(filepath.Join(repoRoot, "testdata/captures/tcpdump/ssh.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(dir, "cpu.prof")
+	code, out, stderr := hdrlog(t, dir, "test", rules, "--pcap", capture, "--no-kernel", "--cpuprofile", prof)
+	if code != 0 || strings.Count(out, "\n") != 22 {
+		t.Fatalf("exit %d, %d events: %s", code, strings.Count(out, "\n"), stderr)
+	}
+	f, err := os.Open(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the profile is not gzip-compressed: %v", err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil || len(body) == 0 {
+		t.Fatalf("the profile: %d bytes, %v", len(body), err)
+	}
+	code, _, stderr = hdrlog(t, dir, "test", rules, "--pcap", capture, "--no-kernel", "--cpuprofile", filepath.Join(dir, "no/such/dir/cpu.prof"))
+	if code == 0 || !strings.Contains(stderr, "--cpuprofile") {
+		t.Errorf("a profile that cannot be created: exit %d: %s", code, stderr)
+	}
+	_, help, stderr := hdrlog(t, dir, "test", "-h")
+	if !strings.Contains(help+stderr, "--one-frame-per-run") || strings.Contains(help+stderr, "cpuprofile") {
+		t.Errorf("test -h should list the flags but the hidden --cpuprofile:\n%s%s", help, stderr)
 	}
 }
