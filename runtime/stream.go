@@ -83,6 +83,11 @@ type StreamOptions struct {
 	// MoreLost, when not nil, is asked at every lost-event check for the
 	// events lost after the stream (by a sink), to report them alike.
 	MoreLost func(now time.Time) []LostReport
+	// StopProducers, when not nil, is called once when writing to the
+	// output fails, before the stream counts what is left in the ring: it
+	// must detach the programs, so that every event is either written or
+	// counted as not written (RuleStats.Unwritten).
+	StopProducers func() error
 }
 
 // EventSink receives events as the stream writes them; the event is valid
@@ -182,6 +187,9 @@ type RuleStats struct {
 	Hook   string
 	Events uint64 // events written
 	Lost   uint64 // events the kernel could not reserve (ring buffer full), since the collection was loaded
+	// Unwritten counts the events read from the ring, or left in it, that
+	// were not written because writing to the output failed.
+	Unwritten uint64
 	// Counting rules: packets counted, records written, and packets whose
 	// new key found the count map full (not counted).
 	Counted  uint64
@@ -197,13 +205,18 @@ type RuleStats struct {
 // Matched is every packet the rule matched: logged, lost, counted, not
 // counted for a full map, sampled out or over the limit.
 func (r *RuleStats) Matched() uint64 {
-	return r.Events + r.Lost + r.Counted + r.KeysFull + r.SampledOut + r.OverLimit
+	return r.Events + r.Lost + r.Unwritten + r.Counted + r.KeysFull + r.SampledOut + r.OverLimit
 }
 
 // Stats is what a stream did.
 type Stats struct {
 	Rules        []RuleStats // indexed by rule index
 	DecodeErrors uint64      // records that did not decode (and were not written)
+	// OutputErr is the error that ended writing to the output (nil when
+	// none did); LeftInRing the events of RuleStats.Unwritten that were
+	// still in the ring buffer then.
+	OutputErr  error
+	LeftInRing uint64
 	// Tx is what became of the requests the transactions stored, as last
 	// read (nil when the rules keep none).
 	Tx []TxStats
@@ -217,6 +230,16 @@ func (s *Stats) TotalEvents() uint64 {
 	var n uint64
 	for _, r := range s.Rules {
 		n += r.Events
+	}
+	return n
+}
+
+// TotalUnwritten is the number of events not written because the output
+// failed.
+func (s *Stats) TotalUnwritten() uint64 {
+	var n uint64
+	for _, r := range s.Rules {
+		n += r.Unwritten
 	}
 	return n
 }
@@ -280,7 +303,37 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
 	defer s.opts.Swaps.end()
-	return s.stats, s.run(ctx, ring)
+	err = s.run(ctx, ring)
+	if s.stats.OutputErr != nil {
+		s.countLeft(ring)
+	}
+	return s.stats, err
+}
+
+// countLeft, once writing to the output has failed, stops the programs
+// and counts every event still in the ring as not written, so that the
+// stream's counts account for every event: written, lost, or not written.
+func (s *streamer) countLeft(ring *ringConsumer) {
+	if s.opts.StopProducers != nil {
+		if err := s.opts.StopProducers(); err != nil {
+			fmt.Fprintf(s.opts.Notices, "hdrlog: detach after the output failed: %v\n", err)
+		}
+	}
+	if s.full {
+		return // -c N: the rest of the ring is left unread by request
+	}
+	for try := 0; try < 100; try++ {
+		if _, err := ring.readBatch(s.handle); err != nil {
+			break
+		}
+		if ring.backlog() == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond) // a record still being written
+	}
+	if err := s.checkLost(time.Now()); err != nil {
+		fmt.Fprintf(s.opts.Notices, "hdrlog: read the lost-event counters: %v\n", err)
+	}
 }
 
 type streamer struct {
@@ -305,6 +358,9 @@ type streamer struct {
 	// it is reached.
 	written uint64
 	full    bool
+	// pend holds, for each event line in out, its statistics row and the
+	// end of its line: an event counts as written once its line is.
+	pend []pendingEvent
 	// The last interface looked up: streams mostly see one or two.
 	lastIfindex uint32
 	lastIfname  string
@@ -374,7 +430,7 @@ func (s *streamer) run(ctx context.Context, ring *ringConsumer) error {
 			_, err = ring.readBatch(s.handle)
 		}
 		if ferr := s.flush(); err == nil && ferr != nil {
-			err = fmt.Errorf("write events: %w", ferr)
+			err = ferr
 		}
 		if err != nil {
 			return err
@@ -439,14 +495,21 @@ func (s *streamer) event(raw []byte) error {
 		}
 		return nil
 	}
+	row := g.stat[s.ev.Rule]
+	if s.stats.OutputErr != nil {
+		// The output failed: what is left in the ring is counted.
+		s.stats.Rules[row].Unwritten++
+		s.stats.LeftInRing++
+		return nil
+	}
 	m := Meta{Time: time.Unix(0, int64(s.ev.BootNS)+s.clockOff), Iface: s.ifname(s.ev.Ifindex), Schema: g.c.Output.Schema}
 	s.out = g.format.AppendEvent(s.out, &s.ev, m)
+	s.pend = append(s.pend, pendingEvent{row: row, end: len(s.out)})
 	for _, sink := range s.opts.Sinks {
 		if err := sink.Event(&s.ev, m); err != nil {
 			return err
 		}
 	}
-	s.stats.Rules[g.stat[s.ev.Rule]].Events++
 	if s.opts.Live != nil {
 		s.opts.Live.LagNanos.Store(time.Now().UnixNano() - m.Time.UnixNano())
 	}
@@ -467,14 +530,34 @@ func (s *streamer) event(raw []byte) error {
 // writes them (it writes after every poll too).
 const outBufferSize = 64 << 10
 
-// flush writes the gathered lines.
+// pendingEvent is an event line not yet written.
+type pendingEvent struct {
+	row int // in stats.Rules
+	end int // the end of its line in streamer.out
+}
+
+// flush writes the gathered lines, and counts each event whose line was
+// written, and, when the write fails, each one whose line was not. After a
+// failure it writes nothing more (the first error is returned once).
 func (s *streamer) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}
-	_, err := s.w.Write(s.out)
+	n, err := 0, s.stats.OutputErr
+	if err == nil {
+		n, err = s.w.Write(s.out)
+	}
+	for _, p := range s.pend {
+		if p.end <= n {
+			s.stats.Rules[p.row].Events++
+		} else {
+			s.stats.Rules[p.row].Unwritten++
+		}
+	}
+	s.pend = s.pend[:0]
 	s.out = s.out[:0]
-	if err != nil {
+	if err != nil && s.stats.OutputErr == nil {
+		s.stats.OutputErr = err
 		return fmt.Errorf("write events: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -271,6 +272,17 @@ func streamTo(ctx context.Context, release func(), w io.Writer, c *runtime.Colle
 		err error
 	}
 	done := make(chan result, 1)
+	// When the output fails, the stream detaches the programs itself
+	// before it counts what is left in the ring; detach runs once.
+	var once sync.Once
+	var detachErr error
+	detachAll := detach
+	detachOnce := func() error {
+		once.Do(func() { detachErr = detachAll() })
+		return detachErr
+	}
+	detach = detachOnce
+	opts.StopProducers = detachOnce
 	go func() {
 		st, err := c.Stream(streamCtx, w, opts)
 		done <- result{st, err}

@@ -19,7 +19,11 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 	for _, r := range st.Rules {
 		volume = volume || r.Volume
 	}
+	unwritten := st.TotalUnwritten() > 0
 	head := []string{"rule", "hook", "events", "lost"}
+	if unwritten {
+		head = append(head, "not written")
+	}
 	if volume {
 		head = append(head, "counted", "not counted", "sampled out", "over limit", "matched")
 	}
@@ -27,6 +31,9 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 	var total runtime.RuleStats
 	cells := func(name, hook string, r *runtime.RuleStats) []string {
 		row := []string{name, hook, strconv.FormatUint(r.Events, 10), strconv.FormatUint(r.Lost, 10)}
+		if unwritten {
+			row = append(row, strconv.FormatUint(r.Unwritten, 10))
+		}
 		if volume {
 			for _, n := range []uint64{r.Counted, r.KeysFull, r.SampledOut, r.OverLimit, r.Matched()} {
 				row = append(row, strconv.FormatUint(n, 10))
@@ -39,6 +46,7 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 		rows = append(rows, cells(r.Name, r.Hook, r))
 		total.Events += r.Events
 		total.Lost += r.Lost
+		total.Unwritten += r.Unwritten
 		total.Counted += r.Counted
 		total.KeysFull += r.KeysFull
 		total.SampledOut += r.SampledOut
@@ -60,6 +68,10 @@ func writeSummary(w io.Writer, st runtime.Stats) {
 	}
 	writeTxSummary(w, st.Tx)
 	writeL7LimitSummary(w, st.L7Limits)
+	if unwritten {
+		fmt.Fprintf(w, "%d events not written: the output failed (%v); %d of them were still in the ring buffer\n",
+			st.TotalUnwritten(), st.OutputErr, st.LeftInRing)
+	}
 	if st.DecodeErrors > 0 {
 		fmt.Fprintf(w, "%d events could not be decoded (not written)\n", st.DecodeErrors)
 	}
