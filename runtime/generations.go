@@ -26,6 +26,7 @@ type generation struct {
 	format   LineFormat
 	stat     []int    // rule index -> index in Stats.Rules
 	lostSeen []uint64 // lost counters as last read
+	lostSum  uint64   // their sum
 	acctSeen [][compiler.AcctSlots]uint64
 	counter  *Counter // the counting rules' counts; nil: none
 }

@@ -303,6 +303,8 @@ func (c *Collection) Stream(ctx context.Context, w io.Writer, opts StreamOptions
 	stop := context.AfterFunc(ctx, waiter.interrupt)
 	defer stop()
 	defer s.opts.Swaps.end()
+	s.watch = newWriteWatch(s.opts.Notices, s.opts.LostInterval)
+	defer s.watch.close()
 	err = s.run(ctx, ring)
 	if s.stats.OutputErr != nil {
 		s.countLeft(ring)
@@ -361,6 +363,8 @@ type streamer struct {
 	// pend holds, for each event line in out, its statistics row and the
 	// end of its line: an event counts as written once its line is.
 	pend []pendingEvent
+	// watch reports losses while a write is blocked (nil: not watched).
+	watch *writeWatch
 	// The last interface looked up: streams mostly see one or two.
 	lastIfindex uint32
 	lastIfname  string
@@ -545,7 +549,13 @@ func (s *streamer) flush() error {
 	}
 	n, err := 0, s.stats.OutputErr
 	if err == nil {
+		if s.watch != nil {
+			s.watch.writing(s.gen.c, s.gen.lostSum)
+		}
 		n, err = s.w.Write(s.out)
+		if s.watch != nil {
+			s.watch.wrote()
+		}
 	}
 	for _, p := range s.pend {
 		if p.end <= n {
@@ -603,6 +613,7 @@ func (s *streamer) checkLost(now time.Time) error {
 				rows = append(rows, row)
 			}
 			grownBy[row] += n - g.lostSeen[i]
+			g.lostSum += n - g.lostSeen[i]
 			g.lostSeen[i] = n
 		}
 	}

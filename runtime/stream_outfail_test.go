@@ -115,3 +115,64 @@ func TestStreamOutputFails(t *testing.T) {
 		t.Errorf("matched %d, want 15: every event written, lost or not written", a.Matched())
 	}
 }
+
+// blockedOutput blocks every write until release is closed.
+type blockedOutput struct {
+	inWrite chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (o *blockedOutput) Write(b []byte) (int, error) {
+	if !o.once {
+		o.once = true
+		close(o.inWrite)
+	}
+	<-o.release
+	return len(b), nil
+}
+
+// TestStreamLossNoticeWhileOutputBlocked: events lost while the stream's
+// write is blocked (stdout nobody reads) are reported on the notices writer
+// during the block, not after it. Before, the notice came only once the
+// write returned.
+func TestStreamLossNoticeWhileOutputBlocked(t *testing.T) {
+	c := loadDSL(t, `rule a { hook xdp match udp log udp.srcport }`, 4096)
+	frame := testpkt.New().Eth("02:00:00:00:00:01", "02:00:00:00:00:02").IPv4("10.0.0.1", "10.0.0.2").UDP(1000, 53).Bytes()
+	if err := c.Run(rules.HookXDP, frame); err != nil {
+		t.Fatal(err)
+	}
+	out := &blockedOutput{inWrite: make(chan struct{}), release: make(chan struct{})}
+	notices := &lineSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Stream(ctx, out, runtime.StreamOptions{Notices: notices, LostInterval: 20 * time.Millisecond})
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-out.inWrite
+	// The stream is blocked in its first write: 4 KiB of ring hold a few
+	// dozen events, the rest of 500 are lost.
+	for range 500 {
+		if err := c.Run(rules.HookXDP, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(notices.String(), "while writing the events has been blocked") {
+		if time.Now().After(deadline) {
+			close(out.release)
+			t.Fatalf("no loss notice while the output was blocked; notices: %q", notices.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	lost, err := c.LostCounts()
+	if err != nil || lost[0] == 0 {
+		t.Fatalf("lost counters %v (%v): the test lost nothing", lost, err)
+	}
+	close(out.release)
+}
