@@ -183,7 +183,7 @@ func Compile(rs *rules.RuleSet, opts Options) (out *Output, err error) {
 		if len(rr) == 0 {
 			continue
 		}
-		p, err := compileHook(h, rr, out.Schema, opts, sets)
+		p, err := compileHook(h, rr, out.Schema, opts, sets, rs.SecretQuery)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h, err)
 		}
@@ -237,9 +237,13 @@ type gen struct {
 	sets *setPlanner
 	// usesTask: the program reads TaskMap (proc.pname).
 	usesTask bool
+	// txMask are the hashes of the secret query parameters
+	// (rules.RuleSet.SecretQuery): the request target an HTTP transaction
+	// keeps for its response is masked with them (l7_httptx.go).
+	txMask []uint32
 }
 
-func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, sets *setPlanner) (*Program, error) {
+func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, sets *setPlanner, txMask []uint32) (*Program, error) {
 	// Fold what is known in advance; a rule that can never match emits
 	// nothing (the checker has warned about it).
 	var rr []*rules.Rule
@@ -252,7 +256,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		folded.Match = m
 		rr = append(rr, &folded)
 	}
-	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h, sets: sets}
+	g := &gen{base: asm.R10, b: bpf.NewBuilder(), fl: FlavourOf(h), opts: opts, hook: h, sets: sets, txMask: txMask}
 
 	// Every field occurrence the rules use, in predicates or logs.
 	var refs []rules.FieldRef

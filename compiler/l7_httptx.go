@@ -179,10 +179,44 @@ func (g *gen) txKeepString(req string, lenAt, valAt int16, size int) {
 	b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sStr)+int16(8*i)+4, asm.Byte), asm.JEq.Imm(asm.R1, 0, absent))
 	b.Emit(asm.LoadMem(asm.R2, asm.R9, stF(sStr)+int16(8*i)+2, asm.Half), asm.JGT.Imm(asm.R2, int32(size), absent))
 	b.Emit(asm.LoadMem(asm.R3, asm.R9, stF(sStr)+int16(8*i), asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, absent), asm.Add.Reg(asm.R3, asm.R9))
-	for off := 0; off < size; off += 8 {
-		b.Emit(asm.LoadMem(asm.R4, asm.R3, int16(off), asm.DWord), asm.StoreMem(asm.R5, valAt+int16(off), asm.R4, asm.DWord))
+	src, tmp := asm.R3, asm.R1
+	if req == "http.request.uri" {
+		// The target waits in the map for its response: kept masked
+		// (its userinfo, the values of secret query parameters), as
+		// every URL field is in events, so that the map holds no
+		// secret. R5 (the slot) is clobbered by the masking's calls.
+		b.Comment("mask the target before it is kept")
+		lost := b.NewLabel("txkeep.lost")
+		g.maskURLFrom(asm.R9, stF(sStr)+int16(8*i), FieldSlot{MaxLen: size, MaskQuery: g.txMask}, lost)
+		b.Emit(asm.Mov.Reg(asm.R0, asm.R1))
+		g.txSlotPtr()
+		b.Emit(asm.Mov.Reg(asm.R1, asm.R0))
+		// R2: min(length, size), the length itself (it is at most size).
+		src, tmp = asm.R1, asm.R3
+		skip := b.NewLabel("txkeep.masked")
+		b.Emit(asm.Ja.Label(skip))
+		b.Label(lost)
+		g.txSlotPtr()
+		b.Emit(asm.Ja.Label(absent))
+		b.Label(skip)
 	}
-	b.Emit(asm.StoreMem(asm.R5, lenAt, asm.R2, asm.Half), asm.Ja.Label(done))
+	b.Emit(asm.StoreMem(asm.R5, lenAt, asm.R2, asm.Half))
+	// Only the value's bytes: the window's bytes after it (the next
+	// header lines, an Authorization among them) must not outlive the
+	// packet in the map; the slot's words past the value are zeroed.
+	for off := 0; off < size; off += 8 {
+		whole, zero, next := b.NewLabel("txkeep.word"), b.NewLabel("txkeep.zero"), b.NewLabel("txkeep.next")
+		b.Emit(asm.JLE.Imm(asm.R2, int32(off), zero))
+		b.Emit(asm.LoadMem(asm.R4, src, int16(off), asm.DWord), asm.JGE.Imm(asm.R2, int32(off+8), whole))
+		b.Emit(asm.Mov.Reg(tmp, asm.R2), asm.Sub.Imm(tmp, int32(off)), asm.LSh.Imm(tmp, 3))
+		b.Emit(asm.Mov.Imm(asm.R0, 1), asm.LSh.Reg(asm.R0, tmp), asm.Sub.Imm(asm.R0, 1), asm.And.Reg(asm.R4, asm.R0))
+		b.Label(whole)
+		b.Emit(asm.StoreMem(asm.R5, valAt+int16(off), asm.R4, asm.DWord), asm.Ja.Label(next))
+		b.Label(zero)
+		b.Emit(storeDW(asm.R5, valAt+int16(off), 0))
+		b.Label(next)
+	}
+	b.Emit(asm.Ja.Label(done))
 	b.Label(absent)
 	b.Emit(asm.StoreImm(asm.R5, lenAt, txAbsent, asm.Half))
 	b.Label(done)

@@ -42,6 +42,12 @@ const (
 // slot fs into l7MaskBuf, then sets R1 to l7MaskBuf's address and R2 to
 // the bytes to copy; it jumps to done when the value cannot be read.
 func (g *gen) maskURL(at int16, fs FieldSlot, done string) {
+	g.maskURLFrom(g.base, at, fs, done)
+}
+
+// maskURLFrom is maskURL with the string slot at base+at (base a register
+// that no call clobbers: the record's, or R9 for the decoder state's).
+func (g *gen) maskURLFrom(base asm.Register, at int16, fs FieldSlot, done string) {
 	b := g.b
 	ctx := g.l7CtxOff()
 	if g.inFunc {
@@ -50,9 +56,9 @@ func (g *gen) maskURL(at int16, fs FieldSlot, done string) {
 	b.Comment("mask the URL's userinfo and secret query values into the mask buffer")
 	g.l7Lookup(asm.R4, done)
 	b.Emit(asm.StoreMem(asm.R10, ctx, asm.R4, asm.DWord))
-	b.Emit(asm.LoadMem(asm.R3, g.base, at, asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, done))
+	b.Emit(asm.LoadMem(asm.R3, base, at, asm.Half), asm.JGT.Imm(asm.R3, l7OffMax, done))
 	b.Emit(asm.StoreMem(asm.R4, mSrc, asm.R3, asm.DWord))
-	b.Emit(asm.LoadMem(asm.R2, g.base, at+2, asm.Half), asm.StoreMem(asm.R4, mLen, asm.R2, asm.DWord))
+	b.Emit(asm.LoadMem(asm.R2, base, at+2, asm.Half), asm.StoreMem(asm.R4, mLen, asm.R2, asm.DWord))
 	fits := b.NewLabel("mask.n")
 	b.Emit(asm.JLE.Imm(asm.R2, int32(fs.MaxLen), fits), asm.Mov.Imm(asm.R2, int32(fs.MaxLen)))
 	b.Label(fits)

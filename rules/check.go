@@ -26,6 +26,7 @@ func Check(files ...*File) (*RuleSet, Diagnostics) {
 	rs := &RuleSet{}
 	c.declareSets(files)
 	c.declareRedact(files)
+	rs.SecretQuery = c.queryHashes
 	var decls []*RuleDecl
 	for _, f := range files {
 		for _, d := range f.Rules {

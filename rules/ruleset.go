@@ -66,6 +66,12 @@ func ParseHook(s string) (Hook, bool) {
 // evaluator.
 type RuleSet struct {
 	Rules []*Rule
+	// SecretQuery are the hashes (QueryHashes) of the query parameters
+	// whose values are masked, the defaults and the redact statements'
+	// (redact.go): the rules' logged URL fields carry them too, and the
+	// request target an HTTP transaction keeps for its response
+	// (http.response_for.uri) is masked with them.
+	SecretQuery []uint32
 }
 
 // ForHook returns the rules of one hook, in rule-set order.

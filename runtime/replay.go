@@ -428,7 +428,7 @@ func (r *Replayer) xdpBuild(h rules.Hook) (*Collection, error) {
 // compileAtXDP compiles the rule set with the rules of hook h at the XDP
 // hook (see xdpBuild), as a batch build if batch is set.
 func (r *Replayer) compileAtXDP(h rules.Hook, batch bool) (*compiler.Output, error) {
-	swapped := &rules.RuleSet{}
+	swapped := &rules.RuleSet{SecretQuery: r.rs.SecretQuery}
 	for _, rule := range r.rs.Rules {
 		cp := *rule
 		switch rule.Hook {

@@ -104,6 +104,17 @@ func kept(m *l7Msg, name string, bound int) Value {
 	return v
 }
 
+// maskedKept is kept for a URL: its userinfo and secret query values
+// masked (rules.MaskURL), as the kernel keeps it, so that the transaction
+// map holds no secret while the request waits.
+func (e *Evaluator) maskedKept(m *l7Msg, name string, bound int) Value {
+	v := kept(m, name, bound)
+	if v.Present {
+		v.Bytes = rules.MaskURL(v.Bytes, e.rs.SecretQuery)
+	}
+	return v
+}
+
 // httpTx queues the segment's requests, or pairs its response, and adds
 // the transaction fields to the response.
 func (e *Evaluator) httpTx(p *Packet, l *l7Packet) {
@@ -159,7 +170,7 @@ func (e *Evaluator) httpTxRequest(key txFlowKey, dir int, id uint32, m *l7Msg) {
 	f.tail++
 	f.queue = append(f.queue, txReq{time: e.tx.now, id: id,
 		method: kept(m, "http.request.method", rules.TxMethodLen),
-		uri:    kept(m, "http.request.uri", rules.TxURILen),
+		uri:    e.maskedKept(m, "http.request.uri", rules.TxURILen),
 		host:   kept(m, "hdr:host", rules.TxHostLen)})
 }
 
