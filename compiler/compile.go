@@ -350,6 +350,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
 	g.l7Clear()
+	g.payClear()
 	if g.batched() {
 		g.batchEpilogue()
 	} else {

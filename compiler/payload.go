@@ -38,6 +38,7 @@ const (
 	payPos   = 0  // u64: the next start the loop tries (value offset)
 	payLim   = 8  // u64: the last start
 	payRes   = 16 // u64: 1 when found
+	payFill  = 24 // u32, u32: the bytes copied into the transport payload's window and the frame's, for payClear
 	payTr    = 32 // the transport payload's window
 	paySlack = 64
 	payFr    = payTr + rules.PayloadWindow + paySlack // the frame's window
@@ -198,6 +199,7 @@ func (g *gen) payCopy() {
 		short := b.NewLabel("pay.short")
 		b.Emit(asm.JLE.Imm(asm.R4, payWin, short), asm.Mov.Imm(asm.R4, payWin))
 		b.Label(short)
+		b.Emit(asm.StoreMem(asm.R8, payFill, asm.R4, asm.Word))
 		b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, payTr), fl.LoadBytes.Call())
 		b.Emit(asm.JNE.Imm(asm.R0, 0, none))
 		g.setFact(rules.FieldFact(payField(h), 1))
@@ -222,6 +224,7 @@ func (g *gen) payFrame(done string) {
 		// A test run never moves a tag to metadata.
 		b.Comment("a tag in skb metadata: 12 bytes, the tag, the rest")
 		b.Emit(asm.LoadMem(asm.R1, rCtx, fl.CtxVLANPres, asm.Word), asm.JEq.Imm(asm.R1, 0, plain))
+		b.Emit(asm.StoreImm(asm.R8, payFill+4, payWin, asm.Word))
 		b.Emit(asm.JLT.Imm(asm.R9, 12, plain))
 		b.Emit(asm.Mov.Reg(asm.R1, asm.R9), asm.Add.Imm(asm.R1, 4), asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 		b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.Mov.Imm(asm.R2, 0), asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, payFr))
@@ -240,7 +243,41 @@ func (g *gen) payFrame(done string) {
 	b.Emit(asm.Mov.Reg(asm.R4, asm.R9), asm.JEq.Imm(asm.R4, 0, done))
 	b.Emit(asm.JLE.Imm(asm.R4, payWin, short), asm.Mov.Imm(asm.R4, payWin))
 	b.Label(short)
+	b.Emit(asm.StoreMem(asm.R8, payFill+4, asm.R4, asm.Word))
 	b.Emit(asm.Mov.Reg(asm.R1, rCtx), asm.Mov.Imm(asm.R2, 0), asm.Mov.Reg(asm.R3, asm.R8), asm.Add.Imm(asm.R3, payFr), fl.LoadBytes.Call())
+}
+
+// payClear zeroes, at the program's end, the bytes the packet copied into
+// the payload map's windows (issue 18): the map value outlives the program
+// (a per-CPU array anyone with the map can read), and the windows hold the
+// payload as it came, an Authorization header or a password included. A
+// chain of 64-byte blocks, as far as the copy went.
+func (g *gen) payClear() {
+	if g.pay == nil {
+		return
+	}
+	b := g.b
+	done := b.NewLabel("pay.clear.done")
+	b.Comment("clear the payload windows this packet filled: no payload byte outlives the program")
+	g.payLookup(asm.R9, done)
+	for w, region := range []int16{payTr, payFr} {
+		if region == payFr && !g.pay.frame || region == payTr && !g.pay.tcp && !g.pay.udp {
+			continue
+		}
+		next := b.NewLabel("pay.clear.next")
+		at := int16(payFill + 4*w)
+		b.Emit(asm.LoadMem(asm.R2, asm.R9, at, asm.Word), asm.JEq.Imm(asm.R2, 0, next))
+		for k := int16(0); k < payWin; k += 64 {
+			b.Emit(asm.JLE.Imm(asm.R2, int32(k), next+".z"))
+			for j := int16(0); j < 64; j += 8 {
+				b.Emit(storeDW(asm.R9, region+k+j, 0))
+			}
+		}
+		b.Label(next + ".z")
+		b.Emit(asm.StoreImm(asm.R9, at, 0, asm.Word))
+		b.Label(next)
+	}
+	b.Label(done)
 }
 
 // payLookup sets dst to this CPU's payload map value of the hook, or jumps

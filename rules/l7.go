@@ -256,7 +256,7 @@ var l7Fields = []*Field{
 	str(HdrHTTP, "http.set_cookie", L7Field{MaxLen: 128, Redact: true, Header: "set-cookie"}, "Set-Cookie header (first one); redacted unless the rule unredacts it."),
 	{Name: "http.time", Type: TypeUint, Bits: 32, Base: BaseSeconds, Header: HdrHTTP, Computed: true, L7: &L7Field{},
 		Doc: "On a response paired with its request (docs/transactions.md): the seconds from the request to the response, to the microsecond (0.000250); compared with seconds (http.time > 0.5). Packet times are the kernel's clock live, the capture's in hdrlog test."},
-	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target as sent (Wireshark shows the full URI, http://host/target); absent when the target was longer than 128 bytes. Masked in events as http.request.uri."),
+	str(HdrHTTP, "http.response_for.uri", L7Field{MaxLen: 128}, "On a response paired with its request: the request's target (Wireshark shows the full URI, http://host/target), kept masked as http.request.uri is in events (userinfo, secret query values): rules match and unredact see the masked target; absent when the target was longer than 128 bytes."),
 	str(HdrHTTP, "http.response_for.method", L7Field{MaxLen: 16}, "On a response paired with its request: the request's method (hdrlog's name; Wireshark has none)."),
 	str(HdrHTTP, "http.response_for.host", L7Field{MaxLen: 64, HostName: true}, "On a response paired with its request: the request's Host header (hdrlog's name; Wireshark has none); absent when the request had none or one longer than 64 bytes. Compared case-insensitively."),
 	{Name: "http.truncated", Type: TypeBool, Header: HdrHTTP, Computed: true, L7: &L7Field{Exists: true},

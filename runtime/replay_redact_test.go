@@ -201,7 +201,7 @@ func TestAdversarialHTTPCorpus(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	for _, want := range []string{compiler.L7Map, compiler.HTTPTxMap, compiler.EventsMap} {
+	for _, want := range []string{compiler.L7Map, compiler.HTTPTxMap, compiler.PayloadMap, compiler.EventsMap} {
 		if !containsString(names, want) {
 			t.Errorf("no map %s among those dumped: %v", want, names)
 		}

@@ -81,6 +81,11 @@ rule response {
     match http.response
     log http.response.code, http.location, http.set_cookie, http.response_for.uri, http.header["X-Auth-Token"]
 }
+rule payload_scan {
+    hook xdp
+    match tcp.payload contains "Authorization:"
+    log tcp.srcport, tcp.dstport
+}
 rule truncated {
     hook xdp
     match http.truncated
@@ -89,7 +94,7 @@ rule truncated {
 `
 
 // RuleNames are the rules of Rules.
-var RuleNames = []string{"urls", "headers", "bearer", "secret_query", "userinfo", "api_key", "response", "truncated"}
+var RuleNames = []string{"urls", "headers", "bearer", "secret_query", "userinfo", "api_key", "response", "payload_scan", "truncated"}
 
 // OpenRule unredacts what Rules redact: added to Rules, its events carry
 // the planted secrets, which shows that a search for Marker finds them.
