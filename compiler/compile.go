@@ -3,7 +3,6 @@ package compiler
 import (
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -287,10 +286,6 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	}
 	g.need.close()
 	keys = append(keys, g.procKeys()...)
-	if slices.Contains(keys, (slotKey{computed: compTCPLen, size: 4, layer: 1})) {
-		// tcp.len is bounded by the frame's length on the wire.
-		keys = append(keys, slotKey{computed: compFrameLen, size: 4, layer: 1})
-	}
 	g.rec = layoutRecord(keys)
 
 	g.markPhase(PhaseParser)
