@@ -240,6 +240,21 @@ func (run *wsRun) hdrlogSide(t *testing.T) []map[int][][]string {
 			lines = buf
 			t.Logf("hdrlog: %d frames, %d tc runs through the XDP build, %d frames cut short by the capture", sum.Frames, sum.ViaXDP, sum.CutShort)
 		} else if !bytes.Equal(buf.Bytes(), lines.Bytes()) {
+			k, r := strings.Split(lines.String(), "\n"), strings.Split(buf.String(), "\n")
+			shown := 0
+			for i := 0; i < max(len(k), len(r)) && shown < 5; i++ {
+				var kl, rl string
+				if i < len(k) {
+					kl = k[i]
+				}
+				if i < len(r) {
+					rl = r[i]
+				}
+				if kl != rl {
+					t.Logf("line %d:\n kernel:    %s\n reference: %s", i+1, kl, rl)
+					shown++
+				}
+			}
 			t.Errorf("the reference evaluator's output differs from the kernel's")
 		}
 	}
