@@ -64,6 +64,9 @@ func argsSizeOf([]*Program) int { return SyscallArgsSize }
 // where their value lies in SyscallArgsMap's value.
 var fileArgs = map[string]int16{"fd.name": argPath, "evt.arg.filename": argPath, "proc.args": argArgs}
 
+// fileArgNames are fileArgs' names in the order their copies are emitted.
+var fileArgNames = []string{"evt.arg.filename", "fd.name", "proc.args"}
+
 // Offsets in struct bpf_raw_tracepoint_args of sys_enter(regs, id) and
 // sys_exit(regs, ret).
 const (
@@ -160,9 +163,9 @@ func (g *gen) parseSyscall() {
 		b.Emit(asm.StoreImm(asm.R10, s.off, 1, asm.Byte))
 		b.Label(ok)
 	}
-	for name, at := range fileArgs {
+	for _, name := range fileArgNames { // in a fixed order: the same rules give the same program
 		if s, ok := comp(name); ok {
-			g.copyRaw(rData, at, asm.R10, s.off, argStrSlot)
+			g.copyRaw(rData, fileArgs[name], asm.R10, s.off, argStrSlot)
 		}
 	}
 	if s, ok := comp("evt.arg.flags"); ok {

@@ -171,3 +171,28 @@ func TestEqualModuloPositions(t *testing.T) {
 		t.Error("another prefix compares equal")
 	}
 }
+
+// TestCompileDeterministic: the same rules compile to the same bytes every
+// time (no map iteration order reaches the program), so that a program's
+// size and verifier figures, `hdrlog compile` listings and the comparison
+// of both syntaxes above are stable. Each example is compiled many times.
+func TestCompileDeterministic(t *testing.T) {
+	paths, err := filepath.Glob("../examples/rules/*.rules")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no examples (%v)", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			rs := checkExample(t, path, ParseDSL)
+			first := compileExample(t, rs)
+			for i := 0; i < 25; i++ {
+				again := compileExample(t, rs)
+				for name, code := range first {
+					if !bytes.Equal(code, again[name]) {
+						t.Fatalf("compile %d: program %s differs from the first compile", i+2, name)
+					}
+				}
+			}
+		})
+	}
+}
