@@ -1,6 +1,8 @@
 package compiler_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -136,4 +138,43 @@ func ktEveryOperator(name string, f *rules.Field) string {
 		add("%s in {01:00:5e:00:00:01, 33:33:00:00:00:01}", name)
 	}
 	return strings.Join(ops, " || ")
+}
+
+// TestCompileDeterministicAllFields: the rule sets of
+// TestKernelVerifierAllFields, which use every field and operator, compile
+// to the same bytes each time (no map iteration order reaches a program).
+func TestCompileDeterministicAllFields(t *testing.T) {
+	var clauses []string
+	for _, name := range ktAllFields() {
+		clauses = append(clauses, ktEveryOperator(name, ktField(name)))
+	}
+	all := ktAllFields()
+	third := len(clauses) / 3
+	for i, cs := range [][]string{clauses[:third], clauses[third : 2*third], clauses[2*third:]} {
+		src := ktSource([]ktRule{
+			{Name: "any_of", Match: ktJoin(cs, "", " || "), Log: all},
+			{Name: "unconditional", Log: all},
+		}, ktAllHooks)
+		var first map[string][]byte
+		for n := 0; n < 4; n++ {
+			progs := map[string][]byte{}
+			for _, p := range ktCompile(t, fmt.Sprintf("det_%d.rules", i), src).Programs {
+				var b bytes.Buffer
+				insns := append(p.Insns[:0:0], p.Insns...)
+				if err := insns.Marshal(&b, binary.LittleEndian); err != nil {
+					t.Fatal(err)
+				}
+				progs[p.Flavour.Name] = b.Bytes()
+			}
+			if first == nil {
+				first = progs
+				continue
+			}
+			for name, code := range first {
+				if !bytes.Equal(code, progs[name]) {
+					t.Fatalf("part %d, compile %d: program %s differs from the first compile", i, n+1, name)
+				}
+			}
+		}
+	}
 }

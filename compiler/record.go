@@ -143,6 +143,17 @@ func (r *record) headerSlots(h rules.Header) []*slot {
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key.offset < out[j].key.offset })
+	// In a total order (slots at one offset differ in size or layer): map
+	// order must not reach the program.
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].key, out[j].key
+		if a.offset != b.offset {
+			return a.offset < b.offset
+		}
+		if a.size != b.size {
+			return a.size < b.size
+		}
+		return a.layer < b.layer
+	})
 	return out
 }
