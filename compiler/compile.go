@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -286,6 +287,10 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 	}
 	g.need.close()
 	keys = append(keys, g.procKeys()...)
+	if slices.Contains(keys, (slotKey{computed: compTCPLen, size: 4, layer: 1})) {
+		// tcp.len is bounded by the frame's length on the wire.
+		keys = append(keys, slotKey{computed: compFrameLen, size: 4, layer: 1})
+	}
 	g.rec = layoutRecord(keys)
 
 	g.markPhase(PhaseParser)

@@ -289,10 +289,16 @@ func ktMalformedFrames() []ktFrame {
 
 	f = tcp(testpkt.New().IPv4(a, b).TotalLength(0))
 	add("ipv4_len0_tso", f, ktEthIPv4, ktIPv4Want(20, 0, 0, 0, 0, 0, 64, 6, a, b), ktTCPSyn(-1))
-	// A total length larger than the frame (a capture cut short, or a
-	// snapshot length): tcp.len follows the header, as in Wireshark.
+	// A total length larger than the frame: tcp.len counts the bytes the
+	// frame has on the wire, as in Wireshark (the IP payload is cut at the
+	// IP length, never past the frame). A test run's frame is whole.
 	f = tcp(testpkt.New().IPv4(a, b).TotalLength(1500))
-	add("ipv4_len_beyond_frame", f, ktEthIPv4, ktIPv4Want(20, 0, 1500, 0, 0, 0, 64, 6, a, b), ktTCPSyn(1460))
+	add("ipv4_len_beyond_frame", f, ktEthIPv4, ktIPv4Want(20, 0, 1500, 0, 0, 0, 64, 6, a, b), ktTCPSyn(3))
+	f = testpkt.New().IPv4(a, b).TotalLength(65535).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).Bytes()
+	add("ipv4_len_65535_54_bytes", f, ktEthIPv4, ktIPv4Want(20, 0, 65535, 0, 0, 0, 64, 6, a, b), ktTCPSyn(0))
+	f = testpkt.New().IPv4(a, b).TotalLength(65535).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).DataOffset(15).Bytes()
+	add("ipv4_len_beyond_frame_tcp_header_too", f, ktEthIPv4, ktIPv4Want(20, 0, 65535, 0, 0, 0, 64, 6, a, b),
+		ktTCPWant(1111, 2222, 100, 0, 60, testpkt.SYN, 65535, 0, -1))
 
 	f = testpkt.New().IPv4(a, b).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).DataOffset(4).Payload([]byte("abc")).Bytes()
 	add("tcp_data_offset4", f, ktEthIPv4, ktIPv4Want(20, 0, 43, 0, 0, 0, 64, 6, a, b),
@@ -315,7 +321,9 @@ func ktMalformedFrames() []ktFrame {
 	f = testpkt.New().IPv6(c, d).PayloadLength(0).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).Payload([]byte("abc")).Bytes()
 	add("ipv6_plen0_tcp", f, ktEthIPv6, ktIPv6Want(0, 0, 0, 6, 64, c, d), ktTCPSyn(-1))
 	f = testpkt.New().IPv6(c, d).PayloadLength(1000).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).Payload([]byte("abc")).Bytes()
-	add("ipv6_plen_beyond_frame", f, ktEthIPv6, ktIPv6Want(0, 0, 1000, 6, 64, c, d), ktTCPSyn(980))
+	add("ipv6_plen_beyond_frame", f, ktEthIPv6, ktIPv6Want(0, 0, 1000, 6, 64, c, d), ktTCPSyn(3))
+	f = testpkt.New().IPv6(c, d).PayloadLength(60000).TCP(1111, 2222).Seq(100).Flags(testpkt.SYN).Bytes()
+	add("ipv6_plen_60000_74_bytes", f, ktEthIPv6, ktIPv6Want(0, 0, 60000, 6, 64, c, d), ktTCPSyn(0))
 	return out
 }
 

@@ -628,12 +628,26 @@ func (g *gen) l4() {
 		g.payEnter(rules.HdrTCP)
 		next := g.l7Next(rules.HdrTCP)
 		if s, ok := rec.slots[slotKey{computed: compTCPLen, size: 4, layer: 1}]; ok {
-			b.Comment("tcp.len: ip payload length less the tcp header length")
+			// As in Wireshark, whose IP dissector cuts its payload to the IP
+			// length but never beyond the frame's length on the wire: an IP
+			// length longer than the frame counts the frame's bytes only
+			// (54-byte frame, ip.len 65535: 0).
+			b.Comment("tcp.len: the ip payload length, at most the frame's bytes on the wire from the tcp header, less the tcp header length")
+			fl := rec.slots[slotKey{computed: compFrameLen, size: 4, layer: 1}]
 			b.Emit(asm.LoadMem(asm.R4, rCursor, 12, asm.Byte), asm.RSh.Imm(asm.R4, 4), asm.LSh.Imm(asm.R4, 2))
 			b.Emit(asm.JLT.Imm(asm.R4, tcpLen, next))
-			b.Emit(asm.JSLT.Reg(rPayload, asm.R4, next))
-			b.Emit(asm.Sub.Reg(rPayload, asm.R4))
-			b.Emit(asm.StoreMem(asm.R10, s.off, rPayload, asm.Word))
+			b.Emit(asm.LoadMem(asm.R1, asm.R10, fl.off, asm.Word))
+			if g.fl.VLANInMeta {
+				b.Comment("frame.len counts a tag the kernel moved to metadata: not in the bytes from the packet's start")
+				b.Emit(asm.LoadMem(asm.R0, rCtx, g.fl.CtxVLANPres, asm.Word), asm.LSh.Imm(asm.R0, 2), asm.Sub.Reg(asm.R1, asm.R0))
+			}
+			b.Emit(asm.Mov.Reg(asm.R0, rCursor), asm.Sub.Reg(asm.R0, rData), asm.Sub.Reg(asm.R1, asm.R0))
+			keep := b.NewLabel("tcplen")
+			b.Emit(asm.JSGE.Reg(rPayload, asm.R1, keep), asm.Mov.Reg(asm.R1, rPayload))
+			b.Label(keep)
+			b.Emit(asm.JSLT.Reg(asm.R1, asm.R4, next))
+			b.Emit(asm.Sub.Reg(asm.R1, asm.R4))
+			b.Emit(asm.StoreMem(asm.R10, s.off, asm.R1, asm.Word))
 			g.setFact(rules.FieldFact(tcpLenField, 1))
 		}
 		b.Emit(asm.Ja.Label(next))

@@ -121,10 +121,41 @@ var edgeCases = []struct {
 		want:  "a ip.len=0 tcp.len=null tcp.dstport=80\n",
 	},
 	{
-		name:  "ip.len larger than the frame: tcp.len from ip.len",
+		// Wireshark cuts the IP payload at the IP length, never past the
+		// frame's length on the wire (issue 18: 54 bytes saying 65535 gave
+		// tcp.len 65495).
+		name:  "ip.len larger than the frame: tcp.len counts the frame's bytes",
+		rules: `rule a { match tcp log ip.len, tcp.len }`,
+		frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(65535).TCP(1234, 80).Bytes(),
+		want:  "a ip.len=65535 tcp.len=0\n",
+	},
+	{
+		name:  "ip.len larger than the frame, a payload: tcp.len is the payload in the frame",
 		rules: `rule a { match tcp log tcp.len }`,
-		frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(1000).TCP(1234, 80).Bytes(),
-		want:  "a tcp.len=960\n",
+		frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(1000).TCP(1234, 80).Payload([]byte("abc")).Bytes(),
+		want:  "a tcp.len=3\n",
+	},
+	{
+		name:  "ipv6.plen larger than the frame: tcp.len counts the frame's bytes",
+		rules: `rule a { match tcp log ipv6.plen, tcp.len }`,
+		frame: testpkt.New().IPv6("2001:db8::1", "2001:db8::2").PayloadLength(60000).TCP(1234, 80).Bytes(),
+		want:  "a ipv6.plen=60000 tcp.len=0\n",
+	},
+	{
+		name:  "ip.len larger than the frame, a TCP header longer than the frame: no tcp.len",
+		rules: `rule a { match tcp log tcp.hdr_len, tcp.len }`,
+		frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TotalLength(65535).TCP(1234, 80).DataOffset(15).Bytes(),
+		want:  "a tcp.hdr_len=60 tcp.len=null\n",
+	},
+	{
+		// The first question's name can only point into the 12-byte
+		// header, whose ID, flags and counts name no host: absent, with
+		// its type and class (tshark shows "a" here). README and
+		// docs/l7.md say so.
+		name:  "DNS question name pointing into the header: absent",
+		rules: `rule a { match dns log dns.id, dns.qry.name, dns.qry.type }`,
+		frame: testpkt.New().IPv4("10.0.0.1", "10.0.0.2").UDP(40000, 53).Payload(testpkt.DNSMessage(0x0161, 0, 1, 0, []byte{0xc0, 0x00}, 1, 1)).Bytes(),
+		want:  `a dns.id="0x0161" dns.qry.name=null dns.qry.type=null` + "\n",
 	},
 	{
 		name:  "first fragment: TCP present",
@@ -145,10 +176,11 @@ var edgeCases = []struct {
 		want:  "a tcp.hdr_len=16 tcp.len=null tcp.flags.syn=true\n",
 	},
 	{
+		// The frame ends inside the TCP header: no tcp.len, as in Wireshark.
 		name:  "TCP options cut short: TCP present",
 		rules: `rule a { match tcp log tcp.hdr_len, tcp.len }`,
 		frame: testpkt.Truncate(ipv4TCP().Options(make([]byte, 20)).Bytes(), 14+20+24),
-		want:  "a tcp.hdr_len=40 tcp.len=0\n",
+		want:  "a tcp.hdr_len=40 tcp.len=null\n",
 	},
 	{
 		name:  "TCP cut short: no TCP",

@@ -554,8 +554,11 @@ func (p *Packet) decodeTCP(b []byte, off int) {
 	p.HeadersEnd = off + rules.HdrTCP.Def().MinLen
 
 	hlen := int(tcp.DataOffset) * 4
-	if hlen >= 20 && p.IPPayloadKnown && p.IPPayload >= hlen {
-		p.TCPLen, p.HasTCPLen = p.IPPayload-hlen, true
+	// The IP payload ends at the IP length but never past the frame's
+	// length on the wire (Wireshark's set_actual_length): a 54-byte frame
+	// saying ip.len 65535 has tcp.len 0.
+	if seg := min(p.IPPayload, p.Len-off); hlen >= 20 && p.IPPayloadKnown && seg >= hlen {
+		p.TCPLen, p.HasTCPLen = seg-hlen, true
 	}
 }
 

@@ -36,9 +36,11 @@
 //     header length; ipv6.plen less the extension headers), so that no field
 //     comes from an Ethernet trailer. A length field of 0 (TSO captures,
 //     jumbograms) states nothing and limits nothing.
-//   - tcp.len: that IP payload length less the TCP header length; absent
-//     when ip.len or ipv6.plen is 0, when the TCP header length is below 20,
-//     or when the result would be negative.
+//   - tcp.len: that IP payload length, at most the frame's length on the
+//     wire (frame.len) from the TCP header on, less the TCP header length
+//     (as Wireshark: a 54-byte frame saying ip.len 65535 has tcp.len 0);
+//     absent when ip.len or ipv6.plen is 0, when the TCP header length is
+//     below 20, or when the result would be negative.
 //
 // A field that is absent makes every comparison on it false; a boolean's
 // value is 1 when any of its bits is set (tcp.flags.res has three), as in
