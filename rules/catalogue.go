@@ -239,7 +239,7 @@ var headerFields = []*Field{
 	{Name: "tcp.window_size_value", Type: TypeUint, Bits: 16, Header: HdrTCP, Offset: 14, Size: 2, Doc: "Window as sent (unscaled)."},
 	{Name: "tcp.urgent_pointer", Type: TypeUint, Bits: 16, Header: HdrTCP, Offset: 18, Size: 2, Doc: "Urgent pointer."},
 	{Name: "tcp.len", Type: TypeUint, Bits: 32, Header: HdrTCP, Computed: true,
-		Doc: "Segment payload length: the IP payload length less the TCP header length; absent when the IP length fields are inconsistent."},
+		Doc: "Segment payload length: the IP payload length less the TCP header length, the IP payload ending at the IP length but never past the frame's length on the wire (`frame.len`), as in Wireshark: a 54-byte frame saying `ip.len` 65535 has `tcp.len` 0. Absent when `ip.len` or `ipv6.plen` is 0 (TSO captures, jumbograms), or when the TCP header goes past that payload."},
 	{Name: "tcp.payload", Type: TypeBytes, Header: HdrTCP, Computed: true,
 		Doc: "The segment's payload bytes; absent when there are none, and in a reset (its data is Wireshark's tcp.reset_cause). Tests read the first 2048 bytes; len() is exact (docs/wireshark.md#payloads)."},
 

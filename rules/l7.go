@@ -271,7 +271,7 @@ var l7Fields = []*Field{
 	{Name: "dns.flags.rcode", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 2, Size: 2, Mask: 0x000f, Doc: "Response code of a response (0 no error, 3 no such name); absent in a query, as in Wireshark."},
 	{Name: "dns.count.queries", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 4, Size: 2, Doc: "Number of questions."},
 	{Name: "dns.count.answers", Type: TypeUint, Bits: 16, Header: HdrDNS, Offset: 6, Size: 2, Doc: "Number of answer records."},
-	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); compression pointers are followed backwards only. Compared case-insensitively."),
+	str(HdrDNS, "dns.qry.name", L7Field{MaxLen: 128, HostName: true}, "Name of the first question, dotted as Wireshark prints it (<Root> for the root); a compression pointer makes it absent (nothing but the 12-byte header precedes the first question, and a name read from the header's ID, flags and counts names no host; Wireshark follows it). Compared case-insensitively."),
 	{Name: "dns.qry.type", Type: TypeUint, Bits: 16, Header: HdrDNS, Computed: true, Doc: "Type of the first question (1 A, 28 AAAA, 65 HTTPS)."},
 	{Name: "dns.qry.class", Type: TypeUint, Bits: 16, Base: BaseHex, Header: HdrDNS, Computed: true, Doc: "Class of the first question (0x0001 IN); in mDNS without its top bit (the unicast-response bit), as Wireshark shows it."},
 	{Name: "dns.resp.ttl", Type: TypeUint, Bits: 32, Header: HdrDNS, Computed: true, Doc: "Time to live of the message's first resource record (answer, authority or additional, OPT excepted), in seconds; among the first MaxDNSRecords entries walked."},

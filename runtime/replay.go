@@ -307,8 +307,7 @@ func (r *Replayer) ReplayFrame(fr *CapturedFrame, fn func(*Event) error) (FrameR
 			if r.dec == nil {
 				r.dec = new(reference.Decoder)
 			}
-			decoded = r.dec.Decode(frame)
-			decoded.Len = wireLen
+			decoded = r.dec.DecodeWire(frame, wireLen)
 		}
 		return decoded
 	}

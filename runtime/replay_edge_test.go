@@ -401,3 +401,48 @@ rule x { hook xdp match http.request log http.request.method, http.host, tcp.len
 		}
 	}
 }
+
+// TestTCPLenSnapLength: a frame a capture cut short (tcpdump -s 80, the
+// usual way to capture headers) keeps its length on the wire, and tcp.len
+// counts what the IP length says up to that length, not the bytes captured:
+// tshark gives tcp.len 100 for this frame, and so do the kernel and the
+// reference (the reference counted the captured bytes: 25).
+func TestTCPLenSnapLength(t *testing.T) {
+	full := testpkt.New().IPv4("10.0.0.1", "10.0.0.2").TCP(1234, 80).Flags(testpkt.ACK).Payload(make([]byte, 100)).Bytes()
+	cut := full[:79] // 14 + 20 + 20 + 25 bytes of payload
+	const want = "a frame.len=154 ip.len=140 tcp.len=100\n"
+	src := `rule a { match tcp log frame.len, ip.len, tcp.len }`
+	rs := mustRules(t, src)
+	out, err := compiler.Compile(rs, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(r *runtime.Replayer) string {
+		var b []byte
+		fr := &runtime.CapturedFrame{Number: 1, Data: cut, OrigLen: len(full)}
+		if _, err := r.ReplayFrame(fr, func(ev *runtime.Event) error {
+			b = runtime.AppendJSON(b, out.Schema, ev, runtime.Meta{Time: replayEpoch, Frame: 1})
+			b = append(b, '\n')
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return compact(string(b))
+	}
+	ref, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{NoKernel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(ref); got != want {
+		t.Errorf("reference: %swant: %s", got, want)
+	}
+	kerneltest.Require(t)
+	kern, err := runtime.NewReplayer(rs, out, runtime.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kern.Close()
+	if got := run(kern); got != want {
+		t.Errorf("kernel: %swant: %s", got, want)
+	}
+}

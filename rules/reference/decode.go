@@ -110,7 +110,15 @@ type Decoder struct {
 // Decode decodes a frame. It never fails: what cannot be decoded is absent.
 // The packet, and the values read from it, are valid until the next call.
 func (d *Decoder) Decode(frame []byte) *Packet {
-	d.p = Packet{Len: len(frame), Frame: frame, st: &d.st}
+	return d.DecodeWire(frame, len(frame))
+}
+
+// DecodeWire decodes a frame whose length on the wire was wireLen (a
+// capture's original length: more than len(frame) when the capture cut it
+// short). frame.len is wireLen, and lengths that Wireshark bounds by the
+// frame (tcp.len) are bounded by it, not by the bytes captured.
+func (d *Decoder) DecodeWire(frame []byte, wireLen int) *Packet {
+	d.p = Packet{Len: max(wireLen, len(frame)), Frame: frame, st: &d.st}
 	d.p.decode(frame)
 	return &d.p
 }
