@@ -315,7 +315,7 @@ func (g *gen) rawChunks(ref rules.FieldRef, mask uint64, v rules.Value) ([]chunk
 		default:
 			val = v.Addr.AsSlice()
 			msk = make([]byte, len(val))
-			for i := 0; i < v.Bits; i++ {
+			for i := 0; i < int(v.Bits); i++ {
 				msk[i/8] |= 0x80 >> (i % 8)
 			}
 		}

@@ -162,7 +162,7 @@ func (c *converter) test(n *testNode) rules.Expr {
 			Span:  span,
 		}
 	case n.In:
-		e := &rules.InExpr{Quant: quant, QuantSpan: quantSpan, Field: field, Mask: mask, Span: span, Elems: c.elems(n.Elems)}
+		e := &rules.InExpr{Quant: quant, QuantSpan: quantSpan, Field: field, Mask: mask, Span: span, Elems: c.elems(n.Tokens, n.Elems)}
 		if n.SetRef != "" {
 			e.SetRef = n.SetRef[1:]
 			e.SetRefSpan = c.src.tokenSpan(n.Tokens[len(n.Tokens)-1])
@@ -179,7 +179,10 @@ func (c *converter) test(n *testNode) rules.Expr {
 	return &rules.TestExpr{Field: field, Mask: mask, Span: span}
 }
 
-func (c *converter) elems(ns []*elemNode) []rules.SetElem {
+func (c *converter) elems(ts []lexer.Token, ns []*elemNode) []rules.SetElem {
+	if es, ok := c.bulkElems(ts); ok {
+		return es
+	}
 	out := []rules.SetElem{}
 	for _, el := range ns {
 		se := rules.SetElem{Lo: c.literal(el.Lo.Tokens[0])}

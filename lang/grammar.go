@@ -155,8 +155,10 @@ type testNode struct {
 	Value *valueNode `parser:"@@"`
 	In    bool       `parser:"| @'in'"`
 	// A named set, ip.src in $blocklist, or the elements in braces.
+	// A long list of plain elements is one Bulk token (bulk.go).
 	SetRef string      `parser:"( @SetRef"`
-	Elems  []*elemNode `parser:"| '{' ( @@ ( ','? @@ )* )? '}' ) )?"`
+	Bulk   string      `parser:"| '{' ( @Bulk"`
+	Elems  []*elemNode `parser:"| @@ ( ','? @@ )* )? '}' ) )?"`
 }
 
 // setNode is a named set: `set NAME { elems }` or `set NAME file "path"`.
@@ -165,7 +167,8 @@ type setNode struct {
 	Name   string      `parser:"'set' @(Ident | 'ports' | 'maxlen' | 'unredact' | 'any' | 'all' | 'redact')"`
 	File   *valueNode  `parser:"( 'file' @@"`
 	Brace  bool        `parser:"| @'{'"`
-	Elems  []*elemNode `parser:"( @@ ( ','? @@ )* )? '}' )"`
+	Bulk   string      `parser:"( @Bulk"`
+	Elems  []*elemNode `parser:"| @@ ( ','? @@ )* )? '}' )"`
 }
 
 type cmpOpNode struct {

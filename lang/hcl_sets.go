@@ -92,7 +92,7 @@ func (p *hclParser) setElems(a *hcl.Attribute) []rules.SetElem {
 		}
 		lit := func(from, to int) *rules.Literal {
 			t := text[from:to]
-			return &rules.Literal{Kind: setLitKind(t), Text: t,
+			return &rules.Literal{Kind: rules.SetLitKind(t), Text: t,
 				Span: rules.Span{Start: p.pos(rng.Start.Byte + from), End: p.pos(rng.Start.Byte + to)}}
 		}
 		if lo, hi, ok := strings.Cut(text, ".."); ok {

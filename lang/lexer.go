@@ -57,8 +57,9 @@ var keywords = map[string]bool{
 	"count": true, "sample": true, "limit": true,
 }
 
-// tokenDefinition is dslLexer with one more symbol, Keyword, which no lexer
-// rule produces: source.lex assigns it.
+// tokenDefinition is dslLexer with two more symbols that no lexer rule
+// produces: Keyword, which source.lex assigns, and Bulk, a long list of
+// elements collapsed into one token (bulk.go).
 type tokenDefinition struct {
 	*lexer.StatefulDefinition
 	symbols map[string]lexer.TokenType
@@ -76,6 +77,7 @@ var tokens = func() *tokenDefinition {
 		}
 	}
 	syms["Keyword"] = min - 1
+	syms["Bulk"] = min - 2
 	return &tokenDefinition{StatefulDefinition: dslLexer, symbols: syms}
 }()
 
@@ -90,6 +92,7 @@ var (
 	tokPunct     = tokens.symbols["Punct"]
 	tokUnknown   = tokens.symbols["Unknown"]
 	tokKeyword   = tokens.symbols["Keyword"]
+	tokBulk      = tokens.symbols["Bulk"]
 )
 
 // isValue reports whether t can only be a value (a literal other than a bare word).
@@ -135,6 +138,9 @@ type source struct {
 	src   []byte
 	base  rules.Pos
 	lines []int // byte offsets (in src) where lines start
+	// bulk holds the elements of the lists collapsed into Bulk tokens,
+	// by the token's offset (bulk.go).
+	bulk map[int]*bulkList
 }
 
 func newSource(file string, src []byte, base rules.Pos) *source {
@@ -200,7 +206,9 @@ func (s *source) lex() ([]lexer.Token, rules.Diagnostics) {
 	if err != nil {
 		return nil, rules.Diagnostics{rules.Errorf(s.span(0, 0), "internal error: %v", err)}
 	}
-	var toks []lexer.Token
+	// Room for a token every four bytes: a long list of addresses needs
+	// no regrowing (memory the list does not use is never touched).
+	toks := make([]lexer.Token, 0, len(s.src)/4+16)
 	for {
 		t, err := lx.Next()
 		if err != nil {

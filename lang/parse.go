@@ -112,7 +112,7 @@ func ParseExpr(filename string, src []byte, base rules.Pos) (expr rules.Expr, di
 	if d, ok := s.checkNesting(toks); !ok {
 		return nil, append(diags, d)
 	}
-	n, err := exprParser.ParseFromLexer(upgrade(toks, s.eof(nil)))
+	n, err := exprParser.ParseFromLexer(upgrade(s.collapseLists(toks), s.eof(nil)))
 	if err != nil {
 		return nil, append(diags, s.parseFailure(modeExpr, toks, nil, err))
 	}
@@ -144,7 +144,7 @@ func (s *source) parseRule(seg []lexer.Token, next *lexer.Token) (*rules.RuleDec
 	if d, ok := s.checkNesting(seg); !ok {
 		return nil, withRule(rules.Diagnostics{d})
 	}
-	n, err := ruleParser.ParseFromLexer(upgrade(seg, s.eof(next)))
+	n, err := ruleParser.ParseFromLexer(upgrade(s.collapseLists(seg), s.eof(next)))
 	if err != nil {
 		return nil, withRule(rules.Diagnostics{s.parseFailure(modeRule, seg, next, err)})
 	}

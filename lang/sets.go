@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -33,7 +35,7 @@ func (s *source) parseSet(seg []lexer.Token, next *lexer.Token) (*rules.SetDecl,
 	if spoiled(seg) {
 		return nil, nil
 	}
-	n, err := setParser.ParseFromLexer(upgrade(seg, s.eof(next)))
+	n, err := setParser.ParseFromLexer(upgrade(s.collapseLists(seg), s.eof(next)))
 	if err != nil {
 		return nil, rules.Diagnostics{s.setSyntaxError(seg, next, err)}
 	}
@@ -49,7 +51,7 @@ func (s *source) parseSet(seg []lexer.Token, next *lexer.Token) (*rules.SetDecl,
 		}
 		d.File = c.literal(t).Text
 	} else {
-		d.Elems = c.elems(n.Elems)
+		d.Elems = c.elems(n.Tokens, n.Elems)
 	}
 	return d, c.diags
 }
@@ -115,7 +117,11 @@ func ReadSetFiles(f *rules.File, dir string) (map[string][]byte, rules.Diagnosti
 		if err != nil {
 			msg, hint := err.Error(), "a file named .gz is read as gzip-compressed; give an uncompressed file another name"
 			var pe *os.PathError
-			if errors.As(err, &pe) {
+			var se *setFileError
+			switch {
+			case errors.As(err, &se):
+				hint = se.hint
+			case errors.As(err, &pe):
 				msg, hint = pe.Err.Error(), "a relative name is relative to the directory of the rule file"
 			}
 			diags = append(diags, rules.Diagnostic{Severity: rules.Error, Span: d.FileSpan,
@@ -125,41 +131,79 @@ func ReadSetFiles(f *rules.File, dir string) (map[string][]byte, rules.Diagnosti
 		}
 		srcs[path] = src
 		elems, ds := ParseSetElems(path, src)
-		d.Elems = elems
+		d.FileElems = elems
 		diags = append(diags, ds...)
 	}
 	return srcs, diags
 }
 
+// setFileError is a set file hdrlog refuses to read, with a hint.
+type setFileError struct{ msg, hint string }
+
+func (e *setFileError) Error() string { return e.msg }
+
 // readSetFile reads a set file, uncompressing it when its name ends in .gz.
+// Only a regular file is read (opened without blocking, so that a FIFO is
+// refused rather than waited on), of at most rules.MaxSetFileBytes, and so
+// is what it uncompresses to: a link to /dev/zero or a gzip bomb is an
+// error, not the end of the host's memory.
 func readSetFile(path string) ([]byte, error) {
-	src, err := os.ReadFile(path)
-	if err != nil || !strings.HasSuffix(path, ".gz") {
-		return src, err
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &setFileError{fmt.Sprintf("not a regular file (%s)", st.Mode().Type()), "a set file is a regular file of one element per line"}
+	}
+	const limit = rules.MaxSetFileBytes
+	tooBig := &setFileError{fmt.Sprintf("more than the %d MiB hdrlog reads of one set file", limit>>20), "split the set into several named sets, each from its own file"}
+	src, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > limit {
+		return nil, tooBig
+	}
+	if !strings.HasSuffix(path, ".gz") {
+		return src, nil
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(src))
 	if err != nil {
 		return nil, fmt.Errorf("not a gzip file (the name ends in .gz): %w", err)
 	}
-	out, err := io.ReadAll(zr)
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	if len(out) > limit {
+		return nil, tooBig
 	}
 	return out, nil
 }
 
 // ParseSetElems reads a set file: one element per line (a value, a prefix,
-// or a range lo..hi), blank lines and # comments allowed. Each element's
-// literal carries its position in the file; the checker types it by the
-// field the set is compared with.
-func ParseSetElems(path string, src []byte) ([]rules.SetElem, rules.Diagnostics) {
-	n := bytes.Count(src, []byte{'\n'}) + 1
-	elems := make([]rules.SetElem, 0, n)
-	// One allocation for all the literals and one for their text: a
-	// blocklist may have millions of lines.
-	lits := make([]rules.Literal, 0, n)
-	whole := string(src)
+// or a range lo..hi), blank lines and # comments allowed. The elements are
+// kept as offsets into the file's text (rules.SetFileElems), from which
+// the checker makes each element's literal, with its position, when it
+// types it by the field the set is compared with. src must not change
+// afterwards: the elements' text is src's.
+func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnostics) {
 	var diags rules.Diagnostics
+	if len(src) > rules.MaxSetFileBytes {
+		diags = append(diags, rules.Diagnostic{Severity: rules.Error,
+			Span:    rules.Span{Start: rules.Pos{File: path}, End: rules.Pos{File: path}},
+			Message: fmt.Sprintf("set file of %d bytes: the most hdrlog reads is %d", len(src), rules.MaxSetFileBytes),
+			Hint:    "split the set into several files (several named sets), or keep its prefixes rather than every address"})
+		return nil, diags
+	}
+	whole := unsafe.String(unsafe.SliceData(src), len(src))
+	fe := &rules.SetFileElems{Path: path, Src: whole,
+		Elems: make([]rules.SetFileElem, 0, bytes.Count(src, []byte{'\n'})+1)}
 	off := 0
 	for line := 1; off < len(src); line++ {
 		end := bytes.IndexByte(src[off:], '\n')
@@ -177,44 +221,24 @@ func ParseSetElems(path string, src []byte) ([]rules.SetElem, rules.Diagnostics)
 		if len(word) == 0 {
 			continue
 		}
-		pos := func(i int) rules.Pos {
-			return rules.Pos{File: path, Offset: start + i, Line: line, Column: i + 1}
-		}
-		lit := func(from, to int) *rules.Literal {
-			t := whole[start+from : start+to]
-			if len(lits) == cap(lits) {
-				lits = make([]rules.Literal, 0, n)
-			}
-			lits = append(lits, rules.Literal{Kind: setLitKind(t), Text: t, Span: rules.Span{Start: pos(from), End: pos(to)}})
-			return &lits[len(lits)-1]
-		}
 		if i := bytes.IndexAny(word, " \t,"); i >= 0 {
+			pos := func(i int) rules.Pos {
+				return rules.Pos{File: path, Offset: start + i, Line: line, Column: i + 1}
+			}
 			diags = append(diags, rules.Diagnostic{Severity: rules.Error,
 				Span:    rules.Span{Start: pos(lead + i), End: pos(lead + len(word))},
 				Message: fmt.Sprintf("one element per line: %q", string(word)),
 				Hint:    "put each value, prefix or range on a line of its own; # starts a comment"})
 			continue
 		}
-		if lo, hi, ok := strings.Cut(string(word), ".."); ok {
-			elems = append(elems, rules.SetElem{Lo: lit(lead, lead+len(lo)), Hi: lit(lead+len(lo)+2, lead+len(lo)+2+len(hi))})
-			continue
+		lo := start + lead
+		el := rules.SetFileElem{Lo: uint32(lo), LoEnd: uint32(lo + len(word)), Line: uint32(line), LineStart: uint32(start)}
+		if i := bytes.Index(word, []byte("..")); i >= 0 {
+			el.LoEnd = uint32(lo + i)
+			el.Hi, el.HiEnd = uint32(lo+i+2), uint32(lo+len(word))
 		}
-		elems = append(elems, rules.SetElem{Lo: lit(lead, lead+len(word))})
+		el.Kind = uint8(rules.SetLitKind(whole[el.Lo:el.LoEnd]))
+		fe.Elems = append(fe.Elems, el)
 	}
-	return elems, diags
-}
-
-// setLitKind classifies an element of a set file as the DSL's lexer would.
-func setLitKind(t string) rules.LitKind {
-	switch {
-	case t == "":
-		return rules.LitWord
-	case strings.IndexByte(t, ':') >= 0:
-		return rules.LitColon
-	case t[0] >= '0' && t[0] <= '9' && strings.IndexByte(t, '.') >= 0:
-		return rules.LitDotted
-	case t[0] >= '0' && t[0] <= '9':
-		return rules.LitNumber
-	}
-	return rules.LitWord
+	return fe, diags
 }

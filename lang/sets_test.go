@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/hdrlog/hdrlog/rules"
 )
 
 // TestReadSetFilesGzip reads a set file whose name ends in .gz as
@@ -36,8 +40,9 @@ func TestReadSetFilesGzip(t *testing.T) {
 		if d.Name != "feed" {
 			continue
 		}
-		for _, e := range d.Elems {
-			got = append(got, e.Lo.Text)
+		var lo, hi rules.Literal
+		for i := range d.Len() {
+			got = append(got, d.Elem(i, &lo, &hi).Lo.Text)
 		}
 	}
 	if want := "192.0.2.1 198.51.100.0/24 2001:db8::/32"; strings.Join(got, " ") != want {
@@ -46,5 +51,36 @@ func TestReadSetFilesGzip(t *testing.T) {
 	if len(diags) != 1 || !strings.Contains(diags[0].Message, "cannot read the elements of set plain") ||
 		!strings.Contains(diags[0].Message, "gzip") || !strings.Contains(diags[0].Hint, ".gz") {
 		t.Errorf("diagnostics: %v, want one saying plain.gz is not gzip", diags)
+	}
+}
+
+// TestReadSetFilesRefusesNonRegular: a set file behind /dev/zero or a FIFO
+// is refused at once, with the set's name and a hint, rather than read
+// until memory runs out or waited on forever.
+func TestReadSetFilesRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.txt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"zero.txt", "fifo.txt"} {
+		src := "set s file \"" + name + "\"\nrule r {\n    match ip.src in $s\n    log ip.src\n}\n"
+		f, diags := ParseDSL(filepath.Join(dir, "r.rules"), []byte(src))
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		done := make(chan rules.Diagnostics, 1)
+		go func() { _, d := ReadSetFiles(f, dir); done <- d }()
+		select {
+		case diags = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: ReadSetFiles still reading after 10 s", name)
+		}
+		if len(diags) != 1 || !strings.Contains(diags[0].Message, "cannot read the elements of set s") ||
+			!strings.Contains(diags[0].Message, "not a regular file") || !strings.Contains(diags[0].Hint, "regular file") {
+			t.Errorf("%s: diagnostics %v, want one saying it is not a regular file", name, diags)
+		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // Type is the type of a field's value, after Wireshark's field types.
-type Type int
+type Type uint8
 
 const (
 	TypeUint   Type = iota // FT_UINT8/16/24/32

@@ -553,6 +553,7 @@ func (c *checker) in(e *InExpr) Pred {
 			c.errorf(e.Span, "list at least one value", "empty set")
 			return &PredConst{}
 		}
+		items = make([]SetItem, 0, len(e.Elems))
 		for _, el := range e.Elems {
 			items = c.setElem(items, el, f)
 		}
@@ -723,13 +724,13 @@ func parseAddr(s string, v6 bool) (Value, bool) {
 			return Value{}, false
 		}
 		p = p.Masked()
-		return Value{Type: typ, Addr: p.Addr(), Bits: p.Bits()}, true
+		return Value{Type: typ, Addr: p.Addr(), Bits: uint8(p.Bits())}, true
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Is6() != v6 || a.Zone() != "" {
 		return Value{}, false
 	}
-	return Value{Type: typ, Addr: a, Bits: full}, true
+	return Value{Type: typ, Addr: a, Bits: uint8(full)}, true
 }
 
 func parseMAC(s string) ([6]byte, bool) {

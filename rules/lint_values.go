@@ -163,8 +163,8 @@ func valueRange(v Value) interval {
 	default:
 		x = u128{0, v.U}
 	}
-	if width > 0 && v.Bits < width {
-		return interval{x, x.or(lowOnes(width - v.Bits))}
+	if width > 0 && int(v.Bits) < width {
+		return interval{x, x.or(lowOnes(width - int(v.Bits)))}
 	}
 	return interval{x, x}
 }

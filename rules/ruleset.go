@@ -263,15 +263,15 @@ func (s SetItem) IsRange() bool { return s.Lo != s.Hi }
 
 // Value is a typed literal.
 type Value struct {
-	Type Type
 	// U holds integers and booleans (0/1).
 	U uint64
 	// Addr holds an IPv4 or IPv6 address (already masked to its prefix).
 	Addr netip.Addr
-	// Bits is the prefix length of an address (32 or 128: exact).
-	Bits int
 	// MAC holds a MAC address.
-	MAC [6]byte
+	MAC  [6]byte
+	Type Type
+	// Bits is the prefix length of an address (32 or 128: exact).
+	Bits uint8
 }
 
 // Bytes returns an address or MAC value in network order (nil for other
@@ -288,11 +288,11 @@ func (v Value) Bytes() []byte {
 
 // IsPrefix reports whether v is an address prefix shorter than a full address.
 func (v Value) IsPrefix() bool {
-	return (v.Type == TypeIPv4 || v.Type == TypeIPv6) && v.Bits < v.Addr.BitLen()
+	return (v.Type == TypeIPv4 || v.Type == TypeIPv6) && int(v.Bits) < v.Addr.BitLen()
 }
 
 // Prefix returns the address as a netip.Prefix.
-func (v Value) Prefix() netip.Prefix { return netip.PrefixFrom(v.Addr, v.Bits) }
+func (v Value) Prefix() netip.Prefix { return netip.PrefixFrom(v.Addr, int(v.Bits)) }
 
 func (v Value) String() string {
 	switch v.Type {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // Named sets: a set of values declared once, by name, and used by many
@@ -19,13 +20,102 @@ type SetDecl struct {
 	Name     string
 	NameSpan Span
 	Span     Span
-	Elems    []SetElem
+	// Elems are the elements written inline.
+	Elems []SetElem
 	// File is the element file as written ("" for an inline set) and
-	// FileSpan where; Path is the file the front end read. Elems stays nil
-	// when the file could not be read (the front end reports why).
-	File     string
-	FileSpan Span
-	Path     string
+	// FileSpan where; Path is the file the front end read. FileElems are
+	// its elements, nil when the file could not be read (the front end
+	// reports why).
+	File      string
+	FileSpan  Span
+	Path      string
+	FileElems *SetFileElems
+}
+
+// Len is the number of elements of the set, inline or from its file.
+func (d *SetDecl) Len() int {
+	if d.FileElems != nil {
+		return len(d.FileElems.Elems)
+	}
+	return len(d.Elems)
+}
+
+// Elem returns element i. The literals of a file's element are written
+// into lo and hi (which the caller may reuse for the next element): a set
+// of a million elements keeps no literal per element.
+func (d *SetDecl) Elem(i int, lo, hi *Literal) SetElem {
+	if d.FileElems == nil {
+		return d.Elems[i]
+	}
+	return d.FileElems.elem(i, lo, hi)
+}
+
+// elemKind is the kind of element i's low bound.
+func (d *SetDecl) elemKind(i int) LitKind {
+	if d.FileElems == nil {
+		return d.Elems[i].Lo.Kind
+	}
+	return LitKind(d.FileElems.Elems[i].Kind)
+}
+
+// SetFileElems holds the elements of a set file compactly. A blocklist may
+// have millions of lines; a Literal per element (its text and two
+// positions) made parsing and checking one of a million elements cost 250
+// MB, most of the time from rule text to a loaded program. Literals are
+// made one at a time when the checker types an element (SetDecl.Elem).
+type SetFileElems struct {
+	// Path names the file in positions; Src is its text.
+	Path  string
+	Src   string
+	Elems []SetFileElem
+}
+
+// SetFileElem is one element of a set file: the byte offsets in Src of its
+// low bound and of its high bound (Hi == HiEnd == 0 for a single value or
+// prefix), the line it is on and the offset where that line starts, and
+// the kind of its low bound's literal (a LitKind).
+type SetFileElem struct {
+	Lo, LoEnd, Hi, HiEnd uint32
+	Line, LineStart      uint32
+	Kind                 uint8
+}
+
+// MaxSetFileBytes bounds a set file, compressed or not: some ten million
+// elements. Past it a file is a mistake (a link to a device, a gzip bomb).
+const MaxSetFileBytes = 256 << 20
+
+func (s *SetFileElems) elem(i int, lo, hi *Literal) SetElem {
+	e := s.Elems[i]
+	*lo = s.literal(e, e.Lo, e.LoEnd)
+	if e.HiEnd == 0 {
+		return SetElem{Lo: lo}
+	}
+	*hi = s.literal(e, e.Hi, e.HiEnd)
+	return SetElem{Lo: lo, Hi: hi}
+}
+
+func (s *SetFileElems) literal(e SetFileElem, from, to uint32) Literal {
+	pos := func(off uint32) Pos {
+		return Pos{File: s.Path, Offset: int(off), Line: int(e.Line), Column: int(off-e.LineStart) + 1}
+	}
+	t := s.Src[from:to]
+	return Literal{Kind: SetLitKind(t), Text: t, Span: Span{Start: pos(from), End: pos(to)}}
+}
+
+// SetLitKind classifies an element of a set file as the DSL's lexer would
+// classify the same text.
+func SetLitKind(t string) LitKind {
+	switch {
+	case t == "":
+		return LitWord
+	case strings.IndexByte(t, ':') >= 0:
+		return LitColon
+	case t[0] >= '0' && t[0] <= '9' && strings.IndexByte(t, '.') >= 0:
+		return LitDotted
+	case t[0] >= '0' && t[0] <= '9':
+		return LitNumber
+	}
+	return LitWord
 }
 
 var setNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -86,9 +176,10 @@ func (c *checker) namedItems(e *InExpr, f *Field, mask uint64) (items []SetItem,
 	}
 	// A set of a million elements: room for this field's family only (a
 	// mixed set's IPv4 elements are not ipv6.addr's), allocated once.
+	d := ns.decl
 	n := 0
-	for _, el := range ns.decl.Elems {
-		if !skipOtherFamily(f, el.Lo) {
+	for i := range d.Len() {
+		if !skipOtherFamily(f, d.elemKind(i)) {
 			n++
 		}
 	}
@@ -101,12 +192,13 @@ func (c *checker) namedItems(e *InExpr, f *Field, mask uint64) (items []SetItem,
 	defer func() { c.rule_ = saved }()
 	nerr := c.nerrors
 	shown := 0
-	for _, el := range ns.decl.Elems {
-		if skipOtherFamily(f, el.Lo) {
+	var lo, hi Literal
+	for i := range d.Len() {
+		if skipOtherFamily(f, d.elemKind(i)) {
 			continue
 		}
 		before := len(c.diags)
-		t.items = c.setElem(t.items, el, f)
+		t.items = c.setElem(t.items, d.Elem(i, &lo, &hi), f)
 		if len(c.diags) > before {
 			shown++
 			if shown > maxSetErrors {
@@ -119,7 +211,7 @@ func (c *checker) namedItems(e *InExpr, f *Field, mask uint64) (items []SetItem,
 	if shown > maxSetErrors {
 		c.errorf(ns.decl.NameSpan, "fix the elements above", "set $%s: %d more elements are invalid for %s", ns.decl.Name, shown-maxSetErrors, f.Name)
 	}
-	unread := ns.decl.File != "" && ns.decl.Elems == nil // the front end said why
+	unread := d.File != "" && d.FileElems == nil // the front end said why
 	if c.nerrors == nerr && len(t.items) == 0 && !unread {
 		c.rule_ = saved
 		c.errorf(e.SetRefSpan, fmt.Sprintf("add %s values to set $%s", f.Type, ns.decl.Name), "set $%s has no element for %s (%s)", ns.decl.Name, f.Name, f.Type)
@@ -137,12 +229,12 @@ const maxSetErrors = 10
 
 // skipOtherFamily reports whether an element is an address of the other
 // family than f's (in a set mixing IPv4 and IPv6).
-func skipOtherFamily(f *Field, lit *Literal) bool {
+func skipOtherFamily(f *Field, kind LitKind) bool {
 	switch f.Type {
 	case TypeIPv4:
-		return lit.Kind == LitColon
+		return kind == LitColon
 	case TypeIPv6:
-		return lit.Kind == LitDotted
+		return kind == LitDotted
 	}
 	return false
 }

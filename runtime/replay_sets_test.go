@@ -214,8 +214,8 @@ func TestBlocklistExample(t *testing.T) {
 			if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
 				t.Fatal(diags)
 			}
-			if len(f.Sets) != 1 || len(f.Sets[0].Elems) != c.elems {
-				t.Fatalf("%d named sets, the first of %d elements; want one of %d", len(f.Sets), len(f.Sets[0].Elems), c.elems)
+			if len(f.Sets) != 1 || f.Sets[0].Len() != c.elems {
+				t.Fatalf("%d named sets, the first of %d elements; want one of %d", len(f.Sets), f.Sets[0].Len(), c.elems)
 			}
 			// The list's first elements (internal/blocklist): 120.0.0.0/24,
 			// 2001:db8:0:0::/64, 20.0.1.2, 2001:db8:ffff:0::2.

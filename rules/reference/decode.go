@@ -64,6 +64,8 @@ type Packet struct {
 	L4Off int // L4's offset in the frame
 	l7    *l7Packet
 	rule  *rules.Rule
+	// sets are the evaluator's indexes of large sets (setindex.go).
+	sets map[*rules.PredInSet]*setIndex
 
 	// HeadersEnd is the end offset of the deepest header found, counting for
 	// each header the bytes that make it present (20 for IPv4, 8 for an IPv6

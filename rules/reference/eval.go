@@ -31,6 +31,8 @@ type Evaluator struct {
 	out  []Event
 	vals []Value
 	tx   txState // transactions (tx.go)
+	// sets indexes the large set tests (setindex.go).
+	sets map[*rules.PredInSet]*setIndex
 }
 
 // New returns an evaluator of rs. It fails when the rule set uses a field
@@ -56,7 +58,7 @@ func New(rs *rules.RuleSet) (*Evaluator, error) {
 	}
 	indexOnce.Do(indexFields)
 	ports, sni := portsOf(rs)
-	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni, tx: newTxState(rs)}, nil
+	return &Evaluator{rs: rs, l7: l7State{held: map[heldKey]heldHello{}}, ports: ports, sni: sni, tx: newTxState(rs), sets: setIndexes(rs)}, nil
 }
 
 func known(ref rules.FieldRef) error {
@@ -101,6 +103,7 @@ func (e *Evaluator) EvalPacket(h rules.Hook, p *Packet) []Event {
 	out := e.out[:0]
 	e.vals = e.vals[:0]
 	p.l7 = e.decodeL7(h, p)
+	p.sets = e.sets
 	out = e.evalRules(h, p, out, func(*rules.Rule) bool { return true })
 	if p.l7 != nil {
 		// Further requests of the segment: the rules that use HTTP, again.
@@ -256,6 +259,9 @@ func holds(pred rules.Pred, p *Packet) bool {
 		v := value(pred.Ref, p)
 		if !v.Present {
 			return false
+		}
+		if x := p.sets[pred]; x != nil {
+			return x.has(pred.Ref.Field, v)
 		}
 		for _, it := range pred.Items {
 			if inItem(pred.Ref.Field, v, pred.Mask, it) {
