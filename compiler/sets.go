@@ -234,6 +234,14 @@ func appendSetKey(keys []byte, kind SetKind, v rules.Value) []byte {
 	if kind == SetLPM {
 		keys = ByteOrder.AppendUint32(keys, uint32(v.Bits))
 	}
+	switch v.Type {
+	case rules.TypeIPv4:
+		a := v.Addr.As4()
+		return append(keys, a[:]...)
+	case rules.TypeIPv6:
+		a := v.Addr.As16()
+		return append(keys, a[:]...)
+	}
 	return append(keys, v.Bytes()...)
 }
 

@@ -137,6 +137,23 @@ func ReadSetFiles(f *rules.File, dir string) (map[string][]byte, rules.Diagnosti
 	return srcs, diags
 }
 
+// readAll reads r to its end, appending to b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 // setFileError is a set file hdrlog refuses to read, with a hint.
 type setFileError struct{ msg, hint string }
 
@@ -162,7 +179,9 @@ func readSetFile(path string) ([]byte, error) {
 	}
 	const limit = rules.MaxSetFileBytes
 	tooBig := &setFileError{fmt.Sprintf("more than the %d MiB hdrlog reads of one set file", limit>>20), "split the set into several named sets, each from its own file"}
-	src, err := io.ReadAll(io.LimitReader(f, limit+1))
+	// Into a buffer of the file's size (and a byte more, to see the end):
+	// io.ReadAll would copy a large file a dozen times on the way.
+	src, err := readAll(io.LimitReader(f, limit+1), make([]byte, 0, min(st.Size(), limit)+1))
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +195,7 @@ func readSetFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a gzip file (the name ends in .gz): %w", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	out, err := readAll(io.LimitReader(zr, limit+1), make([]byte, 0, min(4*len(src), limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
