@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -348,25 +350,55 @@ const bpfNoPrealloc = 1
 
 // sortKeys sorts fixed-size keys and drops duplicates: the map's content,
 // and its digest, do not depend on the order the elements were written in.
+// It sorts in place (keys is the caller's, returned shortened). Each key is
+// packed into big-endian words, which compare as the bytes do: sorting a
+// million keys through bytes.Compare took a third of a second.
 func sortKeys(keys []byte, size int) []byte {
 	n := len(keys) / size
-	idx := make([]int32, n)
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	at := func(i int32) []byte { return keys[int(i)*size : (int(i)+1)*size] }
-	slices.SortFunc(idx, func(a, b int32) int { return bytes.Compare(at(a), at(b)) })
-	out := make([]byte, 0, len(keys))
-	var prev []byte
-	for _, i := range idx {
-		k := at(i)
-		if prev != nil && bytes.Equal(prev, k) {
-			continue
+	if size <= 8 {
+		packed := make([]uint64, n)
+		for i := range packed {
+			var w [8]byte
+			copy(w[:], keys[i*size:(i+1)*size])
+			packed[i] = binary.BigEndian.Uint64(w[:])
 		}
-		out = append(out, k...)
-		prev = k
+		slices.Sort(packed)
+		packed = slices.Compact(packed)
+		for i, p := range packed {
+			var w [8]byte
+			binary.BigEndian.PutUint64(w[:], p)
+			copy(keys[i*size:(i+1)*size], w[:size])
+		}
+		return keys[:len(packed)*size]
 	}
-	return out
+	if size > 24 {
+		panic(fmt.Sprintf("compiler: set keys of %d bytes", size))
+	}
+	type words [3]uint64
+	packed := make([]words, n)
+	for i := range packed {
+		var w [24]byte
+		copy(w[:], keys[i*size:(i+1)*size])
+		packed[i] = words{binary.BigEndian.Uint64(w[0:]), binary.BigEndian.Uint64(w[8:]), binary.BigEndian.Uint64(w[16:])}
+	}
+	slices.SortFunc(packed, func(a, b words) int {
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a[1], b[1]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a[2], b[2])
+	})
+	packed = slices.Compact(packed)
+	for i, p := range packed {
+		var w [24]byte
+		binary.BigEndian.PutUint64(w[0:], p[0])
+		binary.BigEndian.PutUint64(w[8:], p[1])
+		binary.BigEndian.PutUint64(w[16:], p[2])
+		copy(keys[i*size:(i+1)*size], w[:size])
+	}
+	return keys[:len(packed)*size]
 }
 
 // mapSized reports whether a set has enough exact elements to be a map

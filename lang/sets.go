@@ -2,6 +2,7 @@ package lang
 
 import (
 	"bytes"
+	"encoding/binary"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -195,7 +196,13 @@ func readSetFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a gzip file (the name ends in .gz): %w", err)
 	}
-	out, err := readAll(io.LimitReader(zr, limit+1), make([]byte, 0, min(4*len(src), limit)+1))
+	// A gzip file ends with its (last member's) uncompressed size modulo
+	// 2^32: room for that much, bounded, spares regrowing the buffer.
+	size := 4 * len(src)
+	if len(src) >= 4 {
+		size = max(size, int(binary.LittleEndian.Uint32(src[len(src)-4:])))
+	}
+	out, err := readAll(io.LimitReader(zr, limit+1), make([]byte, 0, min(size, limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
