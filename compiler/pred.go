@@ -313,7 +313,7 @@ func (g *gen) rawChunks(ref rules.FieldRef, mask uint64, v rules.Value) ([]chunk
 		case rules.TypeMAC:
 			val, msk = v.MAC[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 		default:
-			val = v.Addr.AsSlice()
+			val = v.Addr().AsSlice()
 			msk = make([]byte, len(val))
 			for i := 0; i < int(v.Bits); i++ {
 				msk[i/8] |= 0x80 >> (i % 8)
@@ -398,7 +398,7 @@ func swap32(v uint32) uint32 {
 }
 
 func ipv4Host(v rules.Value) uint32 {
-	b := v.Addr.As4()
+	b := v.Addr().As4()
 	return binary.BigEndian.Uint32(b[:])
 }
 
@@ -616,7 +616,7 @@ func zeroInSet(p *rules.PredInSet) bool {
 				}
 				continue
 			}
-			if it.Lo.Addr.IsUnspecified() {
+			if it.Lo.Addr().IsUnspecified() {
 				return true // a range from the zero address
 			}
 		case rules.TypeMAC:

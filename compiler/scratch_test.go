@@ -28,7 +28,7 @@ func TestScratch(t *testing.T) {
 		{Index: 0, Name: "all", Hook: rules.HookTCIngress, Log: logs},
 		{Index: 1, Name: "ssh", Hook: rules.HookTCIngress, Match: &rules.PredAnd{Terms: []rules.Pred{
 			&rules.PredCompare{Ref: ref("tcp.dstport"), Op: rules.CmpEq, Value: rules.Value{Type: rules.TypeUint, U: 22}},
-			&rules.PredCompare{Ref: ref("ip.src"), Op: rules.CmpEq, Value: rules.Value{Type: rules.TypeIPv4, Addr: netip.MustParseAddr("10.0.0.0"), Bits: 8}},
+			&rules.PredCompare{Ref: ref("ip.src"), Op: rules.CmpEq, Value: rules.AddrValue(rules.TypeIPv4, netip.MustParseAddr("10.0.0.0"), 8)},
 			&rules.PredCompare{Ref: ref("tcp.flags.syn"), Op: rules.CmpEq, Value: rules.Value{Type: rules.TypeBool, U: 1}},
 		}}, Log: logs[:3]},
 	}}

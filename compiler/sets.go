@@ -238,10 +238,10 @@ func appendSetKey(keys []byte, kind SetKind, v rules.Value) []byte {
 	}
 	switch v.Type {
 	case rules.TypeIPv4:
-		a := v.Addr.As4()
+		a := v.Addr().As4()
 		return append(keys, a[:]...)
 	case rules.TypeIPv6:
-		a := v.Addr.As16()
+		a := v.Addr().As16()
 		return append(keys, a[:]...)
 	}
 	return append(keys, v.Bytes()...)

@@ -724,13 +724,13 @@ func parseAddr(s string, v6 bool) (Value, bool) {
 			return Value{}, false
 		}
 		p = p.Masked()
-		return Value{Type: typ, Addr: p.Addr(), Bits: uint8(p.Bits())}, true
+		return AddrValue(typ, p.Addr(), p.Bits()), true
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Is6() != v6 || a.Zone() != "" {
 		return Value{}, false
 	}
-	return Value{Type: typ, Addr: a, Bits: uint8(full)}, true
+	return AddrValue(typ, a, full), true
 }
 
 func parseMAC(s string) ([6]byte, bool) {

@@ -146,11 +146,11 @@ func valueRange(v Value) interval {
 	width := 0
 	switch v.Type {
 	case TypeIPv4:
-		b := v.Addr.As4()
+		b := v.Addr().As4()
 		x = u128{0, uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])}
 		width = 32
 	case TypeIPv6:
-		b := v.Addr.As16()
+		b := v.Addr().As16()
 		for i := 0; i < 8; i++ {
 			x.hi = x.hi<<8 | uint64(b[i])
 			x.lo = x.lo<<8 | uint64(b[8+i])

@@ -261,12 +261,15 @@ type SetItem struct {
 // IsRange reports whether the item is a range of more than one value.
 func (s SetItem) IsRange() bool { return s.Lo != s.Hi }
 
-// Value is a typed literal.
+// Value is a typed literal. It holds no pointer and takes 32 bytes: a set
+// of a million elements is a million pairs of them, which the garbage
+// collector then need not scan.
 type Value struct {
 	// U holds integers and booleans (0/1).
 	U uint64
-	// Addr holds an IPv4 or IPv6 address (already masked to its prefix).
-	Addr netip.Addr
+	// addr holds an address (already masked to its prefix): an IPv4
+	// address in its first 4 bytes. Addr returns it; AddrValue sets it.
+	addr [16]byte
 	// MAC holds a MAC address.
 	MAC  [6]byte
 	Type Type
@@ -274,12 +277,37 @@ type Value struct {
 	Bits uint8
 }
 
+// AddrValue is an address value of type t (TypeIPv4 or TypeIPv6): a with
+// a prefix length of bits.
+func AddrValue(t Type, a netip.Addr, bits int) Value {
+	v := Value{Type: t, Bits: uint8(bits)}
+	if u := a.Unmap(); t == TypeIPv4 && u.Is4() {
+		b := u.As4()
+		copy(v.addr[:], b[:])
+	} else {
+		v.addr = a.As16()
+	}
+	return v
+}
+
+// Addr returns an address value's address (the zero Addr for other
+// types).
+func (v Value) Addr() netip.Addr {
+	switch v.Type {
+	case TypeIPv4:
+		return netip.AddrFrom4([4]byte(v.addr[:4]))
+	case TypeIPv6:
+		return netip.AddrFrom16(v.addr)
+	}
+	return netip.Addr{}
+}
+
 // Bytes returns an address or MAC value in network order (nil for other
 // types).
 func (v Value) Bytes() []byte {
 	switch v.Type {
 	case TypeIPv4, TypeIPv6:
-		return v.Addr.AsSlice()
+		return v.Addr().AsSlice()
 	case TypeMAC:
 		return v.MAC[:]
 	}
@@ -288,11 +316,11 @@ func (v Value) Bytes() []byte {
 
 // IsPrefix reports whether v is an address prefix shorter than a full address.
 func (v Value) IsPrefix() bool {
-	return (v.Type == TypeIPv4 || v.Type == TypeIPv6) && int(v.Bits) < v.Addr.BitLen()
+	return (v.Type == TypeIPv4 || v.Type == TypeIPv6) && int(v.Bits) < v.Addr().BitLen()
 }
 
 // Prefix returns the address as a netip.Prefix.
-func (v Value) Prefix() netip.Prefix { return netip.PrefixFrom(v.Addr, int(v.Bits)) }
+func (v Value) Prefix() netip.Prefix { return netip.PrefixFrom(v.Addr(), int(v.Bits)) }
 
 func (v Value) String() string {
 	switch v.Type {
@@ -305,7 +333,7 @@ func (v Value) String() string {
 		if v.IsPrefix() {
 			return v.Prefix().String()
 		}
-		return v.Addr.String()
+		return v.Addr().String()
 	case TypeMAC:
 		return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", v.MAC[0], v.MAC[1], v.MAC[2], v.MAC[3], v.MAC[4], v.MAC[5])
 	default:

@@ -318,7 +318,7 @@ func compare(f *rules.Field, v Value, mask uint64, op rules.CmpOp, lit rules.Val
 			return in // the checker allows only == and != on prefixes
 		}
 		// Addresses order as unsigned big-endian numbers.
-		return ordered(bytes.Compare(v.Bytes, lit.Addr.AsSlice()), op)
+		return ordered(bytes.Compare(v.Bytes, lit.Addr().AsSlice()), op)
 	case rules.TypeMAC:
 		return ordered(bytes.Compare(v.Bytes, lit.MAC[:]), op)
 	}
@@ -363,7 +363,7 @@ func inItem(f *rules.Field, v Value, mask uint64, it rules.SetItem) bool {
 		if !it.IsRange() {
 			return it.Lo.Prefix().Contains(addrOf(v))
 		}
-		return bytes.Compare(it.Lo.Addr.AsSlice(), v.Bytes) <= 0 && bytes.Compare(v.Bytes, it.Hi.Addr.AsSlice()) <= 0
+		return bytes.Compare(it.Lo.Addr().AsSlice(), v.Bytes) <= 0 && bytes.Compare(v.Bytes, it.Hi.Addr().AsSlice()) <= 0
 	case rules.TypeMAC:
 		return bytes.Compare(it.Lo.MAC[:], v.Bytes) <= 0 && bytes.Compare(v.Bytes, it.Hi.MAC[:]) <= 0
 	}

@@ -55,7 +55,7 @@ func newSetIndex(p *rules.PredInSet) *setIndex {
 				x.byLen[bits] = m
 				x.lens = append(x.lens, bits)
 			}
-			m[it.Lo.Addr] = struct{}{}
+			m[it.Lo.Addr()] = struct{}{}
 		case rules.TypeMAC:
 			if it.IsRange() {
 				x.ranges = append(x.ranges, it)

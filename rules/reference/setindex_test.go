@@ -40,16 +40,16 @@ func TestSetIndexSameAsScan(t *testing.T) {
 		switch rng.IntN(4) {
 		case 0: // a prefix
 			p, _ := a.Prefix(full - rng.IntN(full/16))
-			v := rules.Value{Type: typ, Addr: p.Addr(), Bits: uint8(p.Bits())}
+			v := rules.AddrValue(typ, p.Addr(), p.Bits())
 			return rules.SetItem{Lo: v, Hi: v}
 		case 1: // a range
 			lo, hi := a, a
 			for range rng.IntN(40) {
 				hi = hi.Next()
 			}
-			return rules.SetItem{Lo: rules.Value{Type: typ, Addr: lo, Bits: uint8(full)}, Hi: rules.Value{Type: typ, Addr: hi, Bits: uint8(full)}}
+			return rules.SetItem{Lo: rules.AddrValue(typ, lo, full), Hi: rules.AddrValue(typ, hi, full)}
 		}
-		v := rules.Value{Type: typ, Addr: a, Bits: uint8(full)}
+		v := rules.AddrValue(typ, a, full)
 		return rules.SetItem{Lo: v, Hi: v}
 	}
 	cases := []struct {
@@ -125,7 +125,7 @@ func TestEvaluatorIndexesLargeSets(t *testing.T) {
 	}
 	var items []rules.SetItem
 	for i := range 1000 {
-		v := rules.Value{Type: rules.TypeIPv4, Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), Bits: 32}
+		v := rules.AddrValue(rules.TypeIPv4, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32)
 		items = append(items, rules.SetItem{Lo: v, Hi: v})
 	}
 	a := &rules.PredInSet{Ref: rules.FieldRef{Field: f}, Items: items, Set: "big"}
@@ -148,7 +148,7 @@ func BenchmarkEvalLargeSet(b *testing.B) {
 		var items []rules.SetItem
 		for i := 0; len(items) < n; i += 2 {
 			p := netip.MustParsePrefix(blocklistV4(blocklist.Element(i)))
-			v := rules.Value{Type: rules.TypeIPv4, Addr: p.Addr(), Bits: uint8(p.Bits())}
+			v := rules.AddrValue(rules.TypeIPv4, p.Addr(), p.Bits())
 			items = append(items, rules.SetItem{Lo: v, Hi: v})
 		}
 		rs := &rules.RuleSet{Rules: []*rules.Rule{{Name: "big", Hook: rules.HookTCIngress,
