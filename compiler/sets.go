@@ -3,8 +3,8 @@ package compiler
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"reflect"
