@@ -69,7 +69,12 @@ func main() {
 		sets    = flag.String("sets", "", "per-packet table: comma-separated rule sets to measure (S1,...,S5; default all)")
 		gmin    = flag.Int("group-map-min", 0, "compile groups of rules of at least this many rules into hash maps (default compiler.GroupMapMin; to measure the crossover)")
 	)
+	child := flag.String("set-load-child", "", "internal: time one rule file from text to loaded in this fresh process and print the figures (sets.go)")
 	flag.Parse()
+	if *child != "" {
+		setLoadChild(*child)
+		return
+	}
 	if *gmin > 0 {
 		compiler.GroupMapMin = *gmin
 	}
