@@ -165,11 +165,11 @@ type setScaleRow struct {
 	Elems int
 	// The steps of the run whose total is the median of Totals, each run
 	// in a fresh process (setLoadTimes).
-	Parse   time.Duration // parse and check
-	Compile time.Duration
-	Load    time.Duration // create maps, verify, load, fill
-	Totals  []time.Duration
-	Maps    string
+	Parse    time.Duration // parse and check
+	Compile  time.Duration
+	Load     time.Duration // create maps, verify, load, fill
+	Totals   []time.Duration
+	Maps     string
 	Cells    []*cell
 	Err      string
 	baseline string
