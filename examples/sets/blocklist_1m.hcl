@@ -4,7 +4,7 @@
 # is logged. The set is a map in the kernel (an LPM trie per address
 # family; see docs/volume.md): a packet costs one lookup per address
 # whatever the list's length, and the million entries
-# are read, checked, compiled, verified and loaded in a few seconds.
+# are read, checked, compiled, verified and loaded in under 2 s.
 # Replace the file (or edit it) under --watch, or send SIGHUP, and the maps
 # are updated in place: no new programs, no event lost.
 #
