@@ -88,17 +88,30 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 	} else if hasPacketRules(c.Output) {
 		fmt.Fprintf(stderr, "hdrlog: no interface matches yet; waiting for one to appear\n")
 	}
+	// The rule files are watched and SIGHUP is caught before hdrlog says
+	// it is streaming: a change made once the notice is out reloads
+	// (it was missed when made before the watch was set up).
+	var fw *fileWatcher
+	if o.watch {
+		// The element files of named sets are watched too (those the
+		// rules read at start; a set file first named by a reload is
+		// watched from the next start).
+		var err error
+		if fw, err = newFileWatcher(append(watchedPaths(args), rs.SetFiles...)); err != nil {
+			return nil, err
+		}
+		defer fw.close()
+	}
+	// A service manager sends SIGHUP to reload (systemctl reload).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprintf(stderr, "hdrlog: streaming events %s; Ctrl-C stops\n", o.streamNotice())
 
 	bg, endBg := context.WithCancel(context.Background())
 	defer endBg()
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(bg) }()
-
-	// A service manager sends SIGHUP to reload (systemctl reload).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	reloads := make(chan string, 1)
 	go func() {
 		for range hup {
@@ -108,15 +121,7 @@ func supervise(args []string, o runOptions, set runtime.IfaceSet, copts compiler
 			}
 		}
 	}()
-	if o.watch {
-		// The element files of named sets are watched too (those the
-		// rules read at start; a set file first named by a reload is
-		// watched from the next start).
-		fw, err := newFileWatcher(append(watchedPaths(args), rs.SetFiles...))
-		if err != nil {
-			return nil, err
-		}
-		defer fw.close()
+	if fw != nil {
 		go fw.run(bg, reloads)
 	}
 	go func() {
