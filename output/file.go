@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is an output file that rotates: before a write that would take it
@@ -173,6 +175,13 @@ func (w *File) rotate() error {
 		return w.open()
 	}
 	rotated := w.path + "." + w.suffix()
+	if ok, err := w.exchange(rotated); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		w.rotated <- rotated
+		return nil
+	}
 	if err := os.Rename(w.path, rotated); errors.Is(err, os.ErrNotExist) {
 		return w.open() // moved after all, since the check above
 	} else if err != nil {
@@ -183,6 +192,31 @@ func (w *File) rotate() error {
 	}
 	w.rotated <- rotated
 	return nil
+}
+
+// exchange rotates without a moment where PATH is missing (logrotate, a
+// shipper or a test that renames PATH then would find nothing): a new
+// empty file is created beside PATH and swapped with it in one
+// renameat2(RENAME_EXCHANGE), and the old one, now at the new file's name,
+// is renamed to rotated. It reports false, with nothing changed, where the
+// file system cannot exchange; the caller renames and reopens then.
+func (w *File) exchange(rotated string) (bool, error) {
+	tmp := w.path + ".hdrlog-new"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return false, nil
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, w.path, unix.RENAME_EXCHANGE); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return false, nil
+	}
+	// PATH is the new file; tmp holds the events written so far.
+	w.f, w.size, w.opened = f, 0, w.opts.Now()
+	if err := os.Rename(tmp, rotated); err != nil {
+		return true, fmt.Errorf("rotate %s: %w (its events are in %s)", w.path, err, tmp)
+	}
+	return true, nil
 }
 
 func (w *File) background(rotated <-chan string) {

@@ -229,3 +229,56 @@ func TestFileTruncated(t *testing.T) {
 		t.Errorf("after truncation the file holds %q", ls)
 	}
 }
+
+// TestFileRotationPathAlwaysThere: while the file rotates again and again,
+// PATH never goes missing (a new file is exchanged with it in one step),
+// so that logrotate or a shipper that renames or opens PATH at any moment
+// finds it.
+func TestFileRotationPathAlwaysThere(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.json")
+	f, err := OpenFile(path, FileOptions{MaxSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	missing := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				missing <- n
+				return
+			default:
+			}
+			if _, err := os.Lstat(path); err != nil {
+				n++
+			}
+		}
+	}()
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for range 5000 {
+		if _, err := f.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	n := <-missing
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := Rotated(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) < 1000 {
+		t.Fatalf("%d rotations, want one every two lines", len(rotated))
+	}
+	if n > 0 {
+		t.Fatalf("PATH was missing %d times during %d rotations", n, len(rotated))
+	}
+	if _, err := os.Stat(path + ".hdrlog-new"); !os.IsNotExist(err) {
+		t.Errorf("the exchange's temporary file is left: %v", err)
+	}
+}
