@@ -27,11 +27,6 @@ import (
 // bulkMin is the number of elements from which a list is collapsed.
 var bulkMin = 16
 
-// bulkList is a collapsed list: its elements.
-type bulkList struct {
-	elems []rules.SetElem
-}
-
 // collapseLists returns toks with each long list of plain elements between
 // braces replaced by one Bulk token, whose elements it records in s.bulk by
 // the token's offset. toks is not modified; when nothing is collapsed, it
@@ -66,9 +61,9 @@ func (s *source) collapseLists(toks []lexer.Token) []lexer.Token {
 			}
 		}
 		if s.bulk == nil {
-			s.bulk = map[int]*bulkList{}
+			s.bulk = map[int][]rules.SetElem{}
 		}
-		s.bulk[first.Pos.Offset] = &bulkList{elems: elems}
+		s.bulk[first.Pos.Offset] = elems
 		if out == nil {
 			out = make([]lexer.Token, 0, len(toks)-(end-i-1)+1)
 		}
@@ -127,7 +122,7 @@ func plainValue(t lexer.Token) bool {
 func (c *converter) bulkElems(ts []lexer.Token) ([]rules.SetElem, bool) {
 	for _, t := range ts {
 		if t.Type == tokBulk {
-			return c.src.bulk[t.Pos.Offset].elems, true
+			return c.src.bulk[t.Pos.Offset], true
 		}
 	}
 	return nil, false

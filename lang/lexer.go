@@ -140,7 +140,7 @@ type source struct {
 	lines []int // byte offsets (in src) where lines start
 	// bulk holds the elements of the lists collapsed into Bulk tokens,
 	// by the token's offset (bulk.go).
-	bulk map[int]*bulkList
+	bulk map[int][]rules.SetElem
 }
 
 func newSource(file string, src []byte, base rules.Pos) *source {

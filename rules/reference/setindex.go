@@ -31,13 +31,14 @@ type setIndex struct {
 	byLen map[int]map[netip.Addr]struct{}
 	macs  map[[6]byte]struct{}
 	uints map[uint64]struct{}
-	// ranges are the items of more than one value (not prefixes).
-	ranges []rules.SetItem
+	// ranges are the items of more than one value (not prefixes); items
+	// all of them.
+	ranges, items []rules.SetItem
 }
 
 // newSetIndex indexes the items of p.
 func newSetIndex(p *rules.PredInSet) *setIndex {
-	x := &setIndex{typ: p.Ref.Field.Type, mask: p.Mask}
+	x := &setIndex{typ: p.Ref.Field.Type, mask: p.Mask, items: p.Items}
 	for _, it := range p.Items {
 		switch x.typ {
 		case rules.TypeIPv4, rules.TypeIPv6:
@@ -96,7 +97,7 @@ func (x *setIndex) has(f *rules.Field, v Value) bool {
 		}
 	case rules.TypeMAC:
 		if len(v.Bytes) != 6 {
-			return x.scan(f, v, x.macItems())
+			return x.scan(f, v, x.items) // no MAC field has such values
 		}
 		if _, ok := x.macs[[6]byte(v.Bytes)]; ok {
 			return true
@@ -116,16 +117,6 @@ func (x *setIndex) scan(f *rules.Field, v Value, items []rules.SetItem) bool {
 		}
 	}
 	return false
-}
-
-// macItems lists every MAC item again, for a value of another length
-// (which no MAC field has; kept exact all the same).
-func (x *setIndex) macItems() []rules.SetItem {
-	items := slices.Clone(x.ranges)
-	for m := range x.macs {
-		items = append(items, rules.SetItem{Lo: rules.Value{Type: rules.TypeMAC, MAC: m}, Hi: rules.Value{Type: rules.TypeMAC, MAC: m}})
-	}
-	return items
 }
 
 // setIndexes indexes the large set tests of rs's rules. Tests sharing

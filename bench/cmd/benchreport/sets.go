@@ -281,8 +281,13 @@ func (b *bench) setScaleOne(c setScaleCase) *setScaleRow {
 }
 
 // setLoadReps is how many fresh processes time a large set from text to
-// loaded (quick: 1).
-const setLoadReps = 5
+// loaded.
+func setLoadReps(quick bool) int {
+	if quick {
+		return 1
+	}
+	return 5
+}
 
 // setLoadTimes times src from text to loaded in fresh processes (this
 // program again, -set-load-child), as a user's `hdrlog check` or `run`
@@ -303,10 +308,6 @@ func (b *bench) setLoadTimes(row *setScaleRow, src string) bool {
 		return false
 	}
 	f.Close()
-	reps := setLoadReps
-	if b.quick {
-		reps = 1
-	}
 	// A child inherits this thread's CPU (measure.Pin); a user's hdrlog
 	// has every CPU (it fills the maps of a set at once).
 	measure.Unpin()
@@ -316,7 +317,7 @@ func (b *bench) setLoadTimes(row *setScaleRow, src string) bool {
 		}
 	}()
 	var runs []setScaleRow
-	for range reps {
+	for range setLoadReps(b.quick) {
 		out, err := exec.Command(os.Args[0], "-set-load-child", f.Name()).Output()
 		var r setScaleRow
 		if err == nil {
@@ -410,17 +411,10 @@ func mixedSetFileRule(n int) string {
 	return fmt.Sprintf("set big file %q\nrule big {\n    match ip.src in $big || ipv6.src in $big\n    log ip.src, ipv6.src\n}\n", path)
 }
 
-func (r *report) setLoadReps() int {
-	if r.Bench.quick {
-		return 1
-	}
-	return setLoadReps
-}
-
 func (r *report) setsScale(p func(string, ...any)) {
 	p("### (b) Large sets")
 	p("")
-	p("Rule text to a loaded program, timed in %d fresh processes (as `hdrlog check` or `run` meets it): *parse + check* (DSL front end and checker), *compile*, *load* (maps created, programs verified and loaded, the set maps filled) of the run with the median total; *parse to loaded* is that median [min–max].", r.setLoadReps())
+	p("Rule text to a loaded program, timed in %d fresh processes (as `hdrlog check` or `run` meets it): *parse + check* (DSL front end and checker), *compile*, *load* (maps created, programs verified and loaded, the set maps filled) of the run with the median total; *parse to loaded* is that median [min–max].", setLoadReps(r.Bench.quick))
 	p("")
 	p("Per packet: ns above the empty program on a packet in no set, median [min–max] over %d trials, against the same rule with a 1-element set (compiled to a compare) in the same trials: *÷ 1* is the ratio of the ns above the empty program, *total ÷ 1* of the whole run's ns (empty program included).", r.Bench.trials)
 	p("")
