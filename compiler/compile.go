@@ -470,6 +470,8 @@ func walkRefs(p rules.Pred, fn func(rules.FieldRef)) {
 		fn(p.Ref)
 	case *rules.PredText:
 		fn(p.Ref)
+	case *rules.PredTextSet:
+		fn(p.Ref)
 	case *rules.PredFieldCompare:
 		fn(p.Left)
 		fn(p.Right)

@@ -99,6 +99,9 @@ type l7Scratch struct {
 	// rules.L7Limit l), counted at the commit (l7_limit.go).
 	Limits uint64
 	Str    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
+	// The key of a string set's lookup (l7_textset.go): a length, then the
+	// value's bytes.
+	SetKey [8 + maxTextKey]byte
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).
@@ -146,6 +149,7 @@ const (
 	sLOut    = int16(unsafe.Offsetof(l7Scratch{}.LOut))
 	sLRes    = int16(unsafe.Offsetof(l7Scratch{}.LRes))
 	sStr     = int16(unsafe.Offsetof(l7Scratch{}.Str))
+	sSetKey  = int16(unsafe.Offsetof(l7Scratch{}.SetKey))
 	sDNSBase = int16(unsafe.Offsetof(l7Scratch{}.DNSBase))
 	sRun     = int16(unsafe.Offsetof(l7Scratch{}.Run))
 	sREnt    = int16(unsafe.Offsetof(l7Scratch{}.REntries))

@@ -81,6 +81,14 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 		g.comment(p)
 		// A zero value never has a bit of the mask set: no presence check.
 		g.guarded(FactOf(p.Ref), !zeroWhenAbsent(p.Ref), target, want, func(t string, w bool) { g.bitTest(p.Ref, p.Mask, t, w) })
+	case *rules.PredTextSet:
+		m := g.sets.textUse(p)
+		if m == nil {
+			g.branch(p.Or(), target, want)
+			return
+		}
+		g.b.Comment("%s", textSetComment(p, m))
+		g.textSetTest(p, m, target, want)
 	case *rules.PredText:
 		g.comment(p)
 		if p.Ref.Field.Header.IsSyscall() || p.Ref.Field.Header.IsProcess() {

@@ -74,6 +74,8 @@ func factNeeds(p rules.Pred, want bool) []uint64 {
 		ref = p.Ref
 	case *rules.PredText:
 		ref = p.Ref
+	case *rules.PredTextSet:
+		ref = p.Ref
 	case *rules.PredSlice:
 		ref = p.Ref
 	case *rules.PredLen:

@@ -83,6 +83,9 @@ type SetMap struct {
 	// Fields lists the field occurrences that look the map up, for
 	// listings.
 	Fields []string
+	// Fold: a string set's keys are lowered names, looked up by the value
+	// with its ASCII capitals lowered (l7_textset.go).
+	Fold bool
 }
 
 // Len is the number of keys.
@@ -102,12 +105,13 @@ type setUse struct {
 // compilation, so that hooks share maps too.
 type setPlanner struct {
 	byPred map[*rules.PredInSet]*setUse
+	byText map[*rules.PredTextSet]*SetMap
 	byKey  map[string]*SetMap
 	maps   []*SetMap
 }
 
 func newSetPlanner() *setPlanner {
-	return &setPlanner{byPred: map[*rules.PredInSet]*setUse{}, byKey: map[string]*SetMap{}}
+	return &setPlanner{byPred: map[*rules.PredInSet]*setUse{}, byText: map[*rules.PredTextSet]*SetMap{}, byKey: map[string]*SetMap{}}
 }
 
 // setMapType reports whether sets of a field can compile into a map, and
@@ -372,7 +376,7 @@ func sortKeys(keys []byte, size int) []byte {
 		return keys[:len(packed)*size]
 	}
 	if size > 24 {
-		panic(fmt.Sprintf("compiler: set keys of %d bytes", size))
+		return sortWideKeys(keys, size)
 	}
 	type words [3]uint64
 	packed := make([]words, n)

@@ -526,11 +526,11 @@ func (c *checker) in(e *InExpr) Pred {
 		c.errorf(e.QuantSpan, "!(F in {…}) says that no element is one of them, all F == \"a\" that every element is \"a\"", "all … in {…} on %s, a list, is not supported", f.Name)
 		return &PredConst{}
 	}
-	if e.SetRef != "" && (f.Type == TypeString || e.Field.Func != "" || f.Type == TypeBool) {
+	if e.SetRef != "" && f.Type == TypeBool {
 		if ns := c.sets[e.SetRef]; ns != nil {
 			ns.used = true
 		}
-		c.errorf(e.SetRefSpan, "write the values in braces, e.g. "+f.Name+" in {…}", "named sets hold integers, addresses and MAC addresses; %s is a %s field", f.Name, f.Type)
+		c.errorf(e.SetRefSpan, "write the values in braces, e.g. "+f.Name+" in {…}", "named sets hold integers, addresses, MAC addresses and strings; %s is a %s field", f.Name, f.Type)
 		return &PredConst{}
 	}
 	if f.Type == TypeString || e.Field.Func != "" {

@@ -199,35 +199,105 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 		c.mask(f, e.Mask)
 		return &PredConst{}
 	}
-	if len(e.Elems) == 0 {
-		c.errorf(e.Span, "list at least one value", "empty set")
-		return &PredConst{}
-	}
 	ref := FieldRef{Field: f, Layer: 1}
-	or := &PredOr{}
-	for _, el := range e.Elems {
-		if el.Hi != nil {
-			c.errorf(Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}, "list the strings one by one", "ranges apply to integers and IPv4 addresses, not to strings")
-			continue
+	var lits []string
+	if e.SetRef != "" {
+		var ok bool
+		if lits, ok = c.namedTexts(e, f, fold); !ok {
+			return &PredConst{}
 		}
-		lit, ok := c.textLiteral(el.Lo, f)
-		if !ok {
-			continue
+	} else {
+		if len(e.Elems) == 0 {
+			c.errorf(e.Span, "list at least one value", "empty set")
+			return &PredConst{}
 		}
-		if fold {
-			if lit, ok = c.funcFold(e.Field, el.Lo, lit); !ok {
-				continue
+		lits = make([]string, 0, len(e.Elems))
+		for _, el := range e.Elems {
+			if lit, ok := c.textElem(e, el, f, fold, false); ok {
+				lits = append(lits, lit)
 			}
 		}
-		or.Terms = append(or.Terms, &PredText{Ref: ref, Op: TextEq, Lit: lit, Fold: fold})
 	}
-	switch len(or.Terms) {
-	case 0:
+	switch {
+	case len(lits) == 0:
 		return &PredConst{}
-	case 1:
-		return or.Terms[0]
+	case len(lits) == 1 && e.SetRef == "":
+		return &PredText{Ref: ref, Op: TextEq, Lit: lits[0], Fold: fold}
 	}
-	return or
+	p := NewPredTextSet(ref, lits, fold, e.SetRef)
+	if !textSetField(f) {
+		// A list (ALPN), a process's name or a file name: tested value by
+		// value (the kernel has no map lookup for them).
+		return p.Or()
+	}
+	return p
+}
+
+// textSetField reports whether `in` on a string field can be a map lookup
+// (PredTextSet): the L7 fields that hold one value.
+func textSetField(f *Field) bool {
+	return f.Header.IsL7() && f.L7 != nil && !f.L7.List
+}
+
+// textElem checks one element of a string set; raw is true for a line of
+// a set file, whose text is the value (no quotes needed).
+func (c *checker) textElem(e *InExpr, el SetElem, f *Field, fold, raw bool) (string, bool) {
+	if el.Hi != nil {
+		c.errorf(Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}, "list the strings one by one", "ranges apply to integers and IPv4 addresses, not to strings")
+		return "", false
+	}
+	lit := el.Lo
+	if raw && lit.Kind != LitString {
+		l := *lit
+		l.Kind = LitString
+		lit = &l
+	}
+	s, ok := c.textLiteral(lit, f)
+	if ok && fold {
+		s, ok = c.funcFold(e.Field, lit, s)
+	}
+	return s, ok
+}
+
+// namedTexts takes the elements of the named set of e as strings for the
+// string field f: an element is the string as written, quoted or not
+// (a line of a set file is example.com; HCL's elements are strings).
+func (c *checker) namedTexts(e *InExpr, f *Field, fold bool) ([]string, bool) {
+	ns, found := c.sets[e.SetRef]
+	if !found {
+		_, _, ok := c.namedItems(e, f, 0) // reports the unknown set
+		return nil, ok
+	}
+	ns.used = true
+	d := ns.decl
+	saved := c.rule_
+	c.rule_ = ""
+	defer func() { c.rule_ = saved }()
+	nerr, shown := c.nerrors, 0
+	lits := make([]string, 0, d.Len())
+	var lo, hi Literal
+	for i := range d.Len() {
+		before := len(c.diags)
+		if s, ok := c.textElem(e, d.Elem(i, &lo, &hi), f, fold, true); ok {
+			lits = append(lits, s)
+		}
+		if len(c.diags) > before {
+			if shown++; shown > maxSetErrors {
+				c.diags = c.diags[:before]
+			}
+		}
+	}
+	if shown > maxSetErrors {
+		c.errorf(d.NameSpan, "fix the elements above", "set $%s: %d more elements are invalid for %s", d.Name, shown-maxSetErrors, f.Name)
+	}
+	c.rule_ = saved
+	switch {
+	case d.File != "" && d.FileElems == nil:
+		c.errorf(e.SetRefSpan, "see the error on its file", "set $%s has no elements: its file %s could not be read", d.Name, d.File)
+	case c.nerrors == nerr && len(lits) == 0:
+		c.errorf(e.SetRefSpan, "add strings to set $"+d.Name, "set $%s has no element for %s", d.Name, f.Name)
+	}
+	return lits, c.nerrors == nerr
 }
 
 // textPattern accepts the regular expressions that are a literal, anchored

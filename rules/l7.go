@@ -513,3 +513,103 @@ func FoldASCII(b byte) byte {
 	}
 	return b
 }
+
+// PredTextSet holds when the string field is present and its value is one
+// of Lits: `http.host in {"a.example", "b.example"}`, `dns.qry.name in
+// $domains`. Fold compares ASCII case-insensitively (host names, lower()
+// and upper()); the literals are then lowered. Set names the named set the
+// literals come from ("" for a set written inline): rules using one named
+// set share its map, and a reload that changes only its elements updates
+// the map in place. It means the same as the OR of a PredText TextEq per
+// literal (Or), which is how the compiler emits a small set; from
+// compiler.TextSetMapMin literals on, and for a named set, it is one
+// lookup in a hash map keyed by the value's bytes.
+type PredTextSet struct {
+	Ref  FieldRef
+	Lits []string // as written (lowered when Fold), in order; may repeat
+	Fold bool
+	Set  string
+	// index holds the literals of a large set for Holds (nil: scan Lits).
+	index map[string]struct{}
+}
+
+func (*PredTextSet) isPred() {}
+
+// NewPredTextSet makes the test, with an index of its literals when they
+// are many (the reference evaluator tests a blocklist of a million names
+// per packet).
+func NewPredTextSet(ref FieldRef, lits []string, fold bool, set string) *PredTextSet {
+	p := &PredTextSet{Ref: ref, Lits: lits, Fold: fold, Set: set}
+	if len(lits) >= textIndexMin {
+		p.index = make(map[string]struct{}, len(lits))
+		for _, l := range lits {
+			p.index[l] = struct{}{}
+		}
+	}
+	return p
+}
+
+// textIndexMin is the number of literals from which Holds looks a value up
+// in an index rather than comparing it with each.
+const textIndexMin = 8
+
+// Or is the test as the OR of one equality per literal, in order.
+func (p *PredTextSet) Or() Pred {
+	if len(p.Lits) == 1 {
+		return &PredText{Ref: p.Ref, Op: TextEq, Lit: p.Lits[0], Fold: p.Fold}
+	}
+	or := &PredOr{Terms: make([]Pred, len(p.Lits))}
+	for i, l := range p.Lits {
+		or.Terms[i] = &PredText{Ref: p.Ref, Op: TextEq, Lit: l, Fold: p.Fold}
+	}
+	return or
+}
+
+// Holds reports whether a present value is one of the literals.
+func (p *PredTextSet) Holds(v []byte) bool {
+	if p.Fold {
+		var buf [MaxTextLiteral]byte
+		if len(v) > len(buf) {
+			return false // longer than any literal
+		}
+		for i, b := range v {
+			buf[i] = FoldASCII(b)
+		}
+		v = buf[:len(v)]
+	}
+	if p.index != nil {
+		_, ok := p.index[string(v)]
+		return ok
+	}
+	for _, l := range p.Lits {
+		if string(v) == l {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the test as written: `F in {"a", "b"}`, `F in $set`.
+func (p *PredTextSet) String() string {
+	return p.summary(0)
+}
+
+// summary renders it with at most max literals (0: all).
+func (p *PredTextSet) summary(max int) string {
+	ref := p.Ref.String()
+	if p.Fold && !p.Ref.Field.L7.HostName {
+		ref = "lower(" + ref + ")"
+	}
+	if p.Set != "" {
+		return fmt.Sprintf("%s in $%s", ref, p.Set)
+	}
+	var q []string
+	for i, l := range p.Lits {
+		if max > 0 && i == max {
+			q = append(q, fmt.Sprintf("… %d more", len(p.Lits)-max))
+			break
+		}
+		q = append(q, strconv.Quote(l))
+	}
+	return fmt.Sprintf("%s in {%s}", ref, strings.Join(q, ", "))
+}

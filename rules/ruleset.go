@@ -393,6 +393,8 @@ func predString(p Pred, max int) string {
 		return fmt.Sprintf("len(%s) %s %d", p.Ref, p.Op, p.N)
 	case *PredText:
 		return p.String()
+	case *PredTextSet:
+		return p.summary(max)
 	}
 	return fmt.Sprintf("%T", p)
 }

@@ -157,7 +157,7 @@ func keySlice(keys []byte, size int) any {
 	case 20:
 		return unsafe.Slice((*[20]byte)(p), n)
 	}
-	panic(fmt.Sprintf("runtime: no key type of %d bytes", size))
+	return fixedSlice(keys, size) // string sets: a copy
 }
 
 // SetChange is what an in-place update did to one named set's map.

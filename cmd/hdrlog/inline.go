@@ -153,6 +153,8 @@ func walkFields(p rules.Pred, fn func(*rules.Field)) {
 		fn(p.Ref.Field)
 	case *rules.PredText:
 		fn(p.Ref.Field)
+	case *rules.PredTextSet:
+		fn(p.Ref.Field)
 	}
 }
 

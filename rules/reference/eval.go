@@ -286,6 +286,9 @@ func holds(pred rules.Pred, p *Packet) bool {
 			return pred.All
 		}
 		return pred.Holds(v.Bytes)
+	case *rules.PredTextSet:
+		v := value(pred.Ref, p)
+		return v.Present && pred.Holds(v.Bytes)
 	case *rules.PredFieldCompare:
 		a, b := value(pred.Left, p), value(pred.Right, p)
 		return a.Present && b.Present && ordered(cmpValues(pred.Left.Field, a, b), pred.Op)
@@ -400,6 +403,8 @@ func walk(pred rules.Pred, fn func(rules.FieldRef)) {
 	case *rules.PredBitTest:
 		fn(pred.Ref)
 	case *rules.PredText:
+		fn(pred.Ref)
+	case *rules.PredTextSet:
 		fn(pred.Ref)
 	case *rules.PredFieldCompare:
 		fn(pred.Left)
