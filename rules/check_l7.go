@@ -97,7 +97,7 @@ func (c *checker) funcFold(fn FieldName, lit *Literal, s string) (string, bool) 
 			return "", false
 		}
 	}
-	return strings.ToLower(s), true
+	return LowerASCII(s), true
 }
 
 // isList reports whether f is an L7 list field (its elements repeat, as a
@@ -337,7 +337,7 @@ func textPattern(re string) (TextOp, string, bool, error) {
 				return 0, "", false, fmt.Errorf("case-insensitive matching folds ASCII letters only, and the text has %q (start the pattern with (?-i) to match it exactly)", r)
 			}
 		}
-		lit = strings.ToLower(lit)
+		lit = LowerASCII(lit)
 	}
 	switch {
 	case begin && end:

@@ -506,6 +506,23 @@ func (p *PredText) Holds(v []byte) bool {
 	return false
 }
 
+// LowerASCII lowers the ASCII capitals of s and leaves every other byte
+// alone. strings.ToLower would turn a byte that is not UTF-8 (a literal's
+// \xe1) into U+FFFD, and lower Unicode capitals that no fold in the kernel
+// (or in Wireshark's ASCII case-insensitive comparison) touches.
+func LowerASCII(s string) string {
+	for i := range len(s) {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				b[j] = FoldASCII(b[j])
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // FoldASCII lower-cases an ASCII letter and leaves every other byte alone.
 func FoldASCII(b byte) byte {
 	if 'A' <= b && b <= 'Z' {

@@ -183,6 +183,8 @@ func main() {
 	if run("sets") {
 		r.SetCross = b.benchSetCrossover()
 		r.SetScale = b.benchSetScale()
+		r.TextCross = b.benchTextSetCrossover()
+		r.TextScale = b.benchTextSetScale()
 	}
 	if run("l7") {
 		r.L7 = b.benchL7()

@@ -22,6 +22,8 @@ type report struct {
 	Scaling   []*scaleRow
 	SetCross  []*crossRow
 	SetScale  []*setScaleRow
+	TextCross []*crossRow
+	TextScale []*setScaleRow
 	Decode    *decodeResult
 	Stream    *streamResult
 	L7        *l7Result

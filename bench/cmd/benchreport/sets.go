@@ -25,19 +25,24 @@ import (
 // sets reach as maps.
 
 // setKind is one kind of set of the crossover table: the field, how to
-// write element i, and a packet whose value is in no set.
+// write element i, and a packet whose value is in no set. Text kinds are
+// string sets (their map threshold is compiler.TextSetMapMin); Hit, when
+// set, makes a packet whose value is element 0, which both programs must
+// log (a check that the miss is a miss of a working test).
 type setKind struct {
 	Name  string
 	Field string
 	Elem  func(i int) string
 	Miss  []byte
+	Text  bool
+	Hit   func(i int) []byte
 }
 
 var setKinds = []setKind{
-	{"ports", "tcp.dstport", func(i int) string { return fmt.Sprint(1000 + 7*i) }, setMissV4()},
-	{"IPv4 addresses", "ip.src", func(i int) string { return fmt.Sprintf("198.18.%d.%d", i/256, i%256) }, setMissV4()},
-	{"IPv4 prefixes", "ip.src", func(i int) string { return fmt.Sprintf("198.%d.%d.0/24", 18+i/256, i%256) }, setMissV4()},
-	{"IPv6 addresses", "ipv6.src", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, setMissV6()},
+	{"ports", "tcp.dstport", func(i int) string { return fmt.Sprint(1000 + 7*i) }, setMissV4(), false, nil},
+	{"IPv4 addresses", "ip.src", func(i int) string { return fmt.Sprintf("198.18.%d.%d", i/256, i%256) }, setMissV4(), false, nil},
+	{"IPv4 prefixes", "ip.src", func(i int) string { return fmt.Sprintf("198.%d.%d.0/24", 18+i/256, i%256) }, setMissV4(), false, nil},
+	{"IPv6 addresses", "ipv6.src", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, setMissV6(), false, nil},
 }
 
 // setMissV4 and setMissV6 match no set: a TCP segment from outside every
@@ -55,8 +60,11 @@ type crossRow struct {
 	Kind                string
 	N                   int
 	CodeInsns, MapInsns int
-	Cell                *cell
-	Err                 string
+	// CodeLoad and MapLoad are the compile + load (verify) times of the
+	// two programs.
+	CodeLoad, MapLoad time.Duration
+	Cell              *cell
+	Err               string
 }
 
 const (
@@ -84,6 +92,9 @@ func (b *bench) benchSetCrossover() []*crossRow {
 	}
 	var rows []*crossRow
 	for _, k := range setKinds {
+		if k.Text {
+			continue
+		}
 		for _, n := range sizes {
 			b.logf("sets: crossover, %d %s", n, k.Name)
 			rows = append(rows, b.crossOne(k, n))
@@ -108,15 +119,22 @@ func (b *bench) crossOne(k setKind, n int) *crossRow {
 		name  string
 		min   int
 		insns *int
-	}{{implSetCode, 1 << 30, &row.CodeInsns}, {implSetMap, 1, &row.MapInsns}} {
-		out, err := compileWithMapMin(rs, v.min)
+		load  *time.Duration
+	}{{implSetCode, 1 << 30, &row.CodeInsns, &row.CodeLoad}, {implSetMap, 1, &row.MapInsns, &row.MapLoad}} {
+		compile := compileWithMapMin
+		if k.Text {
+			compile = compileWithTextMapMin
+		}
+		start := time.Now()
+		out, err := compile(rs, v.min)
 		if err != nil {
 			row.Err = err.Error()
 			return row
 		}
-		im, err := loadHdrlog(v.name, out, rules.HookTCIngress, ringFor(recordBytes(48), 1))
+		im, err := loadHdrlog(v.name, out, rules.HookTCIngress, ringFor(recordBytes(256), 1))
+		*v.load = time.Since(start)
 		if err != nil {
-			row.Err = firstLines1(err.Error())
+			row.Err = v.name + ": " + firstLines1(err.Error())
 			return row
 		}
 		defer im.Close()
@@ -124,6 +142,12 @@ func (b *bench) crossOne(k setKind, n int) *crossRow {
 		if evs, err := runOnce(im, k.Miss); err != nil || len(evs) != 0 {
 			row.Err = fmt.Sprintf("%s: the miss packet gave %d events: %v", v.name, len(evs), err)
 			return row
+		}
+		if k.Hit != nil {
+			if evs, err := runOnce(im, k.Hit(0)); err != nil || len(evs) != 1 {
+				row.Err = fmt.Sprintf("%s: the hit packet gave %d events: %v", v.name, len(evs), err)
+				return row
+			}
 		}
 		impls = append(impls, im)
 	}
@@ -219,7 +243,13 @@ type setScaleCase struct {
 	Elems   int
 	Src     func() string
 	One     string
-	Packets map[string][]byte
+	Packets []setPacket
+}
+
+// setPacket is a packet of a large set's per-packet rows.
+type setPacket struct {
+	Class string
+	Frame []byte
 }
 
 func (b *bench) benchSetScale() []*setScaleRow {
@@ -228,8 +258,13 @@ func (b *bench) benchSetScale() []*setScaleRow {
 		b.logf("sets: %s", c.What)
 		rows = append(rows, b.setScaleOne(c))
 	}
-	os.Remove(filepath.Join(os.TempDir(), fmt.Sprintf("hdrlog-bench-set-%d.txt", os.Getpid())))
+	os.Remove(setFilePath("set"))
 	return rows
+}
+
+// setFilePath is where this process writes a large set's file.
+func setFilePath(what string) string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("hdrlog-bench-%s-%d.txt", what, os.Getpid()))
 }
 
 func (b *bench) setScaleOne(c setScaleCase) *setScaleRow {
@@ -262,8 +297,8 @@ func (b *bench) setScaleOne(c setScaleCase) *setScaleRow {
 		return row
 	}
 	defer one.Close()
-	for _, class := range []string{"miss IPv4", "miss IPv6"} {
-		fr := c.Packets[class]
+	for _, pk := range c.Packets {
+		class, fr := pk.Class, pk.Frame
 		for _, im := range []*impl{big, one} {
 			if evs, err := runOnce(im, fr); err != nil || len(evs) != 0 {
 				row.Err = fmt.Sprintf("%s: %s gave %d events: %v", im.name, class, len(evs), err)
@@ -375,7 +410,7 @@ func setScaleCases(quick bool) []setScaleCase {
 	if quick {
 		million, inline = 20_000, 5_000
 	}
-	pk := map[string][]byte{"miss IPv4": setMissV4(), "miss IPv6": setMissV6()}
+	pk := []setPacket{{"miss IPv4", setMissV4()}, {"miss IPv6", setMissV6()}}
 	return []setScaleCase{
 		{
 			What: fmt.Sprintf("%d mixed IPv4/IPv6 addresses and prefixes, a set file", million), Elems: million,
@@ -400,7 +435,7 @@ func setScaleCases(quick bool) []setScaleCase {
 // IPv4, half IPv6, one in eight a prefix) to a file and returns a rule
 // using them as a named set.
 func mixedSetFileRule(n int) string {
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("hdrlog-bench-set-%d.txt", os.Getpid()))
+	path := setFilePath("set")
 	var sb strings.Builder
 	if err := blocklist.Write(&sb, n); err != nil {
 		fatalf("set file: %v", err)
@@ -414,13 +449,18 @@ func mixedSetFileRule(n int) string {
 func (r *report) setsScale(p func(string, ...any)) {
 	p("### (b) Large sets")
 	p("")
+	r.setsScaleTable(p, r.SetScale)
+}
+
+// setsScaleTable writes the method and the table of large sets.
+func (r *report) setsScaleTable(p func(string, ...any), rows []*setScaleRow) {
 	p("Rule text to a loaded program, timed in %d fresh processes (as `hdrlog check` or `run` meets it): *parse + check* (DSL front end and checker), *compile*, *load* (maps created, programs verified and loaded, the set maps filled) of the run with the median total; *parse to loaded* is that median [min–max].", setLoadReps(r.Bench.quick))
 	p("")
 	p("Per packet: ns above the empty program on a packet in no set, median [min–max] over %d trials, against the same rule with a 1-element set (compiled to a compare) in the same trials: *÷ 1* is the ratio of the ns above the empty program, *total ÷ 1* of the whole run's ns (empty program included).", r.Bench.trials)
 	p("")
 	p("| set | parse + check | compile | load | parse to loaded | maps | packet | ns | 1-element set (ns) | ÷ 1 | total ÷ 1 | error |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, row := range r.SetScale {
+	for _, row := range rows {
 		total := dur(row.Parse + row.Compile + row.Load)
 		if len(row.Totals) > 1 {
 			total = fmt.Sprintf("%s [%s–%s]", total, dur(slices.Min(row.Totals)), dur(slices.Max(row.Totals)))
@@ -440,11 +480,13 @@ func (r *report) setsScale(p func(string, ...any)) {
 }
 
 func (r *report) sets(p func(string, ...any)) {
-	if r.SetCross == nil && r.SetScale == nil {
+	if r.SetCross == nil && r.SetScale == nil && r.TextCross == nil && r.TextScale == nil {
 		return
 	}
 	p("## Sets as maps")
 	p("")
 	r.setsCrossover(p)
 	r.setsScale(p)
+	r.textSetsCrossover(p)
+	r.textSetsScale(p)
 }
