@@ -249,3 +249,67 @@ func TestBlocklistExample(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainsExample replays DNS queries, TLS ClientHellos and HTTP
+// requests through examples/rules/domains.rules and its HCL twin: a named
+// set of names from a file, one hash map looked up by dns.qry.name, the
+// TLS server name and http.host, case-insensitively. Names on the list are
+// logged whatever their case, names beside them (a sub-domain, a name cut
+// short, a Host with a port) are not, in the kernel as in the reference.
+func TestDomainsExample(t *testing.T) {
+	kerneltest.Require(t)
+	dns := func(name string) []byte {
+		return testpkt.New().IPv4("192.0.2.9", "192.0.2.53").UDP(40000, 53).Payload(testpkt.DNSMessage(1, 0x0100, 1, 0, testpkt.DNSName(name), 1, 1)).Bytes()
+	}
+	tls := func(name string) []byte {
+		hello := testpkt.TLSHello{Type: 1, CipherSuites: []uint16{0x1301}, Extensions: []testpkt.TLSExt{testpkt.SNIExt(name)}}.Bytes()
+		return testpkt.New().IPv6("2001:db8::9", "2001:db8::443").TCP(40000, 443).Flags(testpkt.ACK | testpkt.PSH).Payload(hello).Bytes()
+	}
+	http := func(host string) []byte {
+		return testpkt.New().IPv4("192.0.2.9", "192.0.2.80").TCP(40000, 80).Flags(testpkt.ACK | testpkt.PSH).Payload(testpkt.HTTPRequest("GET", "/", "HTTP/1.1", "Host: "+host)).Bytes()
+	}
+	frames := [][]byte{
+		dns("updates.example.net"), dns("Telemetry.EXAMPLE.net"), dns("www.updates.example.net"), dns("updates.example.ne"),
+		tls("cdn-17.example.org"), tls("TRACKER.example.com"), tls("cdn-18.example.org"),
+		http("ads.example.com"), http("ADS.Example.Com"), http("ads.example.com:8080"), http("example.com"),
+	}
+	want := []int{1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 0}
+	for _, path := range []string{"../examples/rules/domains.rules", "../examples/hcl/domains.hcl"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parse := lang.ParseDSL
+			if strings.HasSuffix(path, ".hcl") {
+				parse = lang.ParseHCL
+			}
+			f, diags := parse(path, src)
+			_, sd := lang.ReadSetFiles(f, filepath.Dir(path))
+			rs, cd := rules.Check(f)
+			if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Sets) != 1 || out.Sets[0].Type != rules.TypeString || len(out.Sets[0].Fields) != 3 {
+				t.Fatalf("want one string set map looked up by three fields, got %v", out.Sets)
+			}
+			ev, err := reference.New(rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, fr := range frames {
+				if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
+					t.Errorf("frame %d: %d events, want %d", i, got, want[i])
+				}
+			}
+			d, _, err := diffFrames(rs, frames)
+			if err != nil || d != "" {
+				t.Fatalf("%v%s", err, d)
+			}
+		})
+	}
+}

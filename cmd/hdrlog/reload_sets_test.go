@@ -127,3 +127,63 @@ func progIDs(t *testing.T, pid int) []int {
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }
+
+const stringSetRules = `
+set domains file "domains.txt"
+rule asked { match dns.qry.name in $domains  log dns.qry.name, udp.srcport }
+`
+
+// TestRunStringSetReloadInPlace is TestRunSetFileReloadInPlace for a set of
+// DNS names (a hash map keyed by the name, compared case-insensitively):
+// a name added to the file under --watch is looked up from then on, with
+// the same programs.
+func TestRunStringSetReloadInPlace(t *testing.T) {
+	kerneltest.RequireRoot(t)
+	kerneltest.Require(t)
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "sets.rules", stringSetRules)
+	setPath := writeFile(t, dir, "domains.txt", "# names to log\nnot-this.example\n")
+	r := startRun(t, p, "--poll-interval", "5ms", "--watch", dir)
+	send := func(sport uint16, name string) {
+		t.Helper()
+		msg := testpkt.DNSMessage(sport, 0x0100, 1, 0, testpkt.DNSName(name), 1, 1)
+		fr := testpkt.New().Eth(p.MACA.String(), p.MACB.String()).IPv4(p.AddrA.String(), p.AddrB.String()).UDP(sport, 53).Payload(msg).Bytes()
+		if err := p.InjectRaw("A", p.HostIf, fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		send(uint16(1000+i), "www.hdrlog.test")
+	}
+	before := progIDs(t, r.cmd.Process.Pid)
+	writeAtomically(t, setPath, "# names to log\nnot-this.example\nWWW.HDRLOG.test\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(reloadRecords(r.out.String())) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload within 10 s:\n%s", r.errOut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec := reloadRecords(r.out.String())[0]; !strings.Contains(rec, `"sets":[{"set":"domains","map":"set_domains_si","added":1,"removed":0}],"programs":"kept"`) {
+		t.Errorf("reload record: %s", rec)
+	}
+	for i := range 3 {
+		send(uint16(2000+i), "www.hdrlog.test")
+		send(uint16(3000+i), "www.hdrlog.tes")
+	}
+	if after := progIDs(t, r.cmd.Process.Pid); !slices.Equal(before, after) {
+		t.Errorf("program ids changed on a set update: %v, then %v", before, after)
+	}
+	time.Sleep(200 * time.Millisecond)
+	var ports []int
+	for _, ev := range find(r.lines(t), "asked") {
+		if ev["dns.qry.name"] != "www.hdrlog.test" {
+			t.Errorf("event for %v", ev["dns.qry.name"])
+		}
+		ports = append(ports, int(ev["udp.srcport"].(float64)))
+	}
+	if want := []int{2000, 2001, 2002}; !slices.Equal(ports, want) {
+		t.Errorf("logged source ports %v, want %v (none before the set had the name)", ports, want)
+	}
+}
