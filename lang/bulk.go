@@ -1,6 +1,8 @@
 package lang
 
 import (
+	"strings"
+
 	"github.com/alecthomas/participle/v2/lexer"
 
 	"github.com/hdrlog/hdrlog/rules"
@@ -20,8 +22,8 @@ import (
 // token's offset.
 //
 // Only lists that the grammar accepts as they are, of value tokens that
-// need no decoding (numbers, addresses, prefixes, words; no strings), are
-// collapsed; anything else, or a syntax error anywhere in the piece, goes
+// need no decoding (numbers, addresses, prefixes, words, strings without
+// escapes: a watch list of 100,000 host names), are collapsed; anything else, or a syntax error anywhere in the piece, goes
 // the ordinary way, so that errors are reported on the original tokens.
 
 // bulkMin is the number of elements from which a list is collapsed.
@@ -46,7 +48,7 @@ func (s *source) collapseLists(toks []lexer.Token) []lexer.Token {
 		lits := make([]rules.Literal, 0, end-i-1)
 		elems := make([]rules.SetElem, 0, n)
 		lit := func(t lexer.Token) *rules.Literal {
-			lits = append(lits, rules.Literal{Kind: litKinds[t.Type], Text: t.Value, Span: s.tokenSpan(t)})
+			lits = append(lits, rules.Literal{Kind: litKinds[t.Type], Text: plainText(t), Span: s.tokenSpan(t)})
 			return &lits[len(lits)-1]
 		}
 		for j := i + 1; j < end; j++ {
@@ -108,13 +110,29 @@ func plainList(toks []lexer.Token, i int) (n, end int, ok bool) {
 	}
 }
 
-// plainValue reports whether t is a value token whose literal is its text.
+// plainValue reports whether t is a value token whose literal needs no
+// decoding: its text, or a string's text between its quotes (a string
+// with an escape goes the ordinary way, which reports a bad one).
 func plainValue(t lexer.Token) bool {
 	switch t.Type {
-	case tokNumber, tokDotted, tokColon, tokIdent:
+	case tokNumber, tokDotted, tokColon, tokIdent, tokRawString:
 		return true
+	case tokString:
+		return !strings.Contains(t.Value, `\`)
 	}
 	return false
+}
+
+// plainText is the literal text of a plain value token (as the converter
+// makes it, convert.go).
+func plainText(t lexer.Token) string {
+	switch t.Type {
+	case tokRawString:
+		return t.Value[2 : len(t.Value)-1]
+	case tokString:
+		return t.Value[1 : len(t.Value)-1]
+	}
+	return t.Value
 }
 
 // bulkElems returns the elements of a collapsed list, given the tokens of
