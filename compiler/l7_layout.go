@@ -98,10 +98,10 @@ type l7Scratch struct {
 	// The limits the decoders gave up at on this message (bit l:
 	// rules.L7Limit l), counted at the commit (l7_limit.go).
 	Limits uint64
-	Str    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 	// The key of a string set's lookup (l7_textset.go): a length, then the
 	// value's bytes.
 	SetKey [8 + maxTextKey]byte
+	Str    [l7MaxStrings]uint64 // string results, one slot each (see l7_plan.go)
 }
 
 // Offsets of the decoder state's fields, from l7State (stF adds it).

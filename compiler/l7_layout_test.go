@@ -31,6 +31,11 @@ func TestL7Layout(t *testing.T) {
 	if l7Size < l7OffMax+rules.MaxMaxLen+8 {
 		t.Errorf("l7 value of %d bytes: a read of %d bytes from %d runs past it", l7Size, rules.MaxMaxLen+8, l7OffMax)
 	}
+	// A string set's key is built from up to maxTextKey bytes read a word
+	// at a time from a string's offset (at most l7OffMax).
+	if l7Size < l7OffMax+maxTextKey {
+		t.Errorf("l7 value of %d bytes: a string set's read of %d bytes from %d runs past it", l7Size, maxTextKey, l7OffMax)
+	}
 	if l7State+int(st.Size()) > 1<<15-1 {
 		t.Errorf("the decoder state ends at %d: past the reach of a 16-bit load offset", l7State+int(st.Size()))
 	}
