@@ -32,7 +32,7 @@ import (
 // TextSetMapMin is the number of distinct names from which an inline
 // string set compiles into a map. The crossover is measured by
 // `benchreport -only sets` (docs/volume.md has the figures).
-var TextSetMapMin = 16
+var TextSetMapMin = 32
 
 // maxTextKey bounds a string set's key width W: the longest literal a rule
 // may compare with (rules.MaxTextLiteral).
