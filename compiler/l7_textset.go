@@ -74,8 +74,18 @@ func (sp *setPlanner) planText(p *rules.PredTextSet) *SetMap {
 	}
 	w = min(w, maxTextKey)
 	m := &SetMap{Set: p.Set, Kind: SetHash, Type: rules.TypeString, KeySize: 8 + w, Fold: p.Fold}
+	comm := rules.IsCommName(p.Ref.Field)
+	if comm {
+		// A command name is its zero-padded buffer, the key as it is.
+		m.KeySize = rules.CommLen
+	}
 	keys := make([]byte, 0, len(p.Lits)*m.KeySize)
 	for _, l := range p.Lits {
+		if comm {
+			keys = append(keys, l...)
+			keys = append(keys, make([]byte, rules.CommLen-len(l))...)
+			continue
+		}
 		keys = appendTextKey(keys, l, w)
 	}
 	m.Keys = sortKeys(keys, m.KeySize)
@@ -173,6 +183,27 @@ func (g *gen) textSetTest(p *rules.PredTextSet, m *SetMap, target string, want b
 	}
 	b.Label(lookup)
 	b.Emit(asm.Mov.Reg(asm.R2, asm.R4), asm.Add.Imm(asm.R2, int32(key)))
+	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.Name), asm.FnMapLookupElem.Call())
+	b.Emit(asm.JNE.Imm(asm.R0, 0, yes), asm.Ja.Label(no))
+	b.Label(skip)
+}
+
+// commSetTest jumps to target when the presence of the command name
+// (proc.name, proc.pname: CommLen zero-padded bytes in the record) in m is
+// want. It clobbers R0-R5.
+func (g *gen) commSetTest(p *rules.PredTextSet, m *SetMap, target string, want bool) {
+	b := g.b
+	skip := b.NewLabel("commset")
+	yes, no := target, skip
+	if !want {
+		yes, no = skip, target
+	}
+	if !g.hook.IsSyscall() {
+		// A packet's process fields are there when its socket's are.
+		g.jumpIfAbsent(rules.FactProc, no)
+	}
+	s := g.rec.slots[syscallKeyOf(p.Ref)]
+	b.Emit(asm.Mov.Reg(asm.R2, g.base), asm.Add.Imm(asm.R2, int32(s.off-g.delta)))
 	b.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.Name), asm.FnMapLookupElem.Call())
 	b.Emit(asm.JNE.Imm(asm.R0, 0, yes), asm.Ja.Label(no))
 	b.Label(skip)

@@ -88,6 +88,10 @@ func (g *gen) branch(p rules.Pred, target string, want bool) {
 			return
 		}
 		g.b.Comment("%s", textSetComment(p, m))
+		if rules.IsCommName(p.Ref.Field) {
+			g.commSetTest(p, m, target, want)
+			return
+		}
 		g.textSetTest(p, m, target, want)
 	case *rules.PredText:
 		g.comment(p)

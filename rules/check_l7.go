@@ -226,7 +226,7 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 	}
 	p := NewPredTextSet(ref, lits, fold, e.SetRef)
 	if !textSetField(f) {
-		// A list (ALPN), a process's name or a file name: tested value by
+		// A list (ALPN), a container id or a file name: tested value by
 		// value (the kernel has no map lookup for them).
 		return p.Or()
 	}
@@ -234,10 +234,15 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 }
 
 // textSetField reports whether `in` on a string field can be a map lookup
-// (PredTextSet): the L7 fields that hold one value.
+// (PredTextSet): the L7 fields that hold one value, and the command names
+// (proc.name, proc.pname).
 func textSetField(f *Field) bool {
-	return f.Header.IsL7() && f.L7 != nil && !f.L7.List
+	return f.Header.IsL7() && f.L7 != nil && !f.L7.List || IsCommName(f)
 }
+
+// IsCommName reports whether f is a command name: the kernel's
+// zero-padded buffer of CommLen bytes.
+func IsCommName(f *Field) bool { return f.Name == "proc.name" || f.Name == "proc.pname" }
 
 // textElem checks one element of a string set; raw is true for a line of
 // a set file, whose text is the value (no quotes needed).

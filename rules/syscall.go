@@ -242,6 +242,18 @@ func (c *checker) syscallMatch(p Pred, span Span) {
 			} else if max := textMax(p.Ref.Field); len(p.Lit) >= max {
 				c.errorf(span, fmt.Sprintf("the kernel keeps the first %d bytes of a %s", max-1, map[bool]string{true: "command name", false: "file name"}[max == CommLen]), "%q is longer than any %s", p.Lit, p.Ref.Field.Name)
 			}
+		case *PredTextSet:
+			// A set of command names: each as an == would be.
+			if !IsCommName(p.Ref.Field) {
+				return
+			}
+			for _, l := range p.Lits {
+				before := c.nerrors
+				walk(&PredText{Ref: p.Ref, Op: TextEq, Lit: l, Fold: p.Fold})
+				if c.nerrors > before {
+					return // one error for the set
+				}
+			}
 		case *PredFieldCompare:
 			for _, ref := range []FieldRef{p.Left, p.Right} {
 				if ref.Field.Bits > 32 {

@@ -321,3 +321,69 @@ print(cli.getsockname()[1])`)
 	})
 	assertFields(t, matching(byRule(objs, "listens"), map[string]any{"proc.pid": pid})[0], map[string]any{"evt.res": "SUCCESS"})
 }
+
+// TestSyscallCommSetLive: a set of command names (proc.name in {…} of 40
+// names, a hash map keyed by the kernel's zero-padded name) holds for the
+// programs named in it and not for the others, live.
+func TestSyscallCommSetLive(t *testing.T) {
+	haveTool(t, "/usr/bin/python3")
+	haveTool(t, "nc")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := l.Addr().(*net.TCPAddr).Port
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("%q", fmt.Sprintf("tool-%d", i)))
+	}
+	names = append(names, `"nc"`, `"python"`, `"python33"`)
+	src := fmt.Sprintf(`
+rule listed {
+    hook syscall connect
+    match proc.name in {%s} && fd.sport == %d
+    log proc.pid, proc.name
+}
+rule unlisted {
+    hook syscall connect
+    match !(proc.name in {%[1]s}) && fd.sport == %d
+    log proc.pid, proc.name
+}
+`, strings.Join(names, ", "), open, open)
+	c := loadDSL(t, src, 1<<20)
+	if n := len(c.Output.Sets); n != 1 || c.Output.Sets[0].KeySize != 16 {
+		t.Fatalf("want one set map of 16-byte keys, got %d maps", n)
+	}
+	attachSyscalls(t, c)
+	s := startStream(t, c, runtime.StreamOptions{})
+	run := func(name string, args ...string) int {
+		cmd := exec.Command(name, args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return cmd.ProcessState.Pid()
+	}
+	ncPid := run("nc", "-z", "127.0.0.1", strconv.Itoa(open))
+	pyPid := run("/usr/bin/python3", "-c", fmt.Sprintf(`import socket; s=socket.socket(); s.connect(("127.0.0.1", %d))`, open))
+	s.waitFor(t, "both connects", 5*time.Second, func(o []map[string]any) bool {
+		return len(byRule(o, "listed")) >= 1 && len(byRule(o, "unlisted")) >= 1
+	})
+	time.Sleep(100 * time.Millisecond)
+	objs := s.sink.objects(t)
+	if got := byRule(objs, "listed"); len(got) != 1 || got[0]["proc.pid"] != float64(ncPid) || got[0]["proc.name"] != "nc" {
+		t.Errorf("listed: %v, want one event of nc (pid %d)", got, ncPid)
+	}
+	if got := byRule(objs, "unlisted"); len(got) != 1 || got[0]["proc.pid"] != float64(pyPid) || got[0]["proc.name"] != "python3" {
+		t.Errorf("unlisted: %v, want one event of python3 (pid %d)", got, pyPid)
+	}
+}
