@@ -104,16 +104,7 @@ func (sp *setPlanner) planText(p *rules.PredTextSet) *SetMap {
 		key = fmt.Sprintf("named|%s|%s|%d", p.Set, suffix, m.KeySize)
 		m.Name = "set_" + strings.ReplaceAll(p.Set, "-", "_") + "_" + suffix
 	}
-	if prev, ok := sp.byKey[key]; ok {
-		m = prev
-	} else {
-		sp.byKey[key] = m
-		sp.maps = append(sp.maps, m)
-	}
-	if name := p.Ref.String(); !slices.Contains(m.Fields, name) {
-		m.Fields = append(m.Fields, name)
-	}
-	return m
+	return sp.share(key, m, p.Ref)
 }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }

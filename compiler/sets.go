@@ -204,16 +204,22 @@ func (sp *setPlanner) plan(g *gen, p *rules.PredInSet) *setUse {
 		key = fmt.Sprintf("named|%s|%s|%d", p.Set, m.Kind, m.KeySize)
 		m.Name = "set_" + setMapName(p.Set, m.Kind, f.Type)
 	}
+	return &setUse{m: sp.share(key, m, p.Ref), rest: rest}
+}
+
+// share returns the map planned under key, m when it is the first, and
+// records that ref looks it up.
+func (sp *setPlanner) share(key string, m *SetMap, ref rules.FieldRef) *SetMap {
 	if prev, ok := sp.byKey[key]; ok {
 		m = prev
 	} else {
 		sp.byKey[key] = m
 		sp.maps = append(sp.maps, m)
 	}
-	if name := p.Ref.String(); !slices.Contains(m.Fields, name) {
+	if name := ref.String(); !slices.Contains(m.Fields, name) {
 		m.Fields = append(m.Fields, name)
 	}
-	return &setUse{m: m, rest: rest}
+	return m
 }
 
 // setMapName names a named set's map: one set used on fields of two types

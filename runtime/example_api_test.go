@@ -2,17 +2,13 @@ package runtime_test
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hdrlog/hdrlog/compiler"
 	"github.com/hdrlog/hdrlog/internal/kerneltest"
 	"github.com/hdrlog/hdrlog/internal/testpkt"
-	"github.com/hdrlog/hdrlog/lang"
-	"github.com/hdrlog/hdrlog/rules"
 	"github.com/hdrlog/hdrlog/runtime"
 )
 
@@ -95,19 +91,7 @@ func TestAPIExample(t *testing.T) {
 	}
 	for _, path := range []string{"../examples/rules/api.rules", "../examples/hcl/api.hcl"} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			parse := lang.ParseDSL
-			if strings.HasSuffix(path, ".hcl") {
-				parse = lang.ParseHCL
-			}
-			f, diags := parse(path, src)
-			rs, cd := rules.Check(f)
-			if diags = append(diags, cd...); diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			_, rs := exampleRuleFile(t, path)
 			out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
 			if err != nil {
 				t.Fatal(err)

@@ -200,20 +200,7 @@ func TestBlocklistExample(t *testing.T) {
 	} {
 		path := c.path
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			parse := lang.ParseDSL
-			if strings.HasSuffix(path, ".hcl") {
-				parse = lang.ParseHCL
-			}
-			f, diags := parse(path, src)
-			_, sd := lang.ReadSetFiles(f, filepath.Dir(path))
-			rs, cd := rules.Check(f)
-			if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			f, rs := exampleRuleFile(t, path)
 			if len(f.Sets) != 1 || f.Sets[0].Len() != c.elems {
 				t.Fatalf("%d named sets, the first of %d elements; want one of %d", len(f.Sets), f.Sets[0].Len(), c.elems)
 			}
@@ -276,20 +263,7 @@ func TestDomainsExample(t *testing.T) {
 	want := []int{1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 0}
 	for _, path := range []string{"../examples/rules/domains.rules", "../examples/hcl/domains.hcl"} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			parse := lang.ParseDSL
-			if strings.HasSuffix(path, ".hcl") {
-				parse = lang.ParseHCL
-			}
-			f, diags := parse(path, src)
-			_, sd := lang.ReadSetFiles(f, filepath.Dir(path))
-			rs, cd := rules.Check(f)
-			if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			_, rs := exampleRuleFile(t, path)
 			out, err := compiler.Compile(rs, compiler.Options{TestRun: true})
 			if err != nil {
 				t.Fatal(err)
@@ -312,4 +286,25 @@ func TestDomainsExample(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exampleRuleFile parses and checks a rule file of the examples (DSL or HCL),
+// with its set files.
+func exampleRuleFile(t *testing.T, path string) (*rules.File, *rules.RuleSet) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := lang.ParseDSL
+	if strings.HasSuffix(path, ".hcl") {
+		parse = lang.ParseHCL
+	}
+	f, diags := parse(path, src)
+	_, sd := lang.ReadSetFiles(f, filepath.Dir(path))
+	rs, cd := rules.Check(f)
+	if diags = append(append(diags, sd...), cd...); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return f, rs
 }

@@ -39,6 +39,27 @@ rule sys_bind {
 }
 `
 
+// acceptingPort returns a loopback port whose listener accepts and closes
+// every connection until the test ends.
+func acceptingPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // freePort returns a loopback port that nothing listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -75,21 +96,7 @@ func attachSyscalls(t *testing.T, c *runtime.Collection) {
 func TestSyscallConnectLive(t *testing.T) {
 	haveTool(t, "/usr/bin/python3")
 	haveTool(t, "nc")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	open := l.Addr().(*net.TCPAddr).Port
+	open := acceptingPort(t)
 	closed := freePort(t)
 	bindPort := freePort(t)
 	c := loadDSL(t, fmt.Sprintf(syscallRules, open, closed, open, open, bindPort), 1<<20)
@@ -328,21 +335,7 @@ print(cli.getsockname()[1])`)
 func TestSyscallCommSetLive(t *testing.T) {
 	haveTool(t, "/usr/bin/python3")
 	haveTool(t, "nc")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	open := l.Addr().(*net.TCPAddr).Port
+	open := acceptingPort(t)
 	var names []string
 	for i := range 40 {
 		names = append(names, fmt.Sprintf("%q", fmt.Sprintf("tool-%d", i)))
