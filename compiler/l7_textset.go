@@ -64,21 +64,32 @@ func distinct(lits []string) int {
 }
 
 func (sp *setPlanner) planText(p *rules.PredTextSet) *SetMap {
-	longest := 0
-	for _, l := range p.Lits {
-		longest = max(longest, len(l))
-	}
-	w := roundUp(max(longest, 1), 8)
-	if p.Set != "" {
-		w = roundUp(max(longest, 1), 32)
-	}
-	w = min(w, maxTextKey)
-	m := &SetMap{Set: p.Set, Kind: SetHash, Type: rules.TypeString, KeySize: 8 + w, Fold: p.Fold}
 	comm := rules.IsCommName(p.Ref.Field)
-	if comm {
-		// A command name is its zero-padded buffer, the key as it is.
-		m.KeySize = rules.CommLen
+	size, w := rules.CommLen, 0 // a command name is its zero-padded buffer, the key as it is
+	if !comm {
+		longest := 0
+		for _, l := range p.Lits {
+			longest = max(longest, len(l))
+		}
+		w = roundUp(max(longest, 1), 8)
+		if p.Set != "" {
+			w = roundUp(max(longest, 1), 32)
+		}
+		w = min(w, maxTextKey)
+		size = 8 + w
 	}
+	suffix := "s"
+	switch {
+	case comm:
+		suffix = "c"
+	case p.Fold:
+		suffix = "si" // lowered names: not the same keys as the exact ones
+	}
+	named := fmt.Sprintf("named|%s|%s|%d", p.Set, suffix, size)
+	if m, ok := sp.byKey[named]; ok && p.Set != "" {
+		return sp.share(named, m, p.Ref) // another use of the set: its keys are made
+	}
+	m := &SetMap{Set: p.Set, Kind: SetHash, Type: rules.TypeString, KeySize: size, Fold: p.Fold}
 	keys := make([]byte, 0, len(p.Lits)*m.KeySize)
 	for _, l := range p.Lits {
 		if comm {
@@ -90,21 +101,17 @@ func (sp *setPlanner) planText(p *rules.PredTextSet) *SetMap {
 	}
 	m.Keys = sortKeys(keys, m.KeySize)
 	m.MaxEntries = setCapacity(m.Len())
+	if p.Set != "" {
+		// Known by its name and key layout, as a named set of values.
+		m.Name = "set_" + strings.ReplaceAll(p.Set, "-", "_") + "_" + suffix
+		return sp.share(named, m, p.Ref)
+	}
 	sum := sha256.New()
 	fmt.Fprintf(sum, "%s|%s|%d|%v|", m.Kind, m.Type, m.KeySize, m.Fold)
 	sum.Write(m.Keys)
 	digest := hex.EncodeToString(sum.Sum(nil))
-	key := "inline|" + digest
 	m.Name = "set_" + digest[:12]
-	if p.Set != "" {
-		suffix := "s"
-		if p.Fold {
-			suffix = "si" // lowered names: not the same keys as the exact ones
-		}
-		key = fmt.Sprintf("named|%s|%s|%d", p.Set, suffix, m.KeySize)
-		m.Name = "set_" + strings.ReplaceAll(p.Set, "-", "_") + "_" + suffix
-	}
-	return sp.share(key, m, p.Ref)
+	return sp.share("inline|"+digest, m, p.Ref)
 }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }

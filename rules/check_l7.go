@@ -200,31 +200,35 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 		return &PredConst{}
 	}
 	ref := FieldRef{Field: f, Layer: 1}
-	var lits []string
 	if e.SetRef != "" {
-		var ok bool
-		if lits, ok = c.namedTexts(e, f, fold); !ok {
+		t, ok := c.namedTexts(e, f, fold)
+		if !ok {
 			return &PredConst{}
 		}
-	} else {
-		if len(e.Elems) == 0 {
-			c.errorf(e.Span, "list at least one value", "empty set")
-			return &PredConst{}
+		p := *t // the literals and their index, shared by every use
+		p.Ref = ref
+		if !textSetField(f) {
+			return p.Or()
 		}
-		lits = make([]string, 0, len(e.Elems))
-		for _, el := range e.Elems {
-			if lit, ok := c.textElem(e, el, f, fold, false); ok {
-				lits = append(lits, lit)
-			}
+		return &p
+	}
+	if len(e.Elems) == 0 {
+		c.errorf(e.Span, "list at least one value", "empty set")
+		return &PredConst{}
+	}
+	lits := make([]string, 0, len(e.Elems))
+	for _, el := range e.Elems {
+		if lit, ok := c.textElem(e, el, f, fold, false); ok {
+			lits = append(lits, lit)
 		}
 	}
-	switch {
-	case len(lits) == 0:
+	switch len(lits) {
+	case 0:
 		return &PredConst{}
-	case len(lits) == 1 && e.SetRef == "":
+	case 1:
 		return &PredText{Ref: ref, Op: TextEq, Lit: lits[0], Fold: fold}
 	}
-	p := NewPredTextSet(ref, lits, fold, e.SetRef)
+	p := NewPredTextSet(ref, lits, fold, "")
 	if !textSetField(f) {
 		// A list (ALPN), a container id or a file name: tested value by
 		// value (the kernel has no map lookup for them).
@@ -267,13 +271,21 @@ func (c *checker) textElem(e *InExpr, el SetElem, f *Field, fold, raw bool) (str
 // namedTexts takes the elements of the named set of e as strings for the
 // string field f: an element is the string as written, quoted or not
 // (a line of a set file is example.com; HCL's elements are strings).
-func (c *checker) namedTexts(e *InExpr, f *Field, fold bool) ([]string, bool) {
+func (c *checker) namedTexts(e *InExpr, f *Field, fold bool) (*PredTextSet, bool) {
 	ns, found := c.sets[e.SetRef]
 	if !found {
 		_, _, ok := c.namedItems(e, f, 0) // reports the unknown set
 		return nil, ok
 	}
 	ns.used = true
+	// Typed once for each way of reading it: a watch list of a million
+	// names used on three fields is one slice and one index.
+	key := fmt.Sprintf("text|%v|%s|%v", fold, e.Field.Func, IsCommName(f))
+	if t, done := ns.typed[key]; done {
+		return t.texts, t.ok
+	}
+	t := &typedSet{}
+	ns.typed[key] = t
 	d := ns.decl
 	saved := c.rule_
 	c.rule_ = ""
@@ -302,7 +314,8 @@ func (c *checker) namedTexts(e *InExpr, f *Field, fold bool) ([]string, bool) {
 	case c.nerrors == nerr && len(lits) == 0:
 		c.errorf(e.SetRefSpan, "add strings to set $"+d.Name, "set $%s has no element for %s", d.Name, f.Name)
 	}
-	return lits, c.nerrors == nerr
+	t.texts, t.ok = NewPredTextSet(FieldRef{}, lits, fold, d.Name), c.nerrors == nerr
+	return t.texts, t.ok
 }
 
 // textPattern accepts the regular expressions that are a literal, anchored

@@ -130,6 +130,9 @@ type namedSet struct {
 
 type typedSet struct {
 	items []SetItem
+	// texts are the elements as strings (with their index), for a use on
+	// a string field.
+	texts *PredTextSet
 	ok    bool
 }
 
