@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -239,22 +240,33 @@ func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnost
 		text := src[off : off+end]
 		start := off
 		off += end + 1
+		lead := len(text) - len(bytes.TrimLeft(text, " \t"))
+		pos := func(i int) rules.Pos {
+			return rules.Pos{File: path, Offset: start + i, Line: line, Column: i + 1}
+		}
+		if lead < len(text) && text[lead] == '"' {
+			// A quoted string (a user agent, a target with spaces): the
+			// element is its value; a comment may follow it.
+			el, d := quotedSetLine(whole, text, start, lead, line, pos)
+			if d != nil {
+				diags = append(diags, *d)
+			} else {
+				fe.Elems = append(fe.Elems, el)
+			}
+			continue
+		}
 		if i := bytes.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
 		}
-		lead := len(text) - len(bytes.TrimLeft(text, " \t"))
 		word := bytes.TrimRight(text[lead:], " \t\r")
 		if len(word) == 0 {
 			continue
 		}
 		if i := bytes.IndexAny(word, " \t,"); i >= 0 {
-			pos := func(i int) rules.Pos {
-				return rules.Pos{File: path, Offset: start + i, Line: line, Column: i + 1}
-			}
 			diags = append(diags, rules.Diagnostic{Severity: rules.Error,
 				Span:    rules.Span{Start: pos(lead + i), End: pos(lead + len(word))},
 				Message: fmt.Sprintf("one element per line: %q", string(word)),
-				Hint:    "put each value, prefix or range on a line of its own; # starts a comment"})
+				Hint:    `put each value, prefix or range on a line of its own; # starts a comment; a string with spaces goes in double quotes: "Mozilla/5.0 (X11; Linux x86_64)"`})
 			continue
 		}
 		lo := start + lead
@@ -267,4 +279,30 @@ func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnost
 		fe.Elems = append(fe.Elems, el)
 	}
 	return fe, diags
+}
+
+// quotedSetLine reads a line of a set file that starts with a double quote
+// (after blanks): a string as Go writes it (\" and \\ inside, \x41 and
+// the other escapes), then only blanks or a # comment.
+func quotedSetLine(whole string, text []byte, start, lead, line int, pos func(int) rules.Pos) (rules.SetFileElem, *rules.Diagnostic) {
+	q, err := strconv.QuotedPrefix(string(text[lead:]))
+	if err == nil {
+		if _, err = strconv.Unquote(q); err == nil {
+			rest := bytes.TrimLeft(text[lead+len(q):], " \t\r")
+			if len(rest) > 0 && rest[0] != '#' {
+				return rules.SetFileElem{}, &rules.Diagnostic{Severity: rules.Error,
+					Span:    rules.Span{Start: pos(len(text) - len(rest)), End: pos(len(bytes.TrimRight(text, " \t\r")))},
+					Message: fmt.Sprintf("one element per line: %q follows the string", string(bytes.TrimRight(rest, " \t\r"))),
+					Hint:    "put each string on a line of its own; # starts a comment"}
+			}
+			lo := start + lead
+			return rules.SetFileElem{Lo: uint32(lo), LoEnd: uint32(lo + len(q)), Line: uint32(line), LineStart: uint32(start),
+				Kind: uint8(rules.LitString)}, nil
+		}
+	}
+	end := len(bytes.TrimRight(text, " \t\r"))
+	return rules.SetFileElem{}, &rules.Diagnostic{Severity: rules.Error,
+		Span:    rules.Span{Start: pos(lead), End: pos(end)},
+		Message: fmt.Sprintf("not a string: %s", string(text[lead:end])),
+		Hint:    `close the string with a double quote; write \" for a quote and \\ for a backslash inside it`}
 }

@@ -3,8 +3,10 @@ package lang
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,5 +84,38 @@ func TestReadSetFilesRefusesNonRegular(t *testing.T) {
 			!strings.Contains(diags[0].Message, "not a regular file") || !strings.Contains(diags[0].Hint, "regular file") {
 			t.Errorf("%s: diagnostics %v, want one saying it is not a regular file", name, diags)
 		}
+	}
+}
+
+// TestSetFileQuotedLines: a line of a set file that starts with a double
+// quote is a string with its escapes (spaces, # and quotes inside), which
+// a comment may follow; a string left open or followed by more is an
+// error at its line and column.
+func TestSetFileQuotedLines(t *testing.T) {
+	src := "# user agents\n" +
+		"\"Mozilla/5.0 (X11; Linux x86_64)\"   # a browser\n" +
+		"  \"curl/8.5.0\"\n" +
+		"\"with \\\"quotes\\\" and # hash\\x41\"\n" +
+		"plain-word\n" +
+		"\"left open\n" +
+		"\"x\" junk\n"
+	fe, diags := ParseSetElems("ua.txt", []byte(src))
+	d := &rules.SetDecl{Name: "ua", File: "ua.txt", FileElems: fe}
+	var got []string
+	var lo, hi rules.Literal
+	for i := range d.Len() {
+		el := d.Elem(i, &lo, &hi)
+		got = append(got, fmt.Sprintf("%s@%d:%d", el.Lo.Text, el.Lo.Span.Start.Line, el.Lo.Span.Start.Column))
+	}
+	want := []string{"Mozilla/5.0 (X11; Linux x86_64)@2:1", "curl/8.5.0@3:3", `with "quotes" and # hashA@4:1`, "plain-word@5:1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("elements %q, want %q", got, want)
+	}
+	var ds []string
+	for _, d := range diags {
+		ds = append(ds, fmt.Sprintf("%d:%d %s", d.Span.Start.Line, d.Span.Start.Column, d.Message))
+	}
+	if wantD := []string{"6:1 not a string: \"left open", `7:5 one element per line: "junk" follows the string`}; !slices.Equal(ds, wantD) {
+		t.Errorf("diagnostics %q, want %q", ds, wantD)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -99,7 +100,15 @@ func (s *SetFileElems) literal(e SetFileElem, from, to uint32) Literal {
 		return Pos{File: s.Path, Offset: int(off), Line: int(e.Line), Column: int(off-e.LineStart) + 1}
 	}
 	t := s.Src[from:to]
-	return Literal{Kind: SetLitKind(t), Text: t, Span: Span{Start: pos(from), End: pos(to)}}
+	kind := SetLitKind(t)
+	if from == e.Lo {
+		kind = LitKind(e.Kind) // as the front end classified it
+	}
+	if kind == LitString {
+		// A quoted line: the front end checked it unquotes.
+		t, _ = strconv.Unquote(t)
+	}
+	return Literal{Kind: kind, Text: t, Span: Span{Start: pos(from), End: pos(to)}}
 }
 
 // SetLitKind classifies an element of a set file as the DSL's lexer would

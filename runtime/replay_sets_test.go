@@ -308,3 +308,49 @@ func exampleRuleFile(t *testing.T, path string) (*rules.File, *rules.RuleSet) {
 	}
 	return f, rs
 }
+
+// TestQuotedSetFileUserAgents: a named set of user agents from a set file
+// of quoted lines (spaces, semicolons, a # inside), used by
+// http.user_agent (compared exactly): the agents listed are logged, the
+// same agent in other case or cut short is not, in the kernel as in the
+// reference.
+func TestQuotedSetFileUserAgents(t *testing.T) {
+	kerneltest.Require(t)
+	dir := t.TempDir()
+	agents := "# scanners we watch\n\"Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)\"\n" +
+		"\"sqlmap/1.7#stable (https://sqlmap.org)\"  # the # inside the quotes is the agent's\nzgrab/0.x\n"
+	if err := os.WriteFile(filepath.Join(dir, "agents.txt"), []byte(agents), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rulesPath := filepath.Join(dir, "ua.rules")
+	if err := os.WriteFile(rulesPath, []byte("set agents file \"agents.txt\"\nrule scanner {\n    match http.user_agent in $agents\n    log ip.src, http.user_agent\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, rs := exampleRuleFile(t, rulesPath)
+	req := func(ua string) []byte {
+		return testpkt.New().IPv4("192.0.2.9", "192.0.2.80").TCP(40000, 80).Flags(testpkt.ACK | testpkt.PSH).
+			Payload(testpkt.HTTPRequest("GET", "/", "HTTP/1.1", "Host: h", "User-Agent: "+ua)).Bytes()
+	}
+	frames := [][]byte{
+		req("Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)"),
+		req("sqlmap/1.7#stable (https://sqlmap.org)"),
+		req("zgrab/0.x"),
+		req("SQLMAP/1.7#stable (https://sqlmap.org)"),
+		req("sqlmap/1.7#stable"),
+		req("Mozilla/5.0 (X11; Linux x86_64)"),
+	}
+	want := []int{1, 1, 1, 0, 0, 0}
+	ev, err := reference.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range frames {
+		if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
+			t.Errorf("frame %d: %d events, want %d", i, got, want[i])
+		}
+	}
+	d, _, err := diffFrames(rs, frames)
+	if err != nil || d != "" {
+		t.Fatalf("%v%s", err, d)
+	}
+}
