@@ -266,7 +266,7 @@ func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnost
 			diags = append(diags, rules.Diagnostic{Severity: rules.Error,
 				Span:    rules.Span{Start: pos(lead + i), End: pos(lead + len(word))},
 				Message: fmt.Sprintf("one element per line: %q", string(word)),
-				Hint:    `put each value, prefix or range on a line of its own; # starts a comment; a string with spaces goes in double quotes: "Mozilla/5.0 (X11; Linux x86_64)"`})
+				Hint:    "put each value, prefix or range on a line of its own; # starts a comment; a string with spaces goes in double quotes"})
 			continue
 		}
 		lo := start + lead
