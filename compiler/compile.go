@@ -346,7 +346,7 @@ func compileHook(h rules.Hook, rr0 []*rules.Rule, schema *Schema, opts Options, 
 		g.b.Label(next)
 		g.l7RuleLeave(r)
 	}
-	g.l7Pipeline(rr, schema)
+	g.l7Pipeline(units, schema)
 	g.markPhase(PhaseEpilogue)
 	g.b.MainLabel(epilogue)
 	g.l7Clear()

@@ -30,8 +30,11 @@ func (g *gen) l7PipeOff() int16 { return g.rec.lo - 32 }
 func (g *gen) l7BaseOff() int16 { return g.rec.lo - 40 }
 
 // l7Pipeline emits the loop over further requests; it ends at the
-// epilogue.
-func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
+// epilogue. The rules run as units, as on the first request: a group of
+// rules is its search (tree or hash map) and its shared functions again, so
+// that thousands of rules of one shape that use HTTP cost a group's code
+// twice, not a rule's code each.
+func (g *gen) l7Pipeline(units []unit, schema *Schema) {
 	l := g.l7
 	if l == nil || len(l.httpRules) == 0 {
 		return
@@ -109,7 +112,20 @@ func (g *gen) l7Pipeline(rr []*rules.Rule, schema *Schema) {
 		b.Emit(asm.LoadMem(asm.R1, asm.R9, stF(sSel)+selIndex(rules.HdrHTTP), asm.Byte), asm.StoreMem(g.base, s.off-g.delta, asm.R1, asm.Byte))
 	}
 	g.markPhase(PhaseRules)
-	for _, r := range rr {
+	for _, u := range units {
+		if gr := u.group; gr != nil {
+			// A group's rules share their tests and fields: all of them
+			// use HTTP or none does.
+			if !l.httpRules[gr.rules[0].Index] {
+				continue
+			}
+			end := b.NewLabel(gr.fn + ".pipe.end")
+			b.Comment("group %s, on this request", gr.fn)
+			g.groupCode(gr, end)
+			b.Label(end)
+			continue
+		}
+		r := u.rule
 		if !l.httpRules[r.Index] {
 			continue
 		}
