@@ -247,7 +247,7 @@ func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnost
 		if lead < len(text) && text[lead] == '"' {
 			// A quoted string (a user agent, a target with spaces): the
 			// element is its value; a comment may follow it.
-			el, d := quotedSetLine(whole, text, start, lead, line, pos)
+			el, d := quotedSetLine(text, start, lead, line, pos)
 			if d != nil {
 				diags = append(diags, *d)
 			} else {
@@ -284,7 +284,7 @@ func ParseSetElems(path string, src []byte) (*rules.SetFileElems, rules.Diagnost
 // quotedSetLine reads a line of a set file that starts with a double quote
 // (after blanks): a string as Go writes it (\" and \\ inside, \x41 and
 // the other escapes), then only blanks or a # comment.
-func quotedSetLine(whole string, text []byte, start, lead, line int, pos func(int) rules.Pos) (rules.SetFileElem, *rules.Diagnostic) {
+func quotedSetLine(text []byte, start, lead, line int, pos func(int) rules.Pos) (rules.SetFileElem, *rules.Diagnostic) {
 	q, err := strconv.QuotedPrefix(string(text[lead:]))
 	if err == nil {
 		if _, err = strconv.Unquote(q); err == nil {

@@ -228,13 +228,12 @@ func (c *checker) inText(e *InExpr, f *Field) Pred {
 	case 1:
 		return &PredText{Ref: ref, Op: TextEq, Lit: lits[0], Fold: fold}
 	}
-	p := NewPredTextSet(ref, lits, fold, "")
 	if !textSetField(f) {
 		// A list (ALPN), a container id or a file name: tested value by
-		// value (the kernel has no map lookup for them).
-		return p.Or()
+		// value (the kernel has no map lookup for them), no index.
+		return (&PredTextSet{Ref: ref, Lits: lits, Fold: fold}).Or()
 	}
-	return p
+	return NewPredTextSet(ref, lits, fold, "")
 }
 
 // textSetField reports whether `in` on a string field can be a map lookup
@@ -248,8 +247,9 @@ func textSetField(f *Field) bool {
 // zero-padded buffer of CommLen bytes.
 func IsCommName(f *Field) bool { return f.Name == "proc.name" || f.Name == "proc.pname" }
 
-// textElem checks one element of a string set; raw is true for a line of
-// a set file, whose text is the value (no quotes needed).
+// textElem checks one element of a string set; raw is true for an
+// element of a named set, whose text is the value whatever its kind (a
+// set file's line, an HCL string: no quotes needed).
 func (c *checker) textElem(e *InExpr, el SetElem, f *Field, fold, raw bool) (string, bool) {
 	if el.Hi != nil {
 		c.errorf(Span{Start: el.Lo.Span.Start, End: el.Hi.Span.End}, "list the strings one by one", "ranges apply to integers and IPv4 addresses, not to strings")

@@ -166,19 +166,7 @@ func TestInlineSet100k(t *testing.T) {
 	in := testpkt.New().IPv4("10.65.134.159", "192.0.2.1").UDP(1, 2).Bytes() // the last element
 	out1 := testpkt.New().IPv4("10.65.134.160", "192.0.2.1").UDP(1, 2).Bytes()
 	in2 := testpkt.New().IPv4("10.64.0.0", "192.0.2.1").UDP(1, 2).Bytes() // element 0
-	d, _, err := diffFrames(rs, [][]byte{in, out1, in2})
-	if err != nil || d != "" {
-		t.Fatalf("%v%s", err, d)
-	}
-	ev, err := reference.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, fr := range [][]byte{in, out1, in2} {
-		if got, want := len(ev.Eval(rules.HookTCIngress, fr)), []int{1, 0, 1}[i]; got != want {
-			t.Errorf("frame %d: %d events, want %d", i, got, want)
-		}
-	}
+	replayAgrees(t, rs, [][]byte{in, out1, in2}, []int{1, 0, 1})
 }
 
 // TestBlocklistExample replays packets through examples/rules/blocklist.rules
@@ -271,19 +259,7 @@ func TestDomainsExample(t *testing.T) {
 			if len(out.Sets) != 1 || out.Sets[0].Type != rules.TypeString || len(out.Sets[0].Fields) != 3 {
 				t.Fatalf("want one string set map looked up by three fields, got %v", out.Sets)
 			}
-			ev, err := reference.New(rs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, fr := range frames {
-				if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
-					t.Errorf("frame %d: %d events, want %d", i, got, want[i])
-				}
-			}
-			d, _, err := diffFrames(rs, frames)
-			if err != nil || d != "" {
-				t.Fatalf("%v%s", err, d)
-			}
+			replayAgrees(t, rs, frames, want)
 		})
 	}
 }
@@ -340,19 +316,7 @@ func TestQuotedSetFileUserAgents(t *testing.T) {
 		req("Mozilla/5.0 (X11; Linux x86_64)"),
 	}
 	want := []int{1, 1, 1, 0, 0, 0}
-	ev, err := reference.New(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, fr := range frames {
-		if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
-			t.Errorf("frame %d: %d events, want %d", i, got, want[i])
-		}
-	}
-	d, _, err := diffFrames(rs, frames)
-	if err != nil || d != "" {
-		t.Fatalf("%v%s", err, d)
-	}
+	replayAgrees(t, rs, frames, want)
 }
 
 // TestPipelinedHTTPGroups: rules of one shape that test HTTP (a port each,
@@ -389,19 +353,26 @@ func TestPipelinedHTTPGroups(t *testing.T) {
 				frame(1011, req("/1", "c.example")+req("/2", "a.example")),
 				frame(999, req("/1", "a.example")+req("/2", "a.example")),
 			}
-			ev, err := reference.New(rs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, want := range []int{2, 1, 0} {
-				if got := len(ev.Eval(rules.HookTCIngress, frames[i])); got != want {
-					t.Errorf("frame %d: %d events in the reference, want %d", i, got, want)
-				}
-			}
-			d, _, err := diffFrames(rs, frames)
-			if err != nil || d != "" {
-				t.Fatalf("%v%s", err, d)
-			}
+			replayAgrees(t, rs, frames, []int{2, 1, 0})
 		})
+	}
+}
+
+// replayAgrees checks that the reference logs want[i] events at tc ingress
+// for frame i, and that the kernel logs the same events as the reference.
+func replayAgrees(t *testing.T, rs *rules.RuleSet, frames [][]byte, want []int) {
+	t.Helper()
+	ev, err := reference.New(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fr := range frames {
+		if got := len(ev.Eval(rules.HookTCIngress, fr)); got != want[i] {
+			t.Errorf("frame %d: %d events, want %d", i, got, want[i])
+		}
+	}
+	d, _, err := diffFrames(rs, frames)
+	if err != nil || d != "" {
+		t.Fatalf("%v%s", err, d)
 	}
 }

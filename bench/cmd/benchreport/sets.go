@@ -158,6 +158,16 @@ func (b *bench) crossOne(k setKind, n int) *crossRow {
 	return row
 }
 
+// codeAndMap renders a crossover cell: the chain's and the map's ns above
+// the empty program and their ratio ("–" when the cell did not run).
+func codeAndMap(c *cell) (code, mp, rat string) {
+	if c == nil {
+		return "–", "–", "–"
+	}
+	cs, ms := c.net(implSetCode, implEmpty, true), c.net(implSetMap, implEmpty, true)
+	return ns(cs), ns(ms), ratio(ms, cs)
+}
+
 func (r *report) setsCrossover(p func(string, ...any)) {
 	p("### (a) Crossover: a chain of compares against a map lookup")
 	p("")
@@ -166,11 +176,7 @@ func (r *report) setsCrossover(p func(string, ...any)) {
 	p("| set | n | code insns | map insns | code (ns) | map (ns) | map ÷ code | error |")
 	p("|---|---|---|---|---|---|---|---|")
 	for _, row := range r.SetCross {
-		code, mp, rat := "–", "–", "–"
-		if c := row.Cell; c != nil {
-			cs, ms := c.net(implSetCode, implEmpty, true), c.net(implSetMap, implEmpty, true)
-			code, mp, rat = ns(cs), ns(ms), ratio(ms, cs)
-		}
+		code, mp, rat := codeAndMap(row.Cell)
 		p("| %s | %d | %d | %d | %s | %s | %s | %s |", row.Kind, row.N, row.CodeInsns, row.MapInsns, code, mp, rat, mdCell(row.Err))
 	}
 	p("")

@@ -109,11 +109,7 @@ func (r *report) textSetsCrossover(p func(string, ...any)) {
 	p("| set | n | code insns | map insns | code compile + load | map compile + load | code (ns) | map (ns) | map ÷ code | error |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, row := range r.TextCross {
-		code, mp, rat := "–", "–", "–"
-		if c := row.Cell; c != nil {
-			cs, ms := c.net(implSetCode, implEmpty, true), c.net(implSetMap, implEmpty, true)
-			code, mp, rat = ns(cs), ns(ms), ratio(ms, cs)
-		}
+		code, mp, rat := codeAndMap(row.Cell)
 		p("| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s |", row.Kind, row.N, row.CodeInsns, row.MapInsns, dur(row.CodeLoad), dur(row.MapLoad), code, mp, rat, mdCell(row.Err))
 	}
 	p("")
